@@ -1,0 +1,52 @@
+// The type test: `tsc --noEmit -p __test__` must pass. It pins the public typings of
+// index.d.ts; every `@ts-expect-error` line is a call that must NOT type-check.
+import * as abio from '..'
+import type { Bytes, Data, FileHandle, ReadOptions, SystemError, WriteOptions } from '..'
+
+async function files(): Promise<void> {
+  const ab: ArrayBuffer = new ArrayBuffer(8)
+  const parts: Data[] = [ab, new SharedArrayBuffer(4), Buffer.from('x'), new Float32Array(2), new DataView(ab, 1, 2), 'text']
+  const w: WriteOptions = { append: false, atomic: true, durable: true, mode: 0o600, mkdirs: true, signal: AbortSignal.timeout(1000) }
+  const n1: number = abio.writeFileSync('/tmp/a', parts, w)
+  const n2: number = await abio.writeFile(new URL('file:///tmp/a'), new BigInt64Array(1))
+  const r: ReadOptions = { offset: 0, length: 8, maxSize: 1 << 20 }
+  const a1: ArrayBuffer = abio.readFileSync('/tmp/a', r)
+  const a2: ArrayBuffer = await abio.readFile('/tmp/a', { signal: new AbortController().signal })
+  const got: number = await abio.readFileInto('/tmp/a', new Uint16Array(4), { position: 2 })
+  const many: number[] = await abio.writeFiles([{ path: '/tmp/b', data: [ab, 'x'] }], { mkdirs: true })
+  const all: ArrayBuffer[] = await abio.readFiles(['/tmp/a', '/tmp/b'])
+  const fh: FileHandle = await abio.open('/tmp/a', 'r+', 0o644)
+  const chunk: ArrayBuffer = await fh.read(0, 4)
+  const k: number = (await fh.readInto(new Uint8Array(4))) + (await fh.write('x', 0)) + (await fh.writev([ab, 'y']))
+  const size: number = await fh.size()
+  await fh.truncate(2)
+  await fh.sync()
+  await fh.close()
+  const fd: number = fh.fd
+  const b: Bytes = abio.toArrayBuffer(new Uint8Array(ab, 2))
+  const buf: Buffer = abio.toBuffer(b)
+  try {
+    abio.readFileSync('/nope')
+  } catch (e) {
+    const err = e as SystemError
+    const fields: [string, number, string, string | undefined] = [err.code, err.errno, err.syscall, err.path]
+    void fields
+  }
+  void [n1, n2, a1, a2, got, many, all, chunk, k, size, fd, buf]
+
+  // @ts-expect-error a number is not Data
+  abio.writeFileSync('/tmp/a', 42)
+  // @ts-expect-error paths are strings or URLs
+  await abio.readFile(7)
+  // @ts-expect-error readFile resolves with an ArrayBuffer, not a Buffer
+  const notBuffer: Buffer = await abio.readFile('/tmp/a')
+  // @ts-expect-error unknown open flag
+  await abio.open('/tmp/a', 'rs+')
+  // @ts-expect-error toArrayBuffer takes Bytes, not strings
+  abio.toArrayBuffer('text')
+  // @ts-expect-error FileHandle is made by open(), not new
+  new abio.FileHandle()
+  void notBuffer
+}
+
+void files

@@ -1,0 +1,12 @@
+//! Pure-Rust core of abio: everything that can be exercised without Node.
+//!
+//! The napi crate at the workspace root is a thin skin over this one: it converts JS
+//! values to slices, calls into here, and turns [`Error`] into JS errors.
+#![deny(missing_docs)]
+
+pub mod cancel;
+pub mod error;
+pub mod fs;
+
+pub use cancel::Cancel;
+pub use error::{Error, Result};

@@ -1,0 +1,84 @@
+'use strict'
+// Bytes in: any ArrayBuffer, SharedArrayBuffer, ArrayBufferView or string, checked and
+// shaped for the binding (bare buffers become a Uint8Array over the same memory: Node 20's
+// Node-API cannot see a bare SharedArrayBuffer). No copy is ever made here.
+
+const { isAnyArrayBuffer, isArrayBuffer } = require('node:util/types')
+const { invalidType, invalidValue } = require('./errors')
+
+const BYTES = 'an ArrayBuffer, SharedArrayBuffer, Buffer, TypedArray or DataView'
+const DATA = `a string or ${BYTES}`
+
+/** Whether `view`'s memory was transferred away (its byteLength reads 0 or throws). */
+function isDetached(view) {
+  try {
+    if (view.byteLength !== 0) return false
+    // Constructing over a detached buffer throws; over an empty one it does not.
+    new Uint8Array(ArrayBuffer.isView(view) ? view.buffer : view, 0, 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/** `value` as something `bytes.rs` takes (a view), or undefined if it is not `Bytes`. */
+function asView(value, name) {
+  if (ArrayBuffer.isView(value)) {
+    if (isDetached(value)) throw invalidValue(name, 'must not be detached', value)
+    return value
+  }
+  if (isAnyArrayBuffer(value)) {
+    if (isDetached(value)) throw invalidValue(name, 'must not be detached', value)
+    return new Uint8Array(value)
+  }
+  return undefined
+}
+
+/** A `Bytes` argument as a view. */
+function toView(value, name) {
+  const view = asView(value, name)
+  if (view === undefined) throw invalidType(name, `${BYTES}`, value)
+  return view
+}
+
+/** A `Data` argument: a string, or `Bytes` as a view. */
+function toPart(value, name) {
+  if (typeof value === 'string') return value
+  const view = asView(value, name)
+  if (view === undefined) throw invalidType(name, DATA, value)
+  return view
+}
+
+/** A `Data | Data[]` argument. */
+function toData(value, name) {
+  if (!Array.isArray(value)) return toPart(value, name)
+  const parts = new Array(value.length)
+  for (let i = 0; i < value.length; i++) parts[i] = toPart(value[i], `${name}[${i}]`)
+  return parts
+}
+
+/**
+ * The exact bytes of `data` as an ArrayBuffer: the same ArrayBuffer when `data` is one or
+ * a view spanning one whole, otherwise one copy of just the view's bytes (a
+ * SharedArrayBuffer's bytes are always copied into a plain ArrayBuffer).
+ */
+function toArrayBuffer(data) {
+  const view = toView(data, 'data')
+  const { buffer, byteOffset, byteLength } = view
+  if (isArrayBuffer(buffer)) {
+    if (byteOffset === 0 && byteLength === buffer.byteLength) return buffer
+    return buffer.slice(byteOffset, byteOffset + byteLength)
+  }
+  const copy = new ArrayBuffer(byteLength)
+  new Uint8Array(copy).set(new Uint8Array(buffer, byteOffset, byteLength))
+  return copy
+}
+
+/** A `Buffer` over the same memory as `data`: no copy. */
+function toBuffer(data) {
+  if (Buffer.isBuffer(data)) return data
+  const view = toView(data, 'data')
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength)
+}
+
+module.exports = { toView, toPart, toData, toArrayBuffer, toBuffer, public: { toArrayBuffer, toBuffer } }

@@ -1,0 +1,50 @@
+'use strict'
+// The errors the JS layer throws before a call reaches Rust. Everything else is made by
+// src/error.rs; both use the same codes and shapes.
+
+const { inspect } = require('node:util')
+
+const INVALID_ARG = 'ABIO_ERR_INVALID_ARG'
+
+function describe(value) {
+  if (value === null) return 'null'
+  if (value === undefined) return 'undefined'
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') {
+    const name = value.constructor && value.constructor.name
+    return name ? `an instance of ${name}` : inspect(value, { depth: -1 })
+  }
+  let shown = inspect(value, { colors: false })
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
+  return `type ${typeof value} (${shown})`
+}
+
+function withCode(err) {
+  err.code = INVALID_ARG
+  return err
+}
+
+/** A `TypeError`: `name` got `value`, which is not `expected`. */
+function invalidType(name, expected, value) {
+  return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`))
+}
+
+/** A `TypeError` for a value of the right type that is unusable. */
+function invalidValue(name, reason, value) {
+  return withCode(new TypeError(`The "${name}" argument ${reason}. Received ${describe(value)}`))
+}
+
+/** A `RangeError`: `name` is outside `range`. */
+function outOfRange(name, range, value) {
+  return withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`))
+}
+
+/** Node's `AbortError` (name `AbortError`, code `ABORT_ERR`), with the signal's reason as `cause`. */
+function abortError(reason) {
+  const err = new Error('The operation was aborted', reason === undefined ? undefined : { cause: reason })
+  err.name = 'AbortError'
+  err.code = 'ABORT_ERR'
+  return err
+}
+
+module.exports = { INVALID_ARG, invalidType, invalidValue, outOfRange, abortError }

@@ -1,0 +1,198 @@
+//! JS memory in and out: the only module that converts JS byte values.
+//!
+//! In: `Data` is a string (encoded as UTF-8) or any `ArrayBufferView` (`Buffer`, every
+//! TypedArray, `DataView`); `lib/` wraps bare `ArrayBuffer`s and `SharedArrayBuffer`s in a
+//! `Uint8Array` first (Node 20's Node-API cannot see a bare `SharedArrayBuffer`). A view
+//! is never copied: sync calls borrow it for the call ([`Borrowed`]), async calls hold a
+//! reference to it until their promise settles ([`Held`]).
+//!
+//! Out: [`OutBytes`] becomes an `ArrayBuffer` of exactly the bytes, handed over without
+//! a copy, or copied into V8's heap when small (cheaper than an external buffer).
+
+use napi::bindgen_prelude::{
+    Buffer, BufferSlice, FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue, ValueType,
+};
+use napi::{sys, Env};
+
+/// One `Data` value: a view of JS memory, or a string's UTF-8 bytes.
+pub enum DataIn<V> {
+    /// A view (borrowed or held, by `V`), never copied.
+    View(V),
+    /// A string, encoded to UTF-8 (lone surrogates become U+FFFD, as `Buffer.from`).
+    Text(String),
+}
+
+/// `Data` held by reference until an async call settles; `Send`.
+pub type Held = DataIn<Buffer>;
+
+impl<V: AsRef<[u8]>> DataIn<V> {
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            DataIn::View(v) => v.as_ref(),
+            DataIn::Text(s) => s.as_bytes(),
+        }
+    }
+}
+
+fn type_of(env: sys::napi_env, value: sys::napi_value) -> napi::Result<sys::napi_valuetype> {
+    let mut t = 0;
+    // SAFETY: `env` and `value` come straight from napi for this call.
+    napi::check_status!(unsafe { sys::napi_typeof(env, value, &mut t) })?;
+    Ok(t)
+}
+
+impl<V: FromNapiValue> FromNapiValue for DataIn<V> {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        if type_of(env, value)? == sys::ValueType::napi_string {
+            // SAFETY: forwarded from our caller's contract; the value is a string.
+            Ok(DataIn::Text(unsafe {
+                String::from_napi_value(env, value)
+            }?))
+        } else {
+            // SAFETY: forwarded; `napi_get_buffer_info` accepts any ArrayBufferView and
+            // fails cleanly on anything else.
+            Ok(DataIn::View(unsafe { V::from_napi_value(env, value) }?))
+        }
+    }
+}
+
+/// `Data | Data[]`: parts written in order (with `writev`, never concatenated).
+pub struct DataList<V>(pub Vec<DataIn<V>>);
+
+/// Borrowed parts of a sync call.
+pub type BorrowedList<'a> = DataList<BufferSlice<'a>>;
+/// Held parts of an async call.
+pub type HeldList = DataList<Buffer>;
+
+impl<V: AsRef<[u8]>> DataList<V> {
+    /// Each part's bytes, in order.
+    pub fn slices(&self) -> Vec<&[u8]> {
+        self.0.iter().map(DataIn::as_bytes).collect()
+    }
+}
+
+impl<V: FromNapiValue> FromNapiValue for DataList<V> {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        let mut is_array = false;
+        // SAFETY: `env`/`value` come from napi for this call.
+        napi::check_status!(unsafe { sys::napi_is_array(env, value, &mut is_array) })?;
+        if !is_array {
+            // SAFETY: forwarded from our caller.
+            return Ok(DataList(vec![unsafe {
+                DataIn::from_napi_value(env, value)
+            }?]));
+        }
+        let mut len = 0;
+        // SAFETY: `value` is an array.
+        napi::check_status!(unsafe { sys::napi_get_array_length(env, value, &mut len) })?;
+        let mut parts = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let mut item = std::ptr::null_mut();
+            // SAFETY: `i` < the array's length; `item` receives a value of this scope.
+            napi::check_status!(unsafe { sys::napi_get_element(env, value, i, &mut item) })?;
+            // SAFETY: `item` is a live value of this call.
+            parts.push(unsafe { DataIn::from_napi_value(env, item) }?);
+        }
+        Ok(DataList(parts))
+    }
+}
+
+impl<V> TypeName for DataList<V> {
+    fn type_name() -> &'static str {
+        "Data | Data[]"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl<V> ValidateNapiValue for DataList<V> {}
+
+/// Results up to this size are copied into a V8-allocated `ArrayBuffer`: for small
+/// buffers that is cheaper than registering external memory with a finalizer (and it is
+/// what Electron, which forbids external buffers, needs anyway).
+pub const COPY_THRESHOLD: usize = 16 << 10;
+
+/// Bytes for JS: become an `ArrayBuffer` whose `byteLength` is exactly `len()`.
+pub struct OutBytes(pub Vec<u8>);
+
+impl ToNapiValue for OutBytes {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let bytes = val.0;
+        if bytes.len() > COPY_THRESHOLD {
+            // Zero-copy: V8 takes the allocation and frees it in a finalizer.
+            let ab = napi::bindgen_prelude::ArrayBuffer::from_data(&Env::from_raw(env), bytes)?;
+            // SAFETY: forwarded from our caller's contract (JS thread, live env).
+            return unsafe { ToNapiValue::to_napi_value(env, ab) };
+        }
+        let mut data = std::ptr::null_mut();
+        let mut out = std::ptr::null_mut();
+        // SAFETY: JS thread; napi allocates `bytes.len()` writable bytes at `data`, which
+        // we fill completely before the value is visible to JS.
+        unsafe {
+            napi::check_status!(sys::napi_create_arraybuffer(
+                env,
+                bytes.len(),
+                &mut data,
+                &mut out
+            ))?;
+            if !bytes.is_empty() {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len());
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl TypeName for OutBytes {
+    fn type_name() -> &'static str {
+        "ArrayBuffer"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+/// A JS view to be filled in place (`readFileInto`, `FileHandle.readInto`), held until
+/// the call settles.
+pub struct Target(Buffer);
+
+impl Target {
+    /// The view's memory, to be written by a worker.
+    ///
+    /// The caller promised (see the typings) not to touch the view until the promise
+    /// settles, the same contract as `fs.promises.read`.
+    pub fn as_mut_bytes(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl FromNapiValue for Target {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: forwarded from our caller.
+        Ok(Target(unsafe { Buffer::from_napi_value(env, value) }?))
+    }
+}
+
+impl TypeName for Target {
+    fn type_name() -> &'static str {
+        "ArrayBufferView"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for Target {}
+
+impl<V> TypeName for DataIn<V> {
+    fn type_name() -> &'static str {
+        "Data"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl<V> ValidateNapiValue for DataIn<V> {}

@@ -1,0 +1,194 @@
+//! Every JS error abio throws or rejects with is made here, shaped like Node's:
+//! OS failures carry `code`, `errno` (negative), `syscall` and `path`, with the message
+//! libuv would give (`ENOENT: no such file or directory, open '/x'`); abio's own
+//! failures carry a stable `ABIO_ERR_*` code; cancellation is an `AbortError`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use abio_core::Error as CoreError;
+use napi::bindgen_prelude::{JsObjectValue, Object, ToNapiValue};
+use napi::{sys, Env, JsValue};
+
+/// A failure on its way to JS.
+#[derive(Debug)]
+pub enum AbioError {
+    /// A failure of the core (OS error, limit, abort, closed handle).
+    Core(CoreError),
+    /// A bad argument that got past the JS layer's checks: a `TypeError`.
+    InvalidArg(String),
+    /// A bug: a Rust panic, caught before it could abort the process.
+    Internal(String),
+}
+
+/// Result with an [`AbioError`].
+pub type AbioResult<T> = std::result::Result<T, AbioError>;
+
+impl From<CoreError> for AbioError {
+    fn from(e: CoreError) -> Self {
+        AbioError::Core(e)
+    }
+}
+
+/// Runs `f`, turning a panic into [`AbioError::Internal`]: a Rust panic must never
+/// reach Node as an abort (napi-rs does not catch panics in `Task::compute`).
+pub fn guard<T>(f: impl FnOnce() -> AbioResult<T>) -> AbioResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(AbioError::Internal(msg))
+    })
+}
+
+/// The name and message libuv (and so Node) gives an errno.
+fn uv_error(errno: i32) -> Option<(&'static str, &'static str)> {
+    Some(match errno {
+        libc::E2BIG => ("E2BIG", "argument list too long"),
+        libc::EACCES => ("EACCES", "permission denied"),
+        libc::EADDRINUSE => ("EADDRINUSE", "address already in use"),
+        libc::EADDRNOTAVAIL => ("EADDRNOTAVAIL", "address not available"),
+        libc::EAFNOSUPPORT => ("EAFNOSUPPORT", "address family not supported"),
+        libc::EAGAIN => ("EAGAIN", "resource temporarily unavailable"),
+        libc::EALREADY => ("EALREADY", "connection already in progress"),
+        libc::EBADF => ("EBADF", "bad file descriptor"),
+        libc::EBUSY => ("EBUSY", "resource busy or locked"),
+        libc::ECANCELED => ("ECANCELED", "operation canceled"),
+        libc::ECONNABORTED => ("ECONNABORTED", "software caused connection abort"),
+        libc::ECONNREFUSED => ("ECONNREFUSED", "connection refused"),
+        libc::ECONNRESET => ("ECONNRESET", "connection reset by peer"),
+        libc::EDESTADDRREQ => ("EDESTADDRREQ", "destination address required"),
+        libc::EDQUOT => ("EDQUOT", "disk quota exceeded"),
+        libc::EEXIST => ("EEXIST", "file already exists"),
+        libc::EFAULT => ("EFAULT", "bad address in system call argument"),
+        libc::EFBIG => ("EFBIG", "file too large"),
+        libc::EHOSTUNREACH => ("EHOSTUNREACH", "host is unreachable"),
+        libc::EINTR => ("EINTR", "interrupted system call"),
+        libc::EINVAL => ("EINVAL", "invalid argument"),
+        libc::EIO => ("EIO", "i/o error"),
+        libc::EISCONN => ("EISCONN", "socket is already connected"),
+        libc::EISDIR => ("EISDIR", "illegal operation on a directory"),
+        libc::ELOOP => ("ELOOP", "too many symbolic links encountered"),
+        libc::EMFILE => ("EMFILE", "too many open files"),
+        libc::EMSGSIZE => ("EMSGSIZE", "message too long"),
+        libc::ENAMETOOLONG => ("ENAMETOOLONG", "name too long"),
+        libc::ENETDOWN => ("ENETDOWN", "network is down"),
+        libc::ENETUNREACH => ("ENETUNREACH", "network is unreachable"),
+        libc::ENFILE => ("ENFILE", "file table overflow"),
+        libc::ENOBUFS => ("ENOBUFS", "no buffer space available"),
+        libc::ENODEV => ("ENODEV", "no such device"),
+        libc::ENOENT => ("ENOENT", "no such file or directory"),
+        libc::ENOMEM => ("ENOMEM", "not enough memory"),
+        libc::ENOPROTOOPT => ("ENOPROTOOPT", "protocol not available"),
+        libc::ENOSPC => ("ENOSPC", "no space left on device"),
+        libc::ENOSYS => ("ENOSYS", "function not implemented"),
+        libc::ENOTCONN => ("ENOTCONN", "socket is not connected"),
+        libc::ENOTDIR => ("ENOTDIR", "not a directory"),
+        libc::ENOTEMPTY => ("ENOTEMPTY", "directory not empty"),
+        libc::ENOTSOCK => ("ENOTSOCK", "socket operation on non-socket"),
+        libc::ENOTSUP => ("ENOTSUP", "operation not supported on socket"),
+        libc::EOVERFLOW => ("EOVERFLOW", "value too large for defined data type"),
+        libc::EPERM => ("EPERM", "operation not permitted"),
+        libc::EPIPE => ("EPIPE", "broken pipe"),
+        libc::EPROTO => ("EPROTO", "protocol error"),
+        libc::EPROTONOSUPPORT => ("EPROTONOSUPPORT", "protocol not supported"),
+        libc::EPROTOTYPE => ("EPROTOTYPE", "protocol wrong type for socket"),
+        libc::ERANGE => ("ERANGE", "result too large"),
+        libc::EROFS => ("EROFS", "read-only file system"),
+        libc::ESPIPE => ("ESPIPE", "invalid seek"),
+        libc::ESRCH => ("ESRCH", "no such process"),
+        libc::ETIMEDOUT => ("ETIMEDOUT", "connection timed out"),
+        libc::ETXTBSY => ("ETXTBSY", "text file is busy"),
+        libc::EXDEV => ("EXDEV", "cross-device link not permitted"),
+        libc::ENXIO => ("ENXIO", "no such device or address"),
+        libc::EMLINK => ("EMLINK", "too many links"),
+        libc::ENOTTY => ("ENOTTY", "inappropriate ioctl for device"),
+        libc::EILSEQ => ("EILSEQ", "illegal byte sequence"),
+        libc::ENODATA => ("ENODATA", "no data available"),
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Error,
+    Type,
+    Range,
+}
+
+/// A new JS error object of `kind` with `code` and `message` set.
+fn new_error<'e>(env: &'e Env, kind: Kind, code: &str, message: &str) -> napi::Result<Object<'e>> {
+    let raw = env.raw();
+    // SAFETY: called on the JS thread that owns `env` (every caller holds the `Env` of a
+    // call or task completion); the strings are valid napi values created just before.
+    unsafe {
+        let code = ToNapiValue::to_napi_value(raw, code)?;
+        let msg = ToNapiValue::to_napi_value(raw, message)?;
+        let mut out = std::ptr::null_mut();
+        let status = match kind {
+            Kind::Error => sys::napi_create_error(raw, code, msg, &mut out),
+            Kind::Type => sys::napi_create_type_error(raw, code, msg, &mut out),
+            Kind::Range => sys::napi_create_range_error(raw, code, msg, &mut out),
+        };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::from_reason(message.to_string()));
+        }
+        Ok(Object::from_raw(raw, out))
+    }
+}
+
+fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
+    match err {
+        AbioError::Core(CoreError::Io {
+            source,
+            syscall,
+            path,
+        }) => {
+            let errno = source.raw_os_error().unwrap_or(libc::EIO);
+            let (code, desc) = uv_error(errno).unwrap_or(("UNKNOWN", "unknown error"));
+            let mut message = format!("{code}: {desc}, {syscall}");
+            let path = path.as_ref().map(|p| p.to_string_lossy().into_owned());
+            if let Some(p) = &path {
+                message.push_str(&format!(" '{p}'"));
+            }
+            let mut obj = new_error(env, Kind::Error, code, &message)?;
+            obj.set_named_property("errno", -errno)?;
+            obj.set_named_property("syscall", *syscall)?;
+            if let Some(p) = path {
+                obj.set_named_property("path", p)?;
+            }
+            Ok(obj)
+        }
+        AbioError::Core(e @ CoreError::TooLarge { path, size, max }) => {
+            let mut obj = new_error(env, Kind::Range, "ABIO_ERR_FILE_TOO_LARGE", &e.to_string())?;
+            obj.set_named_property("path", path.to_string_lossy().as_ref())?;
+            obj.set_named_property("size", *size as f64)?;
+            obj.set_named_property("maxSize", *max as f64)?;
+            Ok(obj)
+        }
+        AbioError::Core(e @ CoreError::Aborted) => {
+            let mut obj = new_error(env, Kind::Error, "ABORT_ERR", &e.to_string())?;
+            obj.set_named_property("name", "AbortError")?;
+            Ok(obj)
+        }
+        AbioError::Core(e @ CoreError::Closed) => {
+            new_error(env, Kind::Error, "ABIO_ERR_CLOSED", &e.to_string())
+        }
+        AbioError::InvalidArg(msg) => new_error(env, Kind::Type, "ABIO_ERR_INVALID_ARG", msg),
+        AbioError::Internal(msg) => new_error(
+            env,
+            Kind::Error,
+            "ABIO_ERR_INTERNAL",
+            &format!("abio internal error (please report): {msg}"),
+        ),
+    }
+}
+
+/// The JS error for `err`, as a `napi::Error` that throws or rejects with that very object.
+pub fn to_js(env: &Env, err: AbioError) -> napi::Error {
+    match build(env, &err) {
+        Ok(obj) => napi::Error::from(obj.to_unknown()),
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,9 @@
+//! abio: move bytes between JavaScript memory, disk and network without copies.
+//!
+//! One module per area; see design.md section 1.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod bytes;
+pub mod error;
+pub mod fs;
+pub mod runtime;
