@@ -89,6 +89,12 @@ where
 /// How many threads a batch uses, the calling one included: one per core, at least 2
 /// (files off the page cache wait on the disk) and at most 8.
 fn batch_threads() -> usize {
+    if let Some(n) = std::env::var("ABIO_BATCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
     std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(2, 8)

@@ -162,21 +162,46 @@ pub fn write_file(
     if opts.atomic {
         return write_atomic(path, parts, opts, cancel);
     }
+    if !opts.append {
+        // A new file needs no size check: create it exclusively and write (3 syscalls, as
+        // a C loop). Only if it exists do we pay for the in-place overwrite below.
+        match open_write(path, opts, true) {
+            Ok(file) => return finish_write(&file, parts, Some(0), opts, cancel, path),
+            Err(e) if e.errno() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let file = open_write(path, opts, false)?;
     let meta = file.metadata().map_err(|e| io_err(e, "fstat", path))?;
-    let total = if opts.append || !meta.is_file() {
-        write_parts(&file, parts, None, cancel, path)?
-    } else {
-        let n = write_parts(&file, parts, Some(0), cancel, path)?;
-        if meta.len() > n {
-            file.set_len(n).map_err(|e| io_err(e, "ftruncate", path))?;
-        }
-        n
-    };
+    if opts.append || !meta.is_file() {
+        return finish_write(&file, parts, None, opts, cancel, path);
+    }
+    let n = write_parts(&file, parts, Some(0), cancel, path)?;
+    if meta.len() > n {
+        file.set_len(n).map_err(|e| io_err(e, "ftruncate", path))?;
+    }
+    sync_if_durable(&file, opts, path)?;
+    Ok(n)
+}
+
+fn finish_write(
+    file: &File,
+    parts: &[&[u8]],
+    position: Option<u64>,
+    opts: &WriteOptions,
+    cancel: &Cancel,
+    path: &Path,
+) -> Result<u64> {
+    let n = write_parts(file, parts, position, cancel, path)?;
+    sync_if_durable(file, opts, path)?;
+    Ok(n)
+}
+
+fn sync_if_durable(file: &File, opts: &WriteOptions, path: &Path) -> Result<()> {
     if opts.durable {
         file.sync_data().map_err(|e| io_err(e, "fdatasync", path))?;
     }
-    Ok(total)
+    Ok(())
 }
 
 /// Removes a temporary file unless disarmed: the one cleanup path for every failure.
