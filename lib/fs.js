@@ -141,9 +141,26 @@ function readFileSync(path, options) {
   return binding.readFileSync(p, offset, length, maxSize)
 }
 
+// A small read whose name and bytes are cached completes on this thread (see
+// crates/abio-core/src/nowait.rs): no pool trip. Such completions skip the event loop, so
+// after INLINE_LIMIT in a row without a turn of it, the next read takes the pool path and
+// lets timers and I/O run.
+const INLINE_LIMIT = 64
+let inlineRun = 0
+function endInlineRun() {
+  inlineRun = 0
+}
+
 function readFile(path, options) {
   const p = checkPath(path)
   const [offset, length, maxSize, signal] = readOptions(options)
+  if (inlineRun < INLINE_LIMIT && (signal === undefined || !signal.aborted)) {
+    const ab = binding.readFileCached(p, offset, length, maxSize)
+    if (ab !== null) {
+      if (inlineRun++ === 0) setImmediate(endInlineRun)
+      return Promise.resolve(ab)
+    }
+  }
   return withSignal(signal, true, (token) => binding.readFile(p, offset, length, maxSize, token))
 }
 

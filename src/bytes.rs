@@ -196,3 +196,54 @@ impl<V> TypeName for DataIn<V> {
 }
 
 impl<V> ValidateNapiValue for DataIn<V> {}
+
+/// A new V8-allocated `ArrayBuffer` of `len` bytes, to be filled in place on the JS thread
+/// before it is returned to JS.
+pub struct NewArrayBuffer {
+    value: sys::napi_value,
+    data: *mut u8,
+    len: usize,
+}
+
+impl NewArrayBuffer {
+    /// Allocates `len` bytes in V8's heap (zero-filled by V8).
+    pub fn new(env: &Env, len: usize) -> napi::Result<Self> {
+        let mut data = std::ptr::null_mut();
+        let mut value = std::ptr::null_mut();
+        // SAFETY: JS thread (the caller holds the call's `Env`); out-pointers are valid.
+        napi::check_status!(unsafe {
+            sys::napi_create_arraybuffer(env.raw(), len, &mut data, &mut value)
+        })?;
+        Ok(NewArrayBuffer {
+            value,
+            data: data.cast(),
+            len,
+        })
+    }
+}
+
+impl AsMut<[u8]> for NewArrayBuffer {
+    fn as_mut(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: V8 allocated `len` bytes at `data`, kept alive by `value` while this
+        // handle scope lives; nothing else touches them before JS sees the buffer.
+        unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
+    }
+}
+
+impl ToNapiValue for NewArrayBuffer {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        Ok(val.value)
+    }
+}
+
+impl TypeName for NewArrayBuffer {
+    fn type_name() -> &'static str {
+        "ArrayBuffer"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}

@@ -16,7 +16,7 @@ use napi::bindgen_prelude::{AsyncTask, ClassInstance, ToNapiValue, TypeName};
 use napi::Env;
 use napi_derive::napi;
 
-use crate::bytes::{BorrowedList, Held, HeldList, OutBytes, Target};
+use crate::bytes::{BorrowedList, Held, HeldList, NewArrayBuffer, OutBytes, Target};
 use crate::error::{to_js, AbioError, AbioResult};
 use crate::runtime::{job, parallel_map, Job};
 
@@ -128,6 +128,27 @@ pub fn read_file_sync(
         core::read_file(Path::new(&path), &opts, &Cancel::default()),
     )
     .map(OutBytes)
+}
+
+/// Largest read [`read_file_cached`] does on the JS thread: copying 64 KiB of cached pages
+/// takes a few microseconds, less than one thread wake-up.
+const CACHED_READ_MAX: usize = 64 << 10;
+
+/// `readFile`'s first attempt, on the JS thread: the file's bytes if it is small and they
+/// can be read without blocking (see `abio_core::nowait`), else `null` (then `lib/`
+/// calls `readFile`, which also reports any error).
+#[napi(ts_return_type = "ArrayBuffer | null")]
+pub fn read_file_cached(
+    env: Env,
+    path: String,
+    offset: f64,
+    length: f64,
+    max_size: f64,
+) -> Option<NewArrayBuffer> {
+    let opts = read_options(offset, length, max_size);
+    abio_core::nowait::read_cached(Path::new(&path), &opts, CACHED_READ_MAX, |len| {
+        NewArrayBuffer::new(&env, len).ok()
+    })
 }
 
 /// Async `readFileSync`, in one trip to the thread pool.

@@ -7,6 +7,8 @@
 pub mod cancel;
 pub mod error;
 pub mod fs;
+#[cfg(target_os = "linux")]
+pub mod nowait;
 
 pub use cancel::Cancel;
 pub use error::{Error, Result};
