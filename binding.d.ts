@@ -69,6 +69,13 @@ export declare function open(path: string, flags: string, mode: number): Promise
 export declare function readFile(path: string, offset: number, length: number, maxSize: number, cancel?: CancelToken | undefined | null): Promise<ArrayBuffer>
 
 /**
+ * `readFile`'s first attempt, on the JS thread: the file's bytes if it is small and they
+ * can be read without blocking (see `abio_core::nowait`), else `null` (then `lib/`
+ * calls `readFile`, which also reports any error).
+ */
+export declare function readFileCached(path: string, offset: number, length: number, maxSize: number): ArrayBuffer | null
+
+/**
  * Reads `path` from `position` into `target` (held until the promise settles) until it is
  * full or the file ends; resolves with the number of bytes read.
  */

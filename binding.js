@@ -839,6 +839,7 @@ module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.FileHandle = nativeBinding.FileHandle
 module.exports.open = nativeBinding.open
 module.exports.readFile = nativeBinding.readFile
+module.exports.readFileCached = nativeBinding.readFileCached
 module.exports.readFileInto = nativeBinding.readFileInto
 module.exports.readFiles = nativeBinding.readFiles
 module.exports.readFileSync = nativeBinding.readFileSync
