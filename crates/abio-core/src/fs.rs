@@ -246,35 +246,116 @@ fn write_atomic(path: &Path, parts: &[&[u8]], opts: &WriteOptions, cancel: &Canc
         Ok(m) => Some(m.permissions().mode() & 0o7777),
         Err(_) => None,
     };
+    let dir = dir_of(&target);
     let tmp = temp_path(&target);
-    // Errors name the caller's path: the temporary name is ours, not theirs.
-    let file = open_write(&tmp, opts, true).map_err(|e| match e {
+    // Errors name the caller's path: the temporary file is ours, not theirs.
+    let theirs = |e: Error| match e {
         Error::Io {
             source, syscall, ..
         } => io_err(source, syscall, path),
         e => e,
-    })?;
-    let guard = TempFile(Some(&tmp));
+    };
+    let (file, named) = create_temp(dir, &tmp, opts).map_err(theirs)?;
+    // Armed only once the temporary file has a name to remove.
+    let mut guard = TempFile(named.then_some(tmp.as_path()));
     if let (None, Some(mode)) = (opts.mode, old_mode) {
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| io_err(e, "fchmod", path))?;
     }
     let total = write_parts(&file, parts, Some(0), cancel, path)?;
     file.sync_data().map_err(|e| io_err(e, "fdatasync", path))?;
-    drop(file);
     cancel.check()?;
+    if !named {
+        link_temp(&file, &tmp).map_err(|e| io_err(e, "link", path))?;
+        guard = TempFile(Some(&tmp));
+    }
+    drop(file);
     std::fs::rename(&tmp, &target).map_err(|e| io_err(e, "rename", path))?;
     std::mem::forget(guard);
     if opts.durable {
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_err(e, "fsync", dir))?;
     }
     Ok(total)
+}
+
+fn dir_of(target: &Path) -> &Path {
+    match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// The file an atomic write fills: an unnamed one (`O_TMPFILE`) where the filesystem has
+/// them, so that a process killed mid-write leaves nothing behind, else `tmp` created
+/// exclusively. Returns whether the file is named.
+fn create_temp(dir: &Path, tmp: &Path, opts: &WriteOptions) -> Result<(File, bool)> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut o = OpenOptions::new();
+        o.write(true)
+            .mode(opts.mode.unwrap_or(0o666))
+            .custom_flags(libc::O_TMPFILE);
+        let mut r = o.open(dir);
+        if opts.mkdirs && matches!(&r, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+            std::fs::create_dir_all(dir).map_err(|e| io_err(e, "mkdir", dir))?;
+            r = o.open(dir);
+        }
+        match r {
+            Ok(f) => return Ok((f, false)),
+            // No O_TMPFILE on this filesystem (or kernel): use a named file.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) => {}
+            Err(e) => return Err(io_err(e, "open", tmp)),
+        }
+    }
+    open_write(tmp, opts, true).map(|f| (f, true))
+}
+
+/// Gives an `O_TMPFILE` file the name `tmp`, right before it is renamed over the target.
+#[cfg(target_os = "linux")]
+fn link_temp(file: &File, tmp: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let to = std::ffi::CString::new(tmp.as_os_str().as_bytes())?;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    // SAFETY: both paths are NUL-terminated strings that outlive the calls.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    // Without /proc: AT_EMPTY_PATH links the descriptor itself (needs CAP_DAC_READ_SEARCH).
+    // SAFETY: as above; the empty path with AT_EMPTY_PATH names `file`.
+    let r = unsafe {
+        libc::linkat(
+            file.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn link_temp(_file: &File, _tmp: &Path) -> io::Result<()> {
+    unreachable!("unnamed temporary files exist only on Linux")
 }
 
 /// Writes every byte of `parts` with `writev`/`pwritev` (at `position`, or at the file
