@@ -9,6 +9,7 @@
 //! Out: [`OutBytes`] becomes an `ArrayBuffer` of exactly the bytes, handed over without
 //! a copy, or copied into V8's heap when small (cheaper than an external buffer).
 
+use abio_core::fs::{Arena, Piece};
 use napi::bindgen_prelude::{
     Buffer, BufferSlice, FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue, ValueType,
 };
@@ -126,28 +127,83 @@ impl ToNapiValue for OutBytes {
             // SAFETY: forwarded from our caller's contract (JS thread, live env).
             return unsafe { ToNapiValue::to_napi_value(env, ab) };
         }
-        let mut data = std::ptr::null_mut();
-        let mut out = std::ptr::null_mut();
-        // SAFETY: JS thread; napi allocates `bytes.len()` writable bytes at `data`, which
-        // we fill completely before the value is visible to JS.
-        unsafe {
-            napi::check_status!(sys::napi_create_arraybuffer(
-                env,
-                bytes.len(),
-                &mut data,
-                &mut out
-            ))?;
-            if !bytes.is_empty() {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len());
-            }
-        }
-        Ok(out)
+        // SAFETY: forwarded from our caller's contract (JS thread, live env).
+        unsafe { copy_to_arraybuffer(env, &bytes) }
     }
+}
+
+/// A new V8-allocated `ArrayBuffer` holding a copy of `bytes`.
+///
+/// # Safety
+/// On the JS thread of `env`.
+unsafe fn copy_to_arraybuffer(env: sys::napi_env, bytes: &[u8]) -> napi::Result<sys::napi_value> {
+    let mut data = std::ptr::null_mut();
+    let mut out = std::ptr::null_mut();
+    // SAFETY: JS thread (caller's contract); napi allocates `bytes.len()` writable bytes at
+    // `data`, which we fill completely before the value is visible to JS.
+    unsafe {
+        napi::check_status!(sys::napi_create_arraybuffer(
+            env,
+            bytes.len(),
+            &mut data,
+            &mut out
+        ))?;
+        if !bytes.is_empty() {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len());
+        }
+    }
+    Ok(out)
 }
 
 impl TypeName for OutBytes {
     fn type_name() -> &'static str {
         "ArrayBuffer"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+/// The files of a batch read, to become one `ArrayBuffer` each, in order: small ones are
+/// copied out of the workers' arenas into V8's heap, large ones handed over like
+/// [`OutBytes`].
+pub struct BatchOut {
+    arenas: Vec<Arena>,
+    pieces: Vec<(usize, Piece)>,
+}
+
+impl BatchOut {
+    /// `pieces[i]` is (index into `arenas` of the worker that read it, the bytes).
+    pub fn new(arenas: Vec<Arena>, pieces: Vec<(usize, Piece)>) -> Self {
+        BatchOut { arenas, pieces }
+    }
+}
+
+impl ToNapiValue for BatchOut {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let mut array = std::ptr::null_mut();
+        // SAFETY: JS thread (task completion); every value is set into `array` right away.
+        unsafe {
+            napi::check_status!(sys::napi_create_array_with_length(
+                env,
+                val.pieces.len(),
+                &mut array
+            ))?;
+            for (i, (worker, piece)) in val.pieces.into_iter().enumerate() {
+                let value = match piece {
+                    Piece::Owned(bytes) => OutBytes::to_napi_value(env, OutBytes(bytes))?,
+                    small => copy_to_arraybuffer(env, val.arenas[worker].bytes(&small))?,
+                };
+                napi::check_status!(sys::napi_set_element(env, array, i as u32, value))?;
+            }
+        }
+        Ok(array)
+    }
+}
+
+impl TypeName for BatchOut {
+    fn type_name() -> &'static str {
+        "ArrayBuffer[]"
     }
     fn value_type() -> ValueType {
         ValueType::Object

@@ -10,13 +10,13 @@ use std::os::unix::io::{AsRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use abio_core::fs::{self as core, OpenFlags, ReadOptions, WriteOptions};
+use abio_core::fs::{self as core, Arena, OpenFlags, ReadOptions, WriteOptions};
 use abio_core::{Cancel, Error as CoreError};
 use napi::bindgen_prelude::{AsyncTask, ClassInstance, ToNapiValue, TypeName};
 use napi::Env;
 use napi_derive::napi;
 
-use crate::bytes::{BorrowedList, Held, HeldList, NewArrayBuffer, OutBytes, Target};
+use crate::bytes::{BatchOut, BorrowedList, Held, HeldList, NewArrayBuffer, OutBytes, Target};
 use crate::error::{to_js, AbioError, AbioResult};
 use crate::runtime::{job, parallel_map, Job};
 
@@ -211,10 +211,14 @@ pub fn write_files(
                 "paths and data differ in length".into(),
             ));
         }
-        let results = parallel_map(paths.len(), |i| {
-            core::write_file(Path::new(&paths[i]), &data[i].slices(), &opts, &cancel)
-                .map(|n| n as f64)
-        });
+        let (results, _) = parallel_map(
+            paths.len(),
+            || (),
+            |_, _, i| {
+                core::write_file(Path::new(&paths[i]), &data[i].slices(), &opts, &cancel)
+                    .map(|n| n as f64)
+            },
+        );
         first_error(results)
     })
 }
@@ -229,13 +233,15 @@ pub fn read_files(
     length: f64,
     max_size: f64,
     cancel: Option<ClassInstance<CancelToken>>,
-) -> AsyncTask<Job<Vec<String>, Vec<OutBytes>>> {
+) -> AsyncTask<Job<Vec<String>, BatchOut>> {
     let (opts, cancel) = (read_options(offset, length, max_size), cancel_of(cancel));
     job(paths, move |paths| {
-        let results = parallel_map(paths.len(), |i| {
-            core::read_file(Path::new(&paths[i]), &opts, &cancel).map(OutBytes)
+        let (results, arenas) = parallel_map(paths.len(), Arena::default, |arena, worker, i| {
+            arena
+                .read_file(Path::new(&paths[i]), &opts, &cancel)
+                .map(|piece| (worker, piece))
         });
-        first_error(results)
+        Ok(BatchOut::new(arenas, first_error(results)?))
     })
 }
 

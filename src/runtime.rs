@@ -14,6 +14,7 @@
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
 use napi::{Env, Task};
@@ -87,64 +88,74 @@ where
 }
 
 /// How many threads a batch uses, the calling one included: one per core, at least 2
-/// (files off the page cache wait on the disk) and at most 8.
+/// (files off the page cache wait on the disk) and at most 8; `ABIO_BATCH_THREADS`
+/// overrides it. Computed once: `available_parallelism` reads cgroup files (~50 µs).
 fn batch_threads() -> usize {
-    if let Some(n) = std::env::var("ABIO_BATCH_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n;
-    }
-    std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, 8)
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        if let Some(n) = std::env::var("ABIO_BATCH_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            return n.clamp(1, 64);
+        }
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8)
+    })
 }
 
-/// Computes `f(i)` for every `i` in `0..n` on a few threads and returns the results in
-/// order. Items are claimed a few at a time from a shared counter, so a slow item does
+/// Computes `f(&mut state, worker, i)` for every `i` in `0..n` on a few threads and
+/// returns the results in order, with each worker's `state` (made by `init`, indexed by
+/// `worker`). Items are claimed a few at a time from a shared counter, so a slow item does
 /// not hold up the others.
-pub fn parallel_map<T, F>(n: usize, f: F) -> Vec<T>
+pub fn parallel_map<W, T, F>(n: usize, init: impl Fn() -> W + Sync, f: F) -> (Vec<T>, Vec<W>)
 where
+    W: Send,
     T: Send,
-    F: Fn(usize) -> T + Sync,
+    F: Fn(&mut W, usize, usize) -> T + Sync,
 {
     const CLAIM: usize = 4;
-    let threads = batch_threads().min(n.div_ceil(CLAIM));
-    if threads <= 1 {
-        return (0..n).map(f).collect();
-    }
+    // Starting a thread costs ~50-100 µs here, a few files' worth: small batches stay on
+    // the calling thread, larger ones get a thread per 32 items up to `batch_threads()`.
+    const MIN_PER_THREAD: usize = 32;
+    let threads = batch_threads().min(n / MIN_PER_THREAD).max(1);
     let next = AtomicUsize::new(0);
-    let work = || {
+    let work = |worker: usize| {
+        let mut state = init();
         let mut done = Vec::new();
         loop {
             let start = next.fetch_add(CLAIM, Ordering::Relaxed);
             if start >= n {
-                return done;
+                return (state, done);
             }
             for i in start..(start + CLAIM).min(n) {
-                done.push((i, f(i)));
+                done.push((i, f(&mut state, worker, i)));
             }
         }
     };
     let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let mut states = Vec::with_capacity(threads);
     std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        let mut place = |items: Vec<(usize, T)>| {
+        let helpers: Vec<_> = (1..threads).map(|w| s.spawn(move || work(w))).collect();
+        let mut place = |(state, items): (W, Vec<(usize, T)>)| {
+            states.push(state);
             for (i, v) in items {
                 slots[i] = Some(v);
             }
         };
-        place(work());
+        place(work(0));
         for h in helpers {
             match h.join() {
-                Ok(items) => place(items),
+                Ok(done) => place(done),
                 // Re-raise on this thread, where `guard` turns it into an error.
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
     });
-    slots
+    let results = slots
         .into_iter()
         .map(|v| v.expect("every index is claimed exactly once"))
-        .collect()
+        .collect();
+    (results, states)
 }

@@ -513,11 +513,17 @@ pub fn read_at(
     } else {
         length
     };
-    let cap = usize::try_from(cap).map_err(|_| enomem(path))?;
-    let mut buf = alloc(cap).map_err(|e| io_err(e, "read", path))?;
+    read_len(file, position, cap, cancel, path)
+}
+
+/// Reads `len` bytes at `position` into a new `Vec` of that capacity (shorter only at end
+/// of file), or `ENOMEM` if it cannot be allocated.
+fn read_len(file: &File, position: u64, len: u64, cancel: &Cancel, path: &Path) -> Result<Vec<u8>> {
+    let len = usize::try_from(len).map_err(|_| enomem(path))?;
+    let mut buf = alloc(len).map_err(|e| io_err(e, "read", path))?;
     let n = read_into_at(
         file,
-        &mut buf.spare_capacity_mut()[..cap],
+        &mut buf.spare_capacity_mut()[..len],
         position,
         cancel,
         path,
@@ -542,18 +548,144 @@ pub fn open_read(path: &Path) -> Result<File> {
 /// (pipes, `/proc`) are read until end of stream. `max_size` is checked before the
 /// allocation for sized files and while reading for the others.
 pub fn read_file(path: &Path, opts: &ReadOptions, cancel: &Cancel) -> Result<Vec<u8>> {
+    match open_sized(path, opts, cancel)? {
+        (file, Some(want)) => read_len(&file, opts.offset, want, cancel, path),
+        (file, None) => read_stream(&file, path, opts, cancel),
+    }
+}
+
+/// Opens `path` for reading and says how many bytes `opts` selects: `None` for files whose
+/// size `fstat` does not tell (pipes, `/proc`), to be read as a stream.
+fn open_sized(path: &Path, opts: &ReadOptions, cancel: &Cancel) -> Result<(File, Option<u64>)> {
     cancel.check()?;
     let file = open_read(path)?;
     let meta = file.metadata().map_err(|e| io_err(e, "fstat", path))?;
     if !(meta.is_file() && meta.size() > 0) {
-        return read_stream(&file, path, opts, cancel);
+        return Ok((file, None));
     }
     let mut want = meta.size().saturating_sub(opts.offset);
     if let Some(l) = opts.length {
         want = want.min(l);
     }
     check_max(path, want, opts)?;
-    read_at(&file, opts.offset, want, cancel, path)
+    Ok((file, Some(want)))
+}
+
+/// Where a batch read puts small files: shared 2 MiB blocks, aligned to and advised onto
+/// huge pages, instead of one allocation each. Fresh 4 KiB allocations cost a page fault
+/// apiece (profiled here: a third of a 4 KiB file's read); a block costs one fault per
+/// few hundred files.
+#[derive(Default)]
+pub struct Arena {
+    blocks: Vec<Block>,
+}
+
+/// A file's bytes from [`Arena::read_file`].
+pub enum Piece {
+    /// `len` bytes at `start` of the arena's block `block`.
+    InArena {
+        /// Index of the block.
+        block: usize,
+        /// First byte.
+        start: usize,
+        /// Length.
+        len: usize,
+    },
+    /// A file too large for the arena (or of unknown size), in its own allocation.
+    Owned(Vec<u8>),
+}
+
+impl Arena {
+    /// Files up to this size go into blocks.
+    pub const SMALL: usize = 64 << 10;
+
+    /// The bytes of `piece`, read into this arena.
+    pub fn bytes<'a>(&'a self, piece: &'a Piece) -> &'a [u8] {
+        match piece {
+            Piece::InArena { block, start, len } => {
+                &self.blocks[*block].filled()[*start..*start + *len]
+            }
+            Piece::Owned(v) => v,
+        }
+    }
+
+    /// `read_file`, with small files read into the arena.
+    pub fn read_file(&mut self, path: &Path, opts: &ReadOptions, cancel: &Cancel) -> Result<Piece> {
+        let (file, want) = match open_sized(path, opts, cancel)? {
+            (file, Some(want)) if want <= Self::SMALL as u64 => (file, want as usize),
+            (file, Some(want)) => {
+                return read_len(&file, opts.offset, want, cancel, path).map(Piece::Owned)
+            }
+            (file, None) => return read_stream(&file, path, opts, cancel).map(Piece::Owned),
+        };
+        if self
+            .blocks
+            .last()
+            .is_none_or(|b| Block::SIZE - b.len < want)
+        {
+            self.blocks
+                .push(Block::new().map_err(|e| io_err(e, "read", path))?);
+        }
+        let block = self.blocks.len() - 1;
+        let buf = &mut self.blocks[block];
+        let start = buf.len;
+        let n = read_into_at(&file, &mut buf.spare()[..want], opts.offset, cancel, path)?;
+        buf.len += n;
+        Ok(Piece::InArena {
+            block,
+            start,
+            len: n,
+        })
+    }
+}
+
+/// One 2 MiB arena block, 2 MiB-aligned so that it can be one huge page.
+struct Block {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a `Block` owns its allocation exclusively, like a `Vec<u8>`.
+unsafe impl Send for Block {}
+
+impl Block {
+    const SIZE: usize = 2 << 20;
+    const LAYOUT: std::alloc::Layout =
+        match std::alloc::Layout::from_size_align(Self::SIZE, Self::SIZE) {
+            Ok(l) => l,
+            Err(_) => panic!("valid layout"),
+        };
+
+    fn new() -> io::Result<Self> {
+        // SAFETY: `LAYOUT` has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc(Self::LAYOUT) };
+        let ptr = std::ptr::NonNull::new(ptr)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        advise_huge(ptr.as_ptr(), Self::SIZE);
+        Ok(Block { ptr, len: 0 })
+    }
+
+    fn filled(&self) -> &[u8] {
+        // SAFETY: the first `len` bytes were initialised by reads (see `read_file`).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        // SAFETY: bytes `len..SIZE` of the allocation are ours to write.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.as_ptr().add(self.len).cast(),
+                Self::SIZE - self.len,
+            )
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this very layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::LAYOUT) }
+    }
 }
 
 fn check_max(path: &Path, size: u64, opts: &ReadOptions) -> Result<()> {
