@@ -19,8 +19,13 @@ function checkPath(path, name = 'path') {
     if (path.includes('\0')) throw invalidValue(name, 'must be a string without null bytes', path)
     return path
   }
-  if (path instanceof URL || (path !== null && typeof path === 'object' && typeof path.href === 'string' && path.protocol !== undefined)) {
-    return fileURLToPath(path)
+  if (path instanceof URL || (path !== null && typeof path === 'object' && typeof path.href === 'string' && typeof path.protocol === 'string')) {
+    if (path.protocol !== 'file:') throw invalidValue(name, 'must be a file: URL', path.href)
+    try {
+      return fileURLToPath(path)
+    } catch (err) {
+      throw invalidValue(name, `is not a usable file: URL (${err.message})`, path.href)
+    }
   }
   throw invalidType(name, 'of type string or an instance of URL', path)
 }

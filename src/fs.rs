@@ -17,7 +17,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::bytes::{BatchOut, BorrowedList, Held, HeldList, NewArrayBuffer, OutBytes, Target};
-use crate::error::{to_js, AbioError, AbioResult};
+use crate::error::{guard, to_js, AbioError, AbioResult};
 use crate::runtime::{job, parallel_map, Job};
 
 /// `WriteOptions` flattened by `lib/fs.js` into bits.
@@ -49,8 +49,10 @@ fn read_options(offset: f64, length: f64, max_size: f64) -> ReadOptions {
     }
 }
 
-fn sync_result<T>(env: &Env, r: abio_core::Result<T>) -> napi::Result<T> {
-    r.map_err(|e| to_js(env, e.into()))
+/// Runs a sync call's work on the JS thread: a panic becomes `ABIO_ERR_INTERNAL`, an
+/// error the JS error `error.rs` makes.
+fn sync_call<T>(env: &Env, f: impl FnOnce() -> AbioResult<T>) -> napi::Result<T> {
+    guard(f).map_err(|e| to_js(env, e))
 }
 
 /// A cancellation flag that `lib/` sets from an `AbortSignal`'s `abort` event; the
@@ -81,7 +83,7 @@ fn cancel_of(token: Option<ClassInstance<CancelToken>>) -> Cancel {
 /// Writes `data` (one part or many, in order, with `writev`) to `path`; returns the bytes
 /// written. The views are borrowed for the call. `flags`: 1 append, 2 atomic, 4 durable,
 /// 8 mkdirs; `mode` < 0 means the default.
-#[napi(catch_unwind)]
+#[napi]
 pub fn write_file_sync(
     env: Env,
     path: String,
@@ -91,8 +93,9 @@ pub fn write_file_sync(
     mode: i32,
 ) -> napi::Result<f64> {
     let opts = write_options(flags, mode);
-    let n = core::write_file(Path::new(&path), &data.slices(), &opts, &Cancel::default());
-    sync_result(&env, n).map(|n| n as f64)
+    sync_call(&env, || {
+        Ok(core::write_file(Path::new(&path), &data.slices(), &opts, &Cancel::default())? as f64)
+    })
 }
 
 /// Async `writeFileSync`: the views are held, not copied, until the promise settles.
@@ -114,7 +117,7 @@ pub fn write_file(
 /// Reads `path` (or `length` bytes from `offset`) into an exact-size `ArrayBuffer`;
 /// refuses with `ABIO_ERR_FILE_TOO_LARGE` before allocating more than `maxSize`.
 /// Negative numbers mean "not given".
-#[napi(catch_unwind, ts_return_type = "ArrayBuffer")]
+#[napi(ts_return_type = "ArrayBuffer")]
 pub fn read_file_sync(
     env: Env,
     path: String,
@@ -123,11 +126,13 @@ pub fn read_file_sync(
     max_size: f64,
 ) -> napi::Result<OutBytes> {
     let opts = read_options(offset, length, max_size);
-    sync_result(
-        &env,
-        core::read_file(Path::new(&path), &opts, &Cancel::default()),
-    )
-    .map(OutBytes)
+    sync_call(&env, || {
+        Ok(OutBytes(core::read_file(
+            Path::new(&path),
+            &opts,
+            &Cancel::default(),
+        )?))
+    })
 }
 
 /// Largest read [`read_file_cached`] does on the JS thread: copying 64 KiB of cached pages
@@ -146,9 +151,17 @@ pub fn read_file_cached(
     max_size: f64,
 ) -> Option<NewArrayBuffer> {
     let opts = read_options(offset, length, max_size);
-    abio_core::nowait::read_cached(Path::new(&path), &opts, CACHED_READ_MAX, |len| {
-        NewArrayBuffer::new(&env, len).ok()
+    // A panic here only loses the shortcut: the pool path then runs (and reports).
+    guard(|| {
+        Ok(abio_core::nowait::read_cached(
+            Path::new(&path),
+            &opts,
+            CACHED_READ_MAX,
+            |len| NewArrayBuffer::new(&env, len).ok(),
+        ))
     })
+    .ok()
+    .flatten()
 }
 
 /// Async `readFileSync`, in one trip to the thread pool.

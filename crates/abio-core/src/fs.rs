@@ -758,7 +758,23 @@ pub fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn dir() -> PathBuf {
+    /// A fresh directory, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl std::ops::Deref for TempDir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn dir() -> TempDir {
         static N: AtomicU64 = AtomicU64::new(0);
         let d = std::env::temp_dir().join(format!(
             "abio-core-{}-{}",
@@ -766,7 +782,7 @@ mod tests {
             N.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&d).unwrap();
-        d
+        TempDir(d)
     }
 
     fn no_temp_files(d: &Path) -> bool {
@@ -966,6 +982,35 @@ mod tests {
         let mut buf = [0u8; 4];
         assert_eq!(read_into_at(&f, as_uninit(&mut buf), 7, &c, &p).unwrap(), 3);
         assert_eq!(&buf[..3], b"789");
+    }
+
+    #[test]
+    fn arena_packs_small_files_and_owns_large_ones() {
+        let d = dir();
+        let c = Cancel::default();
+        let mut arena = Arena::default();
+        let mut expected = Vec::new();
+        let mut pieces = Vec::new();
+        // ~3 blocks of 40 KiB files, one file over Arena::SMALL, and a /proc file.
+        for i in 0..150usize {
+            let len = if i == 70 { Arena::SMALL + 1 } else { 40_000 + i };
+            let data: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+            let p = d.join(format!("f{i}"));
+            std::fs::write(&p, &data).unwrap();
+            pieces.push(arena.read_file(&p, &ReadOptions::default(), &c).unwrap());
+            expected.push(data);
+        }
+        assert!(matches!(pieces[70], Piece::Owned(_)));
+        assert!(arena.blocks.len() >= 3);
+        for (piece, want) in pieces.iter().zip(&expected) {
+            assert_eq!(arena.bytes(piece), &want[..]);
+        }
+        let status = arena
+            .read_file(Path::new("/proc/self/status"), &ReadOptions::default(), &c)
+            .unwrap();
+        assert!(arena.bytes(&status).starts_with(b"Name:"));
+        let e = arena.read_file(&d.join("missing"), &ReadOptions::default(), &c);
+        assert!(matches!(e, Err(Error::Io { syscall: "open", .. })));
     }
 
     #[test]
