@@ -30,9 +30,10 @@ export interface WriteOptions {
   /** Create missing parent directories. @default false */
   mkdirs?: boolean
   /**
-   * Cancels the write: the promise rejects with an `AbortError` (`code: 'ABORT_ERR'`) if the
-   * write was stopped. A stopped plain write may have written part of the data; a stopped
-   * atomic write leaves the old file. Sync calls only check it before starting.
+   * Cancels the write: it stops at its next syscall, and the promise rejects with an
+   * `AbortError` (`code: 'ABORT_ERR'`, the signal's reason as `cause`) whenever the signal
+   * aborted before it settled. By then a plain write may have been carried out in part or in
+   * whole; an atomic one in whole or not at all. Sync calls only check it before starting.
    */
   signal?: AbortSignal
 }

@@ -93,28 +93,30 @@ function readOptions(options) {
 }
 
 /**
- * Starts `start(token)` with a CancelToken wired to `signal`. An aborted signal rejects
- * with an AbortError; a read whose signal aborts before it settles rejects too (its bytes
- * are dropped), while a write rejects only if it was stopped (its outcome is then as far
- * as it got; an atomic write leaves the old file).
+ * Starts `start(token)` with a CancelToken wired to `signal`: Rust stops at its next check
+ * (between syscalls). The promise rejects with an AbortError whenever the signal aborted
+ * before it settled, so the outcome never depends on who won the race; a write aborted
+ * that late may have been carried out in part or in whole (an atomic one: in whole or not
+ * at all), as with Node's fs.promises.writeFile.
  */
-function withSignal(signal, isRead, start) {
+function withSignal(signal, start) {
   if (signal === undefined) return start(undefined)
   if (signal.aborted) return Promise.reject(abortError(signal.reason))
   const token = new binding.CancelToken()
   const onAbort = () => token.cancel()
   signal.addEventListener('abort', onAbort, { once: true })
+  // Rust's own AbortError is replaced too: this one carries the signal's reason.
+  const settled = () => {
+    signal.removeEventListener('abort', onAbort)
+    if (signal.aborted) throw abortError(signal.reason)
+  }
   return start(token).then(
     (value) => {
-      signal.removeEventListener('abort', onAbort)
-      if (isRead && signal.aborted) throw abortError(signal.reason)
+      settled()
       return value
     },
     (err) => {
-      signal.removeEventListener('abort', onAbort)
-      if (err && err.code === 'ABORT_ERR' && err.cause === undefined && signal.reason !== undefined) {
-        err.cause = signal.reason
-      }
+      settled()
       throw err
     },
   )
@@ -136,7 +138,7 @@ function writeFile(path, data, options) {
   const p = checkPath(path)
   const d = toData(data, 'data')
   const [flags, mode, signal] = writeOptions(options)
-  return withSignal(signal, false, (token) => binding.writeFile(p, d, flags, mode, token))
+  return withSignal(signal, (token) => binding.writeFile(p, d, flags, mode, token))
 }
 
 function readFileSync(path, options) {
@@ -166,7 +168,7 @@ function readFile(path, options) {
       return Promise.resolve(ab)
     }
   }
-  return withSignal(signal, true, (token) => binding.readFile(p, offset, length, maxSize, token))
+  return withSignal(signal, (token) => binding.readFile(p, offset, length, maxSize, token))
 }
 
 function checkTarget(target, name) {
@@ -180,7 +182,7 @@ function readFileInto(path, target, options) {
   const o = checkObject(options, 'options')
   const position = o === undefined ? 0 : checkIndex(o.position, 'options.position', 0)
   const signal = o === undefined ? undefined : checkSignal(o.signal, 'options.signal')
-  return withSignal(signal, true, (token) => binding.readFileInto(p, t, position, token))
+  return withSignal(signal, (token) => binding.readFileInto(p, t, position, token))
 }
 
 function checkArray(value, name) {
@@ -199,7 +201,7 @@ function writeFiles(entries, options) {
     data[i] = toData(entry.data, `entries[${i}].data`)
   }
   const [flags, mode, signal] = writeOptions(options)
-  return withSignal(signal, false, (token) => binding.writeFiles(paths, data, flags, mode, token))
+  return withSignal(signal, (token) => binding.writeFiles(paths, data, flags, mode, token))
 }
 
 function readFiles(paths, options) {
@@ -207,7 +209,7 @@ function readFiles(paths, options) {
   const checked = new Array(paths.length)
   for (let i = 0; i < paths.length; i++) checked[i] = checkPath(paths[i], `paths[${i}]`)
   const [offset, length, maxSize, signal] = readOptions(options)
-  return withSignal(signal, true, (token) => binding.readFiles(checked, offset, length, maxSize, token))
+  return withSignal(signal, (token) => binding.readFiles(checked, offset, length, maxSize, token))
 }
 
 /** An open file, from `open()`. Every method but `close` rejects with ABIO_ERR_CLOSED after close. */
