@@ -39,11 +39,9 @@ export declare class FileHandle {
    */
   readInto(target: ArrayBufferView, position: number): Promise<number>
   /**
-   * Writes every byte of `data` (held until the promise settles) at `position`, or at
-   * the file offset when `position` < 0; resolves with the bytes written.
+   * Writes `parts` in order with `writev` (held until the promise settles) at `position`,
+   * or at the file offset when `position` < 0; resolves with the bytes written.
    */
-  write(data: string | ArrayBufferView, position: number): Promise<number>
-  /** Writes `parts` in order with `writev` (held until the promise settles). */
   writev(parts: Array<string | ArrayBufferView>, position: number): Promise<number>
   /** The file's size in bytes (`fstat`). */
   size(): Promise<number>

@@ -240,7 +240,7 @@ class FileHandle {
   }
 
   write(data, position) {
-    return this.#native.write(toPart(data, 'data'), checkIndex(position, 'position', -1))
+    return this.#native.writev([toPart(data, 'data')], checkIndex(position, 'position', -1))
   }
 
   writev(parts, position) {

@@ -3,8 +3,8 @@
 //! In: `Data` is a string (encoded as UTF-8) or any `ArrayBufferView` (`Buffer`, every
 //! TypedArray, `DataView`); `lib/` wraps bare `ArrayBuffer`s and `SharedArrayBuffer`s in a
 //! `Uint8Array` first (Node 20's Node-API cannot see a bare `SharedArrayBuffer`). A view
-//! is never copied: sync calls borrow it for the call ([`Borrowed`]), async calls hold a
-//! reference to it until their promise settles ([`Held`]).
+//! is never copied: sync calls borrow it for the call ([`BorrowedList`]), async calls hold a
+//! reference to it until their promise settles ([`HeldList`]).
 //!
 //! Out: [`OutBytes`] becomes an `ArrayBuffer` of exactly the bytes, handed over without
 //! a copy, or copied into V8's heap when small (cheaper than an external buffer).
@@ -22,9 +22,6 @@ pub enum DataIn<V> {
     /// A string, encoded to UTF-8 (lone surrogates become U+FFFD, as `Buffer.from`).
     Text(String),
 }
-
-/// `Data` held by reference until an async call settles; `Send`.
-pub type Held = DataIn<Buffer>;
 
 impl<V: AsRef<[u8]>> DataIn<V> {
     /// The bytes.

@@ -16,7 +16,7 @@ use napi::bindgen_prelude::{AsyncTask, ClassInstance, ToNapiValue, TypeName};
 use napi::Env;
 use napi_derive::napi;
 
-use crate::bytes::{BatchOut, BorrowedList, Held, HeldList, NewArrayBuffer, OutBytes, Target};
+use crate::bytes::{BatchOut, BorrowedList, HeldList, NewArrayBuffer, OutBytes, Target};
 use crate::error::{guard, to_js, AbioError, AbioResult};
 use crate::runtime::{job, parallel_map, Job};
 
@@ -316,11 +316,6 @@ impl FileHandle {
     }
 }
 
-/// Positions from `lib/` are safe integers; negative means "at the file offset".
-fn position_of(p: f64) -> Option<u64> {
-    opt_u64(p)
-}
-
 #[napi]
 impl FileHandle {
     /// The file descriptor, or -1 once closed.
@@ -364,35 +359,15 @@ impl FileHandle {
         })
     }
 
-    /// Writes every byte of `data` (held until the promise settles) at `position`, or at
-    /// the file offset when `position` < 0; resolves with the bytes written.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn write(
-        &self,
-        #[napi(ts_arg_type = "string | ArrayBufferView")] data: Held,
-        position: f64,
-    ) -> AsyncTask<HandleJob<(Held, Option<u64>), f64>> {
-        self.run((data, position_of(position)), |op| {
-            let (data, pos) = &op.data;
-            let n = core::write_parts(
-                &op.file,
-                &[data.as_bytes()],
-                *pos,
-                &Cancel::default(),
-                &op.path,
-            )?;
-            Ok(n as f64)
-        })
-    }
-
-    /// Writes `parts` in order with `writev` (held until the promise settles).
+    /// Writes `parts` in order with `writev` (held until the promise settles) at `position`,
+    /// or at the file offset when `position` < 0; resolves with the bytes written.
     #[napi(ts_return_type = "Promise<number>")]
     pub fn writev(
         &self,
         #[napi(ts_arg_type = "Array<string | ArrayBufferView>")] parts: HeldList,
         position: f64,
     ) -> AsyncTask<HandleJob<(HeldList, Option<u64>), f64>> {
-        self.run((parts, position_of(position)), |op| {
+        self.run((parts, opt_u64(position)), |op| {
             let (parts, pos) = &op.data;
             let n = core::write_parts(
                 &op.file,
