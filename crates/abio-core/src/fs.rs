@@ -993,7 +993,11 @@ mod tests {
         let mut pieces = Vec::new();
         // ~3 blocks of 40 KiB files, one file over Arena::SMALL, and a /proc file.
         for i in 0..150usize {
-            let len = if i == 70 { Arena::SMALL + 1 } else { 40_000 + i };
+            let len = if i == 70 {
+                Arena::SMALL + 1
+            } else {
+                40_000 + i
+            };
             let data: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
             let p = d.join(format!("f{i}"));
             std::fs::write(&p, &data).unwrap();
@@ -1010,7 +1014,13 @@ mod tests {
             .unwrap();
         assert!(arena.bytes(&status).starts_with(b"Name:"));
         let e = arena.read_file(&d.join("missing"), &ReadOptions::default(), &c);
-        assert!(matches!(e, Err(Error::Io { syscall: "open", .. })));
+        assert!(matches!(
+            e,
+            Err(Error::Io {
+                syscall: "open",
+                ..
+            })
+        ));
     }
 
     #[test]
