@@ -18,7 +18,7 @@ use napi_derive::napi;
 
 use crate::bytes::{BatchOut, BorrowedList, HeldList, NewArrayBuffer, OutBytes, Target};
 use crate::error::{guard, to_js, AbioError, AbioResult};
-use crate::runtime::{job, parallel_map, Job};
+use crate::runtime::{job, parallel_map, spread, Job, FILES_PER_THREAD};
 
 /// `WriteOptions` flattened by `lib/fs.js` into bits.
 const APPEND: u32 = 1;
@@ -127,10 +127,9 @@ pub fn read_file_sync(
 ) -> napi::Result<OutBytes> {
     let opts = read_options(offset, length, max_size);
     sync_call(&env, || {
-        Ok(OutBytes(core::read_file(
-            Path::new(&path),
-            &opts,
-            &Cancel::default(),
+        let (path, cancel) = (Path::new(&path), Cancel::default());
+        Ok(OutBytes(core::read_file_spread(
+            path, &opts, &cancel, &spread,
         )?))
     })
 }
@@ -175,7 +174,9 @@ pub fn read_file(
 ) -> AsyncTask<Job<PathBuf, OutBytes>> {
     let (opts, cancel) = (read_options(offset, length, max_size), cancel_of(cancel));
     job(PathBuf::from(path), move |path| {
-        Ok(OutBytes(core::read_file(path, &opts, &cancel)?))
+        Ok(OutBytes(core::read_file_spread(
+            path, &opts, &cancel, &spread,
+        )?))
     })
 }
 
@@ -226,6 +227,7 @@ pub fn write_files(
         }
         let (results, _) = parallel_map(
             paths.len(),
+            FILES_PER_THREAD,
             || (),
             |_, _, i| {
                 core::write_file(Path::new(&paths[i]), &data[i].slices(), &opts, &cancel)
@@ -249,11 +251,16 @@ pub fn read_files(
 ) -> AsyncTask<Job<Vec<String>, BatchOut>> {
     let (opts, cancel) = (read_options(offset, length, max_size), cancel_of(cancel));
     job(paths, move |paths| {
-        let (results, arenas) = parallel_map(paths.len(), Arena::default, |arena, worker, i| {
-            arena
-                .read_file(Path::new(&paths[i]), &opts, &cancel)
-                .map(|piece| (worker, piece))
-        });
+        let (results, arenas) = parallel_map(
+            paths.len(),
+            FILES_PER_THREAD,
+            Arena::default,
+            |arena, worker, i| {
+                arena
+                    .read_file(Path::new(&paths[i]), &opts, &cancel)
+                    .map(|piece| (worker, piece))
+            },
+        );
         Ok(BatchOut::new(arenas, first_error(results)?))
     })
 }

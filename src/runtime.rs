@@ -109,27 +109,33 @@ fn batch_threads() -> usize {
 /// returns the results in order, with each worker's `state` (made by `init`, indexed by
 /// `worker`). Items are claimed a few at a time from a shared counter, so a slow item does
 /// not hold up the others.
-pub fn parallel_map<W, T, F>(n: usize, init: impl Fn() -> W + Sync, f: F) -> (Vec<T>, Vec<W>)
+///
+/// Starting a thread costs ~50-100 µs here: a thread is added only per `per_thread` items
+/// (a few files' worth of work at least), up to `batch_threads()`.
+pub fn parallel_map<W, T, F>(
+    n: usize,
+    per_thread: usize,
+    init: impl Fn() -> W + Sync,
+    f: F,
+) -> (Vec<T>, Vec<W>)
 where
     W: Send,
     T: Send,
     F: Fn(&mut W, usize, usize) -> T + Sync,
 {
-    const CLAIM: usize = 4;
-    // Starting a thread costs ~50-100 µs here, a few files' worth: small batches stay on
-    // the calling thread, larger ones get a thread per 32 items up to `batch_threads()`.
-    const MIN_PER_THREAD: usize = 32;
-    let threads = batch_threads().min(n / MIN_PER_THREAD).max(1);
+    // Claim a few items at a time (fewer atomics), but not more than a thread's share.
+    let claim = per_thread.clamp(1, 4);
+    let threads = batch_threads().min(n / per_thread.max(1)).max(1);
     let next = AtomicUsize::new(0);
     let work = |worker: usize| {
         let mut state = init();
         let mut done = Vec::new();
         loop {
-            let start = next.fetch_add(CLAIM, Ordering::Relaxed);
+            let start = next.fetch_add(claim, Ordering::Relaxed);
             if start >= n {
                 return (state, done);
             }
-            for i in start..(start + CLAIM).min(n) {
+            for i in start..(start + claim).min(n) {
                 done.push((i, f(&mut state, worker, i)));
             }
         }
@@ -158,4 +164,13 @@ where
         .map(|v| v.expect("every index is claimed exactly once"))
         .collect();
     (results, states)
+}
+
+/// Items per thread for a batch of files: fewer files are not worth a thread start.
+pub const FILES_PER_THREAD: usize = 32;
+
+/// An [`abio_core::fs::Spread`] over [`parallel_map`]: every item (a 16 MiB chunk of a
+/// large read) may get a thread.
+pub fn spread(n: usize, f: &(dyn Fn(usize) + Sync)) {
+    parallel_map(n, 1, || (), |_, _, i| f(i));
 }

@@ -548,10 +548,72 @@ pub fn open_read(path: &Path) -> Result<File> {
 /// (pipes, `/proc`) are read until end of stream. `max_size` is checked before the
 /// allocation for sized files and while reading for the others.
 pub fn read_file(path: &Path, opts: &ReadOptions, cancel: &Cancel) -> Result<Vec<u8>> {
+    read_file_spread(path, opts, cancel, &|n, f| (0..n).for_each(f))
+}
+
+/// Runs `f(i)` for every `i` in `0..n`, on as many threads as the caller sees fit.
+pub type Spread<'a> = &'a (dyn Fn(usize, &(dyn Fn(usize) + Sync)) + Sync);
+
+/// Reads of at least this size are split into [`SPREAD_CHUNK`] pieces read at once through
+/// a [`Spread`]: copying from the page cache into fresh memory is bound by page faults and
+/// one core's copy speed (1.4 GB/s measured here for 256 MiB; 2.8 GB/s on two threads).
+pub const SPREAD_MIN: u64 = 32 << 20;
+const SPREAD_CHUNK: usize = 16 << 20;
+
+/// [`read_file`], with large reads split across threads by `spread`.
+pub fn read_file_spread(
+    path: &Path,
+    opts: &ReadOptions,
+    cancel: &Cancel,
+    spread: Spread,
+) -> Result<Vec<u8>> {
     match open_sized(path, opts, cancel)? {
+        (file, Some(want)) if want >= SPREAD_MIN => {
+            read_len_spread(&file, opts.offset, want, cancel, path, spread)
+        }
         (file, Some(want)) => read_len(&file, opts.offset, want, cancel, path),
         (file, None) => read_stream(&file, path, opts, cancel),
     }
+}
+
+fn read_len_spread(
+    file: &File,
+    position: u64,
+    len: u64,
+    cancel: &Cancel,
+    path: &Path,
+    spread: Spread,
+) -> Result<Vec<u8>> {
+    let len = usize::try_from(len).map_err(|_| enomem(path))?;
+    let mut buf = alloc(len).map_err(|e| io_err(e, "read", path))?;
+    let base = buf.as_mut_ptr() as usize;
+    let chunks = len.div_ceil(SPREAD_CHUNK);
+    let got: Vec<std::sync::Mutex<Option<Result<usize>>>> =
+        (0..chunks).map(|_| std::sync::Mutex::new(None)).collect();
+    spread(chunks, &|k| {
+        let start = k * SPREAD_CHUNK;
+        let n = SPREAD_CHUNK.min(len - start);
+        // SAFETY: chunk `k` is bytes [start, start + n) of `buf`'s capacity, disjoint from
+        // every other chunk, and `buf` outlives `spread`.
+        let chunk =
+            unsafe { std::slice::from_raw_parts_mut((base + start) as *mut MaybeUninit<u8>, n) };
+        let r = read_into_at(file, chunk, position + start as u64, cancel, path);
+        if let Ok(mut slot) = got[k].lock() {
+            *slot = Some(r);
+        }
+    });
+    // The bytes are contiguous up to the first short chunk (the file shrank meanwhile).
+    let mut total = 0;
+    for (k, slot) in got.into_iter().enumerate() {
+        let read = slot.into_inner().ok().flatten().unwrap_or(Ok(0))?;
+        total += read;
+        if read < SPREAD_CHUNK.min(len - k * SPREAD_CHUNK) {
+            break;
+        }
+    }
+    // SAFETY: the first `total` bytes were initialised by the reads above.
+    unsafe { buf.set_len(total) };
+    Ok(buf)
 }
 
 /// Opens `path` for reading and says how many bytes `opts` selects: `None` for files whose
@@ -1020,6 +1082,39 @@ mod tests {
                 syscall: "open",
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn spread_reads_match_plain_reads() {
+        let d = dir();
+        let p = d.join("big.bin");
+        let len = SPREAD_MIN as usize + 5 * SPREAD_CHUNK / 2 + 123;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let c = Cancel::default();
+        // Chunks on real threads, in reverse order.
+        let threads: Spread = &|n, f| {
+            std::thread::scope(|s| {
+                for i in (0..n).rev() {
+                    s.spawn(move || f(i));
+                }
+            })
+        };
+        let got = read_file_spread(&p, &ReadOptions::default(), &c, threads).unwrap();
+        assert!(got == data, "spread read differs");
+        let part = ReadOptions {
+            offset: 7,
+            length: Some(SPREAD_MIN + 1),
+            max_size: None,
+        };
+        let got = read_file_spread(&p, &part, &c, threads).unwrap();
+        assert!(got[..] == data[7..7 + SPREAD_MIN as usize + 1]);
+        let cancelled = Cancel::new();
+        cancelled.cancel();
+        assert!(matches!(
+            read_file_spread(&p, &ReadOptions::default(), &cancelled, threads),
+            Err(Error::Aborted)
         ));
     }
 
