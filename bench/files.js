@@ -260,6 +260,8 @@ const CASES = [
     async run() {
       const n = cfg.nFiles;
       const contents = makeSmallContents(n);
+      const waited = await u.settleIo();
+      if (waited >= 1) log(`  waited ${waited.toFixed(0)} s for the disk to settle (I/O pressure from earlier deletions)`);
       // Every repetition of every contender writes into a NEW directory (never
       // reused, removed only at the end): on ext4, creating files right after
       // deleting many is slow for minutes, which would skew whoever runs next.
