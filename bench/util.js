@@ -296,28 +296,7 @@ function machineInfo(dir) {
   };
 }
 
-/**
- * Waits, up to `maxSeconds`, until the disk is quiet: /proc/pressure/io "some avg10" under
- * 2%. On ext4 mounted with `discard` (as here), deleting many files (a previous run's
- * cleanup, a test suite) keeps the journal busy for a minute or more, and file creation
- * then runs 10-20x slower for every contender alike: the ratios would measure the disk's
- * backlog, not the code. Returns the seconds waited.
- */
-async function settleIo(maxSeconds = 120) {
-  const pressure = () => {
-    try {
-      return Number(/some avg10=([\d.]+)/.exec(fs.readFileSync('/proc/pressure/io', 'utf8'))[1]);
-    } catch {
-      return 0; // no PSI on this kernel: nothing to wait for
-    }
-  };
-  const start = Date.now();
-  while (pressure() > 2 && Date.now() - start < maxSeconds * 1000) await new Promise((r) => setTimeout(r, 1000));
-  return (Date.now() - start) / 1000;
-}
-
 module.exports = {
-  settleIo,
   now,
   since,
   timeIt,
