@@ -1,7 +1,7 @@
 'use strict';
 // Fault injection for abio's file API: full disks, permissions, wrong file kinds,
 // size limits, SIGKILL during atomic writes and wrong argument types.
-// Contract: /work/shared/design.md sections 2-4.
+// Contract: design.md (the project contract), sections 2-4.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');

@@ -1,7 +1,7 @@
 'use strict';
 // Lifecycle and memory behaviour of abio, observed from child processes:
 // peak RSS of 1 GiB writes and reads (zero copy), prompt process exit, worker_threads.
-// Contract: /work/shared/design.md sections 2, 4 and 9.
+// Contract: design.md (the project contract), sections 2, 4 and 9.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
