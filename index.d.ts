@@ -131,7 +131,10 @@ export function readFileInto(
  * in input order (its `path` set) after the others settled; entries that succeeded stay
  * written. Each entry's data is held, not copied, until the promise settles.
  */
-export function writeFiles(entries: Array<{ path: string | URL; data: Data | Data[] }>, options?: WriteOptions): Promise<number[]>
+export function writeFiles(
+  entries: Array<{ path: string | URL; data: Data | Data[] }>,
+  options?: WriteOptions,
+): Promise<number[]>
 
 /**
  * Reads many files in one call, on a few threads; resolves with one exact-size

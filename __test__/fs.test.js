@@ -122,7 +122,11 @@ function thrownBy(fn) {
     return e
   }
   const isPromise = ret != null && typeof ret.then === 'function'
-  if (isPromise) ret.then(() => {}, () => {}) // no unhandled rejection
+  if (isPromise)
+    ret.then(
+      () => {},
+      () => {},
+    ) // no unhandled rejection
   throw new Error(`expected a synchronous throw, got ${isPromise ? 'a promise' : tag(ret)}`)
 }
 /** The error a promise rejects with; fails if `p` is not a promise or resolves. */
@@ -193,8 +197,17 @@ function aborted() {
 // inputs: every kind of Data, each made fresh per use
 
 const TYPED = [
-  Uint8Array, Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+  Uint8Array,
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
 ]
 const KINDS = [
   ['an ArrayBuffer', () => ab(37)],
@@ -309,14 +322,20 @@ describe('writeFileSync', () => {
   test('a missing parent directory fails with ENOENT exactly like Node', () => {
     const p = path.join(dir, 'no-such-dir', 'f')
     const err = thrownBy(() => abio.writeFileSync(p, 'x'))
-    expectLikeNode(err, nodeErrorOf(() => fs.writeFileSync(p, 'x')))
+    expectLikeNode(
+      err,
+      nodeErrorOf(() => fs.writeFileSync(p, 'x')),
+    )
     expect(fs.existsSync(path.dirname(p))).toBe(false)
   })
 
   test('writing to a directory fails with EISDIR exactly like Node', () => {
     const d = freshDir()
     const err = thrownBy(() => abio.writeFileSync(d, 'x'))
-    expectLikeNode(err, nodeErrorOf(() => fs.writeFileSync(d, 'x')))
+    expectLikeNode(
+      err,
+      nodeErrorOf(() => fs.writeFileSync(d, 'x')),
+    )
   })
 
   describe('append', () => {
@@ -567,7 +586,10 @@ describe('writeFile', () => {
   test('a missing parent directory rejects with ENOENT exactly like Node', async () => {
     const p = path.join(dir, 'no-such-dir', 'g')
     const err = await rejectionOf(abio.writeFile(p, 'x'))
-    expectLikeNode(err, nodeErrorOf(() => fs.writeFileSync(p, 'x')))
+    expectLikeNode(
+      err,
+      nodeErrorOf(() => fs.writeFileSync(p, 'x')),
+    )
   })
 
   test('append appends', async () => {
@@ -685,7 +707,10 @@ describe('writeFiles', () => {
     const bad = path.join(d, 'missing-dir', 'f1000')
     entries[1000].path = bad
     const err = await rejectionOf(abio.writeFiles(entries))
-    expectLikeNode(err, nodeErrorOf(() => fs.writeFileSync(bad, 'x')))
+    expectLikeNode(
+      err,
+      nodeErrorOf(() => fs.writeFileSync(bad, 'x')),
+    )
     entries.forEach((e, i) => {
       if (i !== 1000) expectFile(e.path, Buffer.from(`n${i}`))
     })
@@ -708,14 +733,23 @@ describe('writeFiles', () => {
   test('options apply to every entry: mkdirs, append, atomic with mode', async () => {
     const base = tmp('m')
     const deep = [path.join(base, 'a', 'x'), path.join(base, 'b', 'c', 'y')]
-    await abio.writeFiles(deep.map((p) => ({ path: p, data: p })), { mkdirs: true })
+    await abio.writeFiles(
+      deep.map((p) => ({ path: p, data: p })),
+      { mkdirs: true },
+    )
     deep.forEach((p) => expectFile(p, Buffer.from(p)))
 
-    await abio.writeFiles(deep.map((p) => ({ path: p, data: '+' })), { append: true })
+    await abio.writeFiles(
+      deep.map((p) => ({ path: p, data: '+' })),
+      { append: true },
+    )
     deep.forEach((p) => expectFile(p, Buffer.from(p + '+')))
 
     await withUmaskAsync(0o022, async () => {
-      await abio.writeFiles(deep.map((p) => ({ path: p, data: 'atomic' })), { atomic: true, mode: 0o600, durable: true })
+      await abio.writeFiles(
+        deep.map((p) => ({ path: p, data: 'atomic' })),
+        { atomic: true, mode: 0o600, durable: true },
+      )
     })
     deep.forEach((p) => {
       expectFile(p, Buffer.from('atomic'))
@@ -734,7 +768,13 @@ describe('writeFiles', () => {
       ['an entry with a number path', () => [{ path: 1, data: 'x' }]],
       ['an entry without data', () => [{ path: tmp() }]],
       ['an entry with a detached ArrayBuffer', () => [{ path: tmp(), data: detachedArrayBuffer() }]],
-      ['a bad entry after a good one', () => [{ path: tmp(), data: 'ok' }, { path: tmp(), data: 7 }]],
+      [
+        'a bad entry after a good one',
+        () => [
+          { path: tmp(), data: 'ok' },
+          { path: tmp(), data: 7 },
+        ],
+      ],
     ])('entries: %s', (_n, make) => {
       expectInvalidArg(() => abio.writeFiles(make()))
     })
@@ -745,10 +785,13 @@ describe('writeFiles', () => {
 })
 
 describe('readFileSync', () => {
-  test.each([0, 1, 1023, 1024, 1025, 4096, 65537, (1 << 20) + 3])('reads a %i-byte file into an exact ArrayBuffer', (n) => {
-    const p = fileWith(rnd(n))
-    expectArrayBuffer(abio.readFileSync(p), fs.readFileSync(p))
-  })
+  test.each([0, 1, 1023, 1024, 1025, 4096, 65537, (1 << 20) + 3])(
+    'reads a %i-byte file into an exact ArrayBuffer',
+    (n) => {
+      const p = fileWith(rnd(n))
+      expectArrayBuffer(abio.readFileSync(p), fs.readFileSync(p))
+    },
+  )
 
   test('reads a file whose stat size is 0 but has content (/proc) to its end, like Node', () => {
     expectArrayBuffer(abio.readFileSync('/proc/version'), fs.readFileSync('/proc/version'))
@@ -784,7 +827,10 @@ describe('readFileSync', () => {
 
   test('a missing file fails with ENOENT exactly like Node', () => {
     const p = path.join(dir, 'missing-file')
-    expectLikeNode(thrownBy(() => abio.readFileSync(p)), nodeErrorOf(() => fs.readFileSync(p)))
+    expectLikeNode(
+      thrownBy(() => abio.readFileSync(p)),
+      nodeErrorOf(() => fs.readFileSync(p)),
+    )
   })
 
   // Node leaves `path` out here (its read happens on an fd); abio names the path, as
@@ -793,7 +839,11 @@ describe('readFileSync', () => {
     const d = freshDir()
     const err = thrownBy(() => abio.readFileSync(d))
     expect(err.syscall).toBe('read')
-    expectLikeNodeWithPath(err, nodeErrorOf(() => fs.readFileSync(d)), d)
+    expectLikeNodeWithPath(
+      err,
+      nodeErrorOf(() => fs.readFileSync(d)),
+      d,
+    )
   })
 
   describe('invalid arguments throw with code ABIO_ERR_INVALID_ARG', () => {
@@ -808,10 +858,13 @@ describe('readFileSync', () => {
 })
 
 describe('readFile', () => {
-  test.each([0, 1, 1023, 1024, 1025, 4096, 65537, (1 << 20) + 3])('reads a %i-byte file into an exact ArrayBuffer', async (n) => {
-    const p = fileWith(rnd(n))
-    expectArrayBuffer(await abio.readFile(p), fs.readFileSync(p))
-  })
+  test.each([0, 1, 1023, 1024, 1025, 4096, 65537, (1 << 20) + 3])(
+    'reads a %i-byte file into an exact ArrayBuffer',
+    async (n) => {
+      const p = fileWith(rnd(n))
+      expectArrayBuffer(await abio.readFile(p), fs.readFileSync(p))
+    },
+  )
 
   test('returns a promise', async () => {
     const ret = abio.readFile(fileWith('x'))
@@ -864,12 +917,19 @@ describe('readFile', () => {
 
   test('a missing file rejects with ENOENT exactly like Node', async () => {
     const p = path.join(dir, 'missing-file')
-    expectLikeNode(await rejectionOf(abio.readFile(p)), nodeErrorOf(() => fs.readFileSync(p)))
+    expectLikeNode(
+      await rejectionOf(abio.readFile(p)),
+      nodeErrorOf(() => fs.readFileSync(p)),
+    )
   })
 
   test('a directory rejects with EISDIR (syscall read) like Node, with the path added', async () => {
     const d = freshDir()
-    expectLikeNodeWithPath(await rejectionOf(abio.readFile(d)), nodeErrorOf(() => fs.readFileSync(d)), d)
+    expectLikeNodeWithPath(
+      await rejectionOf(abio.readFile(d)),
+      nodeErrorOf(() => fs.readFileSync(d)),
+      d,
+    )
   })
 
   describe('invalid arguments throw synchronously with code ABIO_ERR_INVALID_ARG', () => {
@@ -888,25 +948,33 @@ describe('large and sparse files', () => {
 
   // Reading 2 GiB costs 5-10 s on the 2-core machines; ABIO_TEST_SKIP_BIG=1 skips it.
   const bigTest = process.env.ABIO_TEST_SKIP_BIG ? test.skip : test
-  bigTest('readFile of a file over 2 GiB returns every byte (sparse file, markers at the edges)', async () => {
-    const size = 2 * GiB + 4097
-    const p = tmp('big')
-    const marks = [[0, rnd(16)], [2 ** 31 - 8, rnd(16)], [size - 16, rnd(16)]]
-    const fd = fs.openSync(p, 'w')
-    try {
-      fs.ftruncateSync(fd, size)
-      for (const [pos, b] of marks) fs.writeSync(fd, b, 0, b.length, pos)
-    } finally {
-      fs.closeSync(fd)
-    }
-    let out = await abio.readFile(p)
-    expect(tag(out)).toBe('[object ArrayBuffer]')
-    expect(out.byteLength).toBe(size)
-    const u8 = new Uint8Array(out)
-    for (const [pos, b] of marks) expectBytes(u8.subarray(pos, pos + 16), b)
-    expect(u8[GiB]).toBe(0)
-    out = null
-  }, 60000)
+  bigTest(
+    'readFile of a file over 2 GiB returns every byte (sparse file, markers at the edges)',
+    async () => {
+      const size = 2 * GiB + 4097
+      const p = tmp('big')
+      const marks = [
+        [0, rnd(16)],
+        [2 ** 31 - 8, rnd(16)],
+        [size - 16, rnd(16)],
+      ]
+      const fd = fs.openSync(p, 'w')
+      try {
+        fs.ftruncateSync(fd, size)
+        for (const [pos, b] of marks) fs.writeSync(fd, b, 0, b.length, pos)
+      } finally {
+        fs.closeSync(fd)
+      }
+      let out = await abio.readFile(p)
+      expect(tag(out)).toBe('[object ArrayBuffer]')
+      expect(out.byteLength).toBe(size)
+      const u8 = new Uint8Array(out)
+      for (const [pos, b] of marks) expectBytes(u8.subarray(pos, pos + 16), b)
+      expect(u8[GiB]).toBe(0)
+      out = null
+    },
+    60000,
+  )
 
   test('offsets beyond 4 GiB work in readFile, readFileSync, readFileInto and FileHandle.read', async () => {
     const pos = 2 ** 32 + 10
@@ -1010,7 +1078,10 @@ describe('readFileInto', () => {
 
   test('a missing file rejects with ENOENT exactly like Node', async () => {
     const p = path.join(dir, 'missing-into')
-    expectLikeNode(await rejectionOf(abio.readFileInto(p, new Uint8Array(4))), nodeErrorOf(() => fs.readFileSync(p)))
+    expectLikeNode(
+      await rejectionOf(abio.readFileInto(p, new Uint8Array(4))),
+      nodeErrorOf(() => fs.readFileSync(p)),
+    )
   })
 
   describe('invalid arguments throw synchronously with code ABIO_ERR_INVALID_ARG', () => {
@@ -1062,7 +1133,10 @@ describe('readFiles', () => {
       const withBad = paths.slice()
       const bad = path.join(path.dirname(paths[0]), 'gone')
       withBad[1000] = bad
-      expectLikeNode(await rejectionOf(abio.readFiles(withBad)), nodeErrorOf(() => fs.readFileSync(bad)))
+      expectLikeNode(
+        await rejectionOf(abio.readFiles(withBad)),
+        nodeErrorOf(() => fs.readFileSync(bad)),
+      )
     })
   })
 
@@ -1157,7 +1231,10 @@ describe('open and FileHandle', () => {
 
     test("'r' on a missing file rejects with ENOENT exactly like Node", async () => {
       const p = path.join(dir, 'missing-open')
-      expectLikeNode(await rejectionOf(abio.open(p, 'r')), nodeErrorOf(() => fs.openSync(p, 'r')))
+      expectLikeNode(
+        await rejectionOf(abio.open(p, 'r')),
+        nodeErrorOf(() => fs.openSync(p, 'r')),
+      )
     })
 
     test("'r+' reads and writes in place without truncating; missing file is ENOENT", async () => {
@@ -1166,7 +1243,10 @@ describe('open and FileHandle', () => {
       await withHandle(p, 'r+', async (fh) => {
         expectArrayBuffer(await fh.read(0, 10), whole.subarray(0, 10))
         expect(await fh.write('XYZ', 50)).toBe(3)
-        expectArrayBuffer(await fh.read(49, 5), Buffer.concat([whole.subarray(49, 50), Buffer.from('XYZ'), whole.subarray(53, 54)]))
+        expectArrayBuffer(
+          await fh.read(49, 5),
+          Buffer.concat([whole.subarray(49, 50), Buffer.from('XYZ'), whole.subarray(53, 54)]),
+        )
       })
       const expected = Buffer.from(whole)
       expected.write('XYZ', 50)
@@ -1227,7 +1307,10 @@ describe('open and FileHandle', () => {
       const p = tmp()
       await withHandle(p, 'wx', async (fh) => fh.write('fresh'))
       expectFile(p, Buffer.from('fresh'))
-      expectLikeNode(await rejectionOf(abio.open(p, 'wx')), nodeErrorOf(() => fs.openSync(p, 'wx')))
+      expectLikeNode(
+        await rejectionOf(abio.open(p, 'wx')),
+        nodeErrorOf(() => fs.openSync(p, 'wx')),
+      )
       expectFile(p, Buffer.from('fresh'))
     })
 
@@ -1250,10 +1333,13 @@ describe('open and FileHandle', () => {
       })
     })
 
-    test.each([['rw'], ['z'], ['R'], [''], [5], [{}]])('bad flags %p throw ABIO_ERR_INVALID_ARG synchronously', (flags) => {
-      const p = fileWith('x')
-      expectInvalidArg(() => abio.open(p, flags))
-    })
+    test.each([['rw'], ['z'], ['R'], [''], [5], [{}]])(
+      'bad flags %p throw ABIO_ERR_INVALID_ARG synchronously',
+      (flags) => {
+        const p = fileWith('x')
+        expectInvalidArg(() => abio.open(p, flags))
+      },
+    )
 
     test.each(BAD_PATHS)('bad path (%s) throws ABIO_ERR_INVALID_ARG synchronously', (_n, make) => {
       expectInvalidArg(() => abio.open(make(), 'r'))
@@ -1388,7 +1474,8 @@ describe('open and FileHandle', () => {
 
     test('bad data throws ABIO_ERR_INVALID_ARG synchronously', async () => {
       await withHandle(tmp(), 'w', async (fh) => {
-        for (const [, make] of BAD_DATA.filter(([n]) => !n.startsWith('an array'))) expectInvalidArg(() => fh.write(make(), 0))
+        for (const [, make] of BAD_DATA.filter(([n]) => !n.startsWith('an array')))
+          expectInvalidArg(() => fh.write(make(), 0))
         expectInvalidArg(() => fh.write('x', -1), NUM)
       })
     })

@@ -5,8 +5,22 @@ import type { Bytes, Data, FileHandle, ReadOptions, SystemError, WriteOptions } 
 
 async function files(): Promise<void> {
   const ab: ArrayBuffer = new ArrayBuffer(8)
-  const parts: Data[] = [ab, new SharedArrayBuffer(4), Buffer.from('x'), new Float32Array(2), new DataView(ab, 1, 2), 'text']
-  const w: WriteOptions = { append: false, atomic: true, durable: true, mode: 0o600, mkdirs: true, signal: AbortSignal.timeout(1000) }
+  const parts: Data[] = [
+    ab,
+    new SharedArrayBuffer(4),
+    Buffer.from('x'),
+    new Float32Array(2),
+    new DataView(ab, 1, 2),
+    'text',
+  ]
+  const w: WriteOptions = {
+    append: false,
+    atomic: true,
+    durable: true,
+    mode: 0o600,
+    mkdirs: true,
+    signal: AbortSignal.timeout(1000),
+  }
   const n1: number = abio.writeFileSync('/tmp/a', parts, w)
   const n2: number = await abio.writeFile(new URL('file:///tmp/a'), new BigInt64Array(1))
   const r: ReadOptions = { offset: 0, length: 8, maxSize: 1 << 20 }

@@ -1,4 +1,4 @@
-'use strict';
+'use strict'
 // File benchmarks: abio against Node's fs, in one process, repetitions interleaved.
 //
 //   node bench/files.js                    every case (about 1-3 minutes on 2 cores)
@@ -11,62 +11,83 @@
 // wrong result is an error (exit code 1). A missed target is not: it is printed as
 // MISSED and the exit code stays 0. The last line is `BENCH_JSON {...}` for tools.
 
-const fs = require('fs');
-const fsp = require('fs/promises');
-const os = require('os');
-const path = require('path');
-const crypto = require('crypto');
-const { execFileSync } = require('child_process');
-const u = require('./util');
-let abio; // loaded in main(), so --help works without the addon
+const fs = require('fs')
+const fsp = require('fs/promises')
+const os = require('os')
+const path = require('path')
+const crypto = require('crypto')
+const { execFileSync } = require('child_process')
+const u = require('./util')
+let abio // loaded in main(), so --help works without the addon
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const BATCH = 256; // Promise.all batch size of the fs.promises contenders
+const KiB = 1024
+const MiB = 1024 * KiB
+const BATCH = 256 // Promise.all batch size of the fs.promises contenders
 
 // ---------------------------------------------------------------------------
 // command line
 
-const argv = process.argv.slice(2);
-const opts = { quick: false, reps: undefined, cases: [], help: false, verbose: false };
+const argv = process.argv.slice(2)
+const opts = { quick: false, reps: undefined, cases: [], help: false, verbose: false }
 for (let i = 0; i < argv.length; i++) {
-  const a = argv[i];
-  if (a === '--quick' || a === '-q') opts.quick = true;
-  else if (a === '--help' || a === '-h') opts.help = true;
-  else if (a === '--verbose' || a === '-v') opts.verbose = true;
-  else if (a === '--reps') opts.reps = Number(argv[++i]);
-  else if (a.startsWith('--reps=')) opts.reps = Number(a.slice(7));
-  else if (a.startsWith('-')) fail(`unknown option ${a}`);
-  else opts.cases.push(a);
+  const a = argv[i]
+  if (a === '--quick' || a === '-q') opts.quick = true
+  else if (a === '--help' || a === '-h') opts.help = true
+  else if (a === '--verbose' || a === '-v') opts.verbose = true
+  else if (a === '--reps') opts.reps = Number(argv[++i])
+  else if (a.startsWith('--reps=')) opts.reps = Number(a.slice(7))
+  else if (a.startsWith('-')) fail(`unknown option ${a}`)
+  else opts.cases.push(a)
 }
-if (opts.reps !== undefined && !(Number.isInteger(opts.reps) && opts.reps >= 1)) fail('--reps needs a whole number >= 1');
+if (opts.reps !== undefined && !(Number.isInteger(opts.reps) && opts.reps >= 1))
+  fail('--reps needs a whole number >= 1')
 
 const cfg = opts.quick
-  ? { bigSize: 32 * MiB, bigReps: 3, nFiles: 1000, readFilesReps: 3, writeFilesReps: 3, seqOps: 300, seqReps: 3, owOps: 300, owReps: 3 }
-  : { bigSize: 256 * MiB, bigReps: 7, nFiles: 10000, readFilesReps: 7, writeFilesReps: 5, seqOps: 2000, seqReps: 7, owOps: 2000, owReps: 7 };
-if (opts.reps) for (const k of Object.keys(cfg)) if (k.endsWith('Reps')) cfg[k] = opts.reps;
-const FILE_SIZE = 4 * KiB;
+  ? {
+      bigSize: 32 * MiB,
+      bigReps: 3,
+      nFiles: 1000,
+      readFilesReps: 3,
+      writeFilesReps: 3,
+      seqOps: 300,
+      seqReps: 3,
+      owOps: 300,
+      owReps: 3,
+    }
+  : {
+      bigSize: 256 * MiB,
+      bigReps: 7,
+      nFiles: 10000,
+      readFilesReps: 7,
+      writeFilesReps: 5,
+      seqOps: 2000,
+      seqReps: 7,
+      owOps: 2000,
+      owReps: 7,
+    }
+if (opts.reps) for (const k of Object.keys(cfg)) if (k.endsWith('Reps')) cfg[k] = opts.reps
+const FILE_SIZE = 4 * KiB
 
 function fail(msg) {
-  console.error(`bench/files.js: ${msg} (try --help)`);
-  process.exit(2);
+  console.error(`bench/files.js: ${msg} (try --help)`)
+  process.exit(2)
 }
 
 function log(...args) {
-  console.log(...args);
+  console.log(...args)
 }
 
 // ---------------------------------------------------------------------------
 // the bench directory: a fresh one per run, removed at the end
 
-const baseDir = process.env.BENCH_DIR ? path.resolve(process.env.BENCH_DIR) : os.tmpdir();
-let root;
-let dirSeq = 0;
+const baseDir = process.env.BENCH_DIR ? path.resolve(process.env.BENCH_DIR) : os.tmpdir()
+let root
+let dirSeq = 0
 /** A new, never reused, directory under the bench root (or under `parent`). */
 function freshDir(tag, parent = root) {
-  const d = path.join(parent, `${String(++dirSeq).padStart(3, '0')}-${tag}`);
-  fs.mkdirSync(d);
-  return d;
+  const d = path.join(parent, `${String(++dirSeq).padStart(3, '0')}-${tag}`)
+  fs.mkdirSync(d)
+  return d
 }
 
 // ext4 skips inodes deleted in the last 60-300 s when it creates a file (recently_deleted()
@@ -74,51 +95,51 @@ function freshDir(tag, parent = root) {
 // previous run's cleanup, a test suite) creation runs 20-30x slower for minutes, for every
 // contender, and the ratios would measure that backlog. So, where root may mount one, the
 // file-creation case runs on a fresh ext4 filesystem in a loop-mounted image.
-let scratch;
+let scratch
 /** The mount point of a fresh ext4 filesystem, or undefined where one cannot be made. */
 function scratchFs() {
-  if (scratch !== undefined) return scratch || undefined;
-  scratch = '';
-  if (process.env.BENCH_DIR || process.getuid?.() !== 0) return undefined;
-  const img = path.join(root, 'scratch.img');
-  const mnt = path.join(root, 'scratch');
+  if (scratch !== undefined) return scratch || undefined
+  scratch = ''
+  if (process.env.BENCH_DIR || process.getuid?.() !== 0) return undefined
+  const img = path.join(root, 'scratch.img')
+  const mnt = path.join(root, 'scratch')
   try {
-    fs.mkdirSync(mnt);
-    fs.closeSync(fs.openSync(img, 'w'));
-    fs.truncateSync(img, 4 * 1024 * MiB); // sparse
-    execFileSync('mkfs.ext4', ['-q', '-F', '-N', '600000', img], { stdio: 'pipe' });
-    execFileSync('mount', ['-o', 'loop', img, mnt], { stdio: 'pipe' });
-    scratch = mnt;
-    return mnt;
+    fs.mkdirSync(mnt)
+    fs.closeSync(fs.openSync(img, 'w'))
+    fs.truncateSync(img, 4 * 1024 * MiB) // sparse
+    execFileSync('mkfs.ext4', ['-q', '-F', '-N', '600000', img], { stdio: 'pipe' })
+    execFileSync('mount', ['-o', 'loop', img, mnt], { stdio: 'pipe' })
+    scratch = mnt
+    return mnt
   } catch (e) {
-    log(`  (no scratch ext4 filesystem: ${String(e.message).split('\n')[0]}; using ${root})`);
-    return undefined;
+    log(`  (no scratch ext4 filesystem: ${String(e.message).split('\n')[0]}; using ${root})`)
+    return undefined
   }
 }
 
 function cleanup() {
-  if (!root) return;
-  const r = root;
-  root = undefined;
+  if (!root) return
+  const r = root
+  root = undefined
   if (scratch) {
     try {
-      execFileSync('umount', [scratch], { stdio: 'pipe' });
+      execFileSync('umount', [scratch], { stdio: 'pipe' })
     } catch (e) {
-      console.error(`could not unmount ${scratch}: ${e.message}`);
+      console.error(`could not unmount ${scratch}: ${e.message}`)
     }
-    scratch = '';
+    scratch = ''
   }
   try {
-    fs.rmSync(r, { recursive: true, force: true });
+    fs.rmSync(r, { recursive: true, force: true })
   } catch (e) {
-    console.error(`could not remove ${r}: ${e.message}`);
+    console.error(`could not remove ${r}: ${e.message}`)
   }
 }
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, () => {
-    cleanup();
-    process.kill(process.pid, sig);
-  });
+    cleanup()
+    process.kill(process.pid, sig)
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -126,44 +147,44 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 /** n distinct 4 KiB contents, as views into one block, and their expected bytes. */
 function makeSmallContents(n) {
-  const block = crypto.randomFillSync(Buffer.allocUnsafeSlow(n * FILE_SIZE));
-  const parts = new Array(n);
-  for (let i = 0; i < n; i++) parts[i] = block.subarray(i * FILE_SIZE, (i + 1) * FILE_SIZE);
-  return parts;
+  const block = crypto.randomFillSync(Buffer.allocUnsafeSlow(n * FILE_SIZE))
+  const parts = new Array(n)
+  for (let i = 0; i < n; i++) parts[i] = block.subarray(i * FILE_SIZE, (i + 1) * FILE_SIZE)
+  return parts
 }
 
 function pathsIn(dir, n) {
-  const ps = new Array(n);
-  for (let i = 0; i < n; i++) ps[i] = path.join(dir, `f${i}.bin`);
-  return ps;
+  const ps = new Array(n)
+  for (let i = 0; i < n; i++) ps[i] = path.join(dir, `f${i}.bin`)
+  return ps
 }
 
-let smallFileSet; // { dir, paths, contents }: created once, read by readFiles
+let smallFileSet // { dir, paths, contents }: created once, read by readFiles
 function getSmallFileSet() {
   if (!smallFileSet) {
-    const n = cfg.nFiles;
-    const dir = freshDir('small-set');
-    const paths = pathsIn(dir, n);
-    const contents = makeSmallContents(n);
-    for (let i = 0; i < n; i++) fs.writeFileSync(paths[i], contents[i]);
-    for (const p of paths) fs.readFileSync(p); // into the page cache, and the dentries warm
-    smallFileSet = { dir, paths, contents };
+    const n = cfg.nFiles
+    const dir = freshDir('small-set')
+    const paths = pathsIn(dir, n)
+    const contents = makeSmallContents(n)
+    for (let i = 0; i < n; i++) fs.writeFileSync(paths[i], contents[i])
+    for (const p of paths) fs.readFileSync(p) // into the page cache, and the dentries warm
+    smallFileSet = { dir, paths, contents }
   }
-  return smallFileSet;
+  return smallFileSet
 }
 
 // ---------------------------------------------------------------------------
 // result rows
 
-const rows = [];
+const rows = []
 /**
  * Records one comparison. rate: units of work per second = amount / median seconds.
  * `amount` is bytes (unit GB/s) or a count (files/s, ops/s).
  */
 function record({ id, work, against, unit, amount, abio: a, node: n, target, reps }) {
-  const abioRate = amount / a.median;
-  const nodeRate = amount / n.median;
-  const r = u.ratio(a.median, n.median);
+  const abioRate = amount / a.median
+  const nodeRate = amount / n.median
+  const r = u.ratio(a.median, n.median)
   const row = {
     case: id,
     work,
@@ -175,24 +196,24 @@ function record({ id, work, against, unit, amount, abio: a, node: n, target, rep
     ratio: r,
     target,
     ok: r >= target,
-  };
-  rows.push(row);
+  }
+  rows.push(row)
   log(
     `  ${work} vs ${against}: abio ${u.fmtRate(abioRate, unit)} (median ${u.fmtSeconds(a.median)}), ` +
       `node ${u.fmtRate(nodeRate, unit)} (median ${u.fmtSeconds(n.median)}) -> ${u.fmtRatio(r)} ` +
       `(target >= ${target}x; ${reps} reps)${row.ok ? '' : '  MISSED'}`,
-  );
-  return row;
+  )
+  return row
 }
 
 function onRep(rep, name, seconds) {
-  if (opts.verbose) log(`    rep ${rep + 1} ${name}: ${u.fmtSeconds(seconds)}`);
+  if (opts.verbose) log(`    rep ${rep + 1} ${name}: ${u.fmtSeconds(seconds)}`)
 }
 
 /** Time budgets (seconds) of the timed repetitions of each case: a slow or busy machine gets fewer reps, not a longer run. */
-const BUDGET = { readFile256: 25, readFiles: 30, writeFiles: 90, readFile4k: 20, writeFileSync: 30 };
+const BUDGET = { readFile256: 25, readFiles: 30, writeFiles: 90, readFile4k: 20, writeFileSync: 30 }
 function onReduce(reps, perRep) {
-  log(`  (one repetition takes ${u.fmtSeconds(perRep)}: running ${reps} repetitions to stay within the time budget)`);
+  log(`  (one repetition takes ${u.fmtSeconds(perRep)}: running ${reps} repetitions to stay within the time budget)`)
 }
 
 // ---------------------------------------------------------------------------
@@ -203,20 +224,20 @@ const CASES = [
     id: 'readFile256',
     title: () => `readFile ${u.humanBytes(cfg.bigSize)} (page cache) vs fs.promises.readFile`,
     async run() {
-      const size = cfg.bigSize;
-      const dir = freshDir('big');
-      const file = path.join(dir, 'big.bin');
-      let expected = crypto.randomFillSync(Buffer.allocUnsafeSlow(size));
-      fs.writeFileSync(file, expected);
-      fs.readFileSync(file); // read once so it is in the page cache
+      const size = cfg.bigSize
+      const dir = freshDir('big')
+      const file = path.join(dir, 'big.bin')
+      let expected = crypto.randomFillSync(Buffer.allocUnsafeSlow(size))
+      fs.writeFileSync(file, expected)
+      fs.readFileSync(file) // read once so it is in the page cache
 
       // correctness first
-      const a = await abio.readFile(file);
-      u.assertArrayBuffer(a, size, 'abio.readFile(big file)');
-      u.assertSameBytes(a, expected, 'abio.readFile(big file)');
-      const n = await fsp.readFile(file);
-      u.assertSameBytes(n, expected, 'fs.promises.readFile(big file)');
-      expected = null;
+      const a = await abio.readFile(file)
+      u.assertArrayBuffer(a, size, 'abio.readFile(big file)')
+      u.assertSameBytes(a, expected, 'abio.readFile(big file)')
+      const n = await fsp.readFile(file)
+      u.assertSameBytes(n, expected, 'fs.promises.readFile(big file)')
+      expected = null
 
       const res = await u.interleave(
         {
@@ -224,7 +245,7 @@ const CASES = [
           node: { run: () => fsp.readFile(file) },
         },
         { reps: cfg.bigReps, warmup: 1, onRep, onReduce, budget: BUDGET.readFile256 },
-      );
+      )
       record({
         id: 'readFile256',
         work: `readFile ${u.humanBytes(size)} (page cache)`,
@@ -235,132 +256,156 @@ const CASES = [
         node: res.node,
         target: 1.5,
         reps: res.reps,
-      });
+      })
     },
   },
 
   {
     id: 'readFiles',
-    title: () => `readFiles ${u.fmtInt(cfg.nFiles)} x 4 KiB vs Promise.all(fs.promises.readFile) x${BATCH} and a readFileSync loop`,
+    title: () =>
+      `readFiles ${u.fmtInt(cfg.nFiles)} x 4 KiB vs Promise.all(fs.promises.readFile) x${BATCH} and a readFileSync loop`,
     async run() {
-      const { paths, contents } = getSmallFileSet();
-      const n = paths.length;
+      const { paths, contents } = getSmallFileSet()
+      const n = paths.length
 
       const contenders = {
         abio: { run: () => abio.readFiles(paths) },
         'fs.promises': {
           async run() {
-            const out = new Array(n);
+            const out = new Array(n)
             for (let i = 0; i < n; i += BATCH) {
-              const end = Math.min(n, i + BATCH);
-              const batch = [];
-              for (let j = i; j < end; j++) batch.push(fsp.readFile(paths[j]));
-              const got = await Promise.all(batch);
-              for (let j = i; j < end; j++) out[j] = got[j - i];
+              const end = Math.min(n, i + BATCH)
+              const batch = []
+              for (let j = i; j < end; j++) batch.push(fsp.readFile(paths[j]))
+              const got = await Promise.all(batch)
+              for (let j = i; j < end; j++) out[j] = got[j - i]
             }
-            return out;
+            return out
           },
         },
         readFileSync: {
           run() {
-            const out = new Array(n);
-            for (let i = 0; i < n; i++) out[i] = fs.readFileSync(paths[i]);
-            return out;
+            const out = new Array(n)
+            for (let i = 0; i < n; i++) out[i] = fs.readFileSync(paths[i])
+            return out
           },
         },
-      };
+      }
 
       // correctness first: every file of every contender
       for (const [name, c] of Object.entries(contenders)) {
-        const got = await c.run();
+        const got = await c.run()
         if (!Array.isArray(got) || got.length !== n) {
-          throw new Error(`wrong result: ${name} returned ${Array.isArray(got) ? got.length + ' results' : typeof got}, expected ${n}`);
+          throw new Error(
+            `wrong result: ${name} returned ${Array.isArray(got) ? got.length + ' results' : typeof got}, expected ${n}`,
+          )
         }
         for (let i = 0; i < n; i++) {
-          if (name === 'abio') u.assertArrayBuffer(got[i], FILE_SIZE, `abio.readFiles()[${i}]`);
-          u.assertSameBytes(got[i], contents[i], `${name} file ${i}`);
+          if (name === 'abio') u.assertArrayBuffer(got[i], FILE_SIZE, `abio.readFiles()[${i}]`)
+          u.assertSameBytes(got[i], contents[i], `${name} file ${i}`)
         }
       }
 
-      const res = await u.interleave(contenders, { reps: cfg.readFilesReps, warmup: 1, onRep, onReduce, budget: BUDGET.readFiles });
-      const work = `readFiles ${u.fmtInt(n)} x 4 KiB`;
-      const common = { id: 'readFiles', work, unit: 'files/s', amount: n, abio: res.abio, reps: res.reps };
-      record({ ...common, against: `Promise.all(fs.promises.readFile) x${BATCH}`, node: res['fs.promises'], target: 3 });
-      record({ ...common, against: 'fs.readFileSync loop', node: res.readFileSync, target: 1 });
+      const res = await u.interleave(contenders, {
+        reps: cfg.readFilesReps,
+        warmup: 1,
+        onRep,
+        onReduce,
+        budget: BUDGET.readFiles,
+      })
+      const work = `readFiles ${u.fmtInt(n)} x 4 KiB`
+      const common = { id: 'readFiles', work, unit: 'files/s', amount: n, abio: res.abio, reps: res.reps }
+      record({ ...common, against: `Promise.all(fs.promises.readFile) x${BATCH}`, node: res['fs.promises'], target: 3 })
+      record({ ...common, against: 'fs.readFileSync loop', node: res.readFileSync, target: 1 })
     },
   },
 
   {
     id: 'writeFiles',
-    title: () => `writeFiles ${u.fmtInt(cfg.nFiles)} x 4 KiB, new files vs Promise.all(fs.promises.writeFile) x${BATCH} and a writeFileSync loop`,
+    title: () =>
+      `writeFiles ${u.fmtInt(cfg.nFiles)} x 4 KiB, new files vs Promise.all(fs.promises.writeFile) x${BATCH} and a writeFileSync loop`,
     async run() {
-      const n = cfg.nFiles;
-      const contents = makeSmallContents(n);
-      const parent = scratchFs() || root;
+      const n = cfg.nFiles
+      const contents = makeSmallContents(n)
+      const parent = scratchFs() || root
       // Every repetition of every contender writes into a NEW directory (never reused,
       // removed only at the end), on a fresh filesystem where possible (see scratchFs).
       const contenders = {
         abio: {
           run(paths) {
-            const entries = new Array(n);
-            for (let i = 0; i < n; i++) entries[i] = { path: paths[i], data: contents[i] };
-            return abio.writeFiles(entries);
+            const entries = new Array(n)
+            for (let i = 0; i < n; i++) entries[i] = { path: paths[i], data: contents[i] }
+            return abio.writeFiles(entries)
           },
         },
         'fs.promises': {
           async run(paths) {
             for (let i = 0; i < n; i += BATCH) {
-              const end = Math.min(n, i + BATCH);
-              const batch = [];
-              for (let j = i; j < end; j++) batch.push(fsp.writeFile(paths[j], contents[j]));
-              await Promise.all(batch);
+              const end = Math.min(n, i + BATCH)
+              const batch = []
+              for (let j = i; j < end; j++) batch.push(fsp.writeFile(paths[j], contents[j]))
+              await Promise.all(batch)
             }
           },
         },
         writeFileSync: {
           run(paths) {
-            for (let i = 0; i < n; i++) fs.writeFileSync(paths[i], contents[i]);
+            for (let i = 0; i < n; i++) fs.writeFileSync(paths[i], contents[i])
           },
         },
-      };
+      }
 
       // Wrap each contender: before() makes its fresh directory and paths (untimed).
-      const timed = {};
-      const dirs = {};
+      const timed = {}
+      const dirs = {}
       for (const [name, c] of Object.entries(contenders)) {
-        let paths;
-        const tag = name.replace(/[^a-z]/gi, '');
+        let paths
+        const tag = name.replace(/[^a-z]/gi, '')
         timed[name] = {
           before() {
-            const dir = freshDir(`w-${tag}`, parent);
-            dirs[name] = dir;
-            paths = pathsIn(dir, n);
+            const dir = freshDir(`w-${tag}`, parent)
+            dirs[name] = dir
+            paths = pathsIn(dir, n)
           },
           run: () => c.run(paths),
-        };
+        }
       }
 
       // correctness first: a full run of each contender, every file read back
       for (const [name, c] of Object.entries(timed)) {
-        c.before();
-        const got = await c.run();
+        c.before()
+        const got = await c.run()
         if (name === 'abio') {
-          if (!Array.isArray(got) || got.length !== n) throw new Error(`wrong result: abio.writeFiles returned ${got && got.length} counts, expected ${n}`);
+          if (!Array.isArray(got) || got.length !== n)
+            throw new Error(`wrong result: abio.writeFiles returned ${got && got.length} counts, expected ${n}`)
           for (let i = 0; i < n; i++) {
-            if (got[i] !== FILE_SIZE) throw new Error(`wrong result: abio.writeFiles()[${i}] = ${got[i]}, expected ${FILE_SIZE}`);
+            if (got[i] !== FILE_SIZE)
+              throw new Error(`wrong result: abio.writeFiles()[${i}] = ${got[i]}, expected ${FILE_SIZE}`)
           }
         }
-        const names = fs.readdirSync(dirs[name]);
-        if (names.length !== n) throw new Error(`wrong result: ${name} left ${names.length} files in its directory, expected ${n}`);
-        const paths = pathsIn(dirs[name], n);
-        for (let i = 0; i < n; i++) u.assertSameBytes(fs.readFileSync(paths[i]), contents[i], `${name} wrote file ${i}`);
+        const names = fs.readdirSync(dirs[name])
+        if (names.length !== n)
+          throw new Error(`wrong result: ${name} left ${names.length} files in its directory, expected ${n}`)
+        const paths = pathsIn(dirs[name], n)
+        for (let i = 0; i < n; i++) u.assertSameBytes(fs.readFileSync(paths[i]), contents[i], `${name} wrote file ${i}`)
       }
 
-      const res = await u.interleave(timed, { reps: cfg.writeFilesReps, warmup: 0, onRep, onReduce, budget: BUDGET.writeFiles });
-      const work = `writeFiles ${u.fmtInt(n)} x 4 KiB (new files)`;
-      const common = { id: 'writeFiles', work, unit: 'files/s', amount: n, abio: res.abio, reps: res.reps };
-      record({ ...common, against: `Promise.all(fs.promises.writeFile) x${BATCH}`, node: res['fs.promises'], target: 1.3 });
-      record({ ...common, against: 'fs.writeFileSync loop', node: res.writeFileSync, target: 1 });
+      const res = await u.interleave(timed, {
+        reps: cfg.writeFilesReps,
+        warmup: 0,
+        onRep,
+        onReduce,
+        budget: BUDGET.writeFiles,
+      })
+      const work = `writeFiles ${u.fmtInt(n)} x 4 KiB (new files)`
+      const common = { id: 'writeFiles', work, unit: 'files/s', amount: n, abio: res.abio, reps: res.reps }
+      record({
+        ...common,
+        against: `Promise.all(fs.promises.writeFile) x${BATCH}`,
+        node: res['fs.promises'],
+        target: 1.3,
+      })
+      record({ ...common, against: 'fs.writeFileSync loop', node: res.writeFileSync, target: 1 })
     },
   },
 
@@ -368,38 +413,38 @@ const CASES = [
     id: 'readFile4k',
     title: () => `readFile 4 KiB, one await at a time (${u.fmtInt(cfg.seqOps)} per rep) vs fs.promises.readFile`,
     async run() {
-      const ops = cfg.seqOps;
-      const dir = freshDir('seq');
-      const file = path.join(dir, 'small.bin');
-      const content = u.fillPattern(Buffer.alloc(FILE_SIZE), 4242);
-      fs.writeFileSync(file, content);
+      const ops = cfg.seqOps
+      const dir = freshDir('seq')
+      const file = path.join(dir, 'small.bin')
+      const content = u.fillPattern(Buffer.alloc(FILE_SIZE), 4242)
+      fs.writeFileSync(file, content)
 
-      const a = await abio.readFile(file);
-      u.assertArrayBuffer(a, FILE_SIZE, 'abio.readFile(4 KiB file)');
-      u.assertSameBytes(a, content, 'abio.readFile(4 KiB file)');
-      u.assertSameBytes(await fsp.readFile(file), content, 'fs.promises.readFile(4 KiB file)');
+      const a = await abio.readFile(file)
+      u.assertArrayBuffer(a, FILE_SIZE, 'abio.readFile(4 KiB file)')
+      u.assertSameBytes(a, content, 'abio.readFile(4 KiB file)')
+      u.assertSameBytes(await fsp.readFile(file), content, 'fs.promises.readFile(4 KiB file)')
 
       const res = await u.interleave(
         {
           abio: {
             async run() {
-              let last;
-              for (let i = 0; i < ops; i++) last = await abio.readFile(file);
-              return last;
+              let last
+              for (let i = 0; i < ops; i++) last = await abio.readFile(file)
+              return last
             },
             after: (rep, last) => u.assertSameBytes(last, content, 'abio.readFile (last of a rep)'),
           },
           node: {
             async run() {
-              let last;
-              for (let i = 0; i < ops; i++) last = await fsp.readFile(file);
-              return last;
+              let last
+              for (let i = 0; i < ops; i++) last = await fsp.readFile(file)
+              return last
             },
             after: (rep, last) => u.assertSameBytes(last, content, 'fs.promises.readFile (last of a rep)'),
           },
         },
         { reps: cfg.seqReps, warmup: 1, onRep, onReduce, budget: BUDGET.readFile4k },
-      );
+      )
       record({
         id: 'readFile4k',
         work: 'readFile 4 KiB, one await at a time',
@@ -410,7 +455,7 @@ const CASES = [
         node: res.node,
         target: 3,
         reps: res.reps,
-      });
+      })
     },
   },
 
@@ -419,42 +464,44 @@ const CASES = [
     aliases: ['overwrite'],
     title: () => `writeFileSync over one existing 4 KiB file (${u.fmtInt(cfg.owOps)} per rep) vs fs.writeFileSync`,
     async run() {
-      const ops = cfg.owOps;
-      const dir = freshDir('overwrite');
-      const fileA = path.join(dir, 'abio.bin');
-      const fileN = path.join(dir, 'node.bin');
-      const v1 = u.fillPattern(Buffer.alloc(FILE_SIZE), 1);
-      const v2 = u.fillPattern(Buffer.alloc(FILE_SIZE), 2);
+      const ops = cfg.owOps
+      const dir = freshDir('overwrite')
+      const fileA = path.join(dir, 'abio.bin')
+      const fileN = path.join(dir, 'node.bin')
+      const v1 = u.fillPattern(Buffer.alloc(FILE_SIZE), 1)
+      const v2 = u.fillPattern(Buffer.alloc(FILE_SIZE), 2)
 
       // correctness first: overwrite a longer file (it must come out exactly 4 KiB),
       // then alternate two contents and read each back.
-      fs.writeFileSync(fileA, Buffer.alloc(3 * FILE_SIZE, 0x55));
-      fs.writeFileSync(fileN, Buffer.alloc(3 * FILE_SIZE, 0x55));
+      fs.writeFileSync(fileA, Buffer.alloc(3 * FILE_SIZE, 0x55))
+      fs.writeFileSync(fileN, Buffer.alloc(3 * FILE_SIZE, 0x55))
       for (const v of [v1, v2, v1]) {
-        const w = abio.writeFileSync(fileA, v);
-        if (w !== FILE_SIZE) throw new Error(`wrong result: abio.writeFileSync returned ${w}, expected ${FILE_SIZE}`);
-        u.assertSameBytes(fs.readFileSync(fileA), v, 'abio.writeFileSync over an existing file');
-        fs.writeFileSync(fileN, v);
-        u.assertSameBytes(fs.readFileSync(fileN), v, 'fs.writeFileSync over an existing file');
+        const w = abio.writeFileSync(fileA, v)
+        if (w !== FILE_SIZE) throw new Error(`wrong result: abio.writeFileSync returned ${w}, expected ${FILE_SIZE}`)
+        u.assertSameBytes(fs.readFileSync(fileA), v, 'abio.writeFileSync over an existing file')
+        fs.writeFileSync(fileN, v)
+        u.assertSameBytes(fs.readFileSync(fileN), v, 'fs.writeFileSync over an existing file')
       }
 
       const res = await u.interleave(
         {
           abio: {
             run() {
-              for (let i = 0; i < ops; i++) abio.writeFileSync(fileA, i & 1 ? v2 : v1);
+              for (let i = 0; i < ops; i++) abio.writeFileSync(fileA, i & 1 ? v2 : v1)
             },
-            after: () => u.assertSameBytes(fs.readFileSync(fileA), (ops - 1) & 1 ? v2 : v1, 'abio.writeFileSync (last of a rep)'),
+            after: () =>
+              u.assertSameBytes(fs.readFileSync(fileA), (ops - 1) & 1 ? v2 : v1, 'abio.writeFileSync (last of a rep)'),
           },
           node: {
             run() {
-              for (let i = 0; i < ops; i++) fs.writeFileSync(fileN, i & 1 ? v2 : v1);
+              for (let i = 0; i < ops; i++) fs.writeFileSync(fileN, i & 1 ? v2 : v1)
             },
-            after: () => u.assertSameBytes(fs.readFileSync(fileN), (ops - 1) & 1 ? v2 : v1, 'fs.writeFileSync (last of a rep)'),
+            after: () =>
+              u.assertSameBytes(fs.readFileSync(fileN), (ops - 1) & 1 ? v2 : v1, 'fs.writeFileSync (last of a rep)'),
           },
         },
         { reps: cfg.owReps, warmup: 1, onRep, onReduce, budget: BUDGET.writeFileSync },
-      );
+      )
       record({
         id: 'writeFileSync',
         work: 'writeFileSync over an existing 4 KiB file',
@@ -465,80 +512,89 @@ const CASES = [
         node: res.node,
         target: 5,
         reps: res.reps,
-      });
+      })
     },
   },
-];
+]
 
 // ---------------------------------------------------------------------------
 // main
 
 function selectCases() {
-  if (opts.cases.length === 0) return CASES;
-  const chosen = [];
+  if (opts.cases.length === 0) return CASES
+  const chosen = []
   for (const want of opts.cases) {
-    const w = want.toLowerCase();
-    const names = (c) => [c.id, ...(c.aliases || [])].map((s) => s.toLowerCase());
-    let hits = CASES.filter((c) => names(c).includes(w));
-    if (hits.length === 0) hits = CASES.filter((c) => names(c).some((s) => s.startsWith(w)));
+    const w = want.toLowerCase()
+    const names = (c) => [c.id, ...(c.aliases || [])].map((s) => s.toLowerCase())
+    let hits = CASES.filter((c) => names(c).includes(w))
+    if (hits.length === 0) hits = CASES.filter((c) => names(c).some((s) => s.startsWith(w)))
     if (hits.length !== 1) {
-      fail(`${hits.length ? 'ambiguous' : 'unknown'} case "${want}"; cases: ${CASES.map((c) => c.id).join(', ')}`);
+      fail(`${hits.length ? 'ambiguous' : 'unknown'} case "${want}"; cases: ${CASES.map((c) => c.id).join(', ')}`)
     }
-    if (!chosen.includes(hits[0])) chosen.push(hits[0]);
+    if (!chosen.includes(hits[0])) chosen.push(hits[0])
   }
-  return CASES.filter((c) => chosen.includes(c));
+  return CASES.filter((c) => chosen.includes(c))
 }
 
 function printHelp() {
   log(`usage: node bench/files.js [--quick] [--reps N] [--verbose] [case ...]
 
-cases (a unique prefix is enough):`);
-  for (const c of CASES) log(`  ${c.id.padEnd(14)} ${c.title()}`);
+cases (a unique prefix is enough):`)
+  for (const c of CASES) log(`  ${c.id.padEnd(14)} ${c.title()}`)
   log(`
-BENCH_DIR=dir puts the bench files under dir (default ${os.tmpdir()}).`);
+BENCH_DIR=dir puts the bench files under dir (default ${os.tmpdir()}).`)
 }
 
 async function main() {
-  if (opts.help) return printHelp();
-  const selected = selectCases();
-  abio = require('..');
+  if (opts.help) return printHelp()
+  const selected = selectCases()
+  abio = require('..')
 
-  fs.mkdirSync(baseDir, { recursive: true });
-  root = fs.mkdtempSync(path.join(baseDir, 'abio-bench-'));
-  const info = u.machineInfo(root);
+  fs.mkdirSync(baseDir, { recursive: true })
+  root = fs.mkdtempSync(path.join(baseDir, 'abio-bench-'))
+  const info = u.machineInfo(root)
   log(
     `abio file benchmarks${opts.quick ? ' (--quick)' : ''}: node ${info.node}, ${info.platform}, ${info.cores} x ${info.cpu}, ` +
       `${info.memGiB} GiB, files in ${root} (${info.fs || 'unknown fs'})`,
-  );
-  log('medians of interleaved repetitions; ratio = abio throughput / node throughput (higher = abio faster)');
+  )
+  log('medians of interleaved repetitions; ratio = abio throughput / node throughput (higher = abio faster)')
 
-  const errors = [];
-  const t0 = u.now();
+  const errors = []
+  const t0 = u.now()
   for (const c of selected) {
-    log(`\n${c.id}: ${c.title()}`);
-    const tc = u.now();
+    log(`\n${c.id}: ${c.title()}`)
+    const tc = u.now()
     try {
-      await c.run();
+      await c.run()
     } catch (e) {
-      errors.push({ case: c.id, error: e });
-      rows.push({ case: c.id, work: c.title(), error: e && e.message ? e.message : String(e) });
-      console.error(`  ERROR in ${c.id}: ${e && e.stack ? e.stack : e}`);
+      errors.push({ case: c.id, error: e })
+      rows.push({ case: c.id, work: c.title(), error: e && e.message ? e.message : String(e) })
+      console.error(`  ERROR in ${c.id}: ${e && e.stack ? e.stack : e}`)
     }
-    log(`  (${u.fmtSeconds(u.since(tc))})`);
+    log(`  (${u.fmtSeconds(u.since(tc))})`)
   }
 
-  log(`\ncleaning up ${root} ...`);
-  const tClean = u.now();
-  cleanup();
-  log(`  (${u.fmtSeconds(u.since(tClean))})`);
+  log(`\ncleaning up ${root} ...`)
+  const tClean = u.now()
+  cleanup()
+  log(`  (${u.fmtSeconds(u.since(tClean))})`)
 
   // the table
-  log(`\nabio vs node fs${opts.quick ? ' (--quick: smaller counts, fewer repetitions)' : ''} — ${info.node}, ${info.cores} cores, ${info.fs || '?'}; total ${u.fmtSeconds(u.since(t0))}\n`);
+  log(
+    `\nabio vs node fs${opts.quick ? ' (--quick: smaller counts, fewer repetitions)' : ''} — ${info.node}, ${info.cores} cores, ${info.fs || '?'}; total ${u.fmtSeconds(u.since(t0))}\n`,
+  )
   const table = rows.map((r) =>
     r.error
       ? [r.work, '—', '—', '—', '—', 'ERROR']
-      : [`${r.work} vs ${r.against}`, u.fmtRate(r.abio.rate, r.unit), u.fmtRate(r.node.rate, r.unit), u.fmtRatio(r.ratio), `>= ${r.target}x`, r.ok ? 'ok' : 'MISSED'],
-  );
+      : [
+          `${r.work} vs ${r.against}`,
+          u.fmtRate(r.abio.rate, r.unit),
+          u.fmtRate(r.node.rate, r.unit),
+          u.fmtRatio(r.ratio),
+          `>= ${r.target}x`,
+          r.ok ? 'ok' : 'MISSED',
+        ],
+  )
   u.printTable(
     [
       { title: 'work' },
@@ -549,12 +605,12 @@ async function main() {
       { title: 'ok?' },
     ],
     table,
-  );
-  const missed = rows.filter((r) => !r.error && !r.ok).length;
-  log('');
-  if (missed) log(`MISSED: ${missed} of ${rows.filter((r) => !r.error).length} targets`);
-  else if (rows.length) log(`all ${rows.filter((r) => !r.error).length} targets met`);
-  for (const e of errors) log(`ERROR: ${e.case}: ${e.error && e.error.message ? e.error.message : e.error}`);
+  )
+  const missed = rows.filter((r) => !r.error && !r.ok).length
+  log('')
+  if (missed) log(`MISSED: ${missed} of ${rows.filter((r) => !r.error).length} targets`)
+  else if (rows.length) log(`all ${rows.filter((r) => !r.error).length} targets met`)
+  for (const e of errors) log(`ERROR: ${e.case}: ${e.error && e.error.message ? e.error.message : e.error}`)
 
   const json = {
     bench: 'files',
@@ -578,14 +634,14 @@ async function main() {
             ok: r.ok,
           },
     ),
-  };
-  log(`BENCH_JSON ${JSON.stringify(json)}`);
+  }
+  log(`BENCH_JSON ${JSON.stringify(json)}`)
   // A missed target is reported, not failed; a wrong result or a crash is a failure.
-  process.exitCode = errors.length ? 1 : 0;
+  process.exitCode = errors.length ? 1 : 0
 }
 
 main().catch((e) => {
-  cleanup();
-  console.error(e);
-  process.exitCode = 1;
-});
+  cleanup()
+  console.error(e)
+  process.exitCode = 1
+})

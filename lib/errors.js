@@ -36,7 +36,9 @@ function invalidValue(name, reason, value) {
 
 /** A `RangeError`: `name` is outside `range`. */
 function outOfRange(name, range, value) {
-  return withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`))
+  return withCode(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`),
+  )
 }
 
 /** Node's `AbortError` (name `AbortError`, code `ABORT_ERR`), with the signal's reason as `cause`. */

@@ -19,7 +19,10 @@ function checkPath(path, name = 'path') {
     if (path.includes('\0')) throw invalidValue(name, 'must be a string without null bytes', path)
     return path
   }
-  if (path instanceof URL || (path !== null && typeof path === 'object' && typeof path.href === 'string' && typeof path.protocol === 'string')) {
+  if (
+    path instanceof URL ||
+    (path !== null && typeof path === 'object' && typeof path.href === 'string' && typeof path.protocol === 'string')
+  ) {
     if (path.protocol !== 'file:') throw invalidValue(name, 'must be a file: URL', path.href)
     try {
       return fileURLToPath(path)
@@ -53,13 +56,19 @@ function checkIndex(value, name, fallback) {
 function checkMode(value, name, fallback) {
   if (value === undefined || value === null) return fallback
   if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
-  if (!Number.isInteger(value) || value < 0 || value > 0o7777) throw outOfRange(name, 'an integer >= 0 and <= 0o7777', value)
+  if (!Number.isInteger(value) || value < 0 || value > 0o7777)
+    throw outOfRange(name, 'an integer >= 0 and <= 0o7777', value)
   return value
 }
 
 function checkSignal(signal, name) {
   if (signal === undefined) return undefined
-  if (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+  if (
+    signal === null ||
+    typeof signal !== 'object' ||
+    typeof signal.aborted !== 'boolean' ||
+    typeof signal.addEventListener !== 'function'
+  ) {
     throw invalidType(name, 'an instance of AbortSignal', signal)
   }
   return signal
@@ -196,7 +205,8 @@ function writeFiles(entries, options) {
   const data = new Array(entries.length)
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]
-    if (entry === null || typeof entry !== 'object') throw invalidType(`entries[${i}]`, 'an object { path, data }', entry)
+    if (entry === null || typeof entry !== 'object')
+      throw invalidType(`entries[${i}]`, 'an object { path, data }', entry)
     paths[i] = checkPath(entry.path, `entries[${i}].path`)
     data[i] = toData(entry.data, `entries[${i}].data`)
   }
@@ -272,7 +282,8 @@ class FileHandle {
 function open(path, flags = 'r', mode = 0o666) {
   const p = checkPath(path)
   if (typeof flags !== 'string') throw invalidType('flags', 'of type string', flags)
-  if (!FLAGS.has(flags)) throw invalidValue('flags', `must be one of ${[...FLAGS].map((f) => `'${f}'`).join(', ')}`, flags)
+  if (!FLAGS.has(flags))
+    throw invalidValue('flags', `must be one of ${[...FLAGS].map((f) => `'${f}'`).join(', ')}`, flags)
   const m = checkMode(mode, 'mode', 0o666)
   return binding.open(p, flags, m).then((native) => new FileHandle(native))
 }

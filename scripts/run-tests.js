@@ -35,7 +35,9 @@ function run(cmd, args) {
   if (r.status !== 0) process.exit(r.status ?? 1)
 }
 
-const sources = ['src', 'crates', 'Cargo.toml', 'Cargo.lock', 'build.rs'].map((p) => path.join(root, p)).filter(fs.existsSync)
+const sources = ['src', 'crates', 'Cargo.toml', 'Cargo.lock', 'build.rs']
+  .map((p) => path.join(root, p))
+  .filter(fs.existsSync)
 if (addonTime() < Math.max(...sources.map(newest))) run('npm', ['run', 'build'])
 else console.log('addon is up to date')
 
