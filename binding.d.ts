@@ -58,10 +58,28 @@ export declare class FileHandle {
 }
 
 /**
+ * Maps `path` privately for `loadPacked({ mmap: true })`: resolves with an `ArrayBuffer`
+ * over the mapping, unmapped when it is garbage-collected.
+ */
+export declare function mapFile(path: string): Promise<ArrayBuffer>
+
+/**
  * Opens `path` with Node's `flags` (`r`, `r+`, `w`, `w+`, `a`, `a+`, `wx`) and `mode`
  * for a created file.
  */
 export declare function open(path: string, flags: string, mode: number): Promise<FileHandle>
+
+/**
+ * Packs `parts` (views, borrowed for the call) into a new `Buffer`: header, directory,
+ * names, then each part at an `align`ed offset, with a CRC32C per part if `checksum`.
+ */
+export declare function pack(parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean): Buffer
+
+/** The number of bytes `pack` would make of these parts. */
+export declare function packedSize(parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number): number
+
+/** Packs `parts` into `target` (borrowed); returns the packed length. */
+export declare function packInto(target: Buffer, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean): number
 
 /** Async `readFileSync`, in one trip to the thread pool. */
 export declare function readFile(path: string, offset: number, length: number, maxSize: number, cancel?: CancelToken | undefined | null): Promise<ArrayBuffer>
@@ -92,6 +110,19 @@ export declare function readFiles(paths: Array<string>, offset: number, length: 
  * Negative numbers mean "not given".
  */
 export declare function readFileSync(path: string, offset: number, length: number, maxSize: number): ArrayBuffer
+
+/**
+ * Writes the pack of `parts` to `path` with one `writev` (header, each part, zero padding),
+ * never building the packed buffer: the parts are held, not copied, until the promise
+ * settles. `flags`/`mode` as `writeFile`'s.
+ */
+export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
+
+/**
+ * Checks `packed` (borrowed) and returns its layout for `lib/pack.js` to make views from:
+ * `[kind, offset, length]` per part, and the names of a record.
+ */
+export declare function unpack(packed: Buffer, verify: boolean): { layout: Float64Array; names: string[] | null }
 
 /** Async `writeFileSync`: the views are held, not copied, until the promise settles. */
 export declare function writeFile(path: string, data: string | ArrayBufferView | Array<string | ArrayBufferView>, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>

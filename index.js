@@ -5,4 +5,5 @@
 module.exports = {
   ...require('./lib/bytes').public,
   ...require('./lib/fs'),
+  ...require('./lib/pack'),
 }

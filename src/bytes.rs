@@ -9,7 +9,8 @@
 //! Out: [`OutBytes`] becomes an `ArrayBuffer` of exactly the bytes, handed over without
 //! a copy, or copied into V8's heap when small (cheaper than an external buffer).
 
-use abio_core::fs::{Arena, Piece};
+use abio_core::fs::{Arena, Mapping, Piece};
+use abio_core::pack::Unpacked;
 use napi::bindgen_prelude::{
     Buffer, BufferSlice, FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue, ValueType,
 };
@@ -205,6 +206,151 @@ impl ToNapiValue for BatchOut {
 impl TypeName for BatchOut {
     fn type_name() -> &'static str {
         "ArrayBuffer[]"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+/// A packed buffer for JS: a `Buffer` of exactly these bytes, handed over without a copy
+/// (copied into V8's heap when small, as [`OutBytes`]).
+pub struct OutBuffer(pub Vec<u8>);
+
+impl ToNapiValue for OutBuffer {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let bytes = val.0;
+        if bytes.len() > COPY_THRESHOLD {
+            // SAFETY: forwarded from our caller's contract (JS thread, live env).
+            return unsafe { Buffer::to_napi_value(env, Buffer::from(bytes)) };
+        }
+        let mut data = std::ptr::null_mut();
+        let mut out = std::ptr::null_mut();
+        // SAFETY: JS thread; napi copies `bytes.len()` bytes from a live slice.
+        napi::check_status!(unsafe {
+            sys::napi_create_buffer_copy(
+                env,
+                bytes.len(),
+                bytes.as_ptr().cast(),
+                &mut data,
+                &mut out,
+            )
+        })?;
+        Ok(out)
+    }
+}
+
+impl TypeName for OutBuffer {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+/// What `unpack` hands the JS layer: `{ layout, names }`, where `layout` is a
+/// `Float64Array` of `[kind, offset, length]` per part and `names` the names of a record
+/// (else `null`). Offsets are exact in a double up to 2^53.
+pub struct Layout {
+    triples: Vec<f64>,
+    names: Option<Vec<String>>,
+}
+
+impl From<Unpacked> for Layout {
+    fn from(u: Unpacked) -> Self {
+        let mut triples = Vec::with_capacity(u.entries.len() * 3);
+        let mut names = u.named.then(|| Vec::with_capacity(u.entries.len()));
+        for e in u.entries {
+            triples.extend([e.kind as u8 as f64, e.offset as f64, e.length as f64]);
+            if let Some(n) = names.as_mut() {
+                n.push(e.name);
+            }
+        }
+        Layout { triples, names }
+    }
+}
+
+impl ToNapiValue for Layout {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let bytes: Vec<u8> = val.triples.iter().flat_map(|f| f.to_ne_bytes()).collect();
+        let mut obj = std::ptr::null_mut();
+        let mut typed = std::ptr::null_mut();
+        // SAFETY: JS thread (caller's contract); every value is created and attached here.
+        unsafe {
+            let ab = copy_to_arraybuffer(env, &bytes)?;
+            napi::check_status!(sys::napi_create_typedarray(
+                env,
+                sys::TypedarrayType::float64_array,
+                val.triples.len(),
+                ab,
+                0,
+                &mut typed
+            ))?;
+            napi::check_status!(sys::napi_create_object(env, &mut obj))?;
+            napi::check_status!(sys::napi_set_named_property(
+                env,
+                obj,
+                c"layout".as_ptr(),
+                typed
+            ))?;
+            let names = match val.names {
+                Some(n) => Vec::<String>::to_napi_value(env, n)?,
+                None => {
+                    let mut null = std::ptr::null_mut();
+                    napi::check_status!(sys::napi_get_null(env, &mut null))?;
+                    null
+                }
+            };
+            napi::check_status!(sys::napi_set_named_property(
+                env,
+                obj,
+                c"names".as_ptr(),
+                names
+            ))?;
+        }
+        Ok(obj)
+    }
+}
+
+impl TypeName for Layout {
+    fn type_name() -> &'static str {
+        "object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+/// A privately mapped file for JS: an `ArrayBuffer` over the mapping, unmapped by its
+/// finalizer when the `ArrayBuffer` is garbage-collected.
+pub struct MappedFile(pub Mapping);
+
+impl ToNapiValue for MappedFile {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        if val.0.is_empty() {
+            // SAFETY: forwarded from our caller's contract.
+            return unsafe { copy_to_arraybuffer(env, &[]) };
+        }
+        let (ptr, len) = (val.0.as_ptr(), val.0.len());
+        // SAFETY: `ptr` is valid for `len` bytes for as long as the `Mapping` lives, and the
+        // `Mapping` moves into the finalizer, which drops (unmaps) it after V8 lets go.
+        let ab = unsafe {
+            napi::bindgen_prelude::ArrayBuffer::from_external(
+                &Env::from_raw(env),
+                ptr,
+                len,
+                val.0,
+                |_, m| drop(m),
+            )
+        }?;
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { ToNapiValue::to_napi_value(env, ab) }
+    }
+}
+
+impl TypeName for MappedFile {
+    fn type_name() -> &'static str {
+        "ArrayBuffer"
     }
     fn value_type() -> ValueType {
         ValueType::Object

@@ -175,6 +175,12 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
         AbioError::Core(e @ CoreError::Closed) => {
             new_error(env, Kind::Error, "ABIO_ERR_CLOSED", &e.to_string())
         }
+        AbioError::Core(CoreError::BadFormat(msg)) => {
+            new_error(env, Kind::Error, "ABIO_ERR_BAD_FORMAT", msg)
+        }
+        AbioError::Core(CoreError::Checksum(msg)) => {
+            new_error(env, Kind::Error, "ABIO_ERR_CHECKSUM", msg)
+        }
         AbioError::InvalidArg(msg) => new_error(env, Kind::Type, "ABIO_ERR_INVALID_ARG", msg),
         AbioError::Internal(msg) => new_error(
             env,

@@ -26,7 +26,8 @@ const ATOMIC: u32 = 2;
 const DURABLE: u32 = 4;
 const MKDIRS: u32 = 8;
 
-fn write_options(flags: u32, mode: i32) -> WriteOptions {
+/// `WriteOptions` from the bits and mode `lib/` passes.
+pub fn write_options(flags: u32, mode: i32) -> WriteOptions {
     WriteOptions {
         append: flags & APPEND != 0,
         atomic: flags & ATOMIC != 0,
@@ -76,7 +77,8 @@ impl CancelToken {
     }
 }
 
-fn cancel_of(token: Option<ClassInstance<CancelToken>>) -> Cancel {
+/// The flag behind an optional token.
+pub fn cancel_of(token: Option<ClassInstance<CancelToken>>) -> Cancel {
     token.map(|t| t.0.clone()).unwrap_or_default()
 }
 

@@ -6,4 +6,5 @@
 pub mod bytes;
 pub mod error;
 pub mod fs;
+pub mod pack;
 pub mod runtime;

@@ -32,6 +32,10 @@ pub enum Error {
     Aborted,
     /// The handle was closed.
     Closed,
+    /// Bytes that should be a pack (or a frame) break a rule of docs/FORMAT.md.
+    BadFormat(String),
+    /// A checksum does not match: the bytes were corrupted.
+    Checksum(String),
 }
 
 impl Error {
@@ -79,6 +83,7 @@ impl fmt::Display for Error {
             ),
             Error::Aborted => f.write_str("The operation was aborted"),
             Error::Closed => f.write_str("The file handle is closed"),
+            Error::BadFormat(m) | Error::Checksum(m) => f.write_str(m),
         }
     }
 }

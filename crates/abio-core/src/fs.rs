@@ -804,6 +804,74 @@ pub fn read_file_into(
     read_into_at(&file, target, position, cancel, path)
 }
 
+/// A whole file mapped privately (copy-on-write) into memory, for `loadPacked(path, {
+/// mmap: true })`: no read, pages come from the page cache as they are touched, and
+/// writes to the memory stay private. If another process truncates the file while it is
+/// mapped, touching the lost pages raises SIGBUS and kills the process (as with
+/// `Bun.mmap`): opt-in only, and documented.
+pub struct Mapping {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone, like a `Vec<u8>`.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    /// Maps `path` whole; an empty file gives an empty mapping.
+    pub fn open(path: &Path) -> Result<Mapping> {
+        let file = open_read(path)?;
+        let len = file.metadata().map_err(|e| io_err(e, "fstat", path))?.len();
+        let len = usize::try_from(len).map_err(|_| enomem(path))?;
+        if len == 0 {
+            return Ok(Mapping {
+                ptr: std::ptr::NonNull::dangling(),
+                len: 0,
+            });
+        }
+        // SAFETY: a fresh private mapping of an open file; the kernel picks the address.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap", Some(path)));
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast()).ok_or_else(|| enomem(path))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// The mapped bytes' address (dangling when empty).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The mapped length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the file was empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: unmapping exactly the range `open` mapped, once.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        }
+    }
+}
+
 /// Views initialised bytes as possibly-uninitialised ones, to read into them.
 pub fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and writing only initialised

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fs;
 #[cfg(target_os = "linux")]
 pub mod nowait;
+pub mod pack;
 
 pub use cancel::Cancel;
 pub use error::{Error, Result};

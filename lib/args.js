@@ -1,0 +1,152 @@
+'use strict'
+// Argument checks and AbortSignal wiring shared by every area of the JS layer. No I/O.
+
+const { fileURLToPath } = require('node:url')
+const binding = require('../binding.js')
+const { invalidType, invalidValue, outOfRange, abortError } = require('./errors')
+
+// WriteOptions as the bits src/fs.rs reads.
+const APPEND = 1
+const ATOMIC = 2
+const DURABLE = 4
+const MKDIRS = 8
+
+function checkPath(path, name = 'path') {
+  if (typeof path === 'string') {
+    if (path.includes('\0')) throw invalidValue(name, 'must be a string without null bytes', path)
+    return path
+  }
+  if (
+    path instanceof URL ||
+    (path !== null && typeof path === 'object' && typeof path.href === 'string' && typeof path.protocol === 'string')
+  ) {
+    if (path.protocol !== 'file:') throw invalidValue(name, 'must be a file: URL', path.href)
+    try {
+      return fileURLToPath(path)
+    } catch (err) {
+      throw invalidValue(name, `is not a usable file: URL (${err.message})`, path.href)
+    }
+  }
+  throw invalidType(name, 'of type string or an instance of URL', path)
+}
+
+function checkObject(value, name) {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'object' || Array.isArray(value)) throw invalidType(name, 'an object', value)
+  return value
+}
+
+function checkBool(value, name) {
+  if (value === undefined) return false
+  if (typeof value !== 'boolean') throw invalidType(name, 'of type boolean', value)
+  return value
+}
+
+/** A non-negative safe integer, or `fallback` when undefined. */
+function checkIndex(value, name, fallback) {
+  if (value === undefined || (value === null && fallback !== undefined)) return fallback
+  if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
+  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, '>= 0 and <= 2^53 - 1, an integer', value)
+  return value
+}
+
+function checkMode(value, name, fallback) {
+  if (value === undefined || value === null) return fallback
+  if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
+  if (!Number.isInteger(value) || value < 0 || value > 0o7777)
+    throw outOfRange(name, 'an integer >= 0 and <= 0o7777', value)
+  return value
+}
+
+function checkSignal(signal, name) {
+  if (signal === undefined) return undefined
+  if (
+    signal === null ||
+    typeof signal !== 'object' ||
+    typeof signal.aborted !== 'boolean' ||
+    typeof signal.addEventListener !== 'function'
+  ) {
+    throw invalidType(name, 'an instance of AbortSignal', signal)
+  }
+  return signal
+}
+
+/** WriteOptions -> [flags, mode, signal]; shared by every write call. */
+function writeOptions(options) {
+  const o = checkObject(options, 'options')
+  if (o === undefined) return [0, -1, undefined]
+  let flags = 0
+  if (checkBool(o.append, 'options.append')) flags |= APPEND
+  if (checkBool(o.atomic, 'options.atomic')) flags |= ATOMIC
+  if (checkBool(o.durable, 'options.durable')) flags |= DURABLE
+  if (checkBool(o.mkdirs, 'options.mkdirs')) flags |= MKDIRS
+  if ((flags & (APPEND | ATOMIC)) === (APPEND | ATOMIC)) {
+    throw invalidValue('options', 'cannot combine append and atomic', o)
+  }
+  return [flags, checkMode(o.mode, 'options.mode', -1), checkSignal(o.signal, 'options.signal')]
+}
+
+/** ReadOptions -> [offset, length, maxSize, signal]; -1 means "not given". */
+function readOptions(options) {
+  const o = checkObject(options, 'options')
+  if (o === undefined) return [0, -1, -1, undefined]
+  return [
+    checkIndex(o.offset, 'options.offset', 0),
+    checkIndex(o.length, 'options.length', -1),
+    checkIndex(o.maxSize, 'options.maxSize', -1),
+    checkSignal(o.signal, 'options.signal'),
+  ]
+}
+
+/**
+ * Starts `start(token)` with a CancelToken wired to `signal`: Rust stops at its next check
+ * (between syscalls). The promise rejects with an AbortError whenever the signal aborted
+ * before it settled, so the outcome never depends on who won the race; a write aborted
+ * that late may have been carried out in part or in whole (an atomic one: in whole or not
+ * at all), as with Node's fs.promises.writeFile.
+ */
+function withSignal(signal, start) {
+  if (signal === undefined) return start(undefined)
+  if (signal.aborted) return Promise.reject(abortError(signal.reason))
+  const token = new binding.CancelToken()
+  const onAbort = () => token.cancel()
+  signal.addEventListener('abort', onAbort, { once: true })
+  // Rust's own AbortError is replaced too: this one carries the signal's reason.
+  const settled = () => {
+    signal.removeEventListener('abort', onAbort)
+    if (signal.aborted) throw abortError(signal.reason)
+  }
+  return start(token).then(
+    (value) => {
+      settled()
+      return value
+    },
+    (err) => {
+      settled()
+      throw err
+    },
+  )
+}
+
+function throwIfAborted(signal) {
+  if (signal !== undefined && signal.aborted) throw abortError(signal.reason)
+}
+
+function checkArray(value, name) {
+  if (!Array.isArray(value)) throw invalidType(name, 'an array', value)
+  return value
+}
+
+module.exports = {
+  checkPath,
+  checkObject,
+  checkBool,
+  checkIndex,
+  checkMode,
+  checkSignal,
+  checkArray,
+  writeOptions,
+  readOptions,
+  withSignal,
+  throwIfAborted,
+}

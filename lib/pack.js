@@ -1,0 +1,170 @@
+'use strict'
+// Packing: argument checks, kind codes, and making the views of an unpacked buffer (in JS,
+// where a view costs a fraction of one made through Node-API). The format itself lives in
+// crates/abio-core/src/pack.rs and is specified in docs/FORMAT.md.
+
+const { isAnyArrayBuffer } = require('node:util/types')
+const binding = require('../binding.js')
+const { toView } = require('./bytes')
+const { invalidType, outOfRange } = require('./errors')
+const { checkPath, checkObject, checkBool, writeOptions, withSignal } = require('./args')
+const { readFile } = require('./fs')
+
+// Kind codes of docs/FORMAT.md, by the view's Symbol.toStringTag (a Buffer is a Uint8Array).
+const KIND = {
+  Uint8Array: 1,
+  Int8Array: 2,
+  Uint8ClampedArray: 3,
+  Int16Array: 4,
+  Uint16Array: 5,
+  Int32Array: 6,
+  Uint32Array: 7,
+  Float32Array: 8,
+  Float64Array: 9,
+  BigInt64Array: 10,
+  BigUint64Array: 11,
+  DataView: 12,
+}
+const ARRAY_BUFFER = 0
+const DATA_VIEW = 12
+// The constructor each kind comes back as (an ArrayBuffer part as a Uint8Array).
+const CTOR = [
+  Uint8Array,
+  Uint8Array,
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+]
+
+const PARTS = 'an array or a record of ArrayBuffers, TypedArrays or DataViews'
+
+function kindOf(part, name) {
+  if (ArrayBuffer.isView(part)) {
+    const kind = KIND[part[Symbol.toStringTag] ?? 'DataView']
+    if (kind !== undefined) return kind
+  } else if (isAnyArrayBuffer(part)) {
+    return ARRAY_BUFFER
+  }
+  throw invalidType(name, 'an ArrayBuffer, SharedArrayBuffer, TypedArray or DataView', part)
+}
+
+/** Parts as the binding takes them: views, one kind code each, and the names of a record. */
+function normalizeParts(parts, name = 'parts') {
+  let keys = null
+  let list = parts
+  if (!Array.isArray(parts)) {
+    if (parts === null || typeof parts !== 'object' || ArrayBuffer.isView(parts) || isAnyArrayBuffer(parts)) {
+      throw invalidType(name, PARTS, parts)
+    }
+    keys = Object.keys(parts)
+    list = keys.map((k) => parts[k])
+  }
+  const views = new Array(list.length)
+  const kinds = new Uint8Array(list.length)
+  for (let i = 0; i < list.length; i++) {
+    const label = keys === null ? `${name}[${i}]` : `${name}.${keys[i]}`
+    kinds[i] = kindOf(list[i], label)
+    views[i] = toView(list[i], label)
+  }
+  return { views, kinds, names: keys }
+}
+
+/** PackOptions -> [align, checksum]. */
+function packOptions(options) {
+  const o = checkObject(options, 'options')
+  if (o === undefined) return [8, true]
+  let align = 8
+  if (o.align !== undefined) {
+    if (typeof o.align !== 'number') throw invalidType('options.align', 'of type number', o.align)
+    if (!Number.isInteger(o.align) || o.align < 8 || o.align > 4096 || (o.align & (o.align - 1)) !== 0) {
+      throw outOfRange('options.align', 'a power of two from 8 to 4096', o.align)
+    }
+    align = o.align
+  }
+  return [align, o.checksum === undefined ? true : checkBool(o.checksum, 'options.checksum')]
+}
+
+function verifyOption(options) {
+  const o = checkObject(options, 'options')
+  return o === undefined || o.verify === undefined ? true : checkBool(o.verify, 'options.verify')
+}
+
+function pack(parts, options) {
+  const { views, kinds, names } = normalizeParts(parts)
+  const [align, checksum] = packOptions(options)
+  return binding.pack(views, kinds, names, align, checksum)
+}
+
+function packedSize(parts, options) {
+  const { views, kinds, names } = normalizeParts(parts)
+  const [align] = packOptions(options)
+  return binding.packedSize(views, kinds, names, align)
+}
+
+function packInto(target, parts, options) {
+  if (!ArrayBuffer.isView(target)) throw invalidType('target', 'a Buffer, TypedArray or DataView', target)
+  const t = toView(target, 'target')
+  const { views, kinds, names } = normalizeParts(parts)
+  const [align, checksum] = packOptions(options)
+  return binding.packInto(t, views, kinds, names, align, checksum)
+}
+
+/** The views of a checked layout over `view`'s memory. */
+function makeViews(view, layout, names) {
+  const { buffer, byteOffset } = view
+  const n = layout.length / 3
+  const out = names === null ? new Array(n) : {}
+  for (let i = 0; i < n; i++) {
+    const kind = layout[3 * i]
+    const start = byteOffset + layout[3 * i + 1]
+    const length = layout[3 * i + 2]
+    const Ctor = CTOR[kind]
+    let part
+    if (kind === DATA_VIEW) {
+      part = new DataView(buffer, start, length)
+    } else if (start % Ctor.BYTES_PER_ELEMENT === 0) {
+      part = new Ctor(buffer, start, length / Ctor.BYTES_PER_ELEMENT)
+    } else {
+      // The packed bytes sit at an offset misaligned for this element size (the pack
+      // itself aligns every part): copy this part rather than fail.
+      part = new Ctor(buffer.slice(start, start + length))
+    }
+    if (names === null) out[i] = part
+    else Object.defineProperty(out, names[i], { value: part, enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+function unpack(packed, options) {
+  const view = toView(packed, 'packed')
+  const verify = verifyOption(options)
+  const { layout, names } = binding.unpack(view, verify)
+  return makeViews(view, layout, names)
+}
+
+function savePacked(path, parts, options) {
+  const p = checkPath(path)
+  const { views, kinds, names } = normalizeParts(parts)
+  const [align, checksum] = packOptions(options)
+  const [flags, mode, signal] = writeOptions(options)
+  return withSignal(signal, (token) => binding.savePacked(p, views, kinds, names, align, checksum, flags, mode, token))
+}
+
+function loadPacked(path, options) {
+  const p = checkPath(path)
+  const o = checkObject(options, 'options')
+  const verify = verifyOption(o)
+  const mmap = o === undefined || o.mmap === undefined ? false : checkBool(o.mmap, 'options.mmap')
+  const read = mmap ? binding.mapFile(p) : readFile(p)
+  return read.then((ab) => unpack(ab, { verify }))
+}
+
+module.exports = { pack, packedSize, packInto, unpack, savePacked, loadPacked }
