@@ -1,7 +1,7 @@
 // The type test: `tsc --noEmit -p __test__` must pass. It pins the public typings of
 // index.d.ts; every `@ts-expect-error` line is a call that must NOT type-check.
 import * as abio from '..'
-import type { Bytes, Data, FileHandle, ReadOptions, SystemError, WriteOptions } from '..'
+import type { Bytes, Data, FileHandle, Parts, ReadOptions, SystemError, Unpacked, WriteOptions } from '..'
 
 async function files(): Promise<void> {
   const ab: ArrayBuffer = new ArrayBuffer(8)
@@ -64,3 +64,21 @@ async function files(): Promise<void> {
 }
 
 void files
+
+async function packing(): Promise<void> {
+  const parts: Parts = [new Float64Array(4), new DataView(new ArrayBuffer(8)), new ArrayBuffer(3), Buffer.from('x')]
+  const named: Parts = { a: new Uint16Array(2), b: new BigInt64Array(1) }
+  const buf: Buffer = abio.pack(parts, { align: 64, checksum: false })
+  const size: number = abio.packedSize(named)
+  const n: number = abio.packInto(new Uint8Array(size), named, { checksum: true })
+  const views: Unpacked = abio.unpack(buf, { verify: false })
+  const saved: number = await abio.savePacked('/tmp/p', named, { align: 8, atomic: true, mkdirs: true })
+  const loaded: Unpacked = await abio.loadPacked('/tmp/p', { mmap: true, verify: true })
+  void [n, views, saved, loaded]
+  // @ts-expect-error strings are not Bytes
+  abio.pack(['text'])
+  // @ts-expect-error loadPacked has no align option
+  await abio.loadPacked('/tmp/p', { align: 8 })
+}
+
+void packing
