@@ -6,7 +6,7 @@
 const { isAnyArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
 const { toView } = require('./bytes')
-const { invalidType, outOfRange } = require('./errors')
+const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkPath, checkObject, checkBool, writeOptions, withSignal } = require('./args')
 const { readFile } = require('./fs')
 
@@ -45,6 +45,7 @@ const CTOR = [
 ]
 
 const PARTS = 'an array or a record of ArrayBuffers, TypedArrays or DataViews'
+const MAX_NAME = 65535 // bytes of UTF-8 per name (docs/FORMAT.md)
 
 function kindOf(part, name) {
   if (ArrayBuffer.isView(part)) {
@@ -66,6 +67,13 @@ function normalizeParts(parts, name = 'parts') {
     }
     keys = Object.keys(parts)
     list = keys.map((k) => parts[k])
+    for (const k of keys) {
+      // Names are stored as UTF-8: a lone surrogate would not come back as itself.
+      if (!k.isWellFormed()) throw invalidValue(`${name} key`, 'must be a well-formed string (no lone surrogates)', k)
+      if (k.length > MAX_NAME / 3 && Buffer.byteLength(k) > MAX_NAME) {
+        throw outOfRange(`${name} key`, `at most ${MAX_NAME} bytes of UTF-8`, `${k.slice(0, 20)}…`)
+      }
+    }
   }
   const views = new Array(list.length)
   const kinds = new Uint8Array(list.length)

@@ -272,12 +272,15 @@ impl From<Unpacked> for Layout {
 
 impl ToNapiValue for Layout {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        let bytes: Vec<u8> = val.triples.iter().flat_map(|f| f.to_ne_bytes()).collect();
+        // SAFETY: any f64 is 8 initialised bytes; the slice covers exactly the Vec's items.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(val.triples.as_ptr().cast::<u8>(), val.triples.len() * 8)
+        };
         let mut obj = std::ptr::null_mut();
         let mut typed = std::ptr::null_mut();
         // SAFETY: JS thread (caller's contract); every value is created and attached here.
         unsafe {
-            let ab = copy_to_arraybuffer(env, &bytes)?;
+            let ab = copy_to_arraybuffer(env, bytes)?;
             napi::check_status!(sys::napi_create_typedarray(
                 env,
                 sys::TypedarrayType::float64_array,

@@ -16,6 +16,9 @@ pub enum AbioError {
     Core(CoreError),
     /// A bad argument that got past the JS layer's checks: a `TypeError`.
     InvalidArg(String),
+    /// An argument out of range that only Rust can see (e.g. a target too small): a
+    /// `RangeError`.
+    OutOfRange(String),
     /// A bug: a Rust panic, caught before it could abort the process.
     Internal(String),
 }
@@ -182,6 +185,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             new_error(env, Kind::Error, "ABIO_ERR_CHECKSUM", msg)
         }
         AbioError::InvalidArg(msg) => new_error(env, Kind::Type, "ABIO_ERR_INVALID_ARG", msg),
+        AbioError::OutOfRange(msg) => new_error(env, Kind::Range, "ABIO_ERR_INVALID_ARG", msg),
         AbioError::Internal(msg) => new_error(
             env,
             Kind::Error,

@@ -128,8 +128,23 @@ pub fn pack_into(
 ) -> napi::Result<f64> {
     sync_call(&env, || {
         let views = parts.slices();
+        let (t_start, t_len) = (target.as_ptr() as usize, target.len());
+        if views.iter().any(|v| {
+            let start = v.as_ptr() as usize;
+            !v.is_empty() && t_len > 0 && start < t_start + t_len && t_start < start + v.len()
+        }) {
+            return Err(AbioError::InvalidArg(
+                "a part shares memory with the target: pack it from a copy".into(),
+            ));
+        }
         let parts = self::parts(&views, &kinds, &names)?;
         let opts = options(align, checksum, &names);
+        let need = pack::plan(&parts, &opts)?.total;
+        if need > t_len as u64 {
+            return Err(AbioError::OutOfRange(format!(
+                "The target holds {t_len} bytes, the pack needs {need}"
+            )));
+        }
         let out = core_fs::as_uninit(&mut target);
         let total = out.len();
         Ok(pack::pack_into_uninit(out, &parts, &opts, spread_for(total))? as f64)
