@@ -190,6 +190,7 @@ pub fn plan(parts: &[Part], opts: &PackOptions) -> Result<Plan> {
     check_align(opts.align)?;
     let count = u32::try_from(parts.len()).map_err(|_| bad("too many parts"))?;
     let mut names_len: u64 = 0;
+    let mut seen = std::collections::HashSet::new();
     for p in parts {
         if !(p.bytes.len() as u64).is_multiple_of(p.kind.element_size()) {
             return Err(bad(format!(
@@ -204,6 +205,9 @@ pub fn plan(parts: &[Part], opts: &PackOptions) -> Result<Plan> {
                     "a name of {} bytes is over {MAX_NAME}",
                     p.name.len()
                 )));
+            }
+            if !seen.insert(p.name) {
+                return Err(bad(format!("the name {:?} is used twice", p.name)));
             }
             names_len += p.name.len() as u64;
         }

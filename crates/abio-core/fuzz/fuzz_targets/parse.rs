@@ -11,11 +11,35 @@ fn check(data: &[u8], u: &Unpacked) {
     assert!(u.align.is_power_of_two() && (MIN_ALIGN..=MAX_ALIGN).contains(&u.align));
     let mut end = HEADER_LEN as u64;
     for (i, e) in u.entries.iter().enumerate() {
-        let stop = e.offset.checked_add(e.length).expect("offset + length overflows");
-        assert!(stop <= data.len() as u64, "part {i}: {}+{} past {} bytes", e.offset, e.length, data.len());
-        assert_eq!(e.offset % align, 0, "part {i}: offset {} not aligned to {align}", e.offset);
-        assert!(e.offset >= end, "part {i}: offset {} overlaps the previous end {end}", e.offset);
-        assert_eq!(e.length % e.kind.element_size(), 0, "part {i}: length {} vs {:?}", e.length, e.kind);
+        let stop = e
+            .offset
+            .checked_add(e.length)
+            .expect("offset + length overflows");
+        assert!(
+            stop <= data.len() as u64,
+            "part {i}: {}+{} past {} bytes",
+            e.offset,
+            e.length,
+            data.len()
+        );
+        assert_eq!(
+            e.offset % align,
+            0,
+            "part {i}: offset {} not aligned to {align}",
+            e.offset
+        );
+        assert!(
+            e.offset >= end,
+            "part {i}: offset {} overlaps the previous end {end}",
+            e.offset
+        );
+        assert_eq!(
+            e.length % e.kind.element_size(),
+            0,
+            "part {i}: length {} vs {:?}",
+            e.length,
+            e.kind
+        );
         if !u.named {
             assert!(e.name.is_empty(), "part {i}: a name in an unnamed pack");
         }
@@ -36,7 +60,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(u) = &verified {
         check(data, u);
         // Verifying only adds checks: what passes them passes without them, unchanged.
-        assert_eq!(unverified.as_ref().ok(), Some(u), "verify=true accepted what verify=false refused");
+        assert_eq!(
+            unverified.as_ref().ok(),
+            Some(u),
+            "verify=true accepted what verify=false refused"
+        );
     }
     match &unverified {
         Ok(u) => check(data, u),

@@ -4,7 +4,7 @@
 //! exact bytes, at the planned offset, with zero padding and nothing written past the pack.
 #![no_main]
 
-use abio_core::pack::{pack_into, parse, plan, Kind, PackOptions, Part, HEADER_LEN, ENTRY_LEN};
+use abio_core::pack::{pack_into, parse, plan, Kind, PackOptions, Part, ENTRY_LEN, HEADER_LEN};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
@@ -45,30 +45,58 @@ fn case(u: &mut Unstructured) -> Result<Case> {
         parts.push((kind, name, bytes));
     }
     Ok(Case {
-        opts: PackOptions { align, checksum, named },
+        opts: PackOptions {
+            align,
+            checksum,
+            named,
+        },
         parts,
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(c) = case(&mut Unstructured::new(data)) else { return };
-    let parts: Vec<Part> = c.parts.iter().map(|(kind, name, bytes)| Part { kind: *kind, name, bytes }).collect();
+    let Ok(c) = case(&mut Unstructured::new(data)) else {
+        return;
+    };
+    let parts: Vec<Part> = c
+        .parts
+        .iter()
+        .map(|(kind, name, bytes)| Part {
+            kind: *kind,
+            name,
+            bytes,
+        })
+        .collect();
     let p = plan(&parts, &c.opts).expect("a valid case plans");
     let total = p.total as usize;
     let mut out = vec![FILL; total + SLACK];
     let n = pack_into(&mut out, &parts, &c.opts).expect("a valid case packs");
     assert_eq!(n, p.total, "pack_into's length vs the plan's");
-    assert!(out[total..].iter().all(|&b| b == FILL), "pack_into wrote past the pack's end");
+    assert!(
+        out[total..].iter().all(|&b| b == FILL),
+        "pack_into wrote past the pack's end"
+    );
     let packed = &out[..total];
 
     // Padding is zeros: between the names and the first part, and between parts.
-    let names_len: usize = if c.opts.named { parts.iter().map(|p| p.name.len()).sum() } else { 0 };
+    let names_len: usize = if c.opts.named {
+        parts.iter().map(|p| p.name.len()).sum()
+    } else {
+        0
+    };
     let mut gap_from = HEADER_LEN + ENTRY_LEN * parts.len() + names_len;
     for (i, &at) in p.offsets.iter().enumerate() {
-        assert!(packed[gap_from..at as usize].iter().all(|&b| b == 0), "nonzero padding before part {i}");
+        assert!(
+            packed[gap_from..at as usize].iter().all(|&b| b == 0),
+            "nonzero padding before part {i}"
+        );
         gap_from = at as usize + parts[i].bytes.len();
     }
-    assert_eq!(gap_from.max(p.data_start as usize), total, "total_len is not the end of the last part");
+    assert_eq!(
+        gap_from.max(p.data_start as usize),
+        total,
+        "total_len is not the end of the last part"
+    );
 
     for verify in [false, true] {
         let u = match parse(packed, verify) {
@@ -86,10 +114,18 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(u.entries.len(), parts.len());
         for (i, (e, part)) in u.entries.iter().zip(&parts).enumerate() {
             assert_eq!(e.kind, part.kind, "part {i}: kind");
-            assert_eq!(e.name, if c.opts.named { part.name } else { "" }, "part {i}: name");
+            assert_eq!(
+                e.name,
+                if c.opts.named { part.name } else { "" },
+                "part {i}: name"
+            );
             assert_eq!(e.offset, p.offsets[i], "part {i}: offset");
             assert_eq!(e.length, part.bytes.len() as u64, "part {i}: length");
-            assert_eq!(&packed[e.offset as usize..(e.offset + e.length) as usize], part.bytes, "part {i}: bytes");
+            assert_eq!(
+                &packed[e.offset as usize..(e.offset + e.length) as usize],
+                part.bytes,
+                "part {i}: bytes"
+            );
         }
     }
 });
