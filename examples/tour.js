@@ -1,5 +1,5 @@
 'use strict'
-// `npm start`: a short tour of abio's file API, then a few figures against Node's fs
+// `npm start`: a short tour of abio's file and pack API, then a few figures against Node's fs
 // measured on this machine. Takes a few seconds and exits by itself.
 //
 // Outside this repository, write require('abio') instead of require('..').
@@ -115,8 +115,36 @@ async function main() {
     )
 
     // -- 3 ------------------------------------------------------------------
+    heading('3. Several typed arrays in one file, back as views of the same kinds')
+    const arrays = [
+      new Float32Array([0.5, -1.25, 3.75]),
+      new Uint16Array([1, 256, 65535]),
+      new BigInt64Array([-(2n ** 63n), 0n, 2n ** 53n + 1n]),
+    ]
+    const packPath = f('arrays.pack')
+    const nPack = await abio.savePacked(packPath, arrays)
+    show(
+      'await abio.savePacked(p, [f32, u16, i64])',
+      `${nPack} bytes in one writev: header, aligned parts, a CRC32C each`,
+      nPack === fs.statSync(packPath).size && nPack === abio.packedSize(arrays),
+    )
+    const loaded = await abio.loadPacked(packPath)
+    show(
+      'const [a, b, c] = await abio.loadPacked(p)',
+      `${loaded.length} views into one ArrayBuffer, checksums verified`,
+      loaded.length === arrays.length && loaded.every((v) => v.buffer === loaded[0].buffer),
+    )
+    loaded.forEach((v, i) => {
+      show(
+        `  ${'abc'[i]}: ${v.constructor.name}`,
+        list(v),
+        v.constructor === arrays[i].constructor && v.length === arrays[i].length && u.sameBytes(v, arrays[i]),
+      )
+    })
+
+    // -- 4 ------------------------------------------------------------------
     const reps = 5
-    heading(`3. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
+    heading(`4. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
     const rows = []
     const add = (work, against, unit, amount, res, aName, nName) => {
       const a = res[aName].median
