@@ -120,9 +120,10 @@ export declare function savePacked(path: string, parts: ArrayBufferView[], kinds
 
 /**
  * Checks `packed` (borrowed) and returns its layout for `lib/pack.js` to make views from:
- * `[kind, offset, length]` per part, and the names of a record.
+ * `[kind, offset, length]` per part, written straight into V8 memory, and the names of a
+ * record. Part checksums are verified on several threads for large packs.
  */
-export declare function unpack(packed: Buffer, verify: boolean): { layout: Float64Array; names: string[] | null }
+export declare function unpack(packed: Buffer, verify: boolean): { layout: Uint32Array | Float64Array; names: string[] | null }
 
 /** Async `writeFileSync`: the views are held, not copied, until the promise settles. */
 export declare function writeFile(path: string, data: string | ArrayBufferView | Array<string | ArrayBufferView>, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>

@@ -125,28 +125,62 @@ function packInto(target, parts, options) {
   return binding.packInto(t, views, kinds, names, align, checksum)
 }
 
-/** The views of a checked layout over `view`'s memory. */
+/**
+ * One view: `length` bytes at `start` of `buffer`, as the kind's own constructor. Each `new` is written out so that
+ * every construct site stays monomorphic: a `new Ctor(...)` through a variable measured markedly slower for 100k
+ * parts.
+ */
+function viewOf(kind, buffer, start, length) {
+  switch (kind) {
+    case 0:
+    case 1:
+      return new Uint8Array(buffer, start, length)
+    case 2:
+      return new Int8Array(buffer, start, length)
+    case 3:
+      return new Uint8ClampedArray(buffer, start, length)
+    case 12:
+      return new DataView(buffer, start, length)
+  }
+  const Ctor = CTOR[kind]
+  const size = Ctor.BYTES_PER_ELEMENT
+  // The packed bytes sit at an offset misaligned for this element size (the pack itself aligns every part): copy
+  // this part rather than fail.
+  if (start % size !== 0) return new Ctor(buffer.slice(start, start + length))
+  switch (kind) {
+    case 4:
+      return new Int16Array(buffer, start, length / 2)
+    case 5:
+      return new Uint16Array(buffer, start, length / 2)
+    case 6:
+      return new Int32Array(buffer, start, length / 4)
+    case 7:
+      return new Uint32Array(buffer, start, length / 4)
+    case 8:
+      return new Float32Array(buffer, start, length / 4)
+    case 9:
+      return new Float64Array(buffer, start, length / 8)
+    case 10:
+      return new BigInt64Array(buffer, start, length / 8)
+    default:
+      return new BigUint64Array(buffer, start, length / 8)
+  }
+}
+
+/** The views of a checked layout over `view`'s memory: an array, or a record by `names`. */
 function makeViews(view, layout, names) {
   const { buffer, byteOffset } = view
   const n = layout.length / 3
-  const out = names === null ? new Array(n) : {}
-  for (let i = 0; i < n; i++) {
-    const kind = layout[3 * i]
-    const start = byteOffset + layout[3 * i + 1]
-    const length = layout[3 * i + 2]
-    const Ctor = CTOR[kind]
-    let part
-    if (kind === DATA_VIEW) {
-      part = new DataView(buffer, start, length)
-    } else if (start % Ctor.BYTES_PER_ELEMENT === 0) {
-      part = new Ctor(buffer, start, length / Ctor.BYTES_PER_ELEMENT)
-    } else {
-      // The packed bytes sit at an offset misaligned for this element size (the pack
-      // itself aligns every part): copy this part rather than fail.
-      part = new Ctor(buffer.slice(start, start + length))
-    }
-    if (names === null) out[i] = part
-    else Object.defineProperty(out, names[i], { value: part, enumerable: true, writable: true, configurable: true })
+  if (names === null) {
+    const out = new Array(n)
+    for (let i = 0, j = 0; i < n; i++, j += 3)
+      out[i] = viewOf(layout[j], buffer, byteOffset + layout[j + 1], layout[j + 2])
+    return out
+  }
+  const out = {}
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    const part = viewOf(layout[j], buffer, byteOffset + layout[j + 1], layout[j + 2])
+    Object.defineProperty(out, names[i], { value: part, enumerable: true, writable: true, configurable: true })
   }
   return out
 }

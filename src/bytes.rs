@@ -10,7 +10,6 @@
 //! a copy, or copied into V8's heap when small (cheaper than an external buffer).
 
 use abio_core::fs::{Arena, Mapping, Piece};
-use abio_core::pack::Unpacked;
 use napi::bindgen_prelude::{
     Buffer, BufferSlice, FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue, ValueType,
 };
@@ -248,43 +247,66 @@ impl TypeName for OutBuffer {
     }
 }
 
-/// What `unpack` hands the JS layer: `{ layout, names }`, where `layout` is a
-/// `Float64Array` of `[kind, offset, length]` per part and `names` the names of a record
-/// (else `null`). Offsets are exact in a double up to 2^53.
+/// What `unpack` hands the JS layer: `{ layout, names }`, where `layout` holds
+/// `[kind, offset, length]` per part, filled in place in V8 memory — a `Uint32Array` when
+/// the pack is under 4 GiB (half the memory to fault in and read), else a `Float64Array`
+/// (exact up to 2^53) — and `names` the names of a record (else `null`).
 pub struct Layout {
-    triples: Vec<f64>,
+    buffer: NewArrayBuffer,
+    count: usize,
+    wide: bool,
     names: Option<Vec<String>>,
 }
 
-impl From<Unpacked> for Layout {
-    fn from(u: Unpacked) -> Self {
-        let mut triples = Vec::with_capacity(u.entries.len() * 3);
-        let mut names = u.named.then(|| Vec::with_capacity(u.entries.len()));
-        for e in u.entries {
-            triples.extend([e.kind as u8 as f64, e.offset as f64, e.length as f64]);
-            if let Some(n) = names.as_mut() {
-                n.push(e.name);
-            }
+impl Layout {
+    /// Room for `count` parts of a pack of `total` bytes (the caller checked that `count`
+    /// is bounded by its input).
+    pub fn new(env: &Env, count: usize, total: u64, named: bool) -> napi::Result<Self> {
+        let wide = total > u32::MAX as u64;
+        Ok(Layout {
+            buffer: NewArrayBuffer::new(env, count * if wide { 24 } else { 12 })?,
+            count,
+            wide,
+            names: named.then(|| Vec::with_capacity(count)),
+        })
+    }
+
+    /// Records part `i` (parts come in order, each once; offsets and lengths are at most
+    /// the `total` given to `new`).
+    pub fn set(&mut self, i: usize, kind: u8, offset: u64, length: u64, name: &str) {
+        if self.wide {
+            let at = &mut self.buffer.as_mut()[i * 24..i * 24 + 24];
+            at[..8].copy_from_slice(&(kind as f64).to_ne_bytes());
+            at[8..16].copy_from_slice(&(offset as f64).to_ne_bytes());
+            at[16..].copy_from_slice(&(length as f64).to_ne_bytes());
+        } else {
+            let at = &mut self.buffer.as_mut()[i * 12..i * 12 + 12];
+            at[..4].copy_from_slice(&(kind as u32).to_ne_bytes());
+            at[4..8].copy_from_slice(&(offset as u32).to_ne_bytes());
+            at[8..].copy_from_slice(&(length as u32).to_ne_bytes());
         }
-        Layout { triples, names }
+        if let Some(names) = self.names.as_mut() {
+            names.push(name.to_string());
+        }
     }
 }
 
 impl ToNapiValue for Layout {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        // SAFETY: any f64 is 8 initialised bytes; the slice covers exactly the Vec's items.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(val.triples.as_ptr().cast::<u8>(), val.triples.len() * 8)
-        };
         let mut obj = std::ptr::null_mut();
         let mut typed = std::ptr::null_mut();
         // SAFETY: JS thread (caller's contract); every value is created and attached here.
         unsafe {
-            let ab = copy_to_arraybuffer(env, bytes)?;
+            let ab = NewArrayBuffer::to_napi_value(env, val.buffer)?;
+            let kind = if val.wide {
+                sys::TypedarrayType::float64_array
+            } else {
+                sys::TypedarrayType::uint32_array
+            };
             napi::check_status!(sys::napi_create_typedarray(
                 env,
-                sys::TypedarrayType::float64_array,
-                val.triples.len(),
+                kind,
+                val.count * 3,
                 ab,
                 0,
                 &mut typed

@@ -152,10 +152,29 @@ pub fn pack_into(
 }
 
 /// Checks `packed` (borrowed) and returns its layout for `lib/pack.js` to make views from:
-/// `[kind, offset, length]` per part, and the names of a record.
-#[napi(ts_return_type = "{ layout: Float64Array; names: string[] | null }")]
+/// `[kind, offset, length]` per part, written straight into V8 memory, and the names of a
+/// record. Part checksums are verified on several threads for large packs.
+#[napi(ts_return_type = "{ layout: Uint32Array | Float64Array; names: string[] | null }")]
 pub fn unpack(env: Env, packed: BufferSlice, verify: bool) -> napi::Result<Layout> {
-    sync_call(&env, || Ok(Layout::from(pack::parse(&packed, verify)?)))
+    sync_call(&env, || {
+        let header = pack::parse_header(&packed, verify)?;
+        // Bounded by the input: parse_header checked that the directory fits in it.
+        let mut layout =
+            Layout::new(&env, header.count, header.total, header.named).map_err(|_| {
+                abio_core::Error::io(
+                    std::io::Error::from_raw_os_error(libc::ENOMEM),
+                    "unpack",
+                    None,
+                )
+            })?;
+        pack::parse_entries(&packed, &header, |i, kind, name, offset, length| {
+            layout.set(i, kind as u8, offset, length, name)
+        })?;
+        if verify {
+            pack::verify_parts(&packed, &header, spread_for(packed.len()))?;
+        }
+        Ok(layout)
+    })
 }
 
 /// Writes the pack of `parts` to `path` with one `writev` (header, each part, zero padding),

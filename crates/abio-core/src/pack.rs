@@ -396,11 +396,28 @@ fn put_u64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// Checks `input` as a pack and returns its parts. Every rule of docs/FORMAT.md is checked
-/// before anything is allocated from a header field: the directory must fit the input
-/// before it is read, so memory use is bounded by the input's size. With `verify`, each
-/// part's CRC32C (and the header's) is checked too: [`Error::Checksum`] on a mismatch.
-pub fn parse(input: &[u8], verify: bool) -> Result<Unpacked> {
+/// A pack's header, checked: what [`parse_entries`] and [`verify_parts`] need.
+#[derive(Clone, Copy, Debug)]
+pub struct Header {
+    /// Whether the parts are named (a record).
+    pub named: bool,
+    /// Whether CRC32Cs are stored.
+    pub checksums: bool,
+    /// Number of parts; the directory is known to fit the input.
+    pub count: usize,
+    /// Alignment of part offsets.
+    pub align: u32,
+    /// The pack's length (at most the input's).
+    pub total: u64,
+    names_at: usize,
+    head_end: usize,
+    data_start: u64,
+}
+
+/// Checks the header (rules 1-9 of docs/FORMAT.md): afterwards the directory and names are
+/// known to lie inside `input`, so `count` may size an allocation. With `verify`, the
+/// header's own CRC32C is checked too.
+pub fn parse_header(input: &[u8], verify: bool) -> Result<Header> {
     if input.len() < HEADER_LEN {
         return Err(bad(format!(
             "{} bytes is shorter than a pack header ({HEADER_LEN})",
@@ -443,28 +460,55 @@ pub fn parse(input: &[u8], verify: bool) -> Result<Unpacked> {
             "{count} parts and {names_len} bytes of names do not fit in {total} bytes"
         )));
     }
-    let data_start = align_up(head_end, align as u64).expect("head_end is small");
     if checksums && verify {
-        let mut head = input[..head_end as usize].to_vec();
-        put_u32(&mut head, H_CRC, 0);
-        if crc32c(&head) != get_u32(input, H_CRC) {
+        // The CRC field counts as zero: checksum around it rather than copy the head.
+        let head = &input[..head_end as usize];
+        let crc = crc32c::crc32c_append(crc32c(&head[..H_CRC]), &[0; 4]);
+        if crc32c::crc32c_append(crc, &head[H_CRC + 4..]) != get_u32(input, H_CRC) {
             return Err(Error::Checksum(
                 "the pack's header is corrupt (CRC32C mismatch)".into(),
             ));
         }
     }
-    let names = &input[names_at as usize..head_end as usize];
-    let mut entries = Vec::with_capacity(count as usize);
+    Ok(Header {
+        named,
+        checksums,
+        count: count as usize,
+        align,
+        total,
+        names_at: names_at as usize,
+        head_end: head_end as usize,
+        data_start: align_up(head_end, align as u64).expect("head_end is small"),
+    })
+}
+
+fn entry(input: &[u8], i: usize) -> &[u8] {
+    &input[HEADER_LEN + ENTRY_LEN * i..HEADER_LEN + ENTRY_LEN * (i + 1)]
+}
+
+/// Checks every directory entry (rule 10 of docs/FORMAT.md) and calls
+/// `visit(i, kind, name, offset, length)` for each, in order; every part it is given lies
+/// inside `input`, after the previous one. `header` must come from [`parse_header`] of the
+/// same `input`.
+pub fn parse_entries(
+    input: &[u8],
+    header: &Header,
+    mut visit: impl FnMut(usize, Kind, &str, u64, u64),
+) -> Result<()> {
+    let h = header;
+    let names = &input[h.names_at..h.head_end];
     let mut seen = std::collections::HashSet::new();
-    let mut end = data_start;
-    for i in 0..count as usize {
-        let e = &input[HEADER_LEN + ENTRY_LEN * i..HEADER_LEN + ENTRY_LEN * (i + 1)];
+    let mut end = h.data_start;
+    for i in 0..h.count {
+        let e = entry(input, i);
         let kind = Kind::from_code(e[E_KIND])
             .ok_or_else(|| bad(format!("part {i}: unknown kind {}", e[E_KIND])))?;
         let (offset, length) = (get_u64(e, E_OFFSET), get_u64(e, E_LENGTH));
-        if !offset.is_multiple_of(align as u64) {
+        // Masks, not divisions: both are powers of two, and this loop runs per part.
+        if offset & (h.align as u64 - 1) != 0 {
             return Err(bad(format!(
-                "part {i}: offset {offset} is not a multiple of {align}"
+                "part {i}: offset {offset} is not a multiple of {}",
+                h.align
             )));
         }
         if offset < end {
@@ -474,54 +518,105 @@ pub fn parse(input: &[u8], verify: bool) -> Result<Unpacked> {
         }
         end = offset
             .checked_add(length)
-            .filter(|&e| e <= total)
+            .filter(|&e| e <= h.total)
             .ok_or_else(|| {
                 bad(format!(
-                    "part {i}: {length} bytes at {offset} run past the pack's {total} bytes"
+                    "part {i}: {length} bytes at {offset} run past the pack's {} bytes",
+                    h.total
                 ))
             })?;
-        if !length.is_multiple_of(kind.element_size()) {
+        if length & (kind.element_size() - 1) != 0 {
             return Err(bad(format!(
                 "part {i}: {length} bytes is not a whole number of {kind:?} elements"
             )));
         }
-        let name = if named {
-            let (off, len) = (get_u32(e, E_NAME_OFF) as u64, get_u16(e, E_NAME_LEN) as u64);
+        let name = if h.named {
+            let (off, len) = (
+                get_u32(e, E_NAME_OFF) as usize,
+                get_u16(e, E_NAME_LEN) as usize,
+            );
             let bytes = names
-                .get(off as usize..(off + len) as usize)
+                .get(off..off + len)
                 .ok_or_else(|| bad(format!("part {i}: its name lies outside the names")))?;
             let name = std::str::from_utf8(bytes)
                 .map_err(|_| bad(format!("part {i}: its name is not UTF-8")))?;
             if !seen.insert(bytes) {
                 return Err(bad(format!("part {i}: the name {name:?} is used twice")));
             }
-            name.to_string()
+            name
         } else {
-            String::new()
+            ""
         };
-        if checksums && verify {
-            let data = &input[offset as usize..end as usize];
-            if crc32c(data) != get_u32(e, E_CRC) {
-                let what = if named {
-                    format!("part {name:?}")
-                } else {
-                    format!("part {i}")
-                };
-                return Err(Error::Checksum(format!(
-                    "{what} is corrupt (CRC32C mismatch)"
-                )));
+        visit(i, kind, name, offset, length);
+    }
+    Ok(())
+}
+
+/// Checks every part's CRC32C (rule 11 of docs/FORMAT.md), through `spread` (a few hundred
+/// parts per item), and reports the first mismatch in directory order. Does nothing for a
+/// pack without checksums. Entries must have passed [`parse_entries`].
+pub fn verify_parts(input: &[u8], header: &Header, spread: Spread) -> Result<()> {
+    if !header.checksums {
+        return Ok(());
+    }
+    const PER_ITEM: usize = 512;
+    let first_bad = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    spread(header.count.div_ceil(PER_ITEM), &|k| {
+        for i in k * PER_ITEM..((k + 1) * PER_ITEM).min(header.count) {
+            let e = entry(input, i);
+            let (offset, length) = (get_u64(e, E_OFFSET) as usize, get_u64(e, E_LENGTH) as usize);
+            let ok = input
+                .get(offset..offset.saturating_add(length))
+                .is_some_and(|data| crc32c(data) == get_u32(e, E_CRC));
+            if !ok {
+                first_bad.fetch_min(i, Ordering::Relaxed);
+                return;
             }
         }
+    });
+    let i = first_bad.into_inner();
+    if i == usize::MAX {
+        return Ok(());
+    }
+    let mut what = format!("part {i}");
+    if header.named {
+        let e = entry(input, i);
+        let (off, len) = (
+            get_u32(e, E_NAME_OFF) as usize,
+            get_u16(e, E_NAME_LEN) as usize,
+        );
+        if let Some(name) = input[header.names_at..header.head_end]
+            .get(off..off + len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            what = format!("part {name:?}");
+        }
+    }
+    Err(Error::Checksum(format!(
+        "{what} is corrupt (CRC32C mismatch)"
+    )))
+}
+
+/// Checks `input` as a pack and returns its parts: [`parse_header`], [`parse_entries`] and,
+/// with `verify`, [`verify_parts`]. Every rule of docs/FORMAT.md is checked before
+/// anything is allocated from a header field, so memory use is bounded by the input's size.
+pub fn parse(input: &[u8], verify: bool) -> Result<Unpacked> {
+    let h = parse_header(input, verify)?;
+    let mut entries = Vec::with_capacity(h.count);
+    parse_entries(input, &h, |_, kind, name, offset, length| {
         entries.push(Entry {
             kind,
-            name,
+            name: name.to_string(),
             offset,
             length,
-        });
+        })
+    })?;
+    if verify {
+        verify_parts(input, &h, &|n, f| (0..n).for_each(f))?;
     }
     Ok(Unpacked {
-        named,
-        align,
+        named: h.named,
+        align: h.align,
         entries,
     })
 }
