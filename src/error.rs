@@ -45,6 +45,12 @@ pub fn guard<T>(f: impl FnOnce() -> AbioResult<T>) -> AbioResult<T> {
     })
 }
 
+/// Runs a sync call's work on the JS thread: a panic becomes `ABIO_ERR_INTERNAL`, an error
+/// the JS error made here; both are thrown.
+pub fn sync_call<T>(env: &Env, f: impl FnOnce() -> AbioResult<T>) -> napi::Result<T> {
+    guard(f).map_err(|e| to_js(env, e))
+}
+
 /// The name and message libuv (and so Node) gives an errno.
 fn uv_error(errno: i32) -> Option<(&'static str, &'static str)> {
     Some(match errno {

@@ -17,7 +17,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::bytes::{BatchOut, BorrowedList, HeldList, NewArrayBuffer, OutBytes, Target};
-use crate::error::{guard, to_js, AbioError, AbioResult};
+use crate::error::{guard, sync_call, AbioError, AbioResult};
 use crate::runtime::{job, parallel_map, spread, Job, FILES_PER_THREAD};
 
 /// `WriteOptions` flattened by `lib/fs.js` into bits.
@@ -48,12 +48,6 @@ fn read_options(offset: f64, length: f64, max_size: f64) -> ReadOptions {
         length: opt_u64(length),
         max_size: opt_u64(max_size),
     }
-}
-
-/// Runs a sync call's work on the JS thread: a panic becomes `ABIO_ERR_INTERNAL`, an
-/// error the JS error `error.rs` makes.
-fn sync_call<T>(env: &Env, f: impl FnOnce() -> AbioResult<T>) -> napi::Result<T> {
-    guard(f).map_err(|e| to_js(env, e))
 }
 
 /// A cancellation flag that `lib/` sets from an `AbortSignal`'s `abort` event; the

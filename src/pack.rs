@@ -15,7 +15,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::bytes::{BorrowedList, HeldList, Layout, OutBuffer};
-use crate::error::{guard, to_js, AbioError, AbioResult};
+use crate::error::{sync_call, AbioError, AbioResult};
 use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::runtime::{job, spread, Job};
 
@@ -62,10 +62,6 @@ fn spread_for(total: usize) -> abio_core::fs::Spread<'static> {
     } else {
         &|n, f| (0..n).for_each(f)
     }
-}
-
-fn sync_call<T>(env: &Env, f: impl FnOnce() -> AbioResult<T>) -> napi::Result<T> {
-    guard(f).map_err(|e| to_js(env, e))
 }
 
 /// Packs `parts` (views, borrowed for the call) into a new `Buffer`: header, directory,
