@@ -24,20 +24,7 @@ const MiB = 1024 * 1024
 // ---------------------------------------------------------------------------
 // command line
 
-const argv = process.argv.slice(2)
-const opts = { quick: false, reps: undefined, cases: [], help: false, verbose: false }
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i]
-  if (a === '--quick' || a === '-q') opts.quick = true
-  else if (a === '--help' || a === '-h') opts.help = true
-  else if (a === '--verbose' || a === '-v') opts.verbose = true
-  else if (a === '--reps') opts.reps = Number(argv[++i])
-  else if (a.startsWith('--reps=')) opts.reps = Number(a.slice(7))
-  else if (a.startsWith('-')) fail(`unknown option ${a}`)
-  else opts.cases.push(a)
-}
-if (opts.reps !== undefined && !(Number.isInteger(opts.reps) && opts.reps >= 1))
-  fail('--reps needs a whole number >= 1')
+const opts = u.parseArgs(process.argv.slice(2), fail)
 
 const cfg = opts.quick
   ? { nBig: 16, bigSize: 4 * MiB, packReps: 3, packIntoReps: 3, nSmall: 100000, smallSize: 64, unpackReps: 5 }
@@ -170,33 +157,9 @@ function jsUnpack(packed) {
 // result rows
 
 const rows = []
-/**
- * Records one comparison. rate: units of work per second = amount / median seconds.
- * `amount` is bytes (unit GB/s) or a count (parts/s).
- */
-function record({ id, work, against, unit, amount, abio: a, other: o, target, reps }) {
-  const abioRate = amount / a.median
-  const otherRate = amount / o.median
-  const r = u.ratio(a.median, o.median)
-  const row = {
-    case: id,
-    work,
-    against,
-    unit,
-    reps,
-    abio: { rate: abioRate, medianSeconds: a.median, times: a.times },
-    other: { rate: otherRate, medianSeconds: o.median, times: o.times },
-    ratio: r,
-    target,
-    ok: r >= target,
-  }
-  rows.push(row)
-  log(
-    `  ${work} vs ${against}: abio ${u.fmtRate(abioRate, unit)} (median ${u.fmtSeconds(a.median)}), ` +
-      `${against} ${u.fmtRate(otherRate, unit)} (median ${u.fmtSeconds(o.median)}) -> ${u.fmtRatio(r)} ` +
-      `(target >= ${target}x; ${reps} reps)${row.ok ? '' : '  MISSED'}`,
-  )
-  return row
+/** Records one comparison (u.record); `other`: the interleave() result of what abio is compared with. */
+function record(comparison) {
+  return u.record(rows, comparison, { otherKey: 'other' })
 }
 
 function onRep(rep, name, seconds) {
@@ -370,22 +333,6 @@ const CASES = [
 // ---------------------------------------------------------------------------
 // main
 
-function selectCases() {
-  if (opts.cases.length === 0) return CASES
-  const chosen = []
-  for (const want of opts.cases) {
-    const w = want.toLowerCase()
-    const names = (c) => [c.id, ...(c.aliases || [])].map((s) => s.toLowerCase())
-    let hits = CASES.filter((c) => names(c).includes(w))
-    if (hits.length === 0) hits = CASES.filter((c) => names(c).some((s) => s.startsWith(w)))
-    if (hits.length !== 1) {
-      fail(`${hits.length ? 'ambiguous' : 'unknown'} case "${want}"; cases: ${CASES.map((c) => c.id).join(', ')}`)
-    }
-    if (!chosen.includes(hits[0])) chosen.push(hits[0])
-  }
-  return CASES.filter((c) => chosen.includes(c))
-}
-
 function printHelp() {
   log(`usage: node bench/pack.js [--quick] [--reps N] [--verbose] [case ...]
 
@@ -395,7 +342,7 @@ cases (a unique prefix is enough):`)
 
 async function main() {
   if (opts.help) return printHelp()
-  const selected = selectCases()
+  const selected = u.selectCases(CASES, opts.cases, fail)
   abio = require('..')
   msgpackr = require('msgpackr')
 
@@ -406,78 +353,18 @@ async function main() {
   )
   log('medians of interleaved repetitions; ratio = abio throughput / the other throughput (higher = abio faster)')
 
-  const errors = []
   const t0 = u.now()
-  for (const c of selected) {
-    log(`\n${c.id}: ${c.title()}`)
-    const tc = u.now()
-    try {
-      await c.run()
-    } catch (e) {
-      errors.push({ case: c.id, error: e })
-      rows.push({ case: c.id, work: c.title(), error: e && e.message ? e.message : String(e) })
-      console.error(`  ERROR in ${c.id}: ${e && e.stack ? e.stack : e}`)
-    }
-    log(`  (${u.fmtSeconds(u.since(tc))})`)
-  }
+  const errors = await u.runCases(selected, rows)
 
-  // the table
-  log(
-    `\nabio pack/unpack${opts.quick ? ' (--quick: smaller parts, fewer repetitions)' : ''} — ${info.node}, ${info.cores} cores; total ${u.fmtSeconds(u.since(t0))}\n`,
-  )
-  const table = rows.map((r) =>
-    r.error
-      ? [r.work, '—', '—', '—', '—', 'ERROR']
-      : [
-          `${r.work} vs ${r.against}`,
-          u.fmtRate(r.abio.rate, r.unit),
-          u.fmtRate(r.other.rate, r.unit),
-          u.fmtRatio(r.ratio),
-          `>= ${r.target}x`,
-          r.ok ? 'ok' : 'MISSED',
-        ],
-  )
-  u.printTable(
-    [
-      { title: 'work' },
-      { title: 'abio', align: 'right' },
-      { title: 'other', align: 'right' },
-      { title: 'ratio', align: 'right' },
-      { title: 'target', align: 'right' },
-      { title: 'ok?' },
-    ],
-    table,
-  )
-  const missed = rows.filter((r) => !r.error && !r.ok).length
-  log('')
-  if (missed) log(`MISSED: ${missed} of ${rows.filter((r) => !r.error).length} targets`)
-  else if (rows.length) log(`all ${rows.filter((r) => !r.error).length} targets met`)
-  for (const e of errors) log(`ERROR: ${e.case}: ${e.error && e.error.message ? e.error.message : e.error}`)
-
-  const json = {
+  u.report({
     bench: 'pack',
+    header: `abio pack/unpack${opts.quick ? ' (--quick: smaller parts, fewer repetitions)' : ''} — ${info.node}, ${info.cores} cores; total ${u.fmtSeconds(u.since(t0))}`,
+    otherKey: 'other',
+    rows,
+    errors,
     quick: opts.quick,
     machine: info,
-    results: rows.map((r) =>
-      r.error
-        ? { case: r.case, error: r.error }
-        : {
-            case: r.case,
-            work: r.work,
-            against: r.against,
-            unit: r.unit,
-            reps: r.reps,
-            abio: r.unit === 'GB/s' ? r.abio.rate / 1e9 : r.abio.rate,
-            other: r.unit === 'GB/s' ? r.other.rate / 1e9 : r.other.rate,
-            abioMedianSeconds: r.abio.medianSeconds,
-            otherMedianSeconds: r.other.medianSeconds,
-            ratio: r.ratio,
-            target: r.target,
-            ok: r.ok,
-          },
-    ),
-  }
-  log(`BENCH_JSON ${JSON.stringify(json)}`)
+  })
   // A missed target is reported, not failed; a wrong result or a crash is a failure.
   process.exitCode = errors.length ? 1 : 0
 }

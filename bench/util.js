@@ -303,6 +303,172 @@ function machineInfo(dir) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// benchmark scripts: command line, cases, the final report
+
+/**
+ * The command line every benchmark takes: [--quick|-q] [--reps N] [--verbose|-v] [--help|-h] [case ...].
+ * Returns { quick, reps, cases, help, verbose }; a bad option or --reps value goes to fail(message).
+ */
+function parseArgs(argv, fail) {
+  const opts = { quick: false, reps: undefined, cases: [], help: false, verbose: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--quick' || a === '-q') opts.quick = true
+    else if (a === '--help' || a === '-h') opts.help = true
+    else if (a === '--verbose' || a === '-v') opts.verbose = true
+    else if (a === '--reps') opts.reps = Number(argv[++i])
+    else if (a.startsWith('--reps=')) opts.reps = Number(a.slice(7))
+    else if (a.startsWith('-')) fail(`unknown option ${a}`)
+    else opts.cases.push(a)
+  }
+  if (opts.reps !== undefined && !(Number.isInteger(opts.reps) && opts.reps >= 1))
+    fail('--reps needs a whole number >= 1')
+  return opts
+}
+
+/**
+ * The cases named on the command line (`wanted`: ids or aliases, case-insensitive, a
+ * unique prefix is enough), in the order of `cases`; all of them when none is named.
+ * An unknown or ambiguous name goes to fail(message).
+ */
+function selectCases(cases, wanted, fail) {
+  if (wanted.length === 0) return cases
+  const chosen = []
+  for (const want of wanted) {
+    const w = want.toLowerCase()
+    const names = (c) => [c.id, ...(c.aliases || [])].map((s) => s.toLowerCase())
+    let hits = cases.filter((c) => names(c).includes(w))
+    if (hits.length === 0) hits = cases.filter((c) => names(c).some((s) => s.startsWith(w)))
+    if (hits.length !== 1) {
+      fail(`${hits.length ? 'ambiguous' : 'unknown'} case "${want}"; cases: ${cases.map((c) => c.id).join(', ')}`)
+    }
+    if (!chosen.includes(hits[0])) chosen.push(hits[0])
+  }
+  return cases.filter((c) => chosen.includes(c))
+}
+
+/**
+ * Runs each case ({ id, title(), run() }) in turn, printing its title and how long it took.
+ * A case that throws is recorded as an error row in `rows` (and its stack printed) and the
+ * next one runs. Returns the errors: [{ case, error }].
+ */
+async function runCases(cases, rows) {
+  const errors = []
+  for (const c of cases) {
+    console.log(`\n${c.id}: ${c.title()}`)
+    const tc = now()
+    try {
+      await c.run()
+    } catch (e) {
+      errors.push({ case: c.id, error: e })
+      rows.push({ case: c.id, work: c.title(), error: e && e.message ? e.message : String(e) })
+      console.error(`  ERROR in ${c.id}: ${e && e.stack ? e.stack : e}`)
+    }
+    console.log(`  (${fmtSeconds(since(tc))})`)
+  }
+  return errors
+}
+
+/**
+ * Records one comparison of abio with another contender: adds its row to `rows` (as
+ * report() prints them) and prints a line. rate: units of work per second = amount / median
+ * seconds; `amount` is bytes (unit GB/s) or a count (files/s, parts/s). abio and other are
+ * interleave() results ({ median, times }). otherKey: the other contender's field in the row
+ * ('node', 'other'; see report()); otherLabel: its name in the printed line (default: `against`).
+ */
+function record(rows, { id, work, against, unit, amount, abio: a, other: o, target, reps }, { otherKey, otherLabel }) {
+  const abioRate = amount / a.median
+  const otherRate = amount / o.median
+  const r = ratio(a.median, o.median)
+  const row = {
+    case: id,
+    work,
+    against,
+    unit,
+    reps,
+    abio: { rate: abioRate, medianSeconds: a.median, times: a.times },
+    [otherKey]: { rate: otherRate, medianSeconds: o.median, times: o.times },
+    ratio: r,
+    target,
+    ok: r >= target,
+  }
+  rows.push(row)
+  console.log(
+    `  ${work} vs ${against}: abio ${fmtRate(abioRate, unit)} (median ${fmtSeconds(a.median)}), ` +
+      `${otherLabel ?? against} ${fmtRate(otherRate, unit)} (median ${fmtSeconds(o.median)}) -> ${fmtRatio(r)} ` +
+      `(target >= ${target}x; ${reps} reps)${row.ok ? '' : '  MISSED'}`,
+  )
+  return row
+}
+
+/**
+ * Prints the end of a benchmark run: `header`, the table of `rows`, the MISSED / all met
+ * summary, one line per error, and last the `BENCH_JSON {...}` line for tools.
+ * rows: as record() makes them, { case, work, against, unit, reps, abio, [otherKey], ratio,
+ * target, ok } with abio and [otherKey] = { rate, medianSeconds }, or { case, work, error }.
+ * otherKey: the name of the contender abio is compared with ('node', 'other'): its field in
+ * the rows, its column title, and its fields in BENCH_JSON (`${otherKey}`, `${otherKey}MedianSeconds`).
+ */
+function report({ bench, header, otherKey, rows, errors, quick, machine }) {
+  const log = (...args) => console.log(...args)
+  log(`\n${header}\n`)
+  const table = rows.map((r) =>
+    r.error
+      ? [r.work, '—', '—', '—', '—', 'ERROR']
+      : [
+          `${r.work} vs ${r.against}`,
+          fmtRate(r.abio.rate, r.unit),
+          fmtRate(r[otherKey].rate, r.unit),
+          fmtRatio(r.ratio),
+          `>= ${r.target}x`,
+          r.ok ? 'ok' : 'MISSED',
+        ],
+  )
+  printTable(
+    [
+      { title: 'work' },
+      { title: 'abio', align: 'right' },
+      { title: otherKey, align: 'right' },
+      { title: 'ratio', align: 'right' },
+      { title: 'target', align: 'right' },
+      { title: 'ok?' },
+    ],
+    table,
+  )
+  const missed = rows.filter((r) => !r.error && !r.ok).length
+  log('')
+  if (missed) log(`MISSED: ${missed} of ${rows.filter((r) => !r.error).length} targets`)
+  else if (rows.length) log(`all ${rows.filter((r) => !r.error).length} targets met`)
+  for (const e of errors) log(`ERROR: ${e.case}: ${e.error && e.error.message ? e.error.message : e.error}`)
+
+  const perSecond = (r, rate) => (r.unit === 'GB/s' ? rate / 1e9 : rate)
+  const json = {
+    bench,
+    quick,
+    machine,
+    results: rows.map((r) =>
+      r.error
+        ? { case: r.case, error: r.error }
+        : {
+            case: r.case,
+            work: r.work,
+            against: r.against,
+            unit: r.unit,
+            reps: r.reps,
+            abio: perSecond(r, r.abio.rate),
+            [otherKey]: perSecond(r, r[otherKey].rate),
+            abioMedianSeconds: r.abio.medianSeconds,
+            [`${otherKey}MedianSeconds`]: r[otherKey].medianSeconds,
+            ratio: r.ratio,
+            target: r.target,
+            ok: r.ok,
+          },
+    ),
+  }
+  log(`BENCH_JSON ${JSON.stringify(json)}`)
+}
+
 module.exports = {
   now,
   since,
@@ -325,4 +491,9 @@ module.exports = {
   padRight,
   padLeft,
   machineInfo,
+  parseArgs,
+  selectCases,
+  runCases,
+  record,
+  report,
 }
