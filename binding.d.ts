@@ -81,6 +81,12 @@ export declare function packedSize(parts: ArrayBufferView[], kinds: Buffer, name
 /** Packs `parts` into `target` (borrowed); returns the packed length. */
 export declare function packInto(target: Buffer, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean): number
 
+/**
+ * The pack format's kind codes: the JS type name of each, in code order. `lib/pack.js`
+ * checks its own table against this when it loads, so the two cannot drift apart.
+ */
+export declare function packKinds(): Array<string>
+
 /** Async `readFileSync`, in one trip to the thread pool. */
 export declare function readFile(path: string, offset: number, length: number, maxSize: number, cancel?: CancelToken | undefined | null): Promise<ArrayBuffer>
 

@@ -842,6 +842,7 @@ module.exports.open = nativeBinding.open
 module.exports.pack = nativeBinding.pack
 module.exports.packedSize = nativeBinding.packedSize
 module.exports.packInto = nativeBinding.packInto
+module.exports.packKinds = nativeBinding.packKinds
 module.exports.readFile = nativeBinding.readFile
 module.exports.readFileCached = nativeBinding.readFileCached
 module.exports.readFileInto = nativeBinding.readFileInto

@@ -44,6 +44,16 @@ const CTOR = [
   DataView,
 ]
 
+// The codes are defined once, in crates/abio-core/src/pack.rs: refuse to load if this table disagrees.
+const kindNames = binding.packKinds()
+if (
+  kindNames.length !== CTOR.length ||
+  kindNames[ARRAY_BUFFER] !== 'ArrayBuffer' ||
+  kindNames.some((name, code) => code !== ARRAY_BUFFER && KIND[name] !== code)
+) {
+  throw new Error(`abio: lib/pack.js kind codes disagree with the addon's: ${kindNames.join(', ')}`)
+}
+
 const PARTS = 'an array or a record of ArrayBuffers, TypedArrays or DataViews'
 const MAX_NAME = 65535 // bytes of UTF-8 per name (docs/FORMAT.md)
 

@@ -64,6 +64,13 @@ fn spread_for(total: usize) -> abio_core::fs::Spread<'static> {
     }
 }
 
+/// The pack format's kind codes: the JS type name of each, in code order. `lib/pack.js`
+/// checks its own table against this when it loads, so the two cannot drift apart.
+#[napi]
+pub fn pack_kinds() -> Vec<&'static str> {
+    Kind::ALL.iter().map(|k| k.js_name()).collect()
+}
+
 /// Packs `parts` (views, borrowed for the call) into a new `Buffer`: header, directory,
 /// names, then each part at an `align`ed offset, with a CRC32C per part if `checksum`.
 #[napi(ts_return_type = "Buffer")]

@@ -109,6 +109,43 @@ impl Kind {
         })
     }
 
+    /// Every kind, in code order.
+    pub const ALL: [Kind; 13] = [
+        Kind::ArrayBuffer,
+        Kind::Uint8,
+        Kind::Int8,
+        Kind::Uint8Clamped,
+        Kind::Int16,
+        Kind::Uint16,
+        Kind::Int32,
+        Kind::Uint32,
+        Kind::Float32,
+        Kind::Float64,
+        Kind::BigInt64,
+        Kind::BigUint64,
+        Kind::DataView,
+    ];
+
+    /// The JS type this kind stands for (`Symbol.toStringTag` of such a view).
+    pub fn js_name(self) -> &'static str {
+        use Kind::*;
+        match self {
+            ArrayBuffer => "ArrayBuffer",
+            Uint8 => "Uint8Array",
+            Int8 => "Int8Array",
+            Uint8Clamped => "Uint8ClampedArray",
+            Int16 => "Int16Array",
+            Uint16 => "Uint16Array",
+            Int32 => "Int32Array",
+            Uint32 => "Uint32Array",
+            Float32 => "Float32Array",
+            Float64 => "Float64Array",
+            BigInt64 => "BigInt64Array",
+            BigUint64 => "BigUint64Array",
+            DataView => "DataView",
+        }
+    }
+
     /// Bytes per element: a part's length is a multiple of it.
     pub fn element_size(self) -> u64 {
         use Kind::*;
@@ -732,6 +769,15 @@ mod tests {
         let mut b = good;
         put_u32(&mut b, HEADER_LEN + ENTRY_LEN + E_NAME_OFF, 0);
         assert!(matches!(parse(&b, false), Err(Error::BadFormat(m)) if m.contains("twice")));
+    }
+
+    #[test]
+    fn kind_codes_are_their_positions() {
+        for (code, kind) in Kind::ALL.iter().enumerate() {
+            assert_eq!(Kind::from_code(code as u8), Some(*kind));
+            assert_eq!(*kind as u8 as usize, code);
+        }
+        assert_eq!(Kind::from_code(Kind::ALL.len() as u8), None);
     }
 
     #[test]
