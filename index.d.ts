@@ -219,8 +219,9 @@ export type Unpacked = ArrayBufferView[] | Record<string, ArrayBufferView>
  * Packs several typed arrays into one new `Buffer`: a header (format in docs/FORMAT.md), then each part at an aligned
  * offset, so that `unpack` can hand back views without copying. The parts are borrowed for the call.
  *
- * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for parts that are not `Bytes`, or bad options.
- * @throws {Error} `code: 'ABIO_ERR_BAD_FORMAT'` for a part whose length is not a whole number of its elements.
+ * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for parts that are not `Bytes`, bad options, or record keys that
+ *   are not well-formed strings (a lone surrogate cannot be stored as UTF-8).
+ * @throws {RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for a record key over 65535 bytes of UTF-8.
  */
 export function pack(parts: Parts, options?: PackOptions): Buffer
 
@@ -231,7 +232,8 @@ export function packedSize(parts: Parts, options?: PackOptions): number
  * Packs `parts` into `target` (e.g. a reused buffer) and returns the number of bytes written; the rest of `target` is
  * untouched. Both are borrowed for the call.
  *
- * @throws {Error} `code: 'ABIO_ERR_BAD_FORMAT'` when `target` is smaller than `packedSize(parts, options)`.
+ * @throws {RangeError} `code: 'ABIO_ERR_INVALID_ARG'` when `target` is smaller than `packedSize(parts, options)`.
+ * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` when a part shares memory with `target`.
  */
 export function packInto(target: ArrayBufferView, parts: Parts, options?: PackOptions): number
 
