@@ -57,14 +57,10 @@ if (
 const PARTS = 'an array or a record of ArrayBuffers, TypedArrays or DataViews'
 const MAX_NAME = 65535 // bytes of UTF-8 per name (docs/FORMAT.md)
 
-function kindOf(part, name) {
-  if (ArrayBuffer.isView(part)) {
-    const kind = KIND[part[Symbol.toStringTag] ?? 'DataView']
-    if (kind !== undefined) return kind
-  } else if (isAnyArrayBuffer(part)) {
-    return ARRAY_BUFFER
-  }
-  throw invalidType(name, 'an ArrayBuffer, SharedArrayBuffer, TypedArray or DataView', part)
+/** The kind code of `part`, or -1 if it is not `Bytes`. */
+function kindOf(part) {
+  if (ArrayBuffer.isView(part)) return KIND[part[Symbol.toStringTag] ?? 'DataView'] ?? -1
+  return isAnyArrayBuffer(part) ? ARRAY_BUFFER : -1
 }
 
 /** Parts as the binding takes them: views, one kind code each, and the names of a record. */
@@ -88,9 +84,18 @@ function normalizeParts(parts, name = 'parts') {
   const views = new Array(list.length)
   const kinds = new Uint8Array(list.length)
   for (let i = 0; i < list.length; i++) {
-    const label = keys === null ? `${name}[${i}]` : `${name}.${keys[i]}`
-    kinds[i] = kindOf(list[i], label)
-    views[i] = toView(list[i], label)
+    const part = list[i]
+    const kind = kindOf(part)
+    // A non-empty TypedArray needs no check or wrapping (the common case, kept cheap); a DataView's byteLength
+    // throws once detached, so it takes the checked path.
+    if (kind > ARRAY_BUFFER && kind !== DATA_VIEW && part.byteLength > 0) {
+      views[i] = part
+    } else {
+      const label = keys === null ? `${name}[${i}]` : `${name}.${keys[i]}`
+      if (kind < 0) throw invalidType(label, 'an ArrayBuffer, SharedArrayBuffer, TypedArray or DataView', part)
+      views[i] = toView(part, label) // wraps a bare buffer, refuses a detached one
+    }
+    kinds[i] = kind
   }
   return { views, kinds, names: keys }
 }
