@@ -190,6 +190,9 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
         AbioError::Core(CoreError::Checksum(msg)) => {
             new_error(env, Kind::Error, "ABIO_ERR_CHECKSUM", msg)
         }
+        AbioError::Core(e @ CoreError::FrameTooLarge { .. }) => {
+            new_error(env, Kind::Range, "ABIO_ERR_FRAME_TOO_LARGE", &e.to_string())
+        }
         AbioError::InvalidArg(msg) => new_error(env, Kind::Type, "ABIO_ERR_INVALID_ARG", msg),
         AbioError::OutOfRange(msg) => new_error(env, Kind::Range, "ABIO_ERR_INVALID_ARG", msg),
         AbioError::Internal(msg) => new_error(

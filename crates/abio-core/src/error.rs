@@ -36,6 +36,13 @@ pub enum Error {
     BadFormat(String),
     /// A checksum does not match: the bytes were corrupted.
     Checksum(String),
+    /// A frame longer than the reader's (or the format's) limit.
+    FrameTooLarge {
+        /// The length announced or asked for.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
 }
 
 impl Error {
@@ -84,6 +91,9 @@ impl fmt::Display for Error {
             Error::Aborted => f.write_str("The operation was aborted"),
             Error::Closed => f.write_str("The file handle is closed"),
             Error::BadFormat(m) | Error::Checksum(m) => f.write_str(m),
+            Error::FrameTooLarge { len, max } => {
+                write!(f, "A frame of {len} bytes is over the limit of {max}")
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod cancel;
 pub mod error;
+pub mod frame;
 pub mod fs;
 #[cfg(target_os = "linux")]
 pub mod nowait;
