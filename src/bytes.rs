@@ -7,7 +7,10 @@
 //! reference to it until their promise settles ([`HeldList`]).
 //!
 //! Out: [`OutBytes`] becomes an `ArrayBuffer` of exactly the bytes, handed over without
-//! a copy, or copied into V8's heap when small (cheaper than an external buffer).
+//! a copy, or copied into V8's heap when small (cheaper than an external buffer);
+//! [`OutBuffer`] the same as a `Buffer` (packs); [`BatchOut`] one `ArrayBuffer` per file
+//! of a batch; [`NewArrayBuffer`] V8 memory filled in place on the JS thread (cached reads,
+//! [`Layout`] of an unpack); [`MappedFile`] an `ArrayBuffer` over a private mapping.
 
 use abio_core::fs::{Arena, Mapping, Piece};
 use napi::bindgen_prelude::{
