@@ -14,6 +14,7 @@ const path = require('path')
 const crypto = require('crypto')
 
 const abio = require('..')
+const { ab, sab, poolSlice, detachedArrayBuffer } = require('./helpers/inputs')
 
 jest.setTimeout(20000)
 
@@ -41,28 +42,6 @@ afterAll(() => {
 })
 
 const rnd = (n) => crypto.randomBytes(n)
-function ab(n) {
-  const a = new ArrayBuffer(n)
-  new Uint8Array(a).set(rnd(n))
-  return a
-}
-function sab(n) {
-  const s = new SharedArrayBuffer(n)
-  new Uint8Array(s).set(rnd(n))
-  return s
-}
-function poolSlice(str) {
-  Buffer.from('push the pool offset') // so the slice does not start the pool
-  const b = Buffer.from(str)
-  if (!(b.buffer.byteLength > b.byteLength && b.byteOffset > 0)) throw new Error('not a slice of the Buffer pool')
-  return b
-}
-function detachedArrayBuffer() {
-  const a = new ArrayBuffer(16)
-  structuredClone(a, { transfer: [a] })
-  if (a.byteLength !== 0) throw new Error('could not detach')
-  return a
-}
 /** A file with `buf` as content, at a fresh path. */
 function fileWith(buf, name = 'src') {
   const p = tmp(name)

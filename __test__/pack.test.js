@@ -15,6 +15,7 @@ const os = require('os')
 const path = require('path')
 
 const abio = require('..')
+const { ab, sab, poolSlice, detachedArrayBuffer } = require('./helpers/inputs')
 
 jest.setTimeout(20000)
 
@@ -274,28 +275,6 @@ function offsetTyped(Ctor, n) {
   const buf = new ArrayBuffer(el * (n + 7))
   new Uint8Array(buf).set(randomBytes(buf.byteLength))
   return new Ctor(buf, el * 3, n)
-}
-function ab(n) {
-  const a = new ArrayBuffer(n)
-  new Uint8Array(a).set(randomBytes(n))
-  return a
-}
-function sab(n) {
-  const s = new SharedArrayBuffer(n)
-  new Uint8Array(s).set(randomBytes(n))
-  return s
-}
-function poolSlice(str) {
-  Buffer.from('push the pool offset') // so the slice does not start the pool
-  const b = Buffer.from(str)
-  if (!(b.buffer.byteLength > b.byteLength && b.byteOffset > 0)) throw new Error('not a slice of the Buffer pool')
-  return b
-}
-function detachedArrayBuffer() {
-  const a = new ArrayBuffer(16)
-  structuredClone(a, { transfer: [a] })
-  if (a.byteLength !== 0) throw new Error('could not detach')
-  return a
 }
 
 /** One part of every kind abio takes, with a label for failures. */
