@@ -15,6 +15,7 @@ const crypto = require('crypto')
 
 const abio = require('..')
 const { ab, sab, poolSlice, detachedArrayBuffer } = require('./helpers/inputs')
+const { bufferOver: view, expectBytes } = require('./helpers/bytes')
 
 jest.setTimeout(20000)
 
@@ -58,29 +59,7 @@ function bytesOf(d) {
   if (t === '[object ArrayBuffer]' || t === '[object SharedArrayBuffer]') return Buffer.from(Buffer.from(d))
   throw new Error('bytesOf: not Data: ' + t)
 }
-/** A Buffer over any byte source (no copy). */
-function view(x) {
-  if (Buffer.isBuffer(x)) return x
-  if (ArrayBuffer.isView(x)) return Buffer.from(x.buffer, x.byteOffset, x.byteLength)
-  return Buffer.from(x)
-}
 
-function firstDifference(a, b) {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i
-  return a.length === b.length ? -1 : n
-}
-/** Byte-for-byte equality with a readable failure. */
-function expectBytes(actual, expected) {
-  const a = view(actual)
-  const e = view(expected)
-  if (a.length <= 512 && e.length <= 512) {
-    expect(a.toString('hex')).toBe(e.toString('hex'))
-  } else {
-    expect(a.length).toBe(e.length)
-    expect({ firstDifferentByte: firstDifference(a, e) }).toEqual({ firstDifferentByte: -1 })
-  }
-}
 /** x is a real ArrayBuffer (any realm) holding exactly `expected`. */
 function expectArrayBuffer(x, expected) {
   expect(tag(x)).toBe('[object ArrayBuffer]')

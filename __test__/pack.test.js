@@ -16,6 +16,7 @@ const path = require('path')
 
 const abio = require('..')
 const { ab, sab, poolSlice, detachedArrayBuffer } = require('./helpers/inputs')
+const { bufferOver: viewOf, expectBytes } = require('./helpers/bytes')
 
 jest.setTimeout(20000)
 
@@ -63,30 +64,8 @@ function randomBytes(n, r = rand) {
   return b
 }
 
-/** A Buffer over the bytes of any Bytes value (no copy). */
-function viewOf(x) {
-  if (ArrayBuffer.isView(x)) return Buffer.from(x.buffer, x.byteOffset, x.byteLength)
-  return Buffer.from(x)
-}
 /** A copy of the bytes of any Bytes value. */
 const bytesOf = (x) => Buffer.from(viewOf(x))
-
-function firstDifference(a, b) {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i
-  return a.length === b.length ? -1 : n
-}
-/** Byte-for-byte equality with a readable failure. */
-function expectBytes(actual, expected) {
-  const a = viewOf(actual)
-  const e = viewOf(expected)
-  if (a.length <= 512 && e.length <= 512) {
-    expect(a.toString('hex')).toBe(e.toString('hex'))
-  } else {
-    expect(a.length).toBe(e.length)
-    expect({ firstDifferentByte: firstDifference(a, e) }).toEqual({ firstDifferentByte: -1 })
-  }
-}
 
 /** The error `fn` throws synchronously; fails if it returns (a promise or anything). */
 function thrownBy(fn) {
