@@ -57,6 +57,69 @@ export declare class FileHandle {
   close(): Promise<void>
 }
 
+/** A listening server (the native half of `lib/net.js`'s `Server`). */
+export declare class NativeServer {
+  get host(): string
+  get port(): number
+  /**
+   * Stops accepting and closes the listening socket (its port is free when this
+   * resolves; a Unix socket's file is removed). Open connections stay open.
+   */
+  close(): Promise<void>
+  ref(): void
+  unref(): void
+}
+
+/** A connected TCP or Unix socket (the native half of `lib/net.js`'s `Socket`). */
+export declare class NativeSocket {
+  /**
+   * Queues `data` (one part or many, sent in order without concatenation). Large parts
+   * are held until the promise settles, small ones copied now. Sent by the next `flush`.
+   */
+  write(data: string | ArrayBufferView | Array<string | ArrayBufferView>): Promise<void>
+  /** Queues `data` as one frame: its u32 big-endian length, then its parts, as `write`. */
+  writeFrame(data: string | ArrayBufferView | Array<string | ArrayBufferView>): Promise<void>
+  /** Sends the queued writes as far as the socket takes them now. */
+  flush(): void
+  /**
+   * Queues `sendfile(2)` of `path` from `offset` for `length` bytes (-1: to the end);
+   * resolves with the bytes sent.
+   */
+  sendFile(path: string, offset: number, length: number, onProgress?: ((arg0: number, arg1: number) => void) | undefined | null, token?: CancelToken | undefined | null): Promise<number>
+  /** Queues the end of our side of the stream (after pending writes). */
+  end(): Promise<void>
+  /**
+   * Reads: `kind` 0 up to `n` bytes (null at the end), 1 exactly `n` bytes, 2 one frame
+   * of at most `n` bytes (null at the end).
+   */
+  read(kind: number, n: number): Promise<ArrayBuffer | null>
+  /** Closes the socket now; idempotent. */
+  close(): void
+  /** Keeps the event loop alive while open (the default). */
+  ref(): void
+  /** Lets the process exit while this socket is open. */
+  unref(): void
+  /** Whether the socket is closed (by `close`, or finished). */
+  get closed(): boolean
+  get localAddress(): string
+  get localPort(): number
+  get remoteAddress(): string
+  get remotePort(): number
+  get remoteFamily(): string
+}
+
+/**
+ * Connects to `host:port` (or the Unix socket at `path`); `timeout_ms` 0 waits as long
+ * as the OS does. Keeps the event loop alive until it settles.
+ */
+export declare function connect(host: string | undefined | null, port: number, path: string | undefined | null, options: SocketOptions, timeoutMs: number, token?: CancelToken | undefined | null): Promise<NativeSocket>
+
+/**
+ * Listens on `host:port` (or the Unix socket `path`) and calls `onConnection` with each
+ * accepted socket. Resolves once listening.
+ */
+export declare function listen(host: string | undefined | null, port: number, path: string | undefined | null, backlog: number, reusePort: boolean, options: SocketOptions, onConnection: (arg: NativeSocket) => void): Promise<NativeServer>
+
 /**
  * Maps `path` privately for `loadPacked({ mmap: true })`: resolves with an `ArrayBuffer`
  * over the mapping, unmapped when it is garbage-collected.
@@ -123,6 +186,13 @@ export declare function readFileSync(path: string, offset: number, length: numbe
  * settles. `flags`/`mode` as `writeFile`'s.
  */
 export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
+
+/** Socket options shared by `connect` and `listen`. */
+export interface SocketOptions {
+  noDelay: boolean
+  keepAlive: boolean
+  allowHalfOpen: boolean
+}
 
 /**
  * Checks `packed` (borrowed) and returns its layout for `lib/pack.js` to make views from:

@@ -6,4 +6,5 @@ module.exports = {
   ...require('./lib/bytes').public,
   ...require('./lib/fs'),
   ...require('./lib/pack'),
+  ...require('./lib/net'),
 }

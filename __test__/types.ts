@@ -82,3 +82,40 @@ async function packing(): Promise<void> {
 }
 
 void packing
+
+async function tcp(): Promise<void> {
+  const server: abio.Server = await abio.listen({ port: 0, host: '127.0.0.1', backlog: 16 }, (s: abio.Socket) => {
+    void s.write(new Float32Array(4))
+  })
+  const port: number = server.port
+  const sock = await abio.connect({ port, noDelay: false, timeout: 1000, signal: AbortSignal.timeout(5000) })
+  await sock.write('text')
+  await sock.writev([new ArrayBuffer(2), new DataView(new ArrayBuffer(4)), 'x'])
+  await sock.writeFrame([Buffer.from('a'), 'b'])
+  const sent: number = await sock.sendFile('/tmp/a', {
+    offset: 0,
+    length: 10,
+    onProgress: (n: number, t: number) => void [n, t],
+  })
+  const chunk: ArrayBuffer | null = await sock.read({ maxBytes: 1024 })
+  const exact: ArrayBuffer = await sock.readExactly(4)
+  const frame: ArrayBuffer | null = await sock.readFrame({ maxSize: 1 << 20 })
+  for await (const c of sock) {
+    const ab: ArrayBuffer = c
+    void ab
+  }
+  await sock.end()
+  sock.unref().ref().close()
+  const addr: string = sock.remoteAddress
+  void [sent, chunk, exact, frame, addr, sock.remotePort, sock.localPort]
+  await server.close()
+  // @ts-expect-error readExactly resolves with an ArrayBuffer, never null
+  const bad: null = await sock.readExactly(1)
+  // @ts-expect-error connect needs options
+  await abio.connect()
+  // @ts-expect-error Socket is made by connect(), not new
+  new abio.Socket()
+  void bad
+}
+
+void tcp

@@ -116,18 +116,9 @@ function cleanup() {
     }
     scratch = ''
   }
-  try {
-    fs.rmSync(r, { recursive: true, force: true })
-  } catch (e) {
-    console.error(`could not remove ${r}: ${e.message}`)
-  }
+  u.removeDir(r)
 }
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.once(sig, () => {
-    cleanup()
-    process.kill(process.pid, sig)
-  })
-}
+u.cleanupOnSignal(cleanup)
 
 // ---------------------------------------------------------------------------
 // shared data sets

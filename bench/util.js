@@ -376,28 +376,46 @@ async function runCases(cases, rows) {
  * seconds; `amount` is bytes (unit GB/s) or a count (files/s, parts/s). abio and other are
  * interleave() results ({ median, times }). otherKey: the other contender's field in the row
  * ('node', 'other'; see report()); otherLabel: its name in the printed line (default: `against`).
+ * Optional:
+ *   abio: null     abio could not run this case (`abioMissing` says why): the row has the other
+ *                  contender's figure, no ratio, and ok: null (neither met nor missed).
+ *   limit          { rate, label }: a physical limit measured in the same run (e.g. iperf3 on
+ *                  loopback), printed beside the figures (report()'s limit column).
+ *   targetNote     how `target` was derived, when it is not a plain constant (e.g. '0.9x iperf3').
+ *   target: null   a comparison shown for information, judged against no target.
  */
-function record(rows, { id, work, against, unit, amount, abio: a, other: o, target, reps }, { otherKey, otherLabel }) {
-  const abioRate = amount / a.median
+function record(
+  rows,
+  { id, work, against, unit, amount, abio: a, other: o, target, reps, limit, targetNote, abioMissing },
+  { otherKey, otherLabel },
+) {
+  const abioRate = a ? amount / a.median : NaN
   const otherRate = amount / o.median
-  const r = ratio(a.median, o.median)
+  const r = a ? ratio(a.median, o.median) : NaN
   const row = {
     case: id,
     work,
     against,
     unit,
     reps,
-    abio: { rate: abioRate, medianSeconds: a.median, times: a.times },
+    abio: a ? { rate: abioRate, medianSeconds: a.median, times: a.times } : null,
     [otherKey]: { rate: otherRate, medianSeconds: o.median, times: o.times },
     ratio: r,
     target,
-    ok: r >= target,
+    ok: a && target !== null ? r >= target : null,
   }
+  if (targetNote) row.targetNote = targetNote
+  if (limit) row.limit = { rate: limit.rate, label: limit.label }
   rows.push(row)
+  const abioPart = a
+    ? `abio ${fmtRate(abioRate, unit)} (median ${fmtSeconds(a.median)})`
+    : `abio n/a (${abioMissing || 'not run'})`
+  const limitPart = limit ? `; ${limit.label} ${fmtRate(limit.rate, unit)}` : ''
+  const targetPart = target === null ? 'no target' : `target >= ${target}x${targetNote ? ` = ${targetNote}` : ''}`
   console.log(
-    `  ${work} vs ${against}: abio ${fmtRate(abioRate, unit)} (median ${fmtSeconds(a.median)}), ` +
-      `${otherLabel ?? against} ${fmtRate(otherRate, unit)} (median ${fmtSeconds(o.median)}) -> ${fmtRatio(r)} ` +
-      `(target >= ${target}x; ${reps} reps)${row.ok ? '' : '  MISSED'}`,
+    `  ${work} vs ${against}: ${abioPart}, ` +
+      `${otherLabel ?? against} ${fmtRate(otherRate, unit)} (median ${fmtSeconds(o.median)})${limitPart} -> ${fmtRatio(r)} ` +
+      `(${targetPart}; ${reps} reps)${row.ok === false ? '  MISSED' : ''}`,
   )
   return row
 }
@@ -407,39 +425,46 @@ function record(rows, { id, work, against, unit, amount, abio: a, other: o, targ
  * summary, one line per error, and last the `BENCH_JSON {...}` line for tools.
  * rows: as record() makes them, { case, work, against, unit, reps, abio, [otherKey], ratio,
  * target, ok } with abio and [otherKey] = { rate, medianSeconds }, or { case, work, error }.
+ * A row may have abio: null (abio did not run: no ratio, counted neither met nor missed) and
+ * a limit ({ rate, label }): then the table has a `limitTitle` column (default 'limit').
  * otherKey: the name of the contender abio is compared with ('node', 'other'): its field in
  * the rows, its column title, and its fields in BENCH_JSON (`${otherKey}`, `${otherKey}MedianSeconds`).
  */
-function report({ bench, header, otherKey, rows, errors, quick, machine }) {
+function report({ bench, header, otherKey, rows, errors, quick, machine, limitTitle = 'limit' }) {
   const log = (...args) => console.log(...args)
   log(`\n${header}\n`)
-  const table = rows.map((r) =>
-    r.error
+  const withLimit = rows.some((r) => r.limit)
+  const table = rows.map((r) => {
+    const cells = r.error
       ? [r.work, '—', '—', '—', '—', 'ERROR']
       : [
           `${r.work} vs ${r.against}`,
-          fmtRate(r.abio.rate, r.unit),
+          r.abio ? fmtRate(r.abio.rate, r.unit) : '—',
           fmtRate(r[otherKey].rate, r.unit),
-          fmtRatio(r.ratio),
-          `>= ${r.target}x`,
-          r.ok ? 'ok' : 'MISSED',
-        ],
-  )
-  printTable(
-    [
-      { title: 'work' },
-      { title: 'abio', align: 'right' },
-      { title: otherKey, align: 'right' },
-      { title: 'ratio', align: 'right' },
-      { title: 'target', align: 'right' },
-      { title: 'ok?' },
-    ],
-    table,
-  )
-  const missed = rows.filter((r) => !r.error && !r.ok).length
+          r.abio ? fmtRatio(r.ratio) : '—',
+          r.target === null ? '-' : `>= ${r.target}x${r.targetNote ? ` (${r.targetNote})` : ''}`,
+          r.ok === null ? (r.abio ? 'info' : 'no abio') : r.ok ? 'ok' : 'MISSED',
+        ]
+    if (withLimit) cells.splice(3, 0, r.limit ? fmtRate(r.limit.rate, r.unit) : '—')
+    return cells
+  })
+  const columns = [
+    { title: 'work' },
+    { title: 'abio', align: 'right' },
+    { title: otherKey, align: 'right' },
+    { title: 'ratio', align: 'right' },
+    { title: 'target', align: 'right' },
+    { title: 'ok?' },
+  ]
+  if (withLimit) columns.splice(3, 0, { title: limitTitle, align: 'right' })
+  printTable(columns, table)
+  const judged = rows.filter((r) => !r.error && r.ok !== null)
+  const missed = judged.filter((r) => !r.ok).length
+  const unjudged = rows.filter((r) => !r.error && r.ok === null && !r.abio).length
   log('')
-  if (missed) log(`MISSED: ${missed} of ${rows.filter((r) => !r.error).length} targets`)
-  else if (rows.length) log(`all ${rows.filter((r) => !r.error).length} targets met`)
+  if (missed) log(`MISSED: ${missed} of ${judged.length} targets`)
+  else if (judged.length) log(`all ${judged.length} targets met`)
+  if (unjudged) log(`not judged: ${unjudged} row${unjudged === 1 ? '' : 's'} without an abio figure`)
   for (const e of errors) log(`ERROR: ${e.case}: ${e.error && e.error.message ? e.error.message : e.error}`)
 
   const perSecond = (r, rate) => (r.unit === 'GB/s' ? rate / 1e9 : rate)
@@ -456,12 +481,14 @@ function report({ bench, header, otherKey, rows, errors, quick, machine }) {
             against: r.against,
             unit: r.unit,
             reps: r.reps,
-            abio: perSecond(r, r.abio.rate),
+            abio: r.abio ? perSecond(r, r.abio.rate) : null,
             [otherKey]: perSecond(r, r[otherKey].rate),
-            abioMedianSeconds: r.abio.medianSeconds,
+            ...(r.limit ? { limit: perSecond(r, r.limit.rate), limitLabel: r.limit.label } : {}),
+            abioMedianSeconds: r.abio ? r.abio.medianSeconds : null,
             [`${otherKey}MedianSeconds`]: r[otherKey].medianSeconds,
-            ratio: r.ratio,
+            ratio: r.abio ? r.ratio : null,
             target: r.target,
+            ...(r.targetNote ? { targetNote: r.targetNote } : {}),
             ok: r.ok,
           },
     ),
@@ -469,7 +496,28 @@ function report({ bench, header, otherKey, rows, errors, quick, machine }) {
   log(`BENCH_JSON ${JSON.stringify(json)}`)
 }
 
+/** Removes `dir` and what is in it; best effort, saying so when it cannot. */
+function removeDir(dir) {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true })
+  } catch (e) {
+    console.error(`could not remove ${dir}: ${e.message}`)
+  }
+}
+
+/** Runs `cleanup` when the run is interrupted (SIGINT, SIGTERM), then re-raises the signal. */
+function cleanupOnSignal(cleanup) {
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.once(sig, () => {
+      cleanup()
+      process.kill(process.pid, sig)
+    })
+  }
+}
+
 module.exports = {
+  removeDir,
+  cleanupOnSignal,
   now,
   since,
   timeIt,

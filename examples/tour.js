@@ -1,6 +1,6 @@
 'use strict'
-// `npm start`: a short tour of abio's file and pack API, then a few figures against Node's fs
-// measured on this machine. Takes a few seconds and exits by itself.
+// `npm start`: a short tour of abio's file, pack and TCP API, then a few figures against Node's
+// fs measured on this machine. Takes a few seconds and exits by itself.
 //
 // Outside this repository, write require('abio') instead of require('..').
 
@@ -10,6 +10,7 @@ const os = require('os')
 const path = require('path')
 const abio = require('..')
 const u = require('../bench/util')
+const tcp = require('./tcp')
 
 const LABEL = 50 // width of the left column
 
@@ -33,7 +34,7 @@ function list(typed) {
 async function main() {
   const t0 = u.now()
   const info = u.machineInfo()
-  console.log(`abio tour — JS memory to files and back, without copies`)
+  console.log(`abio tour — JS memory to files, packs and sockets and back, without copies`)
   console.log(`node ${info.node}, ${info.platform}, ${info.cores} CPU${info.cores === 1 ? '' : 's'} (${info.cpu})`)
 
   // hello.bin lives at a fixed place, so you can look at it afterwards (xxd, hexdump);
@@ -143,8 +144,29 @@ async function main() {
     })
 
     // -- 4 ------------------------------------------------------------------
+    heading('4. TCP: a server sends [1, 2, 3, 4] from an ArrayBuffer to every client (examples/tcp.js)')
+    const server = await tcp.server(0)
+    try {
+      show(
+        "await abio.listen({ host: '127.0.0.1', port: 0 }, onConnection)",
+        `listening on ${server.host}:${server.port}`,
+        server.port > 0,
+      )
+      for (const n of [1, 2]) {
+        const got = await tcp.client(server.port)
+        show(
+          `client ${n}: for await (const chunk of socket)`,
+          `received ${list(new Uint8Array(got))} as an exact ArrayBuffer`,
+          u.sameBytes(got, new Uint8Array([1, 2, 3, 4])),
+        )
+      }
+    } finally {
+      await server.close()
+    }
+
+    // -- 5 ------------------------------------------------------------------
     const reps = 5
-    heading(`4. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
+    heading(`5. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
     const rows = []
     const add = (work, against, unit, amount, res, aName, nName) => {
       const a = res[aName].median

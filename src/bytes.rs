@@ -73,31 +73,144 @@ impl<V: AsRef<[u8]>> DataList<V> {
     }
 }
 
+/// The values of `Data | Data[]`: the array's elements, or the one value.
+///
+/// # Safety
+/// `env`/`value` come from napi for the current call (JS thread).
+unsafe fn items(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Vec<sys::napi_value>> {
+    let mut is_array = false;
+    // SAFETY: caller's contract.
+    napi::check_status!(unsafe { sys::napi_is_array(env, value, &mut is_array) })?;
+    if !is_array {
+        return Ok(vec![value]);
+    }
+    let mut len = 0;
+    // SAFETY: `value` is an array.
+    napi::check_status!(unsafe { sys::napi_get_array_length(env, value, &mut len) })?;
+    let mut out = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let mut item = std::ptr::null_mut();
+        // SAFETY: `i` < the array's length; `item` receives a value of this scope.
+        napi::check_status!(unsafe { sys::napi_get_element(env, value, i, &mut item) })?;
+        out.push(item);
+    }
+    Ok(out)
+}
+
 impl<V: FromNapiValue> FromNapiValue for DataList<V> {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
-        let mut is_array = false;
-        // SAFETY: `env`/`value` come from napi for this call.
-        napi::check_status!(unsafe { sys::napi_is_array(env, value, &mut is_array) })?;
-        if !is_array {
-            // SAFETY: forwarded from our caller.
-            return Ok(DataList(vec![unsafe {
-                DataIn::from_napi_value(env, value)
-            }?]));
+        // SAFETY: forwarded from our caller; every item is a live value of this call.
+        unsafe {
+            items(env, value)?
+                .into_iter()
+                .map(|item| DataIn::from_napi_value(env, item))
+                .collect::<napi::Result<_>>()
+                .map(DataList)
         }
-        let mut len = 0;
-        // SAFETY: `value` is an array.
-        napi::check_status!(unsafe { sys::napi_get_array_length(env, value, &mut len) })?;
-        let mut parts = Vec::with_capacity(len as usize);
-        for i in 0..len {
-            let mut item = std::ptr::null_mut();
-            // SAFETY: `i` < the array's length; `item` receives a value of this scope.
-            napi::check_status!(unsafe { sys::napi_get_element(env, value, i, &mut item) })?;
-            // SAFETY: `item` is a live value of this call.
-            parts.push(unsafe { DataIn::from_napi_value(env, item) }?);
-        }
-        Ok(DataList(parts))
     }
 }
+
+/// Parts of an outgoing write up to this size are copied at the call rather than held:
+/// a copy of a few KiB costs less than the napi reference that holds a view (made at the
+/// call, deleted on the JS thread later), and small writes of one call become one buffer.
+pub const COPY_IN: usize = 16 << 10;
+
+/// One piece of an outgoing write.
+pub enum SendPiece {
+    /// Copied at the call (small parts, strings, a frame header).
+    Owned(Vec<u8>),
+    /// Held JS memory (large views), released when the write settles.
+    Held(Buffer),
+}
+
+impl AsRef<[u8]> for SendPiece {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            SendPiece::Owned(v) => v,
+            SendPiece::Held(b) => b,
+        }
+    }
+}
+
+/// `Data | Data[]` to send, after a `HEAD`-byte header (a frame's length): when everything
+/// is small it is all copied into `first` (one buffer, one iovec, one allocation);
+/// otherwise small parts are copied and large views held, never concatenated.
+pub struct Outgoing<const HEAD: usize> {
+    /// The header (zero until [`Outgoing::head_mut`] fills it), then the data when it is
+    /// all small.
+    pub first: Vec<u8>,
+    /// The other pieces, in order (none when all is in `first`).
+    pub rest: Vec<SendPiece>,
+    /// Bytes of data, the header not included.
+    pub len: usize,
+}
+
+impl<const HEAD: usize> Outgoing<HEAD> {
+    /// The header bytes, to fill once `len` is known.
+    pub fn head_mut(&mut self) -> &mut [u8] {
+        &mut self.first[..HEAD]
+    }
+
+    /// From the views and strings of one call: `first` gets the header, and the bytes too
+    /// when they fit [`COPY_IN`]; `hold(i)` makes a held `Buffer` of part `i` otherwise.
+    fn build(
+        parts: &[DataIn<BufferSlice<'_>>],
+        mut hold: impl FnMut(usize) -> napi::Result<Buffer>,
+    ) -> napi::Result<Self> {
+        let len = parts.iter().map(|p| p.as_bytes().len()).sum::<usize>();
+        let small = HEAD + len <= COPY_IN;
+        let mut first = Vec::with_capacity(if small { HEAD + len } else { HEAD });
+        first.resize(HEAD, 0);
+        let mut rest = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let bytes = part.as_bytes();
+            if small {
+                first.extend_from_slice(bytes);
+            } else if bytes.len() <= COPY_IN {
+                rest.push(SendPiece::Owned(bytes.to_vec()));
+            } else {
+                rest.push(SendPiece::Held(hold(i)?));
+            }
+        }
+        Ok(Outgoing { first, rest, len })
+    }
+}
+
+impl<const HEAD: usize> FromNapiValue for Outgoing<HEAD> {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: forwarded from our caller (JS thread, live values of this call). A
+        // `BufferSlice` only borrows the view for this call; what outlives it is copied or
+        // becomes a held `Buffer`.
+        unsafe {
+            let mut is_array = false;
+            napi::check_status!(sys::napi_is_array(env, value, &mut is_array))?;
+            if !is_array {
+                // One part (the common case): no list to allocate.
+                let part = DataIn::<BufferSlice<'_>>::from_napi_value(env, value)?;
+                return Self::build(std::slice::from_ref(&part), |_| {
+                    Buffer::from_napi_value(env, value)
+                });
+            }
+            let values = items(env, value)?;
+            let parts = values
+                .iter()
+                .map(|&v| DataIn::<BufferSlice<'_>>::from_napi_value(env, v))
+                .collect::<napi::Result<Vec<_>>>()?;
+            Self::build(&parts, |i| Buffer::from_napi_value(env, values[i]))
+        }
+    }
+}
+
+impl<const HEAD: usize> TypeName for Outgoing<HEAD> {
+    fn type_name() -> &'static str {
+        "Data | Data[]"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl<const HEAD: usize> ValidateNapiValue for Outgoing<HEAD> {}
 
 impl<V> TypeName for DataList<V> {
     fn type_name() -> &'static str {

@@ -181,8 +181,51 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             obj.set_named_property("name", "AbortError")?;
             Ok(obj)
         }
-        AbioError::Core(e @ CoreError::Closed) => {
+        AbioError::Core(e @ (CoreError::Closed(_) | CoreError::Ended { .. })) => {
             new_error(env, Kind::Error, "ABIO_ERR_CLOSED", &e.to_string())
+        }
+        AbioError::Core(CoreError::Net {
+            source,
+            syscall,
+            address,
+            port,
+        }) => {
+            // Node's shapes: `connect ECONNREFUSED 127.0.0.1:1`, `read ECONNRESET`,
+            // `listen EADDRINUSE: address already in use 127.0.0.1:80`.
+            let errno = source.raw_os_error().unwrap_or(libc::EIO);
+            let (code, desc) = uv_error(errno).unwrap_or(("UNKNOWN", "unknown error"));
+            let mut message = format!("{syscall} {code}");
+            if matches!(*syscall, "listen" | "bind") {
+                message.push_str(&format!(": {desc}"));
+            }
+            if let Some(a) = address {
+                message.push(' ');
+                message.push_str(a);
+                if let Some(p) = port {
+                    message.push_str(&format!(":{p}"));
+                }
+            }
+            let mut obj = new_error(env, Kind::Error, code, &message)?;
+            obj.set_named_property("errno", -errno)?;
+            obj.set_named_property("syscall", *syscall)?;
+            if let Some(a) = address {
+                obj.set_named_property("address", a.as_str())?;
+            }
+            if let Some(p) = port {
+                obj.set_named_property("port", *p)?;
+            }
+            Ok(obj)
+        }
+        AbioError::Core(e @ CoreError::NotFound { host }) => {
+            let mut obj = new_error(env, Kind::Error, "ENOTFOUND", &e.to_string())?;
+            // libuv's UV_EAI_NONAME, as Node reports it.
+            obj.set_named_property("errno", -3008)?;
+            obj.set_named_property("syscall", "getaddrinfo")?;
+            obj.set_named_property("hostname", host.as_str())?;
+            Ok(obj)
+        }
+        AbioError::Core(e @ CoreError::Timeout { .. }) => {
+            new_error(env, Kind::Error, "ABIO_ERR_TIMEOUT", &e.to_string())
         }
         AbioError::Core(CoreError::BadFormat(msg)) => {
             new_error(env, Kind::Error, "ABIO_ERR_BAD_FORMAT", msg)
@@ -209,5 +252,30 @@ pub fn to_js(env: &Env, err: AbioError) -> napi::Error {
     match build(env, &err) {
         Ok(obj) => napi::Error::from(obj.to_unknown()),
         Err(e) => e,
+    }
+}
+
+/// The JS error for `err` as a raw value, to reject a promise with. JS thread only.
+pub fn error_value(env: &Env, err: AbioError) -> sys::napi_value {
+    match build(env, &err) {
+        Ok(obj) => obj.raw(),
+        Err(_) => {
+            // Making the error failed (e.g. out of memory): a plain one, with no properties.
+            let raw = env.raw();
+            let mut msg = std::ptr::null_mut();
+            let mut out = std::ptr::null_mut();
+            let text = format!("{err:?}");
+            // SAFETY: JS thread (caller's contract); plain value creation.
+            unsafe {
+                sys::napi_create_string_utf8(
+                    raw,
+                    text.as_ptr().cast(),
+                    text.len() as isize,
+                    &mut msg,
+                );
+                sys::napi_create_error(raw, std::ptr::null_mut(), msg, &mut out);
+            }
+            out
+        }
     }
 }

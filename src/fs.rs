@@ -314,7 +314,7 @@ impl FileHandle {
         });
         job(op, move |op| match op {
             Some(op) => f(op),
-            None => Err(CoreError::Closed.into()),
+            None => Err(CoreError::Closed("file handle").into()),
         })
     }
 }

@@ -8,3 +8,4 @@ pub mod error;
 pub mod fs;
 pub mod pack;
 pub mod runtime;
+pub mod tcp;

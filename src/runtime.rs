@@ -9,18 +9,23 @@
 //!   outlive a `worker_threads` unload, and open file descriptors are bounded by the
 //!   thread count.
 //!
-//! Files need no async runtime: the tokio runtime of design.md (for the network areas)
-//! will live here too, and only be linked in with them (the addon is ~110 KB smaller
-//! without it).
+//! - [`net`]: the one tokio runtime, for the network areas: sockets wait for readiness
+//!   there, and results come back to the JS thread through [`Js::post`], one thread-safe
+//!   function per JS environment (not one per call), which keeps the event loop alive only
+//!   while something [`KeepAlive`]s it (an open socket, a listening server, a connect).
+//! - [`Deferred`]: a promise made and settled on the JS thread, for calls that complete
+//!   either right away (on the JS thread) or later (through [`Js::post`]).
 
+use std::cell::RefCell;
+use std::ffi::c_void;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
-use napi::{Env, Task};
+use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName, ValueType};
+use napi::{sys, Env, Task};
 
-use crate::error::{guard, to_js, AbioError, AbioResult};
+use crate::error::{error_value, guard, to_js, AbioError, AbioResult};
 
 /// A napi `Task` that runs `run(&mut state)` on a libuv pool thread.
 ///
@@ -174,4 +179,259 @@ pub const FILES_PER_THREAD: usize = 32;
 /// large read) may get a thread.
 pub fn spread(n: usize, f: &(dyn Fn(usize) + Sync)) {
     parallel_map(n, 1, || (), |_, _, i| f(i));
+}
+
+/// The tokio runtime of the network areas, started on first use: a few worker threads that
+/// wait for socket readiness (`ABIO_NET_THREADS` overrides their number). It lives as long
+/// as the process; its idle threads do not keep Node alive.
+pub fn net() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let threads = std::env::var("ABIO_NET_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .clamp(1, 16);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("abio-net")
+            .enable_io()
+            .enable_time()
+            .build()
+            .expect("the tokio runtime starts")
+    })
+}
+
+/// Work for the JS thread, posted from any thread.
+type Call = Box<dyn FnOnce(&Env) + Send>;
+
+/// A raw thread-safe function; `None` once Node finalized it (its environment is gone).
+struct Tsfn(RwLock<Option<usize>>);
+
+impl Tsfn {
+    fn raw(&self) -> Option<sys::napi_threadsafe_function> {
+        let raw = *self.0.read().unwrap_or_else(|e| e.into_inner());
+        raw.map(|r| r as sys::napi_threadsafe_function)
+    }
+}
+
+/// The way back to one JS thread: [`Js::post`] runs a closure there, from any thread.
+#[derive(Clone)]
+pub struct Js(Arc<Tsfn>);
+
+struct PerEnv {
+    env: sys::napi_env,
+    js: Js,
+    holds: usize,
+}
+
+thread_local! {
+    static PER_ENV: RefCell<Option<PerEnv>> = const { RefCell::new(None) };
+}
+
+unsafe extern "C" fn run_call(
+    env: sys::napi_env,
+    _callback: sys::napi_value,
+    _context: *mut c_void,
+    data: *mut c_void,
+) {
+    // SAFETY: `data` is the `Box<Call>` leaked by `post`, handed to us exactly once.
+    let call = unsafe { Box::from_raw(data.cast::<Call>()) };
+    if env.is_null() {
+        // The environment is being torn down: drop the work (napi-rs values release
+        // themselves safely then), run nothing.
+        return;
+    }
+    let env = Env::from_raw(env);
+    if let Err(e) = guard(move || {
+        call(&env);
+        Ok(())
+    }) {
+        eprintln!("abio: {e:?}");
+    }
+}
+
+unsafe extern "C" fn finalize_tsfn(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the `Arc<Tsfn>` leaked when the function was made; Node finalizes
+    // once. Posting threads hold the read lock while they use the raw pointer.
+    let tsfn = unsafe { Arc::from_raw(data.cast::<Tsfn>()) };
+    *tsfn.0.write().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+impl Js {
+    /// The queue of the JS thread running `env`, made on first use. JS thread only.
+    pub fn of(env: &Env) -> napi::Result<Js> {
+        PER_ENV.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if let Some(per) = slot.as_ref().filter(|p| p.env == env.raw()) {
+                return Ok(per.js.clone());
+            }
+            let tsfn = Arc::new(Tsfn(RwLock::new(None)));
+            let mut raw = std::ptr::null_mut();
+            // SAFETY: JS thread (caller's contract). No JS function: `run_call` does the
+            // work. One leaked `Arc` is the finalizer's, reclaimed in `finalize_tsfn`.
+            unsafe {
+                let mut name = std::ptr::null_mut();
+                napi::check_status!(sys::napi_create_string_utf8(
+                    env.raw(),
+                    c"abio".as_ptr(),
+                    4,
+                    &mut name
+                ))?;
+                napi::check_status!(sys::napi_create_threadsafe_function(
+                    env.raw(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    name,
+                    0,
+                    1,
+                    Arc::into_raw(tsfn.clone()) as *mut c_void,
+                    Some(finalize_tsfn),
+                    std::ptr::null_mut(),
+                    Some(run_call),
+                    &mut raw,
+                ))?;
+                // Nothing is held yet: the process may exit.
+                napi::check_status!(sys::napi_unref_threadsafe_function(env.raw(), raw))?;
+            }
+            *tsfn.0.write().unwrap_or_else(|e| e.into_inner()) = Some(raw as usize);
+            let js = Js(tsfn);
+            *slot = Some(PerEnv {
+                env: env.raw(),
+                js: js.clone(),
+                holds: 0,
+            });
+            Ok(js)
+        })
+    }
+
+    /// Runs `f` on the JS thread soon. When the environment is gone, `f` is dropped
+    /// without running (and `false` is returned).
+    pub fn post(&self, f: impl FnOnce(&Env) + Send + 'static) -> bool {
+        let guard = self.0 .0.read().unwrap_or_else(|e| e.into_inner());
+        let Some(raw) = *guard else { return false };
+        let call: Box<Call> = Box::new(Box::new(f));
+        let data = Box::into_raw(call);
+        // SAFETY: the function is alive (not finalized) while we hold the read lock; the
+        // queue is unbounded, so a nonblocking call only fails when it is closing.
+        let status = unsafe {
+            sys::napi_call_threadsafe_function(
+                raw as sys::napi_threadsafe_function,
+                data.cast(),
+                sys::ThreadsafeFunctionCallMode::nonblocking,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: not queued, so still ours.
+            drop(unsafe { Box::from_raw(data) });
+            return false;
+        }
+        true
+    }
+}
+
+/// Whether one socket, server or pending connect keeps the event loop alive (as Node's
+/// ref'd handles do). JS thread only; the flag is atomic only to be shareable.
+#[derive(Default)]
+pub struct KeepAlive(AtomicBool);
+
+impl KeepAlive {
+    /// Holds (`true`) or lets go of (`false`) the event loop; repeated calls are no-ops.
+    pub fn set(&self, env: &Env, on: bool) {
+        if self.0.swap(on, Ordering::Relaxed) == on {
+            return;
+        }
+        PER_ENV.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let Some(per) = slot.as_mut().filter(|p| p.env == env.raw()) else {
+                return;
+            };
+            let before = per.holds;
+            per.holds = if on {
+                before + 1
+            } else {
+                before.saturating_sub(1)
+            };
+            let Some(raw) = per.js.0.raw() else { return };
+            // SAFETY: JS thread; the function is alive (checked just above, and only
+            // this thread's environment teardown finalizes it).
+            unsafe {
+                if before == 0 && per.holds == 1 {
+                    sys::napi_ref_threadsafe_function(env.raw(), raw);
+                } else if before == 1 && per.holds == 0 {
+                    sys::napi_unref_threadsafe_function(env.raw(), raw);
+                }
+            }
+        });
+    }
+
+    /// Whether it holds the loop now.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A promise's resolver: made on the JS thread, moved anywhere, settled on the JS thread
+/// (directly, or in a closure given to [`Js::post`]). A `Deferred` dropped unsettled leaves
+/// its promise pending: every path settles it.
+pub struct Deferred(sys::napi_deferred);
+
+// SAFETY: the raw resolver is only used on the JS thread (`settle` takes the `Env` of a
+// call or of a posted closure); moving the pointer between threads is fine.
+unsafe impl Send for Deferred {}
+
+/// A promise for JS (the value returned with a [`Deferred`]).
+pub struct Promise(sys::napi_value);
+
+impl ToNapiValue for Promise {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+impl TypeName for Promise {
+    fn type_name() -> &'static str {
+        "Promise"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl Deferred {
+    /// A new pending promise and its resolver. JS thread only.
+    pub fn new(env: &Env) -> napi::Result<(Deferred, Promise)> {
+        let mut deferred = std::ptr::null_mut();
+        let mut promise = std::ptr::null_mut();
+        // SAFETY: JS thread (the caller's `Env`).
+        napi::check_status!(unsafe {
+            sys::napi_create_promise(env.raw(), &mut deferred, &mut promise)
+        })?;
+        Ok((Deferred(deferred), Promise(promise)))
+    }
+
+    /// A promise already settled with `result`. JS thread only.
+    pub fn settled<T: ToNapiValue>(env: &Env, result: AbioResult<T>) -> napi::Result<Promise> {
+        let (d, p) = Deferred::new(env)?;
+        d.settle(env, result);
+        Ok(p)
+    }
+
+    /// Resolves with the JS value of `Ok`, or rejects with the JS error of `Err` (made by
+    /// error.rs); a value that cannot be made rejects with that failure.
+    pub fn settle<T: ToNapiValue>(self, env: &Env, result: AbioResult<T>) {
+        let raw = env.raw();
+        // SAFETY: JS thread (the `Env` of a call or posted closure); the resolver is used
+        // exactly once, here.
+        unsafe {
+            let outcome = match result {
+                Ok(v) => T::to_napi_value(raw, v).map_err(|e| AbioError::Internal(e.reason)),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(value) => sys::napi_resolve_deferred(raw, self.0, value),
+                Err(e) => sys::napi_reject_deferred(raw, self.0, error_value(env, e)),
+            };
+        }
+    }
 }

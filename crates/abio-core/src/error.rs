@@ -30,8 +30,39 @@ pub enum Error {
     },
     /// The operation was cancelled through its [`crate::Cancel`].
     Aborted,
-    /// The handle was closed.
-    Closed,
+    /// The handle (`"file handle"`, `"socket"`, `"server"`) was closed, or ended for writing.
+    Closed(&'static str),
+    /// The peer ended the stream before a whole read (`readExactly`, a frame) arrived.
+    Ended {
+        /// Bytes of the read that arrived.
+        got: u64,
+        /// Bytes the read needed.
+        wanted: u64,
+    },
+    /// A network call failed: like [`Error::Io`], with the address involved (Node's
+    /// `address` and `port` properties).
+    Net {
+        /// The OS error; `raw_os_error()` is the errno.
+        source: io::Error,
+        /// `connect`, `listen`, `read`, `write`, …
+        syscall: &'static str,
+        /// The address (an IP, or a Unix socket path), when there is one.
+        address: Option<String>,
+        /// The port, for TCP.
+        port: Option<u16>,
+    },
+    /// A host name did not resolve (Node's `getaddrinfo ENOTFOUND`).
+    NotFound {
+        /// The name looked up.
+        host: String,
+    },
+    /// A timeout expired (a connect's `timeout`).
+    Timeout {
+        /// What timed out (`connect`).
+        what: &'static str,
+        /// The limit, in milliseconds.
+        ms: u64,
+    },
     /// Bytes that should be a pack (or a frame) break a rule of docs/FORMAT.md.
     BadFormat(String),
     /// A checksum does not match: the bytes were corrupted.
@@ -60,10 +91,20 @@ impl Error {
         }
     }
 
-    /// The errno of an [`Error::Io`].
+    /// An [`Error::Net`] from `source`.
+    pub fn net(source: io::Error, syscall: &'static str) -> Self {
+        Error::Net {
+            source,
+            syscall,
+            address: None,
+            port: None,
+        }
+    }
+
+    /// The errno of an [`Error::Io`] or [`Error::Net`].
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Io { source, .. } | Error::Net { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }
@@ -89,7 +130,25 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Aborted => f.write_str("The operation was aborted"),
-            Error::Closed => f.write_str("The file handle is closed"),
+            Error::Closed(what) => write!(f, "The {what} is closed"),
+            Error::Ended { got, wanted } => {
+                write!(f, "The peer ended the stream after {got} of {wanted} bytes")
+            }
+            Error::Net {
+                source,
+                syscall,
+                address,
+                port,
+            } => {
+                write!(f, "{syscall} {source}")?;
+                match (address, port) {
+                    (Some(a), Some(p)) => write!(f, " {a}:{p}"),
+                    (Some(a), None) => write!(f, " {a}"),
+                    _ => Ok(()),
+                }
+            }
+            Error::NotFound { host } => write!(f, "getaddrinfo ENOTFOUND {host}"),
+            Error::Timeout { what, ms } => write!(f, "{what} timed out after {ms} ms"),
             Error::BadFormat(m) | Error::Checksum(m) => f.write_str(m),
             Error::FrameTooLarge { len, max } => {
                 write!(f, "A frame of {len} bytes is over the limit of {max}")

@@ -9,6 +9,8 @@ pub mod error;
 pub mod frame;
 pub mod fs;
 #[cfg(target_os = "linux")]
+pub mod net;
+#[cfg(target_os = "linux")]
 pub mod nowait;
 pub mod pack;
 

@@ -1,0 +1,255 @@
+'use strict'
+// TCP and Unix sockets: argument checks, AbortSignal wiring and write batching in front of
+// src/tcp.rs. No I/O here.
+
+const binding = require('../binding.js')
+const { toData, toPart } = require('./bytes')
+const { invalidType, invalidValue, outOfRange, abortError } = require('./errors')
+const { checkPath, checkObject, checkBool, checkIndex, checkSignal, checkArray, withSignal } = require('./args')
+
+const MAX_FRAME = 0xffffffff
+const DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+const DEFAULT_MAX_BYTES = 1024 * 1024
+
+function checkPort(value, name, fallback) {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw outOfRange(name, '>= 0 and <= 65535', value)
+  return value
+}
+
+function checkHost(value, name) {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') throw invalidType(name, 'of type string', value)
+  return value
+}
+
+/** `{ host, port, path }` of connect/listen: a Unix socket path, or a TCP host and port. */
+function endpoint(o, defaultHost, defaultPort) {
+  if (o.path !== undefined) {
+    if (o.port !== undefined || o.host !== undefined)
+      throw invalidValue('options', 'must give either path or host/port, not both', o)
+    return [undefined, 0, checkPath(o.path, 'options.path')]
+  }
+  return [checkHost(o.host, 'options.host') ?? defaultHost, checkPort(o.port, 'options.port', defaultPort), undefined]
+}
+
+function socketOptions(o) {
+  return {
+    // Writes already leave in batches (one sendmsg per microtask turn), so Nagle's
+    // algorithm only adds delay: on by default, as in Bun and Deno (and Node's http).
+    noDelay: o.noDelay === undefined ? true : checkBool(o.noDelay, 'options.noDelay'),
+    keepAlive: checkBool(o.keepAlive, 'options.keepAlive'),
+    allowHalfOpen: checkBool(o.allowHalfOpen, 'options.allowHalfOpen'),
+  }
+}
+
+/** A connected TCP or Unix socket, from `connect()` or a server's `onConnection`. */
+class Socket {
+  #native
+  #flushQueued = false
+  // Writes made in one microtask turn leave together: one sendmsg for all of them.
+  #flush = () => {
+    this.#flushQueued = false
+    this.#native.flush()
+  }
+
+  /** @internal Use `connect()` or `listen()`. */
+  constructor(native) {
+    if (!(native instanceof binding.NativeSocket)) throw new TypeError('Illegal constructor: use abio.connect()')
+    this.#native = native
+  }
+
+  #queued(promise) {
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(this.#flush)
+    }
+    return promise
+  }
+
+  write(data) {
+    return this.#queued(this.#native.write(toPart(data, 'data')))
+  }
+
+  writev(parts) {
+    checkArray(parts, 'parts')
+    return this.#queued(this.#native.write(toData(parts, 'parts')))
+  }
+
+  writeFrame(data) {
+    return this.#queued(this.#native.writeFrame(toData(data, 'data')))
+  }
+
+  sendFile(path, options) {
+    const p = checkPath(path)
+    const o = checkObject(options, 'options') ?? {}
+    const offset = checkIndex(o.offset, 'options.offset', 0)
+    const length = checkIndex(o.length, 'options.length', -1)
+    const onProgress = o.onProgress ?? undefined
+    if (onProgress !== undefined && typeof onProgress !== 'function')
+      throw invalidType('options.onProgress', 'of type function', onProgress)
+    const signal = checkSignal(o.signal, 'options.signal')
+    return withSignal(signal, (token) =>
+      this.#queued(this.#native.sendFile(p, offset, length, onProgress, token ?? undefined)),
+    )
+  }
+
+  read(options) {
+    const o = checkObject(options, 'options')
+    const max = o === undefined ? DEFAULT_MAX_BYTES : checkIndex(o.maxBytes, 'options.maxBytes', DEFAULT_MAX_BYTES)
+    if (max < 1 || max > 2 ** 31 - 1) throw outOfRange('options.maxBytes', '>= 1 and <= 2^31 - 1', max)
+    return this.#native.read(0, max)
+  }
+
+  readExactly(n) {
+    const len = checkIndex(n, 'n')
+    if (len === undefined) throw invalidType('n', 'of type number', n)
+    return this.#native.read(1, len)
+  }
+
+  readFrame(options) {
+    const o = checkObject(options, 'options')
+    const max = o === undefined ? DEFAULT_MAX_FRAME : checkIndex(o.maxSize, 'options.maxSize', DEFAULT_MAX_FRAME)
+    if (max > MAX_FRAME) throw outOfRange('options.maxSize', '<= 2^32 - 1 (the u32 length field)', max)
+    return this.#native.read(2, max)
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const chunk = await this.read()
+      if (chunk === null) return
+      yield chunk
+    }
+  }
+
+  end() {
+    return this.#queued(this.#native.end())
+  }
+
+  close() {
+    this.#native.close()
+  }
+
+  ref() {
+    this.#native.ref()
+    return this
+  }
+
+  unref() {
+    this.#native.unref()
+    return this
+  }
+
+  get closed() {
+    return this.#native.closed
+  }
+
+  get remoteAddress() {
+    return this.#native.remoteAddress
+  }
+
+  get remotePort() {
+    return this.#native.remotePort
+  }
+
+  get remoteFamily() {
+    return this.#native.remoteFamily
+  }
+
+  get localAddress() {
+    return this.#native.localAddress
+  }
+
+  get localPort() {
+    return this.#native.localPort
+  }
+
+  [Symbol.asyncDispose]() {
+    this.close()
+    return Promise.resolve()
+  }
+}
+
+function connect(options) {
+  const o = checkObject(options, 'options')
+  if (o === undefined) throw invalidType('options', 'an object', options)
+  const [host, port, path] = endpoint(o, 'localhost', undefined)
+  const opts = socketOptions(o)
+  const timeout = checkIndex(o.timeout, 'options.timeout', 0)
+  const signal = checkSignal(o.signal, 'options.signal')
+  if (signal === undefined) {
+    return binding.connect(host, port, path, opts, timeout).then((native) => new Socket(native))
+  }
+  if (signal.aborted) return Promise.reject(abortError(signal.reason))
+  const token = new binding.CancelToken()
+  const onAbort = () => token.cancel()
+  signal.addEventListener('abort', onAbort, { once: true })
+  return binding.connect(host, port, path, opts, timeout, token).then(
+    (native) => {
+      signal.removeEventListener('abort', onAbort)
+      // Aborted after the connection was made: do not hand out a socket nobody expects.
+      if (signal.aborted) {
+        native.close()
+        throw abortError(signal.reason)
+      }
+      return new Socket(native)
+    },
+    (err) => {
+      signal.removeEventListener('abort', onAbort)
+      throw signal.aborted ? abortError(signal.reason) : err
+    },
+  )
+}
+
+/** A listening server, from `listen()`. */
+class Server {
+  #native
+
+  /** @internal Use `listen()`. */
+  constructor(native) {
+    if (!(native instanceof binding.NativeServer)) throw new TypeError('Illegal constructor: use abio.listen()')
+    this.#native = native
+  }
+
+  get port() {
+    return this.#native.port
+  }
+
+  get host() {
+    return this.#native.host
+  }
+
+  close() {
+    return this.#native.close()
+  }
+
+  ref() {
+    this.#native.ref()
+    return this
+  }
+
+  unref() {
+    this.#native.unref()
+    return this
+  }
+
+  [Symbol.asyncDispose]() {
+    return this.close()
+  }
+}
+
+function listen(options, onConnection) {
+  const o = checkObject(options, 'options') ?? {}
+  if (typeof onConnection !== 'function') throw invalidType('onConnection', 'of type function', onConnection)
+  const [host, port, path] = endpoint(o, undefined, 0)
+  const backlog = checkIndex(o.backlog, 'options.backlog', 511)
+  const reusePort = checkBool(o.reusePort, 'options.reusePort')
+  const opts = socketOptions(o)
+  const accept = (native) => onConnection(new Socket(native))
+  return binding
+    .listen(host, port, path, Math.min(backlog, 65535), reusePort, opts, accept)
+    .then((native) => new Server(native))
+}
+
+module.exports = { connect, listen, Socket, Server }

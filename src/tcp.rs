@@ -1,0 +1,1451 @@
+//! TCP and Unix domain sockets (design.md section 6): `connect`, `listen`, and the
+//! `Socket`'s writes, `sendFile`, reads and frames.
+//!
+//! Each call first tries its syscall on the JS thread without waiting (`sendmsg` with
+//! `MSG_DONTWAIT | MSG_NOSIGNAL`, `recv` with `MSG_DONTWAIT`): a write the kernel takes at
+//! once, or a read whose bytes are already there, settles with no thread hop. What would
+//! block goes to one tokio task per direction (the writer, the reader), which waits for
+//! readiness and settles through [`Js::post`]. Writes queue in call order; `lib/net.js`
+//! flushes the queue once per microtask turn, so many small writes in one turn leave in
+//! one `sendmsg` (up to 1024 buffers, no concatenation). The byte rules (chunks, exact
+//! reads, frames) are [`abio_core::net::Reader`]'s.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use abio_core::net::{self, Reader, Step, Want, IOV_MAX};
+use abio_core::{frame, Cancel, Error as CoreError};
+use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef, ToNapiValue};
+use napi::{sys, Env};
+use napi_derive::napi;
+use socket2::{Domain, SockAddr, Socket, Type};
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
+use tokio::io::Interest;
+use tokio::sync::Notify;
+
+use crate::bytes::{OutBytes, Outgoing, SendPiece};
+use crate::error::{AbioError, AbioResult};
+use crate::fs::{cancel_of, CancelToken};
+use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Promise};
+
+// `writeFrame` reserves the header's 4 bytes in `Outgoing<4>`.
+const _: () = assert!(frame::HEADER_LEN == 4);
+
+/// A registered socket; tasks hold their own clone, so the descriptor closes when the
+/// last of them is done.
+type Io = Arc<AsyncFd<Socket>>;
+
+/// Registers `sock` with the runtime's reactor. On a runtime thread.
+fn register(sock: Socket, interest: Interest) -> io::Result<AsyncFd<Socket>> {
+    // SAFETY: a `Socket` owns its descriptor, keeps it open until dropped and always
+    // reports the same one; the `AsyncFd` owns the `Socket`.
+    unsafe { AsyncFd::register_with_interest(sock, interest) }.map_err(io::Error::from)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn closed(what: &'static str) -> AbioError {
+    CoreError::Closed(what).into()
+}
+
+fn would_block() -> io::Error {
+    io::ErrorKind::WouldBlock.into()
+}
+
+/// Why a write (or every write after it) failed.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    /// The socket was closed (or finished) meanwhile.
+    Closed,
+    /// A `sendFile`'s signal aborted it.
+    Aborted,
+    /// An OS error (errno, syscall).
+    Os(i32, &'static str),
+}
+
+impl Failure {
+    fn os(e: &io::Error, syscall: &'static str) -> Failure {
+        Failure::Os(e.raw_os_error().unwrap_or(libc::EIO), syscall)
+    }
+}
+
+/// Waits until `io` is ready for `interest`; fails with [`Failure::Closed`] once `closing`
+/// is notified (after `is_closed` became true), with [`Failure::Aborted`] once `cancel` is.
+async fn ready<'a>(
+    io: &'a AsyncFd<Socket>,
+    interest: Interest,
+    closing: &Notify,
+    is_closed: &AtomicBool,
+    cancel: Option<&Notify>,
+) -> Result<AsyncFdReadyGuard<'a, Socket>, Failure> {
+    let notified = closing.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    if is_closed.load(Ordering::Acquire) {
+        return Err(Failure::Closed);
+    }
+    let aborted = async {
+        match cancel {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        g = io.ready(interest) => g.map_err(|e| Failure::os(&e, "poll")),
+        _ = notified => Err(Failure::Closed),
+        _ = aborted => Err(Failure::Aborted),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The connection
+
+/// One outgoing item, in call order.
+enum Job {
+    /// `write`/`writev`/`writeFrame`: the parts (held JS memory), after an optional frame
+    /// header; `sent` bytes of `total` are gone.
+    Bytes {
+        first: Vec<u8>,
+        rest: Vec<SendPiece>,
+        sent: usize,
+        total: usize,
+    },
+    /// `sendFile`.
+    File(Box<FileJob>),
+    /// `end`: `shutdown(SHUT_WR)` once everything before it is sent.
+    End,
+}
+
+impl Job {
+    fn bytes<const HEAD: usize>(data: Outgoing<HEAD>) -> Job {
+        Job::Bytes {
+            total: HEAD + data.len,
+            first: data.first,
+            rest: data.rest,
+            sent: 0,
+        }
+    }
+}
+
+struct FileJob {
+    path: PathBuf,
+    offset: u64,
+    length: Option<u64>,
+    progress: Option<Arc<Progress>>,
+    cancel: Cancel,
+}
+
+/// `onProgress(sent, total)`: at most one call waits on the JS thread at a time, and it
+/// reports the latest count when it runs.
+struct Progress {
+    callback: FunctionRef<FnArgs<(f64, f64)>, ()>,
+    sent: AtomicU64,
+    total: AtomicU64,
+    queued: AtomicBool,
+}
+
+impl Progress {
+    fn report(self: &Arc<Self>, js: &Js, sent: u64, total: u64) {
+        self.sent.store(sent, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        js.post(move |env| {
+            me.queued.store(false, Ordering::Release);
+            let args = (
+                me.sent.load(Ordering::Relaxed) as f64,
+                me.total.load(Ordering::Relaxed) as f64,
+            );
+            if let Ok(f) = me.callback.borrow_back(env) {
+                // A throwing callback is the caller's uncaught exception, as in Node.
+                let _ = f.call(args.into());
+            }
+        });
+    }
+}
+
+struct Out {
+    job: Job,
+    /// `None` for the `end` abio makes itself (the peer ended): nobody awaits it.
+    done: Option<Deferred>,
+}
+
+impl Out {
+    fn settle(self, env: &Env, result: AbioResult<Sent>) {
+        if let Some(d) = self.done {
+            d.settle(env, result);
+        }
+    }
+}
+
+/// What a finished write resolves with.
+enum Sent {
+    Unit,
+    Count(u64),
+}
+
+impl ToNapiValue for Sent {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY: forwarded from our caller's contract (JS thread).
+        unsafe {
+            match val {
+                Sent::Unit => <()>::to_napi_value(env, ()),
+                Sent::Count(n) => f64::to_napi_value(env, n as f64),
+            }
+        }
+    }
+}
+
+/// A write to settle on the JS thread, where its held JS memory is released too.
+type Settle = (Out, AbioResult<Sent>);
+
+#[derive(Default)]
+struct Writes {
+    queue: VecDeque<Out>,
+    /// The writer task owns the items it took from `queue`.
+    writer: bool,
+    /// `end()` was called: later writes are refused.
+    ended: bool,
+}
+
+#[derive(Default)]
+struct Reads {
+    reader: Reader,
+    ops: VecDeque<(Want, Deferred)>,
+    /// The reader task runs.
+    task: bool,
+}
+
+struct Addresses {
+    local: String,
+    local_port: u16,
+    remote: String,
+    remote_port: u16,
+    family: &'static str,
+}
+
+fn describe(addr: Option<SockAddr>) -> (String, u16, &'static str) {
+    match addr {
+        Some(a) => match a.as_socket() {
+            Some(SocketAddr::V4(v4)) => (v4.ip().to_string(), v4.port(), "IPv4"),
+            Some(SocketAddr::V6(v6)) => (v6.ip().to_string(), v6.port(), "IPv6"),
+            None => (
+                a.as_pathname()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                0,
+                "Unix",
+            ),
+        },
+        None => (String::new(), 0, ""),
+    }
+}
+
+/// A connected socket, shared by its JS object and its tasks.
+struct Conn {
+    /// `None` once closed or finished; taken on the JS thread only.
+    io: Mutex<Option<Io>>,
+    /// The descriptor, for syscalls on the JS thread while `io` is `Some`.
+    raw: RawFd,
+    js: Js,
+    allow_half_open: bool,
+    keep: KeepAlive,
+    /// No more I/O: closed by the user, or finished (both directions ended, or failed).
+    closed: AtomicBool,
+    /// `close()` was called: pending and later calls reject with `ABIO_ERR_CLOSED`.
+    user_closed: AtomicBool,
+    /// Our side was shut down for writing (`end` done) or writing failed.
+    write_done: AtomicBool,
+    /// Our FIN is (about to be) sent: the peer's FIN may now close the connection, which
+    /// reads must not take for a reset (see [`net::recv`]).
+    fin_sent: AtomicBool,
+    /// The errno a write failed with (a reset): reads after the socket finished report it,
+    /// since the kernel reports a socket error only once.
+    failed_with: Mutex<Option<i32>>,
+    closing: Notify,
+    w: Mutex<Writes>,
+    r: Mutex<Reads>,
+    addresses: Addresses,
+}
+
+impl Conn {
+    /// Registers a connected socket with the runtime. On a runtime thread.
+    fn new(sock: Socket, js: Js, allow_half_open: bool) -> io::Result<Arc<Conn>> {
+        let (local, local_port, _) = describe(sock.local_addr().ok());
+        let (remote, remote_port, family) = describe(sock.peer_addr().ok());
+        let raw = sock.as_raw_fd();
+        let io = Arc::new(register(sock, Interest::READABLE | Interest::WRITABLE)?);
+        Ok(Arc::new(Conn {
+            io: Mutex::new(Some(io)),
+            raw,
+            js,
+            allow_half_open,
+            keep: KeepAlive::default(),
+            closed: AtomicBool::new(false),
+            user_closed: AtomicBool::new(false),
+            write_done: AtomicBool::new(false),
+            failed_with: Mutex::new(None),
+            fin_sent: AtomicBool::new(false),
+            closing: Notify::new(),
+            w: Mutex::default(),
+            r: Mutex::default(),
+            addresses: Addresses {
+                local,
+                local_port,
+                remote,
+                remote_port,
+                family,
+            },
+        }))
+    }
+
+    fn io(&self) -> Option<Io> {
+        lock(&self.io).clone()
+    }
+
+    /// Hands a new connection to JS: it keeps the loop alive, and a reader watches for
+    /// the peer's end (so `allowHalfOpen: false` can answer it). JS thread.
+    fn start(self: &Arc<Self>, env: &Env) -> NativeSocket {
+        self.keep.set(env, true);
+        lock(&self.r).task = true;
+        if let Some(io) = self.io() {
+            rt().spawn(reader(self.clone(), io));
+        }
+        NativeSocket { conn: self.clone() }
+    }
+
+    /// Both directions are done, or failed: release the loop and the descriptor (tasks
+    /// still running hold their own handle until they return). JS thread.
+    fn finish(&self, env: &Env) {
+        self.closed.store(true, Ordering::Release);
+        self.closing.notify_waiters();
+        self.keep.set(env, false);
+        let io = lock(&self.io).take();
+        drop(io);
+    }
+
+    /// The error a failed write reports: `ABIO_ERR_CLOSED` after `close()`, whatever the
+    /// OS said then (the shutdown made it fail).
+    fn error(&self, f: Failure) -> AbioError {
+        match f {
+            Failure::Os(errno, syscall) if !self.user_closed.load(Ordering::Acquire) => {
+                CoreError::net(io::Error::from_raw_os_error(errno), syscall).into()
+            }
+            Failure::Aborted => CoreError::Aborted.into(),
+            _ => closed("socket"),
+        }
+    }
+
+    // --- writes ---
+
+    /// Queues a write; `lib/net.js` calls [`Conn::flush`] once this microtask turn ends.
+    fn push(&self, env: &Env, job: Job) -> napi::Result<Promise> {
+        let (done, promise) = Deferred::new(env)?;
+        if let Err((e, Some(done))) = self.enqueue(job, Some(done)) {
+            done.settle::<()>(env, Err(e));
+        }
+        Ok(promise)
+    }
+
+    /// Queues `job`, or refuses it (closed, or ended) and returns its resolver.
+    fn enqueue(
+        &self,
+        job: Job,
+        done: Option<Deferred>,
+    ) -> Result<(), (AbioError, Option<Deferred>)> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err((closed("socket"), done));
+        }
+        let mut w = lock(&self.w);
+        if w.ended {
+            return Err((closed("socket's writable side"), done));
+        }
+        if let Job::End = job {
+            w.ended = true;
+        }
+        w.queue.push_back(Out { job, done });
+        Ok(())
+    }
+
+    /// Sends what is queued from the JS thread, as far as the socket takes it now; the rest
+    /// (and any `sendFile`) goes to the writer task.
+    fn flush(self: &Arc<Self>, env: &Env) {
+        let mut w = lock(&self.w);
+        if w.writer || w.queue.is_empty() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut w.queue);
+        let mut done = Vec::new();
+        let io = if self.closed.load(Ordering::Acquire) {
+            None
+        } else {
+            self.io()
+        };
+        let Some(io) = io else {
+            drop(w);
+            self.fail_writes(batch, Failure::Closed, &mut done);
+            return self.settle_writes(env, done);
+        };
+        match pump_writes(self.raw, &self.fin_sent, &mut batch, &mut done) {
+            Ok(Flow::Idle) => {}
+            Ok(Flow::Blocked | Flow::File) => {
+                w.writer = true;
+                rt().spawn(writer(self.clone(), io, batch));
+            }
+            Err(failure) => {
+                drop(w);
+                self.fail_writes(batch, failure, &mut done);
+            }
+        }
+        self.settle_writes(env, done);
+    }
+
+    /// Rejects `batch` and everything queued; writing is over. Any thread.
+    fn fail_writes(&self, batch: VecDeque<Out>, failure: Failure, done: &mut Vec<Settle>) {
+        let mut w = lock(&self.w);
+        w.ended = true;
+        w.writer = false;
+        let queued = std::mem::take(&mut w.queue);
+        drop(w);
+        self.write_done.store(true, Ordering::Release);
+        if let Failure::Os(errno, _) = failure {
+            lock(&self.failed_with).get_or_insert(errno);
+        }
+        for out in batch.into_iter().chain(queued) {
+            done.push((out, Err(self.error(failure))));
+        }
+    }
+
+    /// Settles finished writes (JS thread); once the write side is done and the read side
+    /// has ended (or writing failed), the socket is finished.
+    fn settle_writes(&self, env: &Env, done: Vec<Settle>) {
+        let mut failed = false;
+        for (out, result) in done {
+            failed |= result.is_err();
+            if matches!(out.job, Job::End) && result.is_ok() {
+                self.write_done.store(true, Ordering::Release);
+            }
+            out.settle(env, result);
+        }
+        if self.write_done.load(Ordering::Acquire)
+            && (failed || lock(&self.r).reader.ended())
+            && !self.closed.load(Ordering::Acquire)
+        {
+            self.finish(env);
+        }
+    }
+
+    /// Posts finished writes to the JS thread.
+    fn post_writes(self: &Arc<Self>, done: Vec<Settle>) {
+        if done.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        self.js.post(move |env| me.settle_writes(env, done));
+    }
+
+    // --- reads ---
+
+    /// Starts a read: completed on the spot when its bytes are buffered or waiting in the
+    /// socket, else queued for the reader task. JS thread.
+    fn read(self: &Arc<Self>, env: &Env, want: Want) -> napi::Result<Promise> {
+        let (done, promise) = Deferred::new(env)?;
+        if self.user_closed.load(Ordering::Acquire) {
+            done.settle::<()>(env, Err(closed("socket")));
+            return Ok(promise);
+        }
+        let mut r = lock(&self.r);
+        if r.ops.is_empty() {
+            let step = if self.closed.load(Ordering::Acquire) {
+                self.poll_finished(&mut r.reader, want)
+            } else {
+                let (fd, ended) = (self.raw, self.fin_sent.load(Ordering::Acquire));
+                r.reader.poll(want, &mut |b| net::recv(fd, b, ended), &|| {
+                    net::available(fd)
+                })
+            };
+            if let Step::Done(result) = step {
+                drop(r);
+                done.settle(env, result.map(|v| v.map(OutBytes)).map_err(Into::into));
+                self.after_read(env);
+                return Ok(promise);
+            }
+        }
+        r.ops.push_back((want, done));
+        if !r.task {
+            if let Some(io) = self.io() {
+                r.task = true;
+                rt().spawn(reader(self.clone(), io));
+            }
+        }
+        Ok(promise)
+    }
+
+    /// A read on a finished socket: what is buffered, then the end of the stream, or the
+    /// error a write failed with.
+    fn poll_finished(&self, reader: &mut Reader, want: Want) -> Step {
+        let failed = *lock(&self.failed_with);
+        reader.poll(
+            want,
+            &mut |_| failed.map_or(Ok(0), |errno| Err(io::Error::from_raw_os_error(errno))),
+            &|| 0,
+        )
+    }
+
+    /// Settles the reads still queued once the socket closed or finished: rejected after
+    /// `close()`, else what is buffered and then the end of the stream. JS thread.
+    fn drain_reads(&self, env: &Env) {
+        if !self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let user_closed = self.user_closed.load(Ordering::Acquire);
+        loop {
+            let mut r = lock(&self.r);
+            let Some((want, d)) = r.ops.pop_front() else {
+                return;
+            };
+            let result = if user_closed {
+                Err(closed("socket"))
+            } else {
+                match self.poll_finished(&mut r.reader, want) {
+                    Step::Done(result) => result.map(|v| v.map(OutBytes)).map_err(Into::into),
+                    Step::Blocked => Err(closed("socket")),
+                }
+            };
+            drop(r);
+            d.settle(env, result);
+        }
+    }
+
+    /// After reads complete: once the peer ended its side, end ours after pending writes
+    /// unless `allowHalfOpen` (as Node); a failed stream, or both sides ended, finishes
+    /// the socket. JS thread.
+    fn after_read(self: &Arc<Self>, env: &Env) {
+        let (ended, failed) = {
+            let r = lock(&self.r);
+            (r.reader.ended(), r.reader.failed())
+        };
+        if self.closed.load(Ordering::Acquire) || !(ended || failed) {
+            return;
+        }
+        if failed {
+            return self.finish(env);
+        }
+        if !self.allow_half_open && self.enqueue(Job::End, None).is_ok() {
+            self.flush(env);
+        }
+        if self.write_done.load(Ordering::Acquire) && !self.closed.load(Ordering::Acquire) {
+            self.finish(env);
+        }
+    }
+
+    /// `close()`: pending calls reject with `ABIO_ERR_CLOSED`, the peer sees the end of
+    /// the stream, the descriptor is released. Idempotent. JS thread.
+    fn close(&self, env: &Env) {
+        if self.user_closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if !self.closed.load(Ordering::Acquire) {
+            // Wakes the tasks (their waits end with ABIO_ERR_CLOSED).
+            let _ = net::shutdown(self.raw, libc::SHUT_RDWR);
+        }
+        let mut done: Vec<Settle> = Vec::new();
+        let queued = std::mem::take(&mut lock(&self.w).queue);
+        for out in queued {
+            done.push((out, Err(closed("socket"))));
+        }
+        let ops = std::mem::take(&mut lock(&self.r).ops);
+        lock(&self.r).reader.abandon();
+        self.finish(env);
+        for (out, result) in done {
+            out.settle(env, result);
+        }
+        for (_, d) in ops {
+            d.settle::<()>(env, Err(closed("socket")));
+        }
+    }
+}
+
+/// How far [`pump_writes`] got.
+enum Flow {
+    /// Everything was sent.
+    Idle,
+    /// The socket is full.
+    Blocked,
+    /// A `sendFile` is next: the writer task does it.
+    File,
+}
+
+/// Sends the batch's leading writes with as few `sendmsg` calls as the socket allows,
+/// moving finished ones to `done`; stops at a full socket or a `sendFile`.
+fn pump_writes(
+    fd: RawFd,
+    fin_sent: &AtomicBool,
+    batch: &mut VecDeque<Out>,
+    done: &mut Vec<Settle>,
+) -> Result<Flow, Failure> {
+    loop {
+        match batch.front().map(|o| &o.job) {
+            None => return Ok(Flow::Idle),
+            Some(Job::File(_)) => return Ok(Flow::File),
+            Some(Job::End) => {
+                // Before the FIN leaves: from then on the peer's FIN may close the
+                // connection, which reads must not take for a reset.
+                fin_sent.store(true, Ordering::Release);
+                net::shutdown(fd, libc::SHUT_WR).map_err(|e| Failure::os(&e, "shutdown"))?;
+                let out = batch.pop_front().expect("front exists");
+                done.push((out, Ok(Sent::Unit)));
+            }
+            Some(Job::Bytes { .. }) => {
+                let mut iov = Vec::new();
+                gather(batch, &mut iov);
+                let n = if iov.is_empty() {
+                    0
+                } else {
+                    match net::send(fd, &iov) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok(Flow::Blocked)
+                        }
+                        Err(e) => return Err(Failure::os(&e, "write")),
+                    }
+                };
+                drop(iov);
+                advance(batch, n, done);
+            }
+        }
+    }
+}
+
+/// The unsent bytes of the batch's leading writes, as at most [`IOV_MAX`] buffers.
+fn gather<'a>(batch: &'a VecDeque<Out>, iov: &mut Vec<IoSlice<'a>>) {
+    for out in batch {
+        let Job::Bytes {
+            first, rest, sent, ..
+        } = &out.job
+        else {
+            return;
+        };
+        let mut skip = *sent;
+        for piece in std::iter::once(&first[..]).chain(rest.iter().map(SendPiece::as_ref)) {
+            if skip >= piece.len() {
+                skip -= piece.len();
+                continue;
+            }
+            iov.push(IoSlice::new(&piece[skip..]));
+            skip = 0;
+            if iov.len() == IOV_MAX {
+                return;
+            }
+        }
+    }
+}
+
+/// Accounts `n` sent bytes to the batch's leading writes; finished ones move to `done`.
+fn advance(batch: &mut VecDeque<Out>, mut n: usize, done: &mut Vec<Settle>) {
+    while let Some(Out {
+        job: Job::Bytes { sent, total, .. },
+        ..
+    }) = batch.front_mut()
+    {
+        let take = (*total - *sent).min(n);
+        *sent += take;
+        n -= take;
+        if *sent < *total {
+            break;
+        }
+        let out = batch.pop_front().expect("front exists");
+        done.push((out, Ok(Sent::Unit)));
+    }
+}
+
+/// The writer task: sends what the JS thread could not, in order, waiting for the socket
+/// to take more; does every `sendFile`; picks up writes queued meanwhile; returns when the
+/// queue is empty.
+async fn writer(conn: Arc<Conn>, io: Io, mut batch: VecDeque<Out>) {
+    let fd = io.as_raw_fd();
+    loop {
+        if batch.is_empty() {
+            let mut w = lock(&conn.w);
+            if w.queue.is_empty() {
+                w.writer = false;
+                return;
+            }
+            batch = std::mem::take(&mut w.queue);
+        }
+        let mut done = Vec::new();
+        let flow = match ready(&io, Interest::WRITABLE, &conn.closing, &conn.closed, None).await {
+            Err(e) => Err(e),
+            Ok(mut guard) => match guard.try_io(|_| {
+                match pump_writes(fd, &conn.fin_sent, &mut batch, &mut done) {
+                    Ok(Flow::Blocked) => Err(would_block()),
+                    other => Ok(other),
+                }
+            }) {
+                // Full: readiness was cleared; wait again.
+                Err(_) => Ok(Flow::Blocked),
+                Ok(Ok(flow)) => flow,
+                Ok(Err(e)) => Err(Failure::os(&e, "write")),
+            },
+        };
+        let flow = match flow {
+            Ok(Flow::File) => send_file(&conn, &io, &mut batch, &mut done).await,
+            other => other,
+        };
+        if let Err(failure) = flow {
+            conn.fail_writes(std::mem::take(&mut batch), failure, &mut done);
+            conn.post_writes(done);
+            return;
+        }
+        conn.post_writes(done);
+    }
+}
+
+/// Sends the file of the `sendFile` at the front of `batch` with `sendfile(2)`: disk to
+/// socket without passing through user space. A file that cannot be opened fails only its
+/// own call (nothing was sent); a socket error fails the writes.
+async fn send_file(
+    conn: &Arc<Conn>,
+    io: &AsyncFd<Socket>,
+    batch: &mut VecDeque<Out>,
+    done: &mut Vec<Settle>,
+) -> Result<Flow, Failure> {
+    let Some(Out {
+        job: Job::File(job),
+        ..
+    }) = batch.front()
+    else {
+        return Ok(Flow::Idle);
+    };
+    let finish = |batch: &mut VecDeque<Out>, done: &mut Vec<Settle>, r: AbioResult<Sent>| {
+        let out = batch.pop_front().expect("front exists");
+        done.push((out, r));
+        Ok(Flow::Idle)
+    };
+    let opened = std::fs::File::open(&job.path)
+        .map_err(|e| (e, "open"))
+        .and_then(|f| f.metadata().map(|m| (f, m)).map_err(|e| (e, "fstat")))
+        .and_then(|(f, m)| match m {
+            m if m.is_file() => Ok((f, m.len())),
+            m if m.is_dir() => Err((io::Error::from_raw_os_error(libc::EISDIR), "read")),
+            _ => Err((io::Error::from_raw_os_error(libc::EINVAL), "sendfile")),
+        });
+    let (file, size) = match opened {
+        Ok(v) => v,
+        Err((e, syscall)) => {
+            let err = CoreError::io(e, syscall, Some(&job.path)).into();
+            return finish(batch, done, Err(err));
+        }
+    };
+    let start = job.offset.min(size);
+    let total = job.length.map_or(size - start, |l| l.min(size - start));
+    let (cancel, progress) = (job.cancel.clone(), job.progress.clone());
+    let aborted = Arc::new(Notify::new());
+    let wake = aborted.clone();
+    cancel.on_cancel(move || wake.notify_one());
+    let (sock, src) = (io.as_raw_fd(), file.as_raw_fd());
+    let mut offset = start;
+    loop {
+        let sent = offset - start;
+        if let Some(p) = &progress {
+            if sent > 0 || total == 0 {
+                p.report(&conn.js, sent, total);
+            }
+        }
+        if sent == total {
+            return finish(batch, done, Ok(Sent::Count(sent)));
+        }
+        if cancel.is_cancelled() {
+            return finish(batch, done, Err(CoreError::Aborted.into()));
+        }
+        let mut guard = match ready(
+            io,
+            Interest::WRITABLE,
+            &conn.closing,
+            &conn.closed,
+            Some(&aborted),
+        )
+        .await
+        {
+            Ok(g) => g,
+            Err(Failure::Aborted) => return finish(batch, done, Err(CoreError::Aborted.into())),
+            Err(failure) => return Err(failure),
+        };
+        let chunk = (total - sent).min(16 << 20) as usize;
+        match guard.try_io(|_| net::sendfile(sock, src, &mut offset, chunk)) {
+            Err(_) => {}
+            // The file shrank under us: report what was sent.
+            Ok(Ok(0)) => return finish(batch, done, Ok(Sent::Count(sent))),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(Failure::os(&e, "sendfile")),
+        }
+    }
+}
+
+/// The reader task: completes queued reads as bytes arrive, in order; with none queued,
+/// watches for the peer's end of the stream without taking any bytes. Returns when bytes
+/// wait with nobody asking (the next read takes them on the JS thread), at the end of
+/// the stream, on an error, or when the socket closes.
+async fn reader(conn: Arc<Conn>, io: Io) {
+    let fd = io.as_raw_fd();
+    loop {
+        let mut done = Vec::new();
+        let waited = ready(&io, Interest::READABLE, &conn.closing, &conn.closed, None).await;
+        // Whether the socket has nothing more for us (bytes wait unasked, or it ended).
+        let mut idle = false;
+        let gone = waited.is_err();
+        if let Ok(mut guard) = waited {
+            let polled = guard.try_io(|_| {
+                let mut r = lock(&conn.r);
+                loop {
+                    if conn.user_closed.load(Ordering::Acquire) {
+                        // `close()` rejects what is queued; the end of stream its shutdown
+                        // makes is not the peer's.
+                        return Ok(());
+                    }
+                    let Some(&(want, _)) = r.ops.front() else {
+                        let ended = conn.fin_sent.load(Ordering::Acquire);
+                        return match net::peek_end(fd, ended) {
+                            Ok(true) => {
+                                r.reader.set_ended();
+                                Ok(())
+                            }
+                            // Bytes wait, or the stream failed: the next read sees it.
+                            Ok(false) => Ok(()),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
+                            Err(_) => Ok(()),
+                        };
+                    };
+                    let ended = conn.fin_sent.load(Ordering::Acquire);
+                    let step = r.reader.poll(want, &mut |b| net::recv(fd, b, ended), &|| {
+                        net::available(fd)
+                    });
+                    match step {
+                        Step::Done(result) => {
+                            let (_, d) = r.ops.pop_front().expect("front exists");
+                            done.push((d, result));
+                        }
+                        // Readiness is cleared by `try_io`: wait again.
+                        Step::Blocked => return Err(would_block()),
+                    }
+                }
+            });
+            idle = polled.is_ok();
+        }
+        let stop = {
+            let mut r = lock(&conn.r);
+            let over = r.reader.ended() || r.reader.failed();
+            let stop = gone || (r.ops.is_empty() && (idle || over));
+            if stop {
+                r.task = false;
+            }
+            stop
+        };
+        if done.is_empty() && !stop {
+            continue;
+        }
+        let me = conn.clone();
+        conn.js.post(move |env| {
+            for (d, result) in done {
+                d.settle(env, result.map(|v| v.map(OutBytes)).map_err(Into::into));
+            }
+            if stop {
+                // Reads queued when the socket closed or finished meanwhile.
+                me.drain_reads(env);
+            }
+            me.after_read(env);
+        });
+        if stop {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The JS classes
+
+/// A connected TCP or Unix socket (the native half of `lib/net.js`'s `Socket`).
+#[napi]
+pub struct NativeSocket {
+    conn: Arc<Conn>,
+}
+
+#[napi]
+impl NativeSocket {
+    /// Queues `data` (one part or many, sent in order without concatenation). Large parts
+    /// are held until the promise settles, small ones copied now. Sent by the next `flush`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn write(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string | ArrayBufferView | Array<string | ArrayBufferView>")]
+        data: Outgoing<0>,
+    ) -> napi::Result<Promise> {
+        self.conn.push(&env, Job::bytes(data))
+    }
+
+    /// Queues `data` as one frame: its u32 big-endian length, then its parts, as `write`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn write_frame(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string | ArrayBufferView | Array<string | ArrayBufferView>")]
+        mut data: Outgoing<4>,
+    ) -> napi::Result<Promise> {
+        match frame::header(data.len as u64) {
+            Ok(h) => data.head_mut().copy_from_slice(&h),
+            Err(e) => return Deferred::settled::<()>(&env, Err(e.into())),
+        }
+        self.conn.push(&env, Job::bytes(data))
+    }
+
+    /// Sends the queued writes as far as the socket takes them now.
+    #[napi]
+    pub fn flush(&self, env: Env) {
+        self.conn.flush(&env);
+    }
+
+    /// Queues `sendfile(2)` of `path` from `offset` for `length` bytes (-1: to the end);
+    /// resolves with the bytes sent.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn send_file(
+        &self,
+        env: Env,
+        path: String,
+        offset: f64,
+        length: f64,
+        on_progress: Option<Function<FnArgs<(f64, f64)>, ()>>,
+        token: Option<ClassInstance<CancelToken>>,
+    ) -> napi::Result<Promise> {
+        let progress = match on_progress {
+            Some(f) => Some(Arc::new(Progress {
+                callback: f.create_ref()?,
+                sent: AtomicU64::new(0),
+                total: AtomicU64::new(0),
+                queued: AtomicBool::new(false),
+            })),
+            None => None,
+        };
+        self.conn.push(
+            &env,
+            Job::File(Box::new(FileJob {
+                path: PathBuf::from(path),
+                offset: offset as u64,
+                length: (length >= 0.0).then_some(length as u64),
+                progress,
+                cancel: cancel_of(token),
+            })),
+        )
+    }
+
+    /// Queues the end of our side of the stream (after pending writes).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn end(&self, env: Env) -> napi::Result<Promise> {
+        if lock(&self.conn.w).ended && !self.conn.user_closed.load(Ordering::Acquire) {
+            // Ended already (by an earlier call, or in answer to the peer's end): a no-op,
+            // as Node's second `end()`.
+            return Deferred::settled(&env, Ok(()));
+        }
+        self.conn.push(&env, Job::End)
+    }
+
+    /// Reads: `kind` 0 up to `n` bytes (null at the end), 1 exactly `n` bytes, 2 one frame
+    /// of at most `n` bytes (null at the end).
+    #[napi(ts_return_type = "Promise<ArrayBuffer | null>")]
+    pub fn read(&self, env: Env, kind: u32, n: f64) -> napi::Result<Promise> {
+        let want = match kind {
+            0 => Want::Chunk(n as usize),
+            1 => Want::Exactly(n as usize),
+            _ => Want::Frame(n.min(u32::MAX as f64) as u32),
+        };
+        self.conn.read(&env, want)
+    }
+
+    /// Closes the socket now; idempotent.
+    #[napi]
+    pub fn close(&self, env: Env) {
+        self.conn.close(&env);
+    }
+
+    /// Keeps the event loop alive while open (the default).
+    #[napi(js_name = "ref")]
+    pub fn ref_(&self, env: Env) {
+        if !self.conn.closed.load(Ordering::Acquire) {
+            self.conn.keep.set(&env, true);
+        }
+    }
+
+    /// Lets the process exit while this socket is open.
+    #[napi]
+    pub fn unref(&self, env: Env) {
+        self.conn.keep.set(&env, false);
+    }
+
+    /// Whether the socket is closed (by `close`, or finished).
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.conn.closed.load(Ordering::Acquire)
+    }
+
+    #[napi(getter)]
+    pub fn local_address(&self) -> String {
+        self.conn.addresses.local.clone()
+    }
+
+    #[napi(getter)]
+    pub fn local_port(&self) -> u32 {
+        self.conn.addresses.local_port as u32
+    }
+
+    #[napi(getter)]
+    pub fn remote_address(&self) -> String {
+        self.conn.addresses.remote.clone()
+    }
+
+    #[napi(getter)]
+    pub fn remote_port(&self) -> u32 {
+        self.conn.addresses.remote_port as u32
+    }
+
+    #[napi(getter)]
+    pub fn remote_family(&self) -> String {
+        self.conn.addresses.family.to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// connect
+
+/// Where to connect or listen.
+enum Target {
+    Tcp(String, u16),
+    Unix(PathBuf),
+}
+
+fn target(host: Option<String>, port: u32, path: Option<String>) -> Target {
+    match path {
+        Some(p) => Target::Unix(PathBuf::from(p)),
+        None => Target::Tcp(host.unwrap_or_default(), port as u16),
+    }
+}
+
+/// The addresses of `host`: itself when it is an IP, else a lookup (Node's
+/// `getaddrinfo ENOTFOUND` when it fails).
+async fn resolve(host: &str, port: u16) -> AbioResult<Vec<SocketAddr>> {
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let not_found = || CoreError::NotFound {
+        host: host.to_string(),
+    };
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| not_found())?
+        .collect();
+    if addrs.is_empty() {
+        return Err(not_found().into());
+    }
+    Ok(addrs)
+}
+
+fn net_error(e: io::Error, syscall: &'static str, address: String, port: Option<u16>) -> AbioError {
+    CoreError::Net {
+        source: e,
+        syscall,
+        address: Some(address),
+        port,
+    }
+    .into()
+}
+
+fn new_socket(domain: Domain) -> io::Result<Socket> {
+    let protocol = (domain != Domain::UNIX).then_some(socket2::Protocol::TCP);
+    Socket::new(domain, Type::STREAM.nonblocking(), protocol)
+}
+
+/// Connects a nonblocking socket to `addr`, waiting for the handshake on the runtime.
+async fn connect_one(sock: Socket, addr: &SockAddr) -> io::Result<Socket> {
+    match sock.connect(addr) {
+        Ok(()) => return Ok(sock),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let io = register(sock, Interest::WRITABLE)?;
+    drop(io.writable().await?);
+    let sock = io.into_inner();
+    match sock.take_error()? {
+        Some(e) => Err(e),
+        None => Ok(sock),
+    }
+}
+
+/// Opens a connection to `target`, trying each address of a host name in turn.
+async fn open(target: &Target) -> AbioResult<Socket> {
+    match target {
+        Target::Unix(path) => {
+            let shown = path.to_string_lossy().into_owned();
+            let err = |e| net_error(e, "connect", shown.clone(), None);
+            let addr = SockAddr::unix(path).map_err(err)?;
+            let sock = new_socket(Domain::UNIX).map_err(err)?;
+            connect_one(sock, &addr).await.map_err(err)
+        }
+        Target::Tcp(host, port) => {
+            let mut last = None;
+            for addr in resolve(host, *port).await? {
+                let err = |e| net_error(e, "connect", addr.ip().to_string(), Some(*port));
+                match new_socket(Domain::for_address(addr)) {
+                    Ok(sock) => match connect_one(sock, &addr.into()).await {
+                        Ok(sock) => return Ok(sock),
+                        Err(e) => last = Some(err(e)),
+                    },
+                    Err(e) => last = Some(err(e)),
+                }
+            }
+            Err(last.unwrap_or_else(|| closed("socket")))
+        }
+    }
+}
+
+/// Socket options shared by `connect` and `listen`.
+#[napi(object)]
+pub struct SocketOptions {
+    pub no_delay: bool,
+    pub keep_alive: bool,
+    pub allow_half_open: bool,
+}
+
+fn configure(sock: &Socket, unix: bool, o: &SocketOptions) -> io::Result<()> {
+    if !unix {
+        sock.set_tcp_nodelay(o.no_delay)?;
+        if o.keep_alive {
+            sock.set_keepalive(true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects to `host:port` (or the Unix socket at `path`); `timeout_ms` 0 waits as long
+/// as the OS does. Keeps the event loop alive until it settles.
+#[napi(ts_return_type = "Promise<NativeSocket>")]
+#[allow(clippy::too_many_arguments)]
+pub fn connect(
+    env: Env,
+    host: Option<String>,
+    port: u32,
+    path: Option<String>,
+    options: SocketOptions,
+    timeout_ms: f64,
+    token: Option<ClassInstance<CancelToken>>,
+) -> napi::Result<Promise> {
+    let (done, promise) = Deferred::new(&env)?;
+    let js = Js::of(&env)?;
+    let keep = Arc::new(KeepAlive::default());
+    keep.set(&env, true);
+    let cancel = cancel_of(token);
+    let target = target(host, port, path);
+    let unix = matches!(target, Target::Unix(_));
+    let back = js.clone();
+    rt().spawn(async move {
+        let aborted = Arc::new(Notify::new());
+        let wake = aborted.clone();
+        cancel.on_cancel(move || wake.notify_one());
+        let timeout = async {
+            if timeout_ms > 0.0 {
+                tokio::time::sleep(Duration::from_millis(timeout_ms as u64)).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        let result = tokio::select! {
+            r = open(&target) => r,
+            _ = timeout => Err(CoreError::Timeout { what: "connect", ms: timeout_ms as u64 }.into()),
+            _ = aborted.notified() => Err(CoreError::Aborted.into()),
+        };
+        let conn = result.and_then(|sock| {
+            configure(&sock, unix, &options)
+                .and_then(|_| Conn::new(sock, js, options.allow_half_open))
+                .map_err(|e| CoreError::net(e, "connect").into())
+        });
+        back.post(move |env| {
+            keep.set(env, false);
+            done.settle(env, conn.map(|c| c.start(env)));
+        });
+    });
+    Ok(promise)
+}
+
+// ---------------------------------------------------------------------------------------
+// listen
+
+struct Listener {
+    io: Mutex<Option<Io>>,
+    js: Js,
+    options: SocketOptions,
+    unix: Option<PathBuf>,
+    on_connection: FunctionRef<NativeSocket, ()>,
+    keep: KeepAlive,
+    /// Holds the loop while a `close()` waits for the accept loop (even when unref'd).
+    closing_keep: KeepAlive,
+    closed: AtomicBool,
+    closing: Notify,
+    /// Whether the accept loop has returned (the descriptor is closed), and the `close()`
+    /// calls waiting for it.
+    stopped: Mutex<(bool, Vec<Deferred>)>,
+}
+
+/// A listening server (the native half of `lib/net.js`'s `Server`).
+#[napi]
+pub struct NativeServer {
+    inner: Arc<Listener>,
+    host: String,
+    port: u32,
+}
+
+#[napi]
+impl NativeServer {
+    #[napi(getter)]
+    pub fn host(&self) -> String {
+        self.host.clone()
+    }
+
+    #[napi(getter)]
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    /// Stops accepting and closes the listening socket (its port is free when this
+    /// resolves; a Unix socket's file is removed). Open connections stay open.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self, env: Env) -> napi::Result<Promise> {
+        let (done, promise) = Deferred::new(&env)?;
+        let inner = &self.inner;
+        inner.keep.set(&env, false);
+        let mut stopped = lock(&inner.stopped);
+        if stopped.0 {
+            drop(stopped);
+            done.settle(&env, Ok(()));
+            return Ok(promise);
+        }
+        stopped.1.push(done);
+        drop(stopped);
+        inner.closing_keep.set(&env, true);
+        if !inner.closed.swap(true, Ordering::AcqRel) {
+            inner.closing.notify_waiters();
+            drop(lock(&inner.io).take());
+        }
+        Ok(promise)
+    }
+
+    #[napi(js_name = "ref")]
+    pub fn ref_(&self, env: Env) {
+        if !self.inner.closed.load(Ordering::Acquire) {
+            self.inner.keep.set(&env, true);
+        }
+    }
+
+    #[napi]
+    pub fn unref(&self, env: Env) {
+        self.inner.keep.set(&env, false);
+    }
+}
+
+/// Binds and listens on `target`. The default host is `::` (dual-stack), or `0.0.0.0`
+/// where IPv6 is missing, as Node.
+async fn bind(
+    target: &Target,
+    backlog: i32,
+    reuse_port: bool,
+) -> AbioResult<(Socket, String, u16)> {
+    let (addr, shown, port) = match target {
+        Target::Unix(path) => {
+            let shown = path.to_string_lossy().into_owned();
+            let addr =
+                SockAddr::unix(path).map_err(|e| net_error(e, "listen", shown.clone(), None))?;
+            (addr, shown, None)
+        }
+        Target::Tcp(host, port) if host.is_empty() => {
+            let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port);
+            let addr = match new_socket(Domain::IPV6) {
+                Ok(_) => any6,
+                Err(_) => SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), *port),
+            };
+            (addr.into(), addr.ip().to_string(), Some(*port))
+        }
+        Target::Tcp(host, port) => {
+            let addr = resolve(host, *port).await?[0];
+            (addr.into(), addr.ip().to_string(), Some(*port))
+        }
+    };
+    let err = |e| net_error(e, "listen", shown.clone(), port);
+    let sock = new_socket(addr.domain()).map_err(err)?;
+    if port.is_some() {
+        sock.set_reuse_address(true).map_err(err)?;
+        if reuse_port {
+            sock.set_reuse_port(true).map_err(err)?;
+        }
+        if addr.is_ipv6() {
+            sock.set_only_v6(false).map_err(err)?;
+        }
+    }
+    sock.bind(&addr).map_err(err)?;
+    sock.listen(backlog).map_err(err)?;
+    let (host, port, _) = describe(sock.local_addr().ok());
+    Ok((sock, host, port))
+}
+
+/// Accepts one pending connection, nonblocking and close-on-exec.
+fn accept(fd: RawFd) -> io::Result<Socket> {
+    // SAFETY: plain syscall; a returned descriptor is ours to own.
+    let r = unsafe {
+        libc::accept4(
+            fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `r` is a new descriptor nothing else owns.
+    Ok(unsafe { Socket::from_raw_fd(r) })
+}
+
+/// Accepts connections until the server closes, handing each to `onConnection` on the
+/// JS thread; then closes the descriptor and settles the `close()` calls.
+async fn accept_loop(server: Arc<Listener>, io: Io) {
+    let fd = io.as_raw_fd();
+    let unix = server.unix.is_some();
+    loop {
+        let mut guard = match ready(
+            &io,
+            Interest::READABLE,
+            &server.closing,
+            &server.closed,
+            None,
+        )
+        .await
+        {
+            Ok(g) => g,
+            Err(_) => break,
+        };
+        let sock = match guard.try_io(|_| accept(fd)) {
+            Err(_) => continue,
+            Ok(Ok(sock)) => sock,
+            Ok(Err(e)) => {
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) {
+                    // Out of descriptors or memory: the connection waits in the backlog.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        let conn = configure(&sock, unix, &server.options)
+            .and_then(|_| Conn::new(sock, server.js.clone(), server.options.allow_half_open));
+        let Ok(conn) = conn else { continue };
+        let me = server.clone();
+        server.js.post(move |env| {
+            if me.closed.load(Ordering::Acquire) {
+                return;
+            }
+            let socket = conn.start(env);
+            if let Ok(f) = me.on_connection.borrow_back(env) {
+                // A throwing listener is the caller's uncaught exception, as in Node.
+                let _ = f.call(socket);
+            }
+        });
+    }
+    drop(io);
+    drop(lock(&server.io).take());
+    if let Some(path) = &server.unix {
+        let _ = std::fs::remove_file(path);
+    }
+    let waiting = {
+        let mut stopped = lock(&server.stopped);
+        stopped.0 = true;
+        std::mem::take(&mut stopped.1)
+    };
+    let me = server.clone();
+    server.js.post(move |env| {
+        me.closing_keep.set(env, false);
+        for d in waiting {
+            d.settle(env, Ok(()));
+        }
+    });
+}
+
+/// Listens on `host:port` (or the Unix socket `path`) and calls `onConnection` with each
+/// accepted socket. Resolves once listening.
+#[napi(ts_return_type = "Promise<NativeServer>")]
+#[allow(clippy::too_many_arguments)]
+pub fn listen(
+    env: Env,
+    host: Option<String>,
+    port: u32,
+    path: Option<String>,
+    backlog: i32,
+    reuse_port: bool,
+    options: SocketOptions,
+    on_connection: Function<NativeSocket, ()>,
+) -> napi::Result<Promise> {
+    let (done, promise) = Deferred::new(&env)?;
+    let js = Js::of(&env)?;
+    let on_connection = on_connection.create_ref()?;
+    let keep = Arc::new(KeepAlive::default());
+    keep.set(&env, true);
+    let target = target(host, port, path);
+    let back = js.clone();
+    rt().spawn(async move {
+        let unix = match &target {
+            Target::Unix(p) => Some(p.clone()),
+            Target::Tcp(..) => None,
+        };
+        let bound = bind(&target, backlog, reuse_port)
+            .await
+            .and_then(|(sock, host, port)| {
+                let io =
+                    register(sock, Interest::READABLE).map_err(|e| CoreError::net(e, "listen"))?;
+                Ok((Arc::new(io), host, port))
+            });
+        back.post(move |env| {
+            keep.set(env, false);
+            let server = bound.map(|(io, host, port)| {
+                let inner = Arc::new(Listener {
+                    io: Mutex::new(Some(io.clone())),
+                    js,
+                    options,
+                    unix,
+                    on_connection,
+                    keep: KeepAlive::default(),
+                    closing_keep: KeepAlive::default(),
+                    closed: AtomicBool::new(false),
+                    closing: Notify::new(),
+                    stopped: Mutex::new((false, Vec::new())),
+                });
+                inner.keep.set(env, true);
+                rt().spawn(accept_loop(inner.clone(), io));
+                NativeServer {
+                    inner,
+                    host,
+                    port: port as u32,
+                }
+            });
+            done.settle(env, server);
+        });
+    });
+    Ok(promise)
+}
