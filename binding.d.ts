@@ -73,14 +73,14 @@ export declare class NativeServer {
 /** A connected TCP or Unix socket (the native half of `lib/net.js`'s `Socket`). */
 export declare class NativeSocket {
   /**
-   * Queues `data` (one part or many, sent in order without concatenation). Large parts
-   * are held until the promise settles, small ones copied now. Sent by the next `flush`.
+   * Queues the writes of one microtask turn (`writes[i]` is `Data` or `Data[]`, one
+   * write each; frames when `framed`) and sends what the socket takes now. Parts over
+   * 16 KiB are held until their write settles, smaller ones copied now. Each write is
+   * settled, in order, through the callback given to `setWriteCallback`.
    */
-  write(data: string | ArrayBufferView | Array<string | ArrayBufferView>): Promise<void>
-  /** Queues `data` as one frame: its u32 big-endian length, then its parts, as `write`. */
-  writeFrame(data: string | ArrayBufferView | Array<string | ArrayBufferView>): Promise<void>
-  /** Sends the queued writes as far as the socket takes them now. */
-  flush(): void
+  writeBatch(writes: Array<string | ArrayBufferView | Array<string | ArrayBufferView>>, framed: boolean): void
+  /** The id `setWriteCallback`'s callback names this socket by. */
+  get id(): number
   /**
    * Queues `sendfile(2)` of `path` from `offset` for `length` bytes (-1: to the end);
    * resolves with the bytes sent.
@@ -186,6 +186,12 @@ export declare function readFileSync(path: string, offset: number, length: numbe
  * settles. `flags`/`mode` as `writeFile`'s.
  */
 export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
+
+/**
+ * Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes
+ * settle (see [`report_writes`]). Once per environment.
+ */
+export declare function setWriteCallback(callback: () => void): void
 
 /** Socket options shared by `connect` and `listen`. */
 export interface SocketOptions {

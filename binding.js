@@ -853,6 +853,7 @@ module.exports.readFileInto = nativeBinding.readFileInto
 module.exports.readFiles = nativeBinding.readFiles
 module.exports.readFileSync = nativeBinding.readFileSync
 module.exports.savePacked = nativeBinding.savePacked
+module.exports.setWriteCallback = nativeBinding.setWriteCallback
 module.exports.unpack = nativeBinding.unpack
 module.exports.writeFile = nativeBinding.writeFile
 module.exports.writeFiles = nativeBinding.writeFiles

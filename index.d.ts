@@ -328,8 +328,8 @@ export interface SendFileOptions {
  *
  * Writes resolve when the kernel has taken every byte, so `await` is the backpressure;
  * several may be in flight and go out in call order (those of one microtask turn in one
- * `sendmsg`). Data passed to a write is held, not copied, until its promise settles: do
- * not modify it meanwhile. Reads resolve with exact `ArrayBuffer`s. A reset or closed peer
+ * `sendmsg`). Do not modify data passed to a write until its promise settles: parts over
+ * 16 KiB are held, not copied, until then; smaller ones are copied at the end of the turn. Reads resolve with exact `ArrayBuffer`s. A reset or closed peer
  * rejects pending calls with `ECONNRESET`, `EPIPE` or `ABIO_ERR_CLOSED` (never `SIGPIPE`).
  * An open socket keeps the process alive until it is closed, finished (both sides ended)
  * or `unref()`ed.

@@ -1462,10 +1462,10 @@ describe('argument errors', () => {
 // ---------------------------------------------------------------------------
 describe('lifecycle', () => {
   /** Runs `node -e code`; `line()` is its next stdout line (parsed JSON); `exited` its exit. */
-  function child(code, args = []) {
+  function child(code, args = [], nodeArgs = []) {
     const proc = track(
       'child',
-      cp.spawn(process.execPath, ['-e', code, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
+      cp.spawn(process.execPath, [...nodeArgs, '-e', code, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
     )
     let buf = ''
     let stderr = ''
@@ -1581,6 +1581,27 @@ describe('lifecycle', () => {
     expect(run.at - out.settled).toBeLessThan(1000)
     const rec = await peer
     await rec.until(() => rec.closed || rec.ended, 'the peer to see the exit')
+  })
+
+  test('a child that drops an open socket without close() exits once it is garbage-collected; the peer sees the end', async () => {
+    const srv = await nodeServer()
+    const code = `${req}
+      ;(async () => {
+        let c = await abio.connect({ host: '127.0.0.1', port: Number(process.argv[1]) })
+        await c.write('ping')
+        c = null // unreachable now: nothing could ever use or close it
+        setTimeout(() => {
+          global.gc()
+          console.log(JSON.stringify({ collected: Date.now() }))
+        }, 50)
+      })()`
+    const c = child(code, [String(srv.port)], ['--expose-gc'])
+    const rec = record(await srv.next())
+    const run = await within(c.exited, 10000, 'the child after dropping its socket')
+    expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
+    expect((await c.line()).collected).toBeGreaterThan(0)
+    await rec.until(() => rec.closed || rec.ended, 'the peer to see the end')
+    expect(Buffer.concat(rec.chunks).toString()).toBe('ping')
   })
 
   test("a child with an open ref'd socket stays until the peer ends it, then exits (allowHalfOpen false)", async () => {

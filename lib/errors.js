@@ -49,4 +49,11 @@ function abortError(reason) {
   return err
 }
 
-module.exports = { INVALID_ARG, invalidType, invalidValue, outOfRange, abortError }
+/** `ABIO_ERR_CLOSED`, as src/error.rs makes it, for calls the JS layer refuses itself. */
+function closedError(what = 'socket') {
+  const err = new Error(`The ${what} is closed`)
+  err.code = 'ABIO_ERR_CLOSED'
+  return err
+}
+
+module.exports = { INVALID_ARG, invalidType, invalidValue, outOfRange, abortError, closedError }

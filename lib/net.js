@@ -4,10 +4,19 @@
 
 const binding = require('../binding.js')
 const { toData, toPart } = require('./bytes')
-const { invalidType, invalidValue, outOfRange, abortError } = require('./errors')
+const { invalidType, invalidValue, outOfRange, abortError, closedError } = require('./errors')
 const { checkPath, checkObject, checkBool, checkIndex, checkSignal, checkArray, withSignal } = require('./args')
 
 const MAX_FRAME = 0xffffffff
+
+// Sockets whose writes were handed to Rust and are not all settled, by id: Rust tells which
+// settled through one callback, in order (see src/tcp.rs `report_writes`).
+const unsettled = new Map()
+const settle = Symbol('settle')
+binding.setWriteCallback((id, ok, failed, error) => {
+  const socket = unsettled.get(id)
+  if (socket !== undefined) socket[settle](ok, failed, error)
+})
 const DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 const DEFAULT_MAX_BYTES = 1024 * 1024
 
@@ -44,41 +53,101 @@ function socketOptions(o) {
   }
 }
 
+/** Bytes of a frame's parts, to refuse one over the u32 length before queuing it. */
+function frameLength(data) {
+  if (!Array.isArray(data)) return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
+  let n = 0
+  for (const p of data) n += typeof p === 'string' ? Buffer.byteLength(p) : p.byteLength
+  return n
+}
+
+function frameTooLarge(len) {
+  const err = new RangeError(`A frame of ${len} bytes is over the limit of ${MAX_FRAME}`)
+  err.code = 'ABIO_ERR_FRAME_TOO_LARGE'
+  return err
+}
+
 /** A connected TCP or Unix socket, from `connect()` or a server's `onConnection`. */
 class Socket {
   #native
+  #id
+  // The writes of this microtask turn, not handed to Rust yet (all frames, or all not).
+  #batch = []
+  #framed = false
   #flushQueued = false
-  // Writes made in one microtask turn leave together: one sendmsg for all of them.
-  #flush = () => {
+  // resolve, reject of every write not settled yet, in call order; from #head on.
+  #settlers = []
+  #head = 0
+  // Of those, how many Rust has (the rest are in #batch).
+  #handed = 0
+  #flushTask = () => {
     this.#flushQueued = false
-    this.#native.flush()
+    this.#flush()
   }
 
   /** @internal Use `connect()` or `listen()`. */
   constructor(native) {
     if (!(native instanceof binding.NativeSocket)) throw new TypeError('Illegal constructor: use abio.connect()')
     this.#native = native
+    this.#id = native.id
   }
 
-  #queued(promise) {
+  // Writes made in one microtask turn leave together: one call into Rust, one sendmsg.
+  #push(item, framed) {
+    if (this.#batch.length !== 0 && this.#framed !== framed) this.#flush()
+    this.#framed = framed
+    this.#batch.push(item)
+    const settlers = this.#settlers
+    const promise = new Promise((resolve, reject) => {
+      settlers.push(resolve, reject)
+    })
     if (!this.#flushQueued) {
       this.#flushQueued = true
-      queueMicrotask(this.#flush)
+      queueMicrotask(this.#flushTask)
     }
     return promise
   }
 
+  /** Hands the turn's writes to Rust (before anything else is queued there: order). */
+  #flush() {
+    const batch = this.#batch
+    if (batch.length === 0) return
+    this.#batch = []
+    this.#handed += batch.length
+    unsettled.set(this.#id, this)
+    this.#native.writeBatch(batch, this.#framed)
+  }
+
+  /** @internal Rust settled the next `ok` writes, then failed `failed` with `error`. */
+  [settle](ok, failed, error) {
+    const s = this.#settlers
+    let i = this.#head
+    for (const end = i + 2 * ok; i < end; i += 2) s[i](undefined)
+    for (const end = i + 2 * failed; i < end; i += 2) s[i + 1](error)
+    this.#handed -= ok + failed
+    if (i === s.length) {
+      this.#settlers = []
+      this.#head = 0
+    } else {
+      this.#head = i
+    }
+    if (this.#handed === 0) unsettled.delete(this.#id)
+  }
+
   write(data) {
-    return this.#queued(this.#native.write(toPart(data, 'data')))
+    return this.#push(toPart(data, 'data'), false)
   }
 
   writev(parts) {
     checkArray(parts, 'parts')
-    return this.#queued(this.#native.write(toData(parts, 'parts')))
+    return this.#push(toData(parts, 'parts'), false)
   }
 
   writeFrame(data) {
-    return this.#queued(this.#native.writeFrame(toData(data, 'data')))
+    const d = toData(data, 'data')
+    const len = frameLength(d)
+    if (len > MAX_FRAME) return Promise.reject(frameTooLarge(len))
+    return this.#push(d, true)
   }
 
   sendFile(path, options) {
@@ -90,9 +159,8 @@ class Socket {
     if (onProgress !== undefined && typeof onProgress !== 'function')
       throw invalidType('options.onProgress', 'of type function', onProgress)
     const signal = checkSignal(o.signal, 'options.signal')
-    return withSignal(signal, (token) =>
-      this.#queued(this.#native.sendFile(p, offset, length, onProgress, token ?? undefined)),
-    )
+    this.#flush()
+    return withSignal(signal, (token) => this.#native.sendFile(p, offset, length, onProgress, token ?? undefined))
   }
 
   read(options) {
@@ -124,11 +192,19 @@ class Socket {
   }
 
   end() {
-    return this.#queued(this.#native.end())
+    this.#flush()
+    return this.#native.end()
   }
 
   close() {
+    // Writes of this turn not handed over yet fail as those Rust has do.
+    const pending = this.#batch.length
+    this.#batch = []
     this.#native.close()
+    if (pending !== 0) {
+      this.#handed += pending
+      this[settle](0, pending, closedError())
+    }
   }
 
   ref() {

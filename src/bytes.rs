@@ -110,7 +110,7 @@ impl<V: FromNapiValue> FromNapiValue for DataList<V> {
     }
 }
 
-/// Parts of an outgoing write up to this size are copied at the call rather than held:
+/// Parts of an outgoing write up to this size are copied when handed over rather than held:
 /// a copy of a few KiB costs less than the napi reference that holds a view (made at the
 /// call, deleted on the JS thread later), and small writes of one call become one buffer.
 pub const COPY_IN: usize = 16 << 10;
@@ -132,10 +132,10 @@ impl AsRef<[u8]> for SendPiece {
     }
 }
 
-/// `Data | Data[]` to send, after a `HEAD`-byte header (a frame's length): when everything
-/// is small it is all copied into `first` (one buffer, one iovec, one allocation);
-/// otherwise small parts are copied and large views held, never concatenated.
-pub struct Outgoing<const HEAD: usize> {
+/// One write's `Data | Data[]`, after a `head`-byte header (a frame's length): when all of
+/// it is small it is copied into `first` (one buffer, one iovec, one allocation); otherwise
+/// small parts are copied and large views held, never concatenated.
+pub struct Outgoing {
     /// The header (zero until [`Outgoing::head_mut`] fills it), then the data when it is
     /// all small.
     pub first: Vec<u8>,
@@ -143,24 +143,31 @@ pub struct Outgoing<const HEAD: usize> {
     pub rest: Vec<SendPiece>,
     /// Bytes of data, the header not included.
     pub len: usize,
+    head: usize,
 }
 
-impl<const HEAD: usize> Outgoing<HEAD> {
+impl Outgoing {
     /// The header bytes, to fill once `len` is known.
     pub fn head_mut(&mut self) -> &mut [u8] {
-        &mut self.first[..HEAD]
+        &mut self.first[..self.head]
+    }
+
+    /// Bytes in all, the header included.
+    pub fn total(&self) -> usize {
+        self.head + self.len
     }
 
     /// From the views and strings of one call: `first` gets the header, and the bytes too
     /// when they fit [`COPY_IN`]; `hold(i)` makes a held `Buffer` of part `i` otherwise.
     fn build(
+        head: usize,
         parts: &[DataIn<BufferSlice<'_>>],
         mut hold: impl FnMut(usize) -> napi::Result<Buffer>,
     ) -> napi::Result<Self> {
         let len = parts.iter().map(|p| p.as_bytes().len()).sum::<usize>();
-        let small = HEAD + len <= COPY_IN;
-        let mut first = Vec::with_capacity(if small { HEAD + len } else { HEAD });
-        first.resize(HEAD, 0);
+        let small = head + len <= COPY_IN;
+        let mut first = Vec::with_capacity(if small { head + len } else { head });
+        first.resize(head, 0);
         let mut rest = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let bytes = part.as_bytes();
@@ -172,22 +179,32 @@ impl<const HEAD: usize> Outgoing<HEAD> {
                 rest.push(SendPiece::Held(hold(i)?));
             }
         }
-        Ok(Outgoing { first, rest, len })
+        Ok(Outgoing {
+            first,
+            rest,
+            len,
+            head,
+        })
     }
-}
 
-impl<const HEAD: usize> FromNapiValue for Outgoing<HEAD> {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
-        // SAFETY: forwarded from our caller (JS thread, live values of this call). A
-        // `BufferSlice` only borrows the view for this call; what outlives it is copied or
-        // becomes a held `Buffer`.
+    /// One write from `value` (`Data`, or `Data[]` sent as one).
+    ///
+    /// # Safety
+    /// JS thread; `env`/`value` are live values of the current call.
+    unsafe fn from_js(
+        env: sys::napi_env,
+        value: sys::napi_value,
+        head: usize,
+    ) -> napi::Result<Self> {
+        // SAFETY: the caller's contract. A `BufferSlice` only borrows the view for this
+        // call; what outlives it is copied or becomes a held `Buffer`.
         unsafe {
             let mut is_array = false;
             napi::check_status!(sys::napi_is_array(env, value, &mut is_array))?;
             if !is_array {
                 // One part (the common case): no list to allocate.
                 let part = DataIn::<BufferSlice<'_>>::from_napi_value(env, value)?;
-                return Self::build(std::slice::from_ref(&part), |_| {
+                return Self::build(head, std::slice::from_ref(&part), |_| {
                     Buffer::from_napi_value(env, value)
                 });
             }
@@ -196,21 +213,49 @@ impl<const HEAD: usize> FromNapiValue for Outgoing<HEAD> {
                 .iter()
                 .map(|&v| DataIn::<BufferSlice<'_>>::from_napi_value(env, v))
                 .collect::<napi::Result<Vec<_>>>()?;
-            Self::build(&parts, |i| Buffer::from_napi_value(env, values[i]))
+            Self::build(head, &parts, |i| Buffer::from_napi_value(env, values[i]))
         }
     }
 }
 
-impl<const HEAD: usize> TypeName for Outgoing<HEAD> {
-    fn type_name() -> &'static str {
-        "Data | Data[]"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Unknown
+/// The writes a socket's JS layer gathered in one microtask turn: an array whose every
+/// element is one write (`Data`, or `Data[]` sent as one). Read with [`WriteList::parse`]
+/// during the call that received it.
+pub struct WriteList {
+    env: sys::napi_env,
+    value: sys::napi_value,
+}
+
+impl WriteList {
+    /// Each write, after a `head`-byte header; a write that cannot be read (a value of
+    /// the wrong type) is its own `Err`, in its place.
+    pub fn parse(&self, head: usize) -> napi::Result<Vec<napi::Result<Outgoing>>> {
+        // SAFETY: `env`/`value` came with this call (see the type's doc), on the JS thread.
+        unsafe {
+            Ok(items(self.env, self.value)?
+                .into_iter()
+                .map(|v| Outgoing::from_js(self.env, v, head))
+                .collect())
+        }
     }
 }
 
-impl<const HEAD: usize> ValidateNapiValue for Outgoing<HEAD> {}
+impl FromNapiValue for WriteList {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        Ok(WriteList { env, value })
+    }
+}
+
+impl TypeName for WriteList {
+    fn type_name() -> &'static str {
+        "Array<Data | Data[]>"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for WriteList {}
 
 impl<V> TypeName for DataList<V> {
     fn type_name() -> &'static str {

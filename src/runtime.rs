@@ -338,12 +338,22 @@ pub struct KeepAlive(AtomicBool);
 impl KeepAlive {
     /// Holds (`true`) or lets go of (`false`) the event loop; repeated calls are no-ops.
     pub fn set(&self, env: &Env, on: bool) {
+        self.set_in(Some(env.raw()), on);
+    }
+
+    /// Lets go of the event loop of this JS thread's environment, where no `Env` is at
+    /// hand (a finalizer).
+    pub fn release_here(&self) {
+        self.set_in(None, false);
+    }
+
+    fn set_in(&self, env: Option<sys::napi_env>, on: bool) {
         if self.0.swap(on, Ordering::Relaxed) == on {
             return;
         }
         PER_ENV.with(|cell| {
             let mut slot = cell.borrow_mut();
-            let Some(per) = slot.as_mut().filter(|p| p.env == env.raw()) else {
+            let Some(per) = slot.as_mut().filter(|p| env.is_none_or(|e| p.env == e)) else {
                 return;
             };
             let before = per.holds;
@@ -357,9 +367,9 @@ impl KeepAlive {
             // this thread's environment teardown finalizes it).
             unsafe {
                 if before == 0 && per.holds == 1 {
-                    sys::napi_ref_threadsafe_function(env.raw(), raw);
+                    sys::napi_ref_threadsafe_function(per.env, raw);
                 } else if before == 1 && per.holds == 0 {
-                    sys::napi_unref_threadsafe_function(env.raw(), raw);
+                    sys::napi_unref_threadsafe_function(per.env, raw);
                 }
             }
         });

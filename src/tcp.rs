@@ -10,32 +10,30 @@
 //! one `sendmsg` (up to 1024 buffers, no concatenation). The byte rules (chunks, exact
 //! reads, frames) are [`abio_core::net::Reader`]'s.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use abio_core::net::{self, Reader, Step, Want, IOV_MAX};
 use abio_core::{frame, Cancel, Error as CoreError};
 use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef, ToNapiValue};
-use napi::{sys, Env};
+use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::io::Interest;
 use tokio::sync::Notify;
 
-use crate::bytes::{OutBytes, Outgoing, SendPiece};
-use crate::error::{AbioError, AbioResult};
+use crate::bytes::{OutBytes, Outgoing, SendPiece, WriteList};
+use crate::error::{error_value, AbioError, AbioResult};
 use crate::fs::{cancel_of, CancelToken};
 use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Promise};
-
-// `writeFrame` reserves the header's 4 bytes in `Outgoing<4>`.
-const _: () = assert!(frame::HEADER_LEN == 4);
 
 /// A registered socket; tasks hold their own clone, so the descriptor closes when the
 /// last of them is done.
@@ -122,12 +120,15 @@ enum Job {
     File(Box<FileJob>),
     /// `end`: `shutdown(SHUT_WR)` once everything before it is sent.
     End,
+    /// A write refused when it was queued (after `end()`, or unreadable data): it fails
+    /// in its turn, leaving the stream as it is.
+    Refused(Option<AbioError>),
 }
 
 impl Job {
-    fn bytes<const HEAD: usize>(data: Outgoing<HEAD>) -> Job {
+    fn bytes(data: Outgoing) -> Job {
         Job::Bytes {
-            total: HEAD + data.len,
+            total: data.total(),
             first: data.first,
             rest: data.rest,
             sent: 0,
@@ -174,18 +175,20 @@ impl Progress {
     }
 }
 
-struct Out {
-    job: Job,
-    /// `None` for the `end` abio makes itself (the peer ended): nobody awaits it.
-    done: Option<Deferred>,
+/// Who learns that an outgoing item is done.
+enum Waiter {
+    /// A write of `lib/net.js`: it holds the promises of its writes in call order, and
+    /// learns how many settled through [`report_writes`] (no Node-API promise per write).
+    Counted,
+    /// A `sendFile` or `end`: its own promise.
+    Promise(Deferred),
+    /// The `end` abio makes itself (the peer ended): nobody awaits it.
+    Nobody,
 }
 
-impl Out {
-    fn settle(self, env: &Env, result: AbioResult<Sent>) {
-        if let Some(d) = self.done {
-            d.settle(env, result);
-        }
-    }
+struct Out {
+    job: Job,
+    waiter: Waiter,
 }
 
 /// What a finished write resolves with.
@@ -253,6 +256,8 @@ fn describe(addr: Option<SockAddr>) -> (String, u16, &'static str) {
 
 /// A connected socket, shared by its JS object and its tasks.
 struct Conn {
+    /// How `lib/net.js` knows this socket in [`report_writes`].
+    id: u32,
     /// `None` once closed or finished; taken on the JS thread only.
     io: Mutex<Option<Io>>,
     /// The descriptor, for syscalls on the JS thread while `io` is `Some`.
@@ -285,7 +290,9 @@ impl Conn {
         let (remote, remote_port, family) = describe(sock.peer_addr().ok());
         let raw = sock.as_raw_fd();
         let io = Arc::new(register(sock, Interest::READABLE | Interest::WRITABLE)?);
+        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
         Ok(Arc::new(Conn {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             io: Mutex::new(Some(io)),
             raw,
             js,
@@ -348,32 +355,65 @@ impl Conn {
 
     // --- writes ---
 
-    /// Queues a write; `lib/net.js` calls [`Conn::flush`] once this microtask turn ends.
-    fn push(&self, env: &Env, job: Job) -> napi::Result<Promise> {
+    /// Queues a `sendFile` or `end` with its own promise, and sends what it can.
+    fn push(self: &Arc<Self>, env: &Env, job: Job) -> napi::Result<Promise> {
         let (done, promise) = Deferred::new(env)?;
-        if let Err((e, Some(done))) = self.enqueue(job, Some(done)) {
-            done.settle::<()>(env, Err(e));
+        match self.enqueue(job, Waiter::Promise(done)) {
+            Err((e, Waiter::Promise(done))) => done.settle::<()>(env, Err(e)),
+            _ => self.flush(env),
         }
         Ok(promise)
     }
 
-    /// Queues `job`, or refuses it (closed, or ended) and returns its resolver.
-    fn enqueue(
-        &self,
-        job: Job,
-        done: Option<Deferred>,
-    ) -> Result<(), (AbioError, Option<Deferred>)> {
+    /// Queues `job`, or refuses it (closed, or ended) and returns its waiter.
+    fn enqueue(&self, job: Job, waiter: Waiter) -> Result<(), (AbioError, Waiter)> {
         if self.closed.load(Ordering::Acquire) {
-            return Err((closed("socket"), done));
+            return Err((closed("socket"), waiter));
         }
         let mut w = lock(&self.w);
         if w.ended {
-            return Err((closed("socket's writable side"), done));
+            return Err((closed("socket's writable side"), waiter));
         }
         if let Job::End = job {
             w.ended = true;
         }
-        w.queue.push_back(Out { job, done });
+        w.queue.push_back(Out { job, waiter });
+        Ok(())
+    }
+
+    /// Queues the writes `lib/net.js` gathered in one microtask turn (frames when
+    /// `framed`), in order, and sends what the socket takes now. Each is settled through
+    /// [`report_writes`], in order, also when refused. JS thread.
+    fn write_batch(
+        self: &Arc<Self>,
+        env: &Env,
+        list: &WriteList,
+        framed: bool,
+    ) -> napi::Result<()> {
+        let head = if framed { frame::HEADER_LEN } else { 0 };
+        let writes = list.parse(head)?;
+        let mut w = lock(&self.w);
+        let ended = w.ended;
+        for write in writes {
+            let job = match write {
+                Err(e) => Job::Refused(Some(AbioError::InvalidArg(e.reason))),
+                Ok(_) if ended => Job::Refused(Some(closed("socket's writable side"))),
+                Ok(mut data) => match framed.then(|| frame::header(data.len as u64)) {
+                    Some(Err(e)) => Job::Refused(Some(e.into())),
+                    Some(Ok(h)) => {
+                        data.head_mut().copy_from_slice(&h);
+                        Job::bytes(data)
+                    }
+                    None => Job::bytes(data),
+                },
+            };
+            w.queue.push_back(Out {
+                job,
+                waiter: Waiter::Counted,
+            });
+        }
+        drop(w);
+        self.flush(env);
         Ok(())
     }
 
@@ -429,14 +469,35 @@ impl Conn {
     /// Settles finished writes (JS thread); once the write side is done and the read side
     /// has ended (or writing failed), the socket is finished.
     fn settle_writes(&self, env: &Env, done: Vec<Settle>) {
-        let mut failed = false;
+        let mut run = Run::default();
         for (out, result) in done {
-            failed |= result.is_err();
             if matches!(out.job, Job::End) && result.is_ok() {
                 self.write_done.store(true, Ordering::Release);
             }
-            out.settle(env, result);
+            match out.waiter {
+                Waiter::Counted => match result {
+                    Ok(_) => {
+                        if run.failed > 0 {
+                            run.report(env, self.id);
+                        }
+                        run.ok += 1;
+                    }
+                    Err(e) => {
+                        run.error.get_or_insert(e);
+                        run.failed += 1;
+                    }
+                },
+                Waiter::Promise(d) => {
+                    // Writes before it settle first, as they were made first.
+                    run.report(env, self.id);
+                    d.settle(env, result);
+                }
+                Waiter::Nobody => {}
+            }
+            // `out.job` (held JS memory) is released here, on the JS thread.
         }
+        run.report(env, self.id);
+        let failed = lock(&self.failed_with).is_some();
         if self.write_done.load(Ordering::Acquire)
             && (failed || lock(&self.r).reader.ended())
             && !self.closed.load(Ordering::Acquire)
@@ -541,7 +602,7 @@ impl Conn {
         if failed {
             return self.finish(env);
         }
-        if !self.allow_half_open && self.enqueue(Job::End, None).is_ok() {
+        if !self.allow_half_open && self.enqueue(Job::End, Waiter::Nobody).is_ok() {
             self.flush(env);
         }
         if self.write_done.load(Ordering::Acquire) && !self.closed.load(Ordering::Acquire) {
@@ -567,9 +628,7 @@ impl Conn {
         let ops = std::mem::take(&mut lock(&self.r).ops);
         lock(&self.r).reader.abandon();
         self.finish(env);
-        for (out, result) in done {
-            out.settle(env, result);
-        }
+        self.settle_writes(env, done);
         for (_, d) in ops {
             d.settle::<()>(env, Err(closed("socket")));
         }
@@ -598,6 +657,14 @@ fn pump_writes(
         match batch.front().map(|o| &o.job) {
             None => return Ok(Flow::Idle),
             Some(Job::File(_)) => return Ok(Flow::File),
+            Some(Job::Refused(_)) => {
+                let mut out = batch.pop_front().expect("front exists");
+                let e = match &mut out.job {
+                    Job::Refused(e) => e.take(),
+                    _ => None,
+                };
+                done.push((out, Err(e.unwrap_or_else(|| closed("socket")))));
+            }
             Some(Job::End) => {
                 // Before the FIN leaves: from then on the peer's FIN may close the
                 // connection, which reads must not take for a reset.
@@ -872,6 +939,77 @@ async fn reader(conn: Arc<Conn>, io: Io) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Settling writes in JS
+
+thread_local! {
+    /// `lib/net.js`'s `(id, ok, failed, error)` of this thread's environment.
+    static ON_WRITES: RefCell<Option<(sys::napi_env, FunctionRef<(), ()>)>> = const { RefCell::new(None) };
+}
+
+/// Consecutive settled writes of one socket, told to JS at once.
+#[derive(Default)]
+struct Run {
+    ok: u32,
+    failed: u32,
+    error: Option<AbioError>,
+}
+
+impl Run {
+    fn report(&mut self, env: &Env, id: u32) {
+        if self.ok + self.failed > 0 {
+            report_writes(env, id, self.ok, self.failed, self.error.take());
+        }
+        *self = Run::default();
+    }
+}
+
+/// Tells `lib/net.js` that the next `ok` writes of socket `id` succeeded and the `failed`
+/// after them failed with `error` (JS resolves and rejects its promises in order).
+fn report_writes(env: &Env, id: u32, ok: u32, failed: u32, error: Option<AbioError>) {
+    ON_WRITES.with(|cell| {
+        let slot = cell.borrow();
+        let Some((owner, callback)) = slot.as_ref().filter(|(e, _)| *e == env.raw()) else {
+            return;
+        };
+        let Ok(f) = callback.borrow_back(env) else {
+            return;
+        };
+        let raw = env.raw();
+        let error = error.map(|e| error_value(env, e));
+        // SAFETY: JS thread (the caller's `Env`, the one the callback belongs to); the
+        // arguments are values made in this scope.
+        unsafe {
+            let mut argv = [std::ptr::null_mut(); 4];
+            let mut undefined = std::ptr::null_mut();
+            sys::napi_get_undefined(*owner, &mut undefined);
+            for (slot, n) in argv.iter_mut().zip([id, ok, failed]) {
+                sys::napi_create_uint32(raw, n, slot);
+            }
+            argv[3] = error.unwrap_or(undefined);
+            let mut result = std::ptr::null_mut();
+            // A throwing callback would be a bug of lib/net.js: it surfaces as uncaught.
+            sys::napi_call_function(
+                raw,
+                undefined,
+                f.raw(),
+                argv.len(),
+                argv.as_ptr(),
+                &mut result,
+            );
+        }
+    });
+}
+
+/// Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes
+/// settle (see [`report_writes`]). Once per environment.
+#[napi]
+pub fn set_write_callback(env: Env, callback: Function<(), ()>) -> napi::Result<()> {
+    let callback = callback.create_ref()?;
+    ON_WRITES.with(|cell| *cell.borrow_mut() = Some((env.raw(), callback)));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // The JS classes
 
 /// A connected TCP or Unix socket (the native half of `lib/net.js`'s `Socket`).
@@ -880,39 +1018,43 @@ pub struct NativeSocket {
     conn: Arc<Conn>,
 }
 
+impl Drop for NativeSocket {
+    /// Collected while open: nothing can use the socket any more. It stops keeping the
+    /// process alive, and is shut down so the peer sees the end (its tasks settle what is
+    /// pending and return). Runs on the JS thread, in a finalizer: no JS calls here.
+    fn drop(&mut self) {
+        let conn = &self.conn;
+        if conn.closed.load(Ordering::Acquire) {
+            return;
+        }
+        conn.keep.release_here();
+        if lock(&conn.io).is_some() {
+            let _ = net::shutdown(conn.raw, libc::SHUT_RDWR);
+        }
+    }
+}
+
 #[napi]
 impl NativeSocket {
-    /// Queues `data` (one part or many, sent in order without concatenation). Large parts
-    /// are held until the promise settles, small ones copied now. Sent by the next `flush`.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn write(
-        &self,
-        env: Env,
-        #[napi(ts_arg_type = "string | ArrayBufferView | Array<string | ArrayBufferView>")]
-        data: Outgoing<0>,
-    ) -> napi::Result<Promise> {
-        self.conn.push(&env, Job::bytes(data))
-    }
-
-    /// Queues `data` as one frame: its u32 big-endian length, then its parts, as `write`.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn write_frame(
-        &self,
-        env: Env,
-        #[napi(ts_arg_type = "string | ArrayBufferView | Array<string | ArrayBufferView>")]
-        mut data: Outgoing<4>,
-    ) -> napi::Result<Promise> {
-        match frame::header(data.len as u64) {
-            Ok(h) => data.head_mut().copy_from_slice(&h),
-            Err(e) => return Deferred::settled::<()>(&env, Err(e.into())),
-        }
-        self.conn.push(&env, Job::bytes(data))
-    }
-
-    /// Sends the queued writes as far as the socket takes them now.
+    /// Queues the writes of one microtask turn (`writes[i]` is `Data` or `Data[]`, one
+    /// write each; frames when `framed`) and sends what the socket takes now. Parts over
+    /// 16 KiB are held until their write settles, smaller ones copied now. Each write is
+    /// settled, in order, through the callback given to `setWriteCallback`.
     #[napi]
-    pub fn flush(&self, env: Env) {
-        self.conn.flush(&env);
+    pub fn write_batch(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Array<string | ArrayBufferView | Array<string | ArrayBufferView>>")]
+        writes: WriteList,
+        framed: bool,
+    ) -> napi::Result<()> {
+        self.conn.write_batch(&env, &writes, framed)
+    }
+
+    /// The id `setWriteCallback`'s callback names this socket by.
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.conn.id
     }
 
     /// Queues `sendfile(2)` of `path` from `offset` for `length` bytes (-1: to the end);
