@@ -217,8 +217,6 @@ struct Writes {
     queue: VecDeque<Out>,
     /// The writer task owns the items it took from `queue`.
     writer: bool,
-    /// The socket was full: a task waits until it is writable, then the JS thread sends.
-    waiting: bool,
     /// `end()` was called: later writes are refused.
     ended: bool,
 }
@@ -423,7 +421,7 @@ impl Conn {
     /// (and any `sendFile`) goes to the writer task.
     fn flush(self: &Arc<Self>, env: &Env) {
         let mut w = lock(&self.w);
-        if w.writer || w.waiting || w.queue.is_empty() {
+        if w.writer || w.queue.is_empty() {
             return;
         }
         let mut batch = std::mem::take(&mut w.queue);
@@ -439,21 +437,9 @@ impl Conn {
             return self.settle_writes(env, done);
         };
         match pump_writes(self.raw, &self.fin_sent, &mut batch, &mut done) {
-            Ok(Flow::Idle) => drop(w),
-            Ok(Flow::Blocked) => {
-                // Full: the bytes stay queued, and this thread sends them once a task has
-                // seen the socket writable again (as Node does, the copying stays here,
-                // off the runtime's threads).
-                w.queue = batch;
-                w.waiting = true;
-                drop(w);
-                rt().spawn(wait_writable(self.clone(), io));
-            }
-            Ok(Flow::File) => {
-                // sendfile(2) may wait on the disk: the writer task does it, and what
-                // follows it.
+            Ok(Flow::Idle) => {}
+            Ok(Flow::Blocked | Flow::File) => {
                 w.writer = true;
-                drop(w);
                 rt().spawn(writer(self.clone(), io, batch));
             }
             Err(failure) => {
@@ -790,30 +776,6 @@ async fn writer(conn: Arc<Conn>, io: Io, mut batch: VecDeque<Out>) {
         }
         conn.post_writes(done);
     }
-}
-
-/// Waits until the socket takes bytes again (or closes), then has the JS thread flush.
-async fn wait_writable(conn: Arc<Conn>, io: Io) {
-    let fd = io.as_raw_fd();
-    loop {
-        match ready(&io, Interest::WRITABLE, &conn.closing, &conn.closed, None).await {
-            // Closed: the flush fails what is queued.
-            Err(_) => break,
-            // tokio's readiness may be stale (the JS thread's sends do not clear it): ask
-            // the socket, and on "not yet" clear it and wait for the next edge.
-            Ok(mut guard) => {
-                if guard.try_io(|_| net::poll_writable(fd)).is_ok() {
-                    break;
-                }
-            }
-        }
-    }
-    drop(io);
-    let me = conn.clone();
-    conn.js.post(move |env| {
-        lock(&me.w).waiting = false;
-        me.flush(env);
-    });
 }
 
 /// Sends the file of the `sendFile` at the front of `batch` with `sendfile(2)`: disk to
