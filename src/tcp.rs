@@ -217,6 +217,8 @@ struct Writes {
     queue: VecDeque<Out>,
     /// The writer task owns the items it took from `queue`.
     writer: bool,
+    /// The socket was full: a task waits until it is writable, then the JS thread sends.
+    waiting: bool,
     /// `end()` was called: later writes are refused.
     ended: bool,
 }
@@ -421,7 +423,7 @@ impl Conn {
     /// (and any `sendFile`) goes to the writer task.
     fn flush(self: &Arc<Self>, env: &Env) {
         let mut w = lock(&self.w);
-        if w.writer || w.queue.is_empty() {
+        if w.writer || w.waiting || w.queue.is_empty() {
             return;
         }
         let mut batch = std::mem::take(&mut w.queue);
@@ -437,9 +439,29 @@ impl Conn {
             return self.settle_writes(env, done);
         };
         match pump_writes(self.raw, &self.fin_sent, &mut batch, &mut done) {
-            Ok(Flow::Idle) => {}
-            Ok(Flow::Blocked | Flow::File) => {
+            Ok(Flow::Idle) => drop(w),
+            Ok(Flow::Blocked) if queued_bytes(&batch) >= BULK => {
+                // Full, with a bulk transfer: the writer task refills the socket as soon
+                // as it can take more (measured faster for large writes than waking
+                // this thread for each refill).
                 w.writer = true;
+                drop(w);
+                rt().spawn(writer(self.clone(), io, batch));
+            }
+            Ok(Flow::Blocked) => {
+                // Full, with small writes: they stay queued, and this thread sends them
+                // once a task has seen the socket writable again; their promises settle
+                // here, without a hand-off each (measured ~2x the frames per second).
+                w.queue = batch;
+                w.waiting = true;
+                drop(w);
+                rt().spawn(wait_writable(self.clone(), io));
+            }
+            Ok(Flow::File) => {
+                // sendfile(2) may wait on the disk: the writer task does it, and what
+                // follows it.
+                w.writer = true;
+                drop(w);
                 rt().spawn(writer(self.clone(), io, batch));
             }
             Err(failure) => {
@@ -776,6 +798,44 @@ async fn writer(conn: Arc<Conn>, io: Io, mut batch: VecDeque<Out>) {
         }
         conn.post_writes(done);
     }
+}
+
+/// Unsent bytes from which a full socket is refilled by the writer task (see `flush`).
+const BULK: usize = 1 << 20;
+
+/// The unsent bytes of the writes in `batch`.
+fn queued_bytes(batch: &VecDeque<Out>) -> usize {
+    batch
+        .iter()
+        .map(|o| match &o.job {
+            Job::Bytes { sent, total, .. } => total - sent,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Waits until the socket takes bytes again (or closes), then has the JS thread flush.
+async fn wait_writable(conn: Arc<Conn>, io: Io) {
+    let fd = io.as_raw_fd();
+    loop {
+        match ready(&io, Interest::WRITABLE, &conn.closing, &conn.closed, None).await {
+            // Closed: the flush fails what is queued.
+            Err(_) => break,
+            // tokio's readiness may be stale (the JS thread's sends do not clear it): ask
+            // the socket, and on "not yet" clear it and wait for the next edge.
+            Ok(mut guard) => {
+                if guard.try_io(|_| net::poll_writable(fd)).is_ok() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(io);
+    let me = conn.clone();
+    conn.js.post(move |env| {
+        lock(&me.w).waiting = false;
+        me.flush(env);
+    });
 }
 
 /// Sends the file of the `sendFile` at the front of `batch` with `sendfile(2)`: disk to

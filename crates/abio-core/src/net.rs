@@ -102,6 +102,23 @@ pub fn peek_end(fd: RawFd, ended_ours: bool) -> io::Result<bool> {
     })
 }
 
+/// Whether the socket takes bytes now (`poll` for `POLLOUT`, not waiting): `Ok(())` when
+/// it does or has failed (the next send reports how), `WouldBlock` when it is full.
+pub fn poll_writable(fd: RawFd) -> io::Result<()> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    retry(|| unsafe { libc::poll(&mut p, 1, 0) })?;
+    if p.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0 {
+        Ok(())
+    } else {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
 /// Bytes received and not read yet (`FIONREAD`); 0 when unknown.
 pub fn available(fd: RawFd) -> usize {
     let mut n: libc::c_int = 0;
