@@ -4,11 +4,16 @@
 //! Each call first tries its syscall on the JS thread without waiting (`sendmsg` with
 //! `MSG_DONTWAIT | MSG_NOSIGNAL`, `recv` with `MSG_DONTWAIT`): a write the kernel takes at
 //! once, or a read whose bytes are already there, settles with no thread hop. What would
-//! block goes to one tokio task per direction (the writer, the reader), which waits for
-//! readiness and settles through [`Js::post`]. Writes queue in call order; `lib/net.js`
-//! flushes the queue once per microtask turn, so many small writes in one turn leave in
-//! one `sendmsg` (up to 1024 buffers, no concatenation). The byte rules (chunks, exact
-//! reads, frames) are [`abio_core::net::Reader`]'s.
+//! block waits on tokio and comes back through [`Js::post`]: the reader task completes
+//! reads; a full socket is refilled by the writer task for bulk transfers (and every
+//! `sendFile`), or by the JS thread once a task saw it writable for small writes.
+//!
+//! `lib/net.js` gathers the writes of a microtask turn and hands them over in one
+//! [`NativeSocket::write_batch`] call; they queue in call order, leave in as few `sendmsg`
+//! calls as the socket allows (up to 1024 buffers each, never concatenated), and are
+//! settled in order through [`report_writes`]: one callback for many plain JS promises,
+//! no Node-API promise per write. The byte rules (chunks, exact reads, frames) are
+//! [`abio_core::net::Reader`]'s.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -108,8 +113,9 @@ async fn ready<'a>(
 
 /// One outgoing item, in call order.
 enum Job {
-    /// `write`/`writev`/`writeFrame`: the parts (held JS memory), after an optional frame
-    /// header; `sent` bytes of `total` are gone.
+    /// `write`/`writev`/`writeFrame`: `first` (a frame's header, and the bytes when they
+    /// are small, copied), then `rest` (copied or held JS memory); `sent` bytes of `total`
+    /// are gone.
     Bytes {
         first: Vec<u8>,
         rest: Vec<SendPiece>,
@@ -419,8 +425,9 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends what is queued from the JS thread, as far as the socket takes it now; the rest
-    /// (and any `sendFile`) goes to the writer task.
+    /// Sends what is queued from the JS thread, as far as the socket takes it now. When it
+    /// is full, small writes wait here for [`wait_writable`], bulk ones (and a `sendFile`)
+    /// go to the writer task.
     fn flush(self: &Arc<Self>, env: &Env) {
         let mut w = lock(&self.w);
         if w.writer || w.waiting || w.queue.is_empty() {
