@@ -373,23 +373,19 @@ function deadline(seconds) {
 // then looks at backpressure and the clock; they all resolve with { frames, stats }: the
 // frames sent and the frames sink's reply.
 
-/** Node: socket.write(header), socket.write(payload), per frame. */
-async function nodeFramesTwoWrites(port, payload, seconds) {
+/**
+ * Node: frames for `seconds`, FRAME_BATCH at a time written by `writeBatch(socket, payload)`
+ * (which returns write()'s last answer), awaiting 'drain' when told to.
+ */
+async function nodeFrames(port, payload, seconds, writeBatch) {
   const socket = net.connect({ host: HOST, port })
   try {
     const reply = nodeReply(socket, 48)
     await once(socket, 'connect')
-    const len = payload.length
     const end = deadline(seconds)
     let frames = 0
     do {
-      let ok = true
-      for (let i = 0; i < FRAME_BATCH; i++) {
-        const h = Buffer.allocUnsafe(4)
-        h.writeUInt32BE(len, 0)
-        socket.write(h)
-        ok = socket.write(payload)
-      }
+      const ok = writeBatch(socket, payload)
       frames += FRAME_BATCH
       if (!ok) await once(socket, 'drain')
     } while (u.now() < end)
@@ -399,62 +395,43 @@ async function nodeFramesTwoWrites(port, payload, seconds) {
     socket.destroy()
   }
 }
+
+/** socket.write(header), socket.write(payload), per frame. */
+function twoWrites(socket, payload) {
+  let ok = true
+  for (let i = 0; i < FRAME_BATCH; i++) {
+    const h = Buffer.allocUnsafe(4)
+    h.writeUInt32BE(payload.length, 0)
+    socket.write(h)
+    ok = socket.write(payload)
+  }
+  return ok
+}
+
+/** Node: two writes per frame. */
+const nodeFramesTwoWrites = (port, payload, seconds) => nodeFrames(port, payload, seconds, twoWrites)
 
 /** Node: the same two writes per frame, corked for each batch (one writev per batch). */
-async function nodeFramesCorked(port, payload, seconds) {
-  const socket = net.connect({ host: HOST, port })
-  try {
-    const reply = nodeReply(socket, 48)
-    await once(socket, 'connect')
-    const len = payload.length
-    const end = deadline(seconds)
-    let frames = 0
-    do {
-      let ok = true
-      socket.cork()
-      for (let i = 0; i < FRAME_BATCH; i++) {
-        const h = Buffer.allocUnsafe(4)
-        h.writeUInt32BE(len, 0)
-        socket.write(h)
-        ok = socket.write(payload)
-      }
-      socket.uncork()
-      frames += FRAME_BATCH
-      if (!ok) await once(socket, 'drain')
-    } while (u.now() < end)
-    socket.end()
-    return { frames, stats: frameStats(await reply) }
-  } finally {
-    socket.destroy()
-  }
-}
+const nodeFramesCorked = (port, payload, seconds) =>
+  nodeFrames(port, payload, seconds, (socket, p) => {
+    socket.cork()
+    const ok = twoWrites(socket, p)
+    socket.uncork()
+    return ok
+  })
 
 /** Node: header and payload copied into one Buffer per frame, one socket.write. */
-async function nodeFramesOneWrite(port, payload, seconds) {
-  const socket = net.connect({ host: HOST, port })
-  try {
-    const reply = nodeReply(socket, 48)
-    await once(socket, 'connect')
-    const len = payload.length
-    const end = deadline(seconds)
-    let frames = 0
-    do {
-      let ok = true
-      for (let i = 0; i < FRAME_BATCH; i++) {
-        const f = Buffer.allocUnsafe(4 + len)
-        f.writeUInt32BE(len, 0)
-        payload.copy(f, 4)
-        ok = socket.write(f)
-      }
-      frames += FRAME_BATCH
-      if (!ok) await once(socket, 'drain')
-    } while (u.now() < end)
-    socket.end()
-    return { frames, stats: frameStats(await reply) }
-  } finally {
-    socket.destroy()
-  }
-}
+const nodeFramesOneWrite = (port, payload, seconds) =>
+  nodeFrames(port, payload, seconds, (socket, p) => {
+    let ok = true
+    for (let i = 0; i < FRAME_BATCH; i++) {
+      const f = Buffer.allocUnsafe(4 + p.length)
+      f.writeUInt32BE(p.length, 0)
+      p.copy(f, 4)
+      ok = socket.write(f)
+    }
+    return ok
+  })
 
 /** abio: writeFrame(payload) per frame. */
 async function abioFrames(port, payload, seconds) {
