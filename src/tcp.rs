@@ -1236,12 +1236,12 @@ impl NativeSocket {
 // connect
 
 /// Where to connect or listen.
-enum Target {
+pub(crate) enum Target {
     Tcp(String, u16),
     Unix(PathBuf),
 }
 
-fn target(host: Option<String>, port: u32, path: Option<String>) -> Target {
+pub(crate) fn target(host: Option<String>, port: u32, path: Option<String>) -> Target {
     match path {
         Some(p) => Target::Unix(PathBuf::from(p)),
         None => Target::Tcp(host.unwrap_or_default(), port as u16),
@@ -1397,20 +1397,157 @@ pub fn connect(
 // ---------------------------------------------------------------------------------------
 // listen
 
-struct Listener {
+/// A listening socket's lifecycle, shared by `listen` and `serve` (src/http.rs): it keeps
+/// the event loop alive while listening (unless unref'd), and `close()` resolves once the
+/// accept loop has returned and the descriptor is closed (its port free again, a Unix
+/// socket's file removed).
+pub(crate) struct Listening {
     io: Mutex<Option<Io>>,
-    js: Js,
-    options: SocketOptions,
+    pub(crate) js: Js,
     unix: Option<PathBuf>,
-    on_connection: FunctionRef<NativeSocket, ()>,
     keep: KeepAlive,
     /// Holds the loop while a `close()` waits for the accept loop (even when unref'd).
     closing_keep: KeepAlive,
-    closed: AtomicBool,
-    closing: Notify,
+    pub(crate) closed: AtomicBool,
+    pub(crate) closing: Notify,
     /// Whether the accept loop has returned (the descriptor is closed), and the `close()`
     /// calls waiting for it.
     stopped: Mutex<(bool, Vec<Deferred>)>,
+}
+
+impl Listening {
+    fn new(io: Io, js: Js, unix: Option<PathBuf>) -> Listening {
+        Listening {
+            io: Mutex::new(Some(io)),
+            js,
+            unix,
+            keep: KeepAlive::default(),
+            closing_keep: KeepAlive::default(),
+            closed: AtomicBool::new(false),
+            closing: Notify::new(),
+            stopped: Mutex::new((false, Vec::new())),
+        }
+    }
+
+    /// Stops accepting; the promise resolves once the accept loop has closed the socket.
+    pub(crate) fn close(&self, env: &Env) -> napi::Result<Promise> {
+        let (done, promise) = Deferred::new(env)?;
+        self.keep.set(env, false);
+        let mut stopped = lock(&self.stopped);
+        if stopped.0 {
+            drop(stopped);
+            done.settle(env, Ok(()));
+            return Ok(promise);
+        }
+        stopped.1.push(done);
+        drop(stopped);
+        self.closing_keep.set(env, true);
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.closing.notify_waiters();
+            drop(lock(&self.io).take());
+        }
+        Ok(promise)
+    }
+
+    /// `ref()` (`true`) or `unref()`.
+    pub(crate) fn hold(&self, env: &Env, on: bool) {
+        if !on || !self.closed.load(Ordering::Acquire) {
+            self.keep.set(env, on);
+        }
+    }
+
+    /// The next accepted connection (nonblocking, close-on-exec), or `None` once closed.
+    pub(crate) async fn accept(&self, io: &AsyncFd<Socket>) -> Option<Socket> {
+        let fd = io.as_raw_fd();
+        loop {
+            let mut guard = ready(io, Interest::READABLE, &self.closing, &self.closed, None)
+                .await
+                .ok()?;
+            match guard.try_io(|_| accept(fd)) {
+                Err(_) => continue,
+                Ok(Ok(sock)) => return Some(sock),
+                Ok(Err(e)) => {
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                    ) {
+                        // Out of descriptors or memory: the connection waits in the backlog.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The accept loop has returned: closes the descriptor, removes a Unix socket's file,
+    /// settles the `close()` calls.
+    pub(crate) fn stopped(self: &Arc<Self>, io: Io) {
+        drop(io);
+        drop(lock(&self.io).take());
+        if let Some(path) = &self.unix {
+            let _ = std::fs::remove_file(path);
+        }
+        let waiting = {
+            let mut stopped = lock(&self.stopped);
+            stopped.0 = true;
+            std::mem::take(&mut stopped.1)
+        };
+        let me = self.clone();
+        self.js.post(move |env| {
+            me.closing_keep.set(env, false);
+            for d in waiting {
+                d.settle(env, Ok(()));
+            }
+        });
+    }
+}
+
+/// Binds `target` on the runtime (holding the event loop meanwhile), then on the JS thread
+/// hands the listening socket to `start` with the address bound, which spawns its accept
+/// loop and makes the server object the promise resolves with. The listening socket holds
+/// the loop from then on.
+pub(crate) fn listening<T: ToNapiValue + 'static>(
+    env: &Env,
+    target: Target,
+    backlog: i32,
+    reuse_port: bool,
+    start: impl FnOnce(Arc<Listening>, Io, String, u16) -> T + Send + 'static,
+) -> napi::Result<Promise> {
+    let (done, promise) = Deferred::new(env)?;
+    let js = Js::of(env)?;
+    let keep = KeepAlive::default();
+    keep.set(env, true);
+    let back = js.clone();
+    rt().spawn(async move {
+        let unix = match &target {
+            Target::Unix(p) => Some(p.clone()),
+            Target::Tcp(..) => None,
+        };
+        let bound = bind(&target, backlog, reuse_port)
+            .await
+            .and_then(|(sock, host, port)| {
+                let io =
+                    register(sock, Interest::READABLE).map_err(|e| CoreError::net(e, "listen"))?;
+                Ok((Arc::new(io), host, port))
+            });
+        back.post(move |env| {
+            keep.set(env, false);
+            let server = bound.map(|(io, host, port)| {
+                let core = Arc::new(Listening::new(io.clone(), js, unix));
+                core.keep.set(env, true);
+                start(core, io, host, port)
+            });
+            done.settle(env, server);
+        });
+    });
+    Ok(promise)
+}
+
+/// A `listen` server: its listening socket, and what each connection gets.
+struct Listener {
+    core: Arc<Listening>,
+    options: SocketOptions,
+    on_connection: FunctionRef<NativeSocket, ()>,
 }
 
 /// A listening server (the native half of `lib/net.js`'s `Server`).
@@ -1437,35 +1574,17 @@ impl NativeServer {
     /// resolves; a Unix socket's file is removed). Open connections stay open.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> napi::Result<Promise> {
-        let (done, promise) = Deferred::new(&env)?;
-        let inner = &self.inner;
-        inner.keep.set(&env, false);
-        let mut stopped = lock(&inner.stopped);
-        if stopped.0 {
-            drop(stopped);
-            done.settle(&env, Ok(()));
-            return Ok(promise);
-        }
-        stopped.1.push(done);
-        drop(stopped);
-        inner.closing_keep.set(&env, true);
-        if !inner.closed.swap(true, Ordering::AcqRel) {
-            inner.closing.notify_waiters();
-            drop(lock(&inner.io).take());
-        }
-        Ok(promise)
+        self.inner.core.close(&env)
     }
 
     #[napi(js_name = "ref")]
     pub fn ref_(&self, env: Env) {
-        if !self.inner.closed.load(Ordering::Acquire) {
-            self.inner.keep.set(&env, true);
-        }
+        self.inner.core.hold(&env, true);
     }
 
     #[napi]
     pub fn unref(&self, env: Env) {
-        self.inner.keep.set(&env, false);
+        self.inner.core.hold(&env, false);
     }
 }
 
@@ -1534,41 +1653,14 @@ fn accept(fd: RawFd) -> io::Result<Socket> {
 /// Accepts connections until the server closes, handing each to `onConnection` on the
 /// JS thread; then closes the descriptor and settles the `close()` calls.
 async fn accept_loop(server: Arc<Listener>, io: Io) {
-    let fd = io.as_raw_fd();
-    let unix = server.unix.is_some();
-    loop {
-        let mut guard = match ready(
-            &io,
-            Interest::READABLE,
-            &server.closing,
-            &server.closed,
-            None,
-        )
-        .await
-        {
-            Ok(g) => g,
-            Err(_) => break,
-        };
-        let sock = match guard.try_io(|_| accept(fd)) {
-            Err(_) => continue,
-            Ok(Ok(sock)) => sock,
-            Ok(Err(e)) => {
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                ) {
-                    // Out of descriptors or memory: the connection waits in the backlog.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                continue;
-            }
-        };
+    let unix = server.core.unix.is_some();
+    while let Some(sock) = server.core.accept(&io).await {
         let conn = configure(&sock, unix, &server.options)
-            .and_then(|_| Conn::new(sock, server.js.clone(), server.options.allow_half_open));
+            .and_then(|_| Conn::new(sock, server.core.js.clone(), server.options.allow_half_open));
         let Ok(conn) = conn else { continue };
         let me = server.clone();
-        server.js.post(move |env| {
-            if me.closed.load(Ordering::Acquire) {
+        server.core.js.post(move |env| {
+            if me.core.closed.load(Ordering::Acquire) {
                 return;
             }
             let socket = conn.start(env);
@@ -1578,23 +1670,7 @@ async fn accept_loop(server: Arc<Listener>, io: Io) {
             }
         });
     }
-    drop(io);
-    drop(lock(&server.io).take());
-    if let Some(path) = &server.unix {
-        let _ = std::fs::remove_file(path);
-    }
-    let waiting = {
-        let mut stopped = lock(&server.stopped);
-        stopped.0 = true;
-        std::mem::take(&mut stopped.1)
-    };
-    let me = server.clone();
-    server.js.post(move |env| {
-        me.closing_keep.set(env, false);
-        for d in waiting {
-            d.settle(env, Ok(()));
-        }
-    });
+    server.core.stopped(io);
 }
 
 /// Listens on `host:port` (or the Unix socket `path`) and calls `onConnection` with each
@@ -1611,50 +1687,25 @@ pub fn listen(
     options: SocketOptions,
     on_connection: Function<NativeSocket, ()>,
 ) -> napi::Result<Promise> {
-    let (done, promise) = Deferred::new(&env)?;
-    let js = Js::of(&env)?;
     let on_connection = on_connection.create_ref()?;
-    let keep = Arc::new(KeepAlive::default());
-    keep.set(&env, true);
     let target = target(host, port, path);
-    let back = js.clone();
-    rt().spawn(async move {
-        let unix = match &target {
-            Target::Unix(p) => Some(p.clone()),
-            Target::Tcp(..) => None,
-        };
-        let bound = bind(&target, backlog, reuse_port)
-            .await
-            .and_then(|(sock, host, port)| {
-                let io =
-                    register(sock, Interest::READABLE).map_err(|e| CoreError::net(e, "listen"))?;
-                Ok((Arc::new(io), host, port))
+    listening(
+        &env,
+        target,
+        backlog,
+        reuse_port,
+        move |core, io, host, port| {
+            let inner = Arc::new(Listener {
+                core,
+                options,
+                on_connection,
             });
-        back.post(move |env| {
-            keep.set(env, false);
-            let server = bound.map(|(io, host, port)| {
-                let inner = Arc::new(Listener {
-                    io: Mutex::new(Some(io.clone())),
-                    js,
-                    options,
-                    unix,
-                    on_connection,
-                    keep: KeepAlive::default(),
-                    closing_keep: KeepAlive::default(),
-                    closed: AtomicBool::new(false),
-                    closing: Notify::new(),
-                    stopped: Mutex::new((false, Vec::new())),
-                });
-                inner.keep.set(env, true);
-                rt().spawn(accept_loop(inner.clone(), io));
-                NativeServer {
-                    inner,
-                    host,
-                    port: port as u32,
-                }
-            });
-            done.settle(env, server);
-        });
-    });
-    Ok(promise)
+            rt().spawn(accept_loop(inner.clone(), io));
+            NativeServer {
+                inner,
+                host,
+                port: port as u32,
+            }
+        },
+    )
 }
