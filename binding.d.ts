@@ -57,6 +57,21 @@ export declare class FileHandle {
   close(): Promise<void>
 }
 
+/** A listening HTTP server (the native half of `lib/http.js`'s `HttpServer`). */
+export declare class NativeHttpServer {
+  get host(): string
+  get port(): number
+  /** Replaces the routes; requests already answered keep the bodies they got. */
+  reload(paths: Array<string>, bodies: Array<string | ArrayBufferView>, types: Array<string | undefined | null>, headers: Array<Array<string>>): void
+  /**
+   * Stops accepting; resolves once the listening socket is closed. Open connections
+   * finish the request they are on, then close.
+   */
+  close(): Promise<void>
+  ref(): void
+  unref(): void
+}
+
 /** A listening server (the native half of `lib/net.js`'s `Server`). */
 export declare class NativeServer {
   get host(): string
@@ -113,6 +128,17 @@ export declare class NativeSocket {
  * as the OS does. Keeps the event loop alive until it settles.
  */
 export declare function connect(host: string | undefined | null, port: number, path: string | undefined | null, options: SocketOptions, timeoutMs: number, token?: CancelToken | undefined | null): Promise<NativeSocket>
+
+/** Limits against slow or hostile clients. */
+export interface HttpOptions {
+  /** Bytes of a request's line and headers, then 431. */
+  maxHeaderSize: number
+  /**
+   * Milliseconds to receive a request's headers (also between keep-alive requests),
+   * then the connection is closed.
+   */
+  headersTimeout: number
+}
 
 /**
  * Listens on `host:port` (or the Unix socket `path`) and calls `onConnection` with each
@@ -186,6 +212,9 @@ export declare function readFileSync(path: string, offset: number, length: numbe
  * settles. `flags`/`mode` as `writeFile`'s.
  */
 export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
+
+/** Listens on `host:port` and serves the routes. Resolves once listening. */
+export declare function serve(host: string | undefined | null, port: number, reusePort: boolean, paths: Array<string>, bodies: Array<string | ArrayBufferView>, types: Array<string | undefined | null>, headers: Array<Array<string>>, options: HttpOptions): Promise<NativeHttpServer>
 
 /**
  * Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes

@@ -436,3 +436,70 @@ export function connect(options: ConnectOptions): Promise<Socket>
  * Rejects with Node-shaped errors such as `listen EADDRINUSE: address already in use 127.0.0.1:80`.
  */
 export function listen(options: ListenOptions, onConnection: (socket: Socket) => void): Promise<Server>
+
+/**
+ * A route answered in Rust, without entering JS: `Bytes` (sent as
+ * `application/octet-stream`), or `{ body, contentType, headers }` (a string body defaults
+ * to `text/plain; charset=utf-8`). The body is held, not copied, until the route is
+ * replaced by `reload()` or the server is closed: do not modify it meanwhile (its `ETag` is
+ * computed when the route is set). Its `ArrayBuffer` is marked untransferable
+ * (`worker_threads.markAsUntransferable`), so it cannot be moved away and freed under the
+ * server. `headers` may set `etag` (then compared with `If-None-Match`), not
+ * `content-length`, `transfer-encoding` or `content-range`, which abio sets.
+ */
+export type Route = Bytes | { body: Data; contentType?: string; headers?: Record<string, string> }
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** Address to bind. @default '::' (dual-stack), or '0.0.0.0' without IPv6 */
+  host?: string
+  /** TCP port; 0 picks a free one (see `server.port`). @default 0 */
+  port?: number
+  /**
+   * Exact paths (the query is ignored) answered for `GET` and `HEAD` with `ETag`/`If-None-Match`
+   * (304) and a single byte `Range` (206, 416). Other paths get 404, other methods 405.
+   */
+  routes?: Record<string, Route>
+  /** Bytes of a request's line and headers, then 431. @default 16384 */
+  maxHeaderSize?: number
+  /**
+   * Milliseconds to receive a request's headers, then the connection is closed; also how
+   * long a keep-alive connection may wait for its next request. @default 30000
+   */
+  headersTimeout?: number
+  /** `SO_REUSEPORT`: several processes (node:cluster, pm2) share one port. @default false */
+  reusePort?: boolean
+}
+
+/** A listening HTTP server, from {@link serve}. */
+export class HttpServer {
+  private constructor()
+  /** The port listened on (the one picked, for port 0). */
+  readonly port: number
+  /** The address listened on (`'::'`, `'127.0.0.1'`, ...). */
+  readonly host: string
+  /**
+   * Replaces every route at once; requests being answered keep the bodies they got.
+   * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad routes.
+   */
+  reload(options: { routes: Record<string, Route> }): void
+  /**
+   * Stops accepting; resolves once the listening socket is closed (its port free again).
+   * Open connections finish the request they are on, then close.
+   */
+  close(): Promise<void>
+  /** Keeps the process alive while listening (the default). */
+  ref(): this
+  /** Lets the process exit while listening. */
+  unref(): this
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * Serves HTTP/1.1 (keep-alive, pipelining) on hyper, answering `routes` entirely in Rust.
+ * This version answers routes only: `fetch` handlers, file routes and WebSockets come next.
+ *
+ * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad options or routes, synchronously.
+ * Rejects with Node-shaped errors such as `listen EADDRINUSE: address already in use :::8080`.
+ */
+export function serve(options: ServeOptions): Promise<HttpServer>

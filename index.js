@@ -7,4 +7,5 @@ module.exports = {
   ...require('./lib/fs'),
   ...require('./lib/pack'),
   ...require('./lib/net'),
+  ...require('./lib/http'),
 }

@@ -119,3 +119,22 @@ async function tcp(): Promise<void> {
 }
 
 void tcp
+
+async function http(): Promise<void> {
+  const routes: Record<string, abio.Route> = {
+    '/': new Uint8Array([65, 66, 67]).buffer,
+    '/t': { body: 'text', contentType: 'text/plain', headers: { 'cache-control': 'no-cache' } },
+  }
+  const server: abio.HttpServer = await abio.serve({ port: 0, routes, maxHeaderSize: 8192, headersTimeout: 1000 })
+  server.reload({ routes: { '/': Buffer.from('x') } })
+  const port: number = server.port
+  server.unref().ref()
+  await server.close()
+  void port
+  // @ts-expect-error a bare string is not a Route (strings need { body })
+  await abio.serve({ routes: { '/': 'text' } })
+  // @ts-expect-error reload takes { routes }
+  server.reload({})
+}
+
+void http

@@ -1,5 +1,5 @@
 'use strict'
-// `npm start`: a short tour of abio's file, pack and TCP API, then a few figures against Node's
+// `npm start`: a short tour of abio's file, pack, TCP and HTTP API, then a few figures against Node's
 // fs measured on this machine. Takes a few seconds and exits by itself.
 //
 // Outside this repository, write require('abio') instead of require('..').
@@ -11,6 +11,7 @@ const path = require('path')
 const abio = require('..')
 const u = require('../bench/util')
 const tcp = require('./tcp')
+const http = require('./http')
 
 const LABEL = 50 // width of the left column
 
@@ -165,8 +166,23 @@ async function main() {
     }
 
     // -- 5 ------------------------------------------------------------------
+    heading("5. HTTP: '/' answers the bytes ABC from an ArrayBuffer, in Rust (examples/http.js)")
+    const web = await http.server(0)
+    try {
+      show("await abio.serve({ port: 0, routes: { '/': abc } })", `http://localhost:${web.port}/`, web.port > 0)
+      const got = await http.client(web.port)
+      show(
+        'GET /',
+        `${got.status} ${got.type}: '${Buffer.from(got.body).toString()}'`,
+        got.status === 200 && got.type === 'application/octet-stream' && u.sameBytes(got.body, Buffer.from('ABC')),
+      )
+    } finally {
+      await web.close()
+    }
+
+    // -- 6 ------------------------------------------------------------------
     const reps = 5
-    heading(`5. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
+    heading(`6. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
     const rows = []
     const add = (work, against, unit, amount, res, aName, nName) => {
       const a = res[aName].median

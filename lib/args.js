@@ -50,6 +50,14 @@ function checkIndex(value, name, fallback) {
   return value
 }
 
+/** A TCP port, 0-65535, or `fallback` when undefined. */
+function checkPort(value, name, fallback) {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw outOfRange(name, '>= 0 and <= 65535', value)
+  return value
+}
+
 function checkMode(value, name, fallback) {
   if (value === undefined || value === null) return fallback
   if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
@@ -143,6 +151,7 @@ module.exports = {
   checkBool,
   checkIndex,
   checkMode,
+  checkPort,
   checkSignal,
   checkArray,
   writeOptions,

@@ -5,7 +5,16 @@
 const binding = require('../binding.js')
 const { toData, toPart } = require('./bytes')
 const { invalidType, invalidValue, outOfRange, abortError, closedError } = require('./errors')
-const { checkPath, checkObject, checkBool, checkIndex, checkSignal, checkArray, withSignal } = require('./args')
+const {
+  checkPath,
+  checkObject,
+  checkBool,
+  checkIndex,
+  checkPort,
+  checkSignal,
+  checkArray,
+  withSignal,
+} = require('./args')
 
 const MAX_FRAME = 0xffffffff
 
@@ -19,13 +28,6 @@ binding.setWriteCallback((id, ok, failed, error) => {
 })
 const DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 const DEFAULT_MAX_BYTES = 1024 * 1024
-
-function checkPort(value, name, fallback) {
-  if (value === undefined && fallback !== undefined) return fallback
-  if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw outOfRange(name, '>= 0 and <= 65535', value)
-  return value
-}
 
 function checkHost(value, name) {
   if (value === undefined || value === null) return undefined

@@ -636,3 +636,31 @@ impl TypeName for NewArrayBuffer {
         ValueType::Object
     }
 }
+
+/// A body kept past the call (an HTTP route's): a string's UTF-8 bytes, or a view of JS
+/// memory held (not copied) for as long as the returned `bytes::Bytes` (and its clones)
+/// live; the JS reference is released when the last one is dropped, on any thread.
+pub struct HeldBytes(pub bytes::Bytes);
+
+impl FromNapiValue for HeldBytes {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: forwarded from our caller (JS thread, a live value of this call).
+        Ok(HeldBytes(
+            match unsafe { DataIn::<Buffer>::from_napi_value(env, value) }? {
+                DataIn::Text(s) => bytes::Bytes::from(s),
+                DataIn::View(b) => bytes::Bytes::from_owner(b),
+            },
+        ))
+    }
+}
+
+impl TypeName for HeldBytes {
+    fn type_name() -> &'static str {
+        "Data"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl ValidateNapiValue for HeldBytes {}

@@ -6,6 +6,7 @@
 pub mod bytes;
 pub mod error;
 pub mod fs;
+pub mod http;
 pub mod pack;
 pub mod runtime;
 pub mod tcp;

@@ -42,7 +42,7 @@ use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Promise};
 
 /// A registered socket; tasks hold their own clone, so the descriptor closes when the
 /// last of them is done.
-type Io = Arc<AsyncFd<Socket>>;
+pub(crate) type Io = Arc<AsyncFd<Socket>>;
 
 /// Registers `sock` with the runtime's reactor. On a runtime thread.
 fn register(sock: Socket, interest: Interest) -> io::Result<AsyncFd<Socket>> {

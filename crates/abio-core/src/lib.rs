@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod error;
 pub mod frame;
 pub mod fs;
+pub mod http;
 #[cfg(target_os = "linux")]
 pub mod net;
 #[cfg(target_os = "linux")]

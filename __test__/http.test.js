@@ -1,0 +1,1196 @@
+'use strict'
+// Tests for abio's HTTP server, first increment (design.md section 7): serve({ routes }) with
+// Bytes routes answered in Rust (GET, HEAD, Range, ETag/If-None-Match, 404, 405), keep-alive
+// and pipelining, header size and header timeout limits, reload(), close(), ref()/unref().
+//
+// Every test talks to a real peer: curl (skipped with a message when it is not installed),
+// Node's `http` client, or a raw `net` socket for what clients hide (the bytes after the
+// headers of HEAD and 304, pipelining). Bodies are checked byte for byte against the input.
+// Lifecycle tests run in child processes. Jest runs this file in its own realm, so values are
+// recognised by their tag, not by `instanceof`.
+
+const path = require('path')
+const os = require('os')
+const net = require('net')
+const http = require('http')
+const cp = require('child_process')
+
+const abio = require('..')
+const { ab, sab, poolSlice } = require('./helpers/inputs')
+const { bufferOver, expectBytes } = require('./helpers/bytes')
+
+jest.setTimeout(20000)
+
+const ROOT = path.join(__dirname, '..')
+const KiB = 1024
+const MiB = 1024 * 1024
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+/** `promise`, or `{ timedOut: true }` after `ms` (the timer is cleared either way). */
+async function within(promise, ms) {
+  let timer
+  const late = new Promise((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), ms)))
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+/** A copy of the bytes of any Bytes value, taken now. */
+const copyOf = (x) => Buffer.from(bufferOver(x))
+
+const HAS_CURL = cp.spawnSync('curl', ['--version']).status === 0
+if (!HAS_CURL) console.warn('SKIPPING the curl tests: curl is not installed (apt-get install -y curl)')
+const itCurl = HAS_CURL ? it : it.skip
+
+const HAS_V6 = Object.values(os.networkInterfaces())
+  .flat()
+  .some((i) => i && i.address === '::1')
+
+// ---------------------------------------------------------------------------
+// Cleanup: everything opened by a test is closed after it, so jest exits.
+
+const opened = []
+function track(kind, x) {
+  opened.push([kind, x])
+  return x
+}
+async function closeAll() {
+  const all = opened.splice(0).reverse()
+  const waits = []
+  for (const [kind, x] of all) {
+    try {
+      if (kind === 'node-socket') x.destroy()
+      else if (kind === 'agent') x.destroy()
+      else if (kind === 'child') x.kill('SIGKILL')
+      else if (kind === 'timer') clearInterval(x)
+    } catch {}
+  }
+  for (const [kind, x] of all) {
+    if (kind === 'abio-server') waits.push(x.close().catch(() => {}))
+    else if (kind === 'node-server') waits.push(new Promise((resolve) => x.close(() => resolve())))
+  }
+  let timer
+  await Promise.race([Promise.all(waits), new Promise((resolve) => (timer = setTimeout(resolve, 3000)))])
+  clearTimeout(timer)
+}
+afterEach(closeAll)
+
+async function serve(options) {
+  return track('abio-server', await abio.serve(options))
+}
+
+// ---------------------------------------------------------------------------
+// Peers
+
+/**
+ * One request with Node's http client: `{ status, headers, body, socket }`. `agent: false`
+ * (a fresh connection) unless an agent is given.
+ */
+function request(port, urlPath, { method = 'GET', headers = {}, agent = false, host = '127.0.0.1', body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host, port, path: urlPath, method, headers, agent }, (res) => {
+      const socket = res.socket
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () =>
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), socket }),
+      )
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+/** Runs curl with `args`; resolves with `{ code, stdout }` (stdout a Buffer). */
+function curl(args) {
+  return new Promise((resolve, reject) => {
+    const proc = track('child', cp.spawn('curl', ['-s', '--http1.1', '--max-time', '10', ...args]))
+    const out = []
+    proc.stdout.on('data', (c) => out.push(c))
+    proc.on('error', reject)
+    proc.on('close', (code) => resolve({ code, stdout: Buffer.concat(out) }))
+  })
+}
+
+/** Splits `head` (the text of a status line and headers) into status and lower-case headers. */
+function parseHead(head) {
+  const [statusLine, ...lines] = head.split('\r\n')
+  const m = /^HTTP\/1\.1 (\d{3})/.exec(statusLine)
+  if (!m) throw new Error(`not an HTTP/1.1 status line: ${JSON.stringify(statusLine)}`)
+  const headers = {}
+  for (const l of lines) {
+    const i = l.indexOf(':')
+    headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim()
+  }
+  return { status: Number(m[1]), headers }
+}
+
+/** curl -i output: `{ status, headers, body }`. */
+async function curlGet(url, args = []) {
+  const { code, stdout } = await curl(['-i', ...args, url])
+  expect(code).toBe(0)
+  const end = stdout.indexOf('\r\n\r\n')
+  expect(end).toBeGreaterThan(0)
+  return { ...parseHead(stdout.subarray(0, end).toString('latin1')), body: stdout.subarray(end + 4) }
+}
+
+/** Connects a raw socket; errors are kept on `sock.lastError`. */
+function rawConnect(port, host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const s = track('node-socket', net.connect({ port, host }))
+    s.once('error', reject)
+    s.once('connect', () => {
+      s.off('error', reject)
+      s.on('error', (e) => (s.lastError = e))
+      resolve(s)
+    })
+  })
+}
+
+/** Writes `data` on a fresh raw socket and resolves with everything read until the server closes. */
+async function exchange(port, data) {
+  const s = await rawConnect(port)
+  const chunks = []
+  s.on('data', (c) => chunks.push(c))
+  const closed = new Promise((resolve) => s.once('close', resolve))
+  s.write(data)
+  await closed
+  return Buffer.concat(chunks)
+}
+
+/** A raw HTTP/1.1 request. */
+function rawRequest(method, urlPath, headers = {}) {
+  let s = `${method} ${urlPath} HTTP/1.1\r\nHost: test\r\n`
+  for (const [k, v] of Object.entries(headers)) s += `${k}: ${v}\r\n`
+  return s + '\r\n'
+}
+
+/**
+ * Parses the responses in `buf`, one per method of `methods` (in order): HEAD, 304 and 416
+ * heads tell the body length as HTTP says; others need content-length. Returns the responses
+ * and the bytes left over after the last one.
+ */
+function parseResponses(buf, methods) {
+  const out = []
+  let at = 0
+  for (const method of methods) {
+    const end = buf.indexOf('\r\n\r\n', at)
+    if (end < 0) throw new Error(`response ${out.length + 1} has no complete head`)
+    const { status, headers } = parseHead(buf.subarray(at, end).toString('latin1'))
+    let len = 0
+    if (method !== 'HEAD' && status !== 304 && status !== 204) {
+      if (headers['content-length'] === undefined) throw new Error(`response ${out.length + 1} has no content-length`)
+      len = Number(headers['content-length'])
+    }
+    const body = buf.subarray(end + 4, end + 4 + len)
+    if (body.length !== len) throw new Error(`response ${out.length + 1} is cut short`)
+    out.push({ status, headers, body })
+    at = end + 4 + len
+  }
+  return { responses: out, rest: buf.subarray(at) }
+}
+
+/** Resolves once `sock` is closed, with the ms it took from `since`. */
+const closedAfter = (sock, since) =>
+  new Promise((resolve) => {
+    if (sock.destroyed) resolve(Date.now() - since)
+    else sock.once('close', () => resolve(Date.now() - since))
+  })
+
+/** Whether a TCP connect to `port` is refused. */
+function refused(port, host = '127.0.0.1') {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host })
+    s.once('connect', () => {
+      s.destroy()
+      resolve(false)
+    })
+    s.once('error', (e) => resolve(e.code === 'ECONNREFUSED' ? true : e.code))
+  })
+}
+
+/** Runs `node [nodeArgs] -e code`; resolves with `{ code, signal, stdout, stderr }`; `proc` is the child. */
+function nodeChild(code, nodeArgs = []) {
+  const proc = track('child', cp.spawn(process.execPath, [...nodeArgs, '-e', code], { cwd: ROOT }))
+  let stdout = ''
+  let stderr = ''
+  const lineWaiters = []
+  proc.stdout.setEncoding('utf8').on('data', (d) => {
+    stdout += d
+    for (const w of lineWaiters.splice(0)) w()
+  })
+  proc.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
+  const exited = new Promise((resolve) =>
+    proc.once('close', (code, signal) => resolve({ code, signal, stdout, stderr: stderr.slice(0, 4000) })),
+  )
+  /** The first stdout line. */
+  const firstLine = () =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const i = stdout.indexOf('\n')
+        if (i >= 0) return resolve(stdout.slice(0, i))
+        if (proc.exitCode !== null || proc.signalCode !== null)
+          return reject(new Error(`child exited: ${stderr.slice(0, 2000)}`))
+        lineWaiters.push(check)
+      }
+      check()
+      proc.once('close', check)
+    })
+  return { proc, exited, firstLine }
+}
+
+/** Whether a child process is still running after `ms`. */
+async function stillRunningAfter(proc, ms) {
+  await sleep(ms)
+  return proc.exitCode === null && proc.signalCode === null
+}
+
+/** What `fn` throws synchronously; a promise it returns instead is reported (and cleaned up). */
+function thrownBy(fn) {
+  let r
+  try {
+    r = fn()
+  } catch (e) {
+    return e
+  }
+  if (r && typeof r.then === 'function') {
+    r.then(
+      (s) => s && s.close && s.close(),
+      () => {},
+    )
+    return { notThrownSynchronously: 'it returned a promise' }
+  }
+  return { notThrownSynchronously: r }
+}
+
+function expectInvalidArg(fn, name = 'TypeError') {
+  const e = thrownBy(fn)
+  expect(Object.prototype.toString.call(e)).toBe('[object Error]')
+  expect({ name: e.name, code: e.code }).toEqual({ name, code: 'ABIO_ERR_INVALID_ARG' })
+  return e
+}
+
+/** Bytes `n` random bytes with zero bytes inside. */
+function withZeros(n) {
+  const b = Buffer.from(ab(n))
+  for (let i = 0; i < n; i += 7) b[i] = 0
+  return b
+}
+
+/** Headers of a response without those that vary per response or per method. */
+function stable(headers) {
+  const h = { ...headers }
+  delete h.date
+  delete h.connection
+  delete h['keep-alive']
+  return h
+}
+
+const ETAG = /^"[0-9a-f]+-[0-9a-f]{8}"$/
+
+// ---------------------------------------------------------------------------
+// 1. Bodies
+
+describe('route bodies', () => {
+  /** Every kind of Bytes, with zero bytes inside, as [name, value]. */
+  function bodies() {
+    const u8 = new Uint8Array(ab(300), 17, 200)
+    u8.fill(0, 10, 20)
+    const dvBuf = ab(64)
+    new Uint8Array(dvBuf).fill(0, 40, 44)
+    const shared = sab(1000)
+    new Uint8Array(shared).fill(0, 0, 5)
+    const i16 = new Int16Array(ab(400)).subarray(10, 150)
+    i16.fill(0, 3, 6)
+    return [
+      ['ArrayBuffer', new Uint8Array(withZeros(4096)).slice().buffer],
+      ['SharedArrayBuffer', shared],
+      ['Buffer (a pool slice, byteOffset > 0)', poolSlice('hello\0world\0\0')],
+      ['Uint8Array with byteOffset', u8],
+      ['Int16Array subarray', i16],
+      ['Uint8ClampedArray', new Uint8ClampedArray(withZeros(99))],
+      ['Float64Array', new Float64Array([0, -0, 1.5, NaN, Infinity, 0])],
+      ['BigUint64Array', new BigUint64Array([0n, 2n ** 64n - 1n, 0n])],
+      ['DataView with byteOffset', new DataView(dvBuf, 8, 48)],
+      ['1 MiB Buffer', withZeros(MiB)],
+      ['empty ArrayBuffer', new ArrayBuffer(0)],
+      ['empty view with byteOffset', new Uint8Array(ab(10), 5, 0)],
+    ]
+  }
+
+  let server
+  let cases
+  beforeAll(async () => {
+    cases = bodies().map(([name, value], i) => ({ name, value, path: `/b/${i}`, want: copyOf(value) }))
+    const routes = {}
+    for (const c of cases) routes[c.path] = c.value
+    server = await abio.serve({ host: '127.0.0.1', routes })
+  })
+  afterAll(() => server.close())
+
+  it('every Bytes type arrives exactly over Node http, with content-length and application/octet-stream', async () => {
+    for (const c of cases) {
+      const r = await request(server.port, c.path)
+      expect({ name: c.name, status: r.status }).toEqual({ name: c.name, status: 200 })
+      expect(r.headers['content-type']).toBe('application/octet-stream')
+      expect(r.headers['content-length']).toBe(String(c.want.length))
+      expect(r.headers['accept-ranges']).toBe('bytes')
+      expect(r.headers.etag).toMatch(ETAG)
+      expectBytes(r.body, c.want)
+    }
+  })
+
+  itCurl('every Bytes type arrives exactly over curl', async () => {
+    for (const c of cases) {
+      const r = await curlGet(`http://127.0.0.1:${server.port}${c.path}`)
+      expect({ name: c.name, status: r.status }).toEqual({ name: c.name, status: 200 })
+      expect(r.headers['content-type']).toBe('application/octet-stream')
+      expect(r.headers['content-length']).toBe(String(c.want.length))
+      expectBytes(r.body, c.want)
+    }
+  })
+
+  it('the same bytes get the same strong etag whatever their type; one changed byte changes it', async () => {
+    const bytes = withZeros(777)
+    const changed = Buffer.from(bytes)
+    changed[500] ^= 1
+    const s = await serve({
+      host: '127.0.0.1',
+      routes: {
+        '/buf': bytes,
+        '/ab': new Uint8Array(bytes).buffer,
+        '/view': new Uint8Array(Buffer.concat([Buffer.alloc(3), bytes], 780 + 4 * KiB).buffer, 3, 777),
+        '/obj': { body: bytes, contentType: 'x/y' },
+        '/changed': changed,
+      },
+    })
+    const tags = {}
+    for (const p of ['/buf', '/ab', '/view', '/obj', '/changed']) tags[p] = (await request(s.port, p)).headers.etag
+    expect(tags['/buf']).toMatch(ETAG)
+    expect(tags['/ab']).toBe(tags['/buf'])
+    expect(tags['/view']).toBe(tags['/buf'])
+    expect(tags['/obj']).toBe(tags['/buf'])
+    expect(tags['/changed']).toMatch(ETAG)
+    expect(tags['/changed']).not.toBe(tags['/buf'])
+  })
+
+  it('string bodies are UTF-8 text/plain; contentType and headers arrive (names lower-case)', async () => {
+    const png = withZeros(100)
+    const s = await serve({
+      host: '127.0.0.1',
+      routes: {
+        '/s': { body: 'héllo' },
+        '/emoji': { body: 'a\u{1F600}b\uD800c' },
+        '/json': { body: '{"a":1}', contentType: 'application/json' },
+        '/png': { body: png, contentType: 'image/png', headers: { 'X-Custom': 'yes', 'Cache-Control': 'max-age=60' } },
+        '/bytes': { body: png },
+        '/ab': { body: png.buffer.slice(png.byteOffset, png.byteOffset + 100), headers: { 'x-a': '', 'X-B': 'b c' } },
+      },
+    })
+    let r = await request(s.port, '/s')
+    expect(r.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expect(r.headers['content-length']).toBe('6')
+    expectBytes(r.body, Buffer.from('héllo', 'utf8'))
+
+    r = await request(s.port, '/emoji')
+    expect(r.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expectBytes(r.body, Buffer.from('a\u{1F600}b\uD800c', 'utf8')) // a lone surrogate becomes U+FFFD
+
+    r = await request(s.port, '/json')
+    expect(r.headers['content-type']).toBe('application/json')
+    expectBytes(r.body, Buffer.from('{"a":1}'))
+
+    r = await request(s.port, '/png')
+    expect(r.headers['content-type']).toBe('image/png')
+    expect(r.headers['x-custom']).toBe('yes')
+    expect(r.headers['cache-control']).toBe('max-age=60')
+    expectBytes(r.body, png)
+
+    r = await request(s.port, '/bytes')
+    expect(r.headers['content-type']).toBe('application/octet-stream')
+    expectBytes(r.body, png)
+
+    r = await request(s.port, '/ab')
+    expect(r.headers['content-type']).toBe('application/octet-stream')
+    expect(r.headers['x-a']).toBe('')
+    expect(r.headers['x-b']).toBe('b c')
+    expectBytes(r.body, png)
+
+    if (HAS_CURL) {
+      const c = await curlGet(`http://127.0.0.1:${s.port}/png`)
+      expect(c.headers['content-type']).toBe('image/png')
+      expect(c.headers['x-custom']).toBe('yes')
+      expectBytes(c.body, png)
+      const t = await curlGet(`http://127.0.0.1:${s.port}/s`)
+      expectBytes(t.body, Buffer.from('héllo'))
+    }
+  })
+  // BUG (reported): a route header that frames the body (content-length, transfer-encoding)
+  // replaces the real one, and hyper then sends the whole body under it: with
+  // content-length: 5 on a 20-byte body, a keep-alive client reads 5 bytes and takes the other
+  // 15 as the start of the next response. serve() should refuse such headers, or the real
+  // framing should win.
+  it('a route header content-length cannot make the response lie about its length', async () => {
+    const body = 'x'.repeat(20)
+    let s
+    try {
+      s = await serve({ host: '127.0.0.1', routes: { '/a': { body, headers: { 'content-length': '5' } } } })
+    } catch (e) {
+      expect(e.code).toBe('ABIO_ERR_INVALID_ARG') // refusing it is fine too
+      return
+    }
+    const out = await exchange(s.port, rawRequest('GET', '/a') + rawRequest('GET', '/a', { Connection: 'close' }))
+    const { responses, rest } = parseResponses(out, ['GET', 'GET'])
+    expect(responses.map((r) => [r.status, r.headers['content-length'], r.body.toString()])).toEqual([
+      [200, '20', body],
+      [200, '20', body],
+    ])
+    expect(rest.length).toBe(0)
+  })
+})
+
+// ---------------------------------------------------------------------------
+// 2-5. HEAD, Range, ETag, 404, 405
+
+describe('HEAD, Range, ETag, 404 and 405', () => {
+  const body = withZeros(1000)
+  const empty = new ArrayBuffer(0)
+  let server
+  let etag
+  beforeAll(async () => {
+    server = await abio.serve({
+      host: '127.0.0.1',
+      routes: {
+        '/a': body,
+        '/empty': empty,
+        '/t': { body: 'héllo', headers: { 'x-extra': '1' } },
+      },
+    })
+    etag = (await request(server.port, '/a')).headers.etag
+  })
+  afterAll(() => server.close())
+  const url = (p) => `http://127.0.0.1:${server.port}${p}`
+
+  describe('HEAD', () => {
+    it('has the headers of GET (content-length of the whole body) and no body, over Node http', async () => {
+      for (const p of ['/a', '/t']) {
+        const g = await request(server.port, p)
+        const h = await request(server.port, p, { method: 'HEAD' })
+        expect(h.status).toBe(200)
+        expect(stable(h.headers)).toEqual(stable(g.headers))
+        expect(h.body.length).toBe(0)
+      }
+      const h = await request(server.port, '/a', { method: 'HEAD' })
+      expect(h.headers['content-length']).toBe('1000')
+    })
+
+    // BUG (reported): hyper leaves content-length out of a HEAD response whose body is empty,
+    // so HEAD of an empty route does not say its length (GET says content-length: 0).
+    it('HEAD of an empty route has the headers of GET, content-length: 0 included', async () => {
+      const g = await request(server.port, '/empty')
+      expect(g.headers['content-length']).toBe('0')
+      const out = await exchange(server.port, rawRequest('HEAD', '/empty', { Connection: 'close' }))
+      const { responses, rest } = parseResponses(out, ['HEAD'])
+      expect(rest.length).toBe(0)
+      expect(stable(responses[0].headers)).toEqual(stable(g.headers))
+    })
+
+    itCurl('curl -I sees the headers of GET', async () => {
+      const { code, stdout } = await curl(['-I', url('/a')])
+      expect(code).toBe(0)
+      const text = stdout.toString('latin1')
+      expect(text.endsWith('\r\n\r\n')).toBe(true)
+      const h = parseHead(text.slice(0, -4))
+      expect(h.status).toBe(200)
+      expect(h.headers['content-length']).toBe('1000')
+      expect(h.headers['content-type']).toBe('application/octet-stream')
+      expect(h.headers.etag).toBe(etag)
+      expect(h.headers['accept-ranges']).toBe('bytes')
+    })
+
+    it('on a raw socket, nothing follows the head of a HEAD response', async () => {
+      const out = await exchange(server.port, rawRequest('HEAD', '/a', { Connection: 'close' }))
+      const text = out.toString('latin1')
+      expect(text.indexOf('\r\n\r\n')).toBe(text.length - 4)
+      const h = parseHead(text.slice(0, -4))
+      expect(h.status).toBe(200)
+      expect(h.headers['content-length']).toBe('1000')
+    })
+
+    it('HEAD with a Range has the 206 headers and no body', async () => {
+      const out = await exchange(server.port, rawRequest('HEAD', '/a', { Range: 'bytes=10-19', Connection: 'close' }))
+      const { responses, rest } = parseResponses(out, ['HEAD'])
+      expect(rest.length).toBe(0)
+      expect(responses[0].status).toBe(206)
+      expect(responses[0].headers['content-range']).toBe('bytes 10-19/1000')
+      expect(responses[0].headers['content-length']).toBe('10')
+    })
+  })
+
+  describe('Range', () => {
+    const partial = [
+      ['bytes=0-9', 0, 9],
+      ['bytes=0-0', 0, 0],
+      ['bytes=999-999', 999, 999],
+      ['bytes=990-', 990, 999],
+      ['bytes=0-', 0, 999],
+      ['bytes=-10', 990, 999],
+      ['bytes=-1', 999, 999],
+      ['bytes=900-5000', 900, 999], // the end is clamped
+      ['bytes=-5000', 0, 999], // the suffix is clamped
+      ['bytes=500-999', 500, 999],
+    ]
+    it.each(partial)('%s -> 206 with those bytes and content-range', async (range, start, end) => {
+      const r = await request(server.port, '/a', { headers: { Range: range } })
+      expect(r.status).toBe(206)
+      expect(r.headers['content-range']).toBe(`bytes ${start}-${end}/1000`)
+      expect(r.headers['content-length']).toBe(String(end - start + 1))
+      expect(r.headers.etag).toBe(etag)
+      expectBytes(r.body, body.subarray(start, end + 1))
+    })
+
+    it.each([
+      ['/a', 'bytes=1000-', 1000],
+      ['/a', 'bytes=5000-6000', 1000],
+      ['/a', 'bytes=-0', 1000],
+      ['/empty', 'bytes=0-', 0],
+      ['/empty', 'bytes=-5', 0],
+    ])('%s %s -> 416 with content-range bytes */len and no body', async (p, range, len) => {
+      const r = await request(server.port, p, { headers: { Range: range } })
+      expect(r.status).toBe(416)
+      expect(r.headers['content-range']).toBe(`bytes */${len}`)
+      expect(r.body.length).toBe(0)
+    })
+
+    it.each([
+      'bytes=0-1,5-6', // several ranges: the whole body
+      'bytes=0-1, 990-',
+      'bytes=5-2', // end before start
+      'bytes=abc',
+      'bytes=x-1',
+      'bytes=',
+      'bytes=-',
+      'items=0-1',
+      'bytes 0-1',
+    ])('%s -> 200 with the whole body', async (range) => {
+      const r = await request(server.port, '/a', { headers: { Range: range } })
+      expect(r.status).toBe(200)
+      expect(r.headers['content-range']).toBeUndefined()
+      expect(r.headers['content-length']).toBe('1000')
+      expectBytes(r.body, body)
+    })
+
+    itCurl('curl -r: a-b, a-, -n, and a 416', async () => {
+      for (const [r, start, end] of [
+        ['0-9', 0, 9],
+        ['990-', 990, 999],
+        ['-10', 990, 999],
+        ['900-5000', 900, 999],
+      ]) {
+        const c = await curlGet(url('/a'), ['-r', r])
+        expect(c.status).toBe(206)
+        expect(c.headers['content-range']).toBe(`bytes ${start}-${end}/1000`)
+        expectBytes(c.body, body.subarray(start, end + 1))
+      }
+      const c = await curlGet(url('/a'), ['-r', '2000-'])
+      expect(c.status).toBe(416)
+      expect(c.headers['content-range']).toBe('bytes */1000')
+      expect(c.body.length).toBe(0)
+      const m = await curlGet(url('/a'), ['-r', '0-1,5-6'])
+      expect(m.status).toBe(200)
+      expectBytes(m.body, body)
+    })
+  })
+
+  describe('ETag and If-None-Match', () => {
+    it('GET has a strong etag; If-None-Match with it -> 304 without a body', async () => {
+      expect(etag).toMatch(ETAG)
+      const r = await request(server.port, '/a', { headers: { 'If-None-Match': etag } })
+      expect(r.status).toBe(304)
+      expect(r.headers.etag).toBe(etag)
+      expect(r.body.length).toBe(0)
+    })
+
+    it.each([
+      ['the tag', (t) => t],
+      ['W/ and the tag', (t) => `W/${t}`],
+      ['*', () => '*'],
+      ['a list with it', (t) => `"nope", ${t}, "other"`],
+      ['a list with W/ and it', (t) => `"nope",W/${t}`],
+    ])('If-None-Match: %s -> 304', async (_, make) => {
+      const r = await request(server.port, '/a', { headers: { 'If-None-Match': make(etag) } })
+      expect(r.status).toBe(304)
+      expect(r.body.length).toBe(0)
+    })
+
+    it.each([['"other"'], ['"1-00000000"'], ['W/"nope", "no"'], [`"${'0'.repeat(10)}"`]])(
+      'If-None-Match: %s -> 200 with the body',
+      async (tag) => {
+        const r = await request(server.port, '/a', { headers: { 'If-None-Match': tag } })
+        expect(r.status).toBe(200)
+        expect(r.headers.etag).toBe(etag)
+        expectBytes(r.body, body)
+      },
+    )
+
+    it('If-None-Match wins over Range (304)', async () => {
+      const r = await request(server.port, '/a', { headers: { 'If-None-Match': etag, Range: 'bytes=0-9' } })
+      expect(r.status).toBe(304)
+    })
+
+    it('on a raw socket, nothing follows the head of a 304', async () => {
+      const out = await exchange(server.port, rawRequest('GET', '/a', { 'If-None-Match': etag, Connection: 'close' }))
+      const text = out.toString('latin1')
+      expect(text.startsWith('HTTP/1.1 304')).toBe(true)
+      expect(text.indexOf('\r\n\r\n')).toBe(text.length - 4)
+    })
+
+    itCurl('curl with If-None-Match -> 304', async () => {
+      const c = await curlGet(url('/a'), ['-H', `If-None-Match: ${etag}`])
+      expect(c.status).toBe(304)
+      expect(c.body.length).toBe(0)
+    })
+
+    it('after reload() with different bytes the etag changes and the old tag gets 200', async () => {
+      const s = await serve({ host: '127.0.0.1', routes: { '/x': Buffer.from('one') } })
+      const t1 = (await request(s.port, '/x')).headers.etag
+      expect((await request(s.port, '/x', { headers: { 'If-None-Match': t1 } })).status).toBe(304)
+      s.reload({ routes: { '/x': Buffer.from('two') } })
+      const r = await request(s.port, '/x', { headers: { 'If-None-Match': t1 } })
+      expect(r.status).toBe(200)
+      expect(r.headers.etag).toMatch(ETAG)
+      expect(r.headers.etag).not.toBe(t1)
+      expectBytes(r.body, Buffer.from('two'))
+      expect((await request(s.port, '/x', { headers: { 'If-None-Match': r.headers.etag } })).status).toBe(304)
+    })
+  })
+
+  describe('404 and 405', () => {
+    it.each(['/nope', '/a/', '/A', '/a/b', '//a', '/'])('%s -> 404', async (p) => {
+      const r = await request(server.port, p)
+      expect(r.status).toBe(404)
+      expect(r.headers.etag).toBeUndefined()
+    })
+
+    it('the query string is ignored', async () => {
+      for (const p of ['/a?x=1', '/a?', '/a?x=1&y=%20#f']) {
+        const r = await request(server.port, p)
+        expect(r.status).toBe(200)
+        expectBytes(r.body, body)
+      }
+      expect((await request(server.port, '/nope?x=/a')).status).toBe(404)
+    })
+
+    it.each(['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'])('%s on a route -> 405 with allow: GET, HEAD', async (m) => {
+      const r = await request(server.port, '/a', { method: m, body: m === 'DELETE' ? undefined : 'some body' })
+      expect(r.status).toBe(405)
+      expect(r.headers.allow).toBe('GET, HEAD')
+    })
+
+    it('POST on an unknown path -> 404', async () => {
+      expect((await request(server.port, '/nope', { method: 'POST', body: 'x' })).status).toBe(404)
+    })
+
+    it('after a 405 with an unread body, the same connection serves the next request', async () => {
+      const out = await exchange(
+        server.port,
+        'POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello' +
+          rawRequest('GET', '/a', { Connection: 'close' }),
+      )
+      const { responses, rest } = parseResponses(out, ['POST', 'GET'])
+      expect(responses.map((r) => r.status)).toEqual([405, 200])
+      expectBytes(responses[1].body, body)
+      expect(rest.length).toBe(0)
+    })
+
+    itCurl('curl -X POST/PUT/DELETE -> 405; an unknown path -> 404', async () => {
+      for (const m of ['POST', 'PUT', 'DELETE']) {
+        const c = await curlGet(url('/a'), ['-X', m, ...(m === 'DELETE' ? [] : ['-d', 'data'])])
+        expect(c.status).toBe(405)
+        expect(c.headers.allow).toBe('GET, HEAD')
+      }
+      expect((await curlGet(url('/nope'))).status).toBe(404)
+      const q = await curlGet(url('/t?lang=fr'))
+      expect(q.status).toBe(200)
+      expect(q.headers['x-extra']).toBe('1')
+      expectBytes(q.body, Buffer.from('héllo'))
+    })
+  })
+})
+
+// ---------------------------------------------------------------------------
+// 6. Keep-alive and pipelining
+
+describe('keep-alive and pipelining', () => {
+  it('200 sequential requests over one keep-alive connection', async () => {
+    const bodyA = withZeros(3000)
+    const bodyB = Buffer.from('b')
+    const s = await serve({ host: '127.0.0.1', routes: { '/a': bodyA, '/b': bodyB } })
+    const agent = track('agent', new http.Agent({ keepAlive: true, maxSockets: 1 }))
+    const sockets = new Set()
+    const ports = new Set()
+    for (let i = 0; i < 200; i++) {
+      const p = i % 2 ? '/b' : '/a'
+      const r = await request(s.port, p, { agent, method: i % 10 === 9 ? 'HEAD' : 'GET' })
+      expect(r.status).toBe(200)
+      if (i % 10 !== 9) expectBytes(r.body, p === '/a' ? bodyA : bodyB)
+      sockets.add(r.socket)
+      ports.add(r.socket.localPort)
+    }
+    expect(sockets.size).toBe(1)
+    expect(ports.size).toBe(1)
+  })
+
+  it('3 pipelined requests in one write get 3 responses in order', async () => {
+    const one = withZeros(500)
+    const two = Buffer.from('second')
+    const s = await serve({ host: '127.0.0.1', routes: { '/1': one, '/2': two } })
+    const out = await exchange(
+      s.port,
+      rawRequest('GET', '/1') + rawRequest('GET', '/nope') + rawRequest('GET', '/2', { Connection: 'close' }),
+    )
+    const { responses, rest } = parseResponses(out, ['GET', 'GET', 'GET'])
+    expect(responses.map((r) => r.status)).toEqual([200, 404, 200])
+    expectBytes(responses[0].body, one)
+    expectBytes(responses[2].body, two)
+    expect(rest.length).toBe(0)
+  })
+
+  it('pipelined HEAD, Range, 304 and GET keep their order and lengths', async () => {
+    const one = withZeros(500)
+    const s = await serve({ host: '127.0.0.1', routes: { '/1': one } })
+    const tag = (await request(s.port, '/1')).headers.etag
+    const out = await exchange(
+      s.port,
+      rawRequest('HEAD', '/1') +
+        rawRequest('GET', '/1', { Range: 'bytes=10-19' }) +
+        rawRequest('GET', '/1', { 'If-None-Match': tag }) +
+        rawRequest('GET', '/1', { Connection: 'close' }),
+    )
+    const { responses, rest } = parseResponses(out, ['HEAD', 'GET', 'GET', 'GET'])
+    expect(responses.map((r) => r.status)).toEqual([200, 206, 304, 200])
+    expectBytes(responses[1].body, one.subarray(10, 20))
+    expectBytes(responses[3].body, one)
+    expect(rest.length).toBe(0)
+  })
+})
+
+// ---------------------------------------------------------------------------
+// 7. Limits
+
+describe('limits', () => {
+  it('a 20 KiB header -> 431 with the default 16 KiB limit; 15 KiB passes', async () => {
+    const s = await serve({ host: '127.0.0.1', routes: { '/a': Buffer.from('ok') } })
+    const big = await request(s.port, '/a', { headers: { 'X-Big': 'y'.repeat(20 * KiB) } })
+    expect(big.status).toBe(431)
+    const out = await exchange(s.port, rawRequest('GET', '/a', { 'X-Big': 'y'.repeat(20 * KiB) }))
+    expect(out.toString('latin1')).toMatch(/^HTTP\/1\.1 431 /)
+    const fits = await request(s.port, '/a', { headers: { 'X-Big': 'y'.repeat(15 * KiB) } })
+    expect(fits.status).toBe(200)
+    expectBytes(fits.body, Buffer.from('ok'))
+    if (HAS_CURL) {
+      const c = await curlGet(`http://127.0.0.1:${s.port}/a`, ['-H', `X-Big: ${'y'.repeat(20 * KiB)}`])
+      expect(c.status).toBe(431)
+    }
+  })
+
+  it('a custom maxHeaderSize, smaller or larger', async () => {
+    const small = await serve({ host: '127.0.0.1', maxHeaderSize: 2048, routes: { '/a': Buffer.from('ok') } })
+    expect((await request(small.port, '/a', { headers: { 'X-Big': 'y'.repeat(4 * KiB) } })).status).toBe(431)
+    expect((await request(small.port, '/a', { headers: { 'X-Big': 'y'.repeat(KiB) } })).status).toBe(200)
+    const large = await serve({ host: '127.0.0.1', maxHeaderSize: 64 * KiB, routes: { '/a': Buffer.from('ok') } })
+    const r = await request(large.port, '/a', { headers: { 'X-Big': 'y'.repeat(20 * KiB) } })
+    expect(r.status).toBe(200)
+    expectBytes(r.body, Buffer.from('ok'))
+    expect((await request(large.port, '/a', { headers: { 'X-Big': 'y'.repeat(70 * KiB) } })).status).toBe(431)
+  })
+
+  it('headersTimeout: a slow-loris socket is closed within ~headersTimeout while others are served', async () => {
+    const s = await serve({ host: '127.0.0.1', headersTimeout: 500, routes: { '/a': Buffer.from('ok') } })
+    const slow = await rawConnect(s.port)
+    const got = []
+    slow.on('data', (c) => got.push(c))
+    const t0 = Date.now()
+    const closed = closedAfter(slow, t0)
+    slow.write('GET /a HTTP/1.1\r\nHost: t\r\nX-Slow: ')
+    const drip = track(
+      'timer',
+      setInterval(() => {
+        if (!slow.destroyed) slow.write('a')
+      }, 100),
+    )
+    // Meanwhile other clients are served, on fresh connections.
+    const served = []
+    for (let i = 0; i < 4; i++) {
+      await sleep(80)
+      const r = await request(s.port, '/a')
+      served.push([r.status, r.body.toString()])
+    }
+    const ms = await closed
+    clearInterval(drip)
+    expect(served).toEqual(Array(4).fill([200, 'ok']))
+    expect(ms).toBeGreaterThanOrEqual(400)
+    expect(ms).toBeLessThan(2000)
+    expect(Buffer.concat(got).toString('latin1')).not.toMatch(/^HTTP\/1\.1 200/)
+  })
+
+  it('headersTimeout: a silent connection, and an idle keep-alive connection, are closed too', async () => {
+    const s = await serve({ host: '127.0.0.1', headersTimeout: 500, routes: { '/a': Buffer.from('ok') } })
+    const silent = await rawConnect(s.port)
+    const idle = await rawConnect(s.port)
+    const t0 = Date.now()
+    const got = []
+    idle.on('data', (c) => got.push(c))
+    const silentMs = closedAfter(silent, t0)
+    const idleMs = closedAfter(idle, t0)
+    idle.write(rawRequest('GET', '/a'))
+    const [a, b] = await Promise.all([silentMs, idleMs])
+    expect(a).toBeGreaterThanOrEqual(400)
+    expect(a).toBeLessThan(2000)
+    expect(b).toBeGreaterThanOrEqual(400)
+    expect(b).toBeLessThan(2000)
+    const { responses } = parseResponses(Buffer.concat(got), ['GET'])
+    expect(responses[0].status).toBe(200)
+  })
+})
+
+// ---------------------------------------------------------------------------
+// 8. reload() and argument checks
+
+describe('reload() and validation', () => {
+  it('reload({ routes }) swaps the routes: a new path appears, an old one disappears', async () => {
+    const s = await serve({ host: '127.0.0.1', routes: { '/old': Buffer.from('old'), '/both': Buffer.from('1') } })
+    expect((await request(s.port, '/old')).status).toBe(200)
+    expect((await request(s.port, '/new')).status).toBe(404)
+    expect(s.reload({ routes: { '/new': { body: 'new' }, '/both': Buffer.from('2') } })).toBeUndefined()
+    expect((await request(s.port, '/old')).status).toBe(404)
+    const n = await request(s.port, '/new')
+    expect(n.status).toBe(200)
+    expect(n.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expectBytes(n.body, Buffer.from('new'))
+    expectBytes((await request(s.port, '/both')).body, Buffer.from('2'))
+    s.reload({ routes: {} })
+    expect((await request(s.port, '/new')).status).toBe(404)
+  })
+
+  it('requests racing reloads see one table or the other, never a mix (body and etag agree)', async () => {
+    const X = withZeros(64 * KiB)
+    const Y = withZeros(32 * KiB)
+    const tableX = { '/r': X, '/only-x': Buffer.from('x') }
+    const tableY = { '/r': { body: Y, headers: { 'x-table': 'y' } } }
+    const s = await serve({ host: '127.0.0.1', routes: tableX })
+    const agent = track('agent', new http.Agent({ keepAlive: true, maxSockets: 8 }))
+    let stop = false
+    const flipper = (async () => {
+      let i = 0
+      while (!stop) {
+        s.reload({ routes: i++ % 2 ? tableX : tableY })
+        await sleep(1)
+      }
+    })()
+    const results = await Promise.all(Array.from({ length: 200 }, () => request(s.port, '/r', { agent })))
+    stop = true
+    await flipper
+    const tags = new Map()
+    let sawX = 0
+    let sawY = 0
+    for (const r of results) {
+      expect(r.status).toBe(200)
+      const isX = r.body.length === X.length
+      if (isX) {
+        sawX++
+        expect(r.headers['x-table']).toBeUndefined()
+        expectBytes(r.body, X)
+      } else {
+        sawY++
+        expect(r.headers['x-table']).toBe('y')
+        expectBytes(r.body, Y)
+      }
+      const key = isX ? 'X' : 'Y'
+      if (!tags.has(key)) tags.set(key, r.headers.etag)
+      expect(r.headers.etag).toBe(tags.get(key))
+    }
+    expect(sawX + sawY).toBe(200)
+  })
+
+  it('a bad reload throws synchronously and leaves the routes as they were', async () => {
+    const s = await serve({ host: '127.0.0.1', routes: { '/a': Buffer.from('kept') } })
+    expectInvalidArg(() => s.reload())
+    expectInvalidArg(() => s.reload(5))
+    expectInvalidArg(() => s.reload({ routes: { nope: Buffer.from('x') } }))
+    expectInvalidArg(() => s.reload({ routes: { '/b': 'a string' } }))
+    expectInvalidArg(() => s.reload({ routes: { '/b': { file: '/etc/hosts' } } }))
+    expectInvalidArg(() => s.reload({ routes: { '/b': { body: 'x', headers: { 'bad name': 'v' } } } }))
+    expectInvalidArg(() => s.reload({ routes: { '/b': { body: 'x', headers: { 'x-h': 'a\r\nb' } } } }))
+    const r = await request(s.port, '/a')
+    expect(r.status).toBe(200)
+    expectBytes(r.body, Buffer.from('kept'))
+    expect((await request(s.port, '/b')).status).toBe(404)
+  })
+
+  describe('serve() argument checks throw synchronously', () => {
+    const ok = Buffer.from('x')
+    it.each([
+      ['port -1', { port: -1 }, 'RangeError'],
+      ['port 65536', { port: 65536 }, 'RangeError'],
+      ['port 1.5', { port: 1.5 }, 'RangeError'],
+      ['port NaN', { port: NaN }, 'RangeError'],
+      ['port "80"', { port: '80' }, 'TypeError'],
+      ['host 5', { host: 5 }, 'TypeError'],
+      ['options 5', 5, 'TypeError'],
+      ['routes 5', { routes: 5 }, 'TypeError'],
+      ['a path without /', { routes: { a: ok } }, 'TypeError'],
+      ['an empty path', { routes: { '': ok } }, 'TypeError'],
+      ['a string as a bare route', { routes: { '/a': 'text' } }, 'TypeError'],
+      ['a number as a route', { routes: { '/a': 5 } }, 'TypeError'],
+      ['null as a route', { routes: { '/a': null } }, 'TypeError'],
+      ['a body of type number', { routes: { '/a': { body: 5 } } }, 'TypeError'],
+      ['a route without a body', { routes: { '/a': { contentType: 'x/y' } } }, 'TypeError'],
+      ['a non-string contentType', { routes: { '/a': { body: ok, contentType: 5 } } }, 'TypeError'],
+      ['a non-string header value', { routes: { '/a': { body: ok, headers: { 'x-n': 5 } } } }, 'TypeError'],
+      ['headers not an object', { routes: { '/a': { body: ok, headers: 'x' } } }, 'TypeError'],
+      ['fetch', { fetch: () => ({}) }, 'TypeError'],
+      ['websocket', { websocket: {} }, 'TypeError'],
+      ['a file route', { routes: { '/f': { file: __filename } } }, 'TypeError'],
+      ['maxHeaderSize 0', { maxHeaderSize: 0 }, 'RangeError'],
+      ['maxHeaderSize -1', { maxHeaderSize: -1 }, 'RangeError'],
+      ['maxHeaderSize "1"', { maxHeaderSize: '1' }, 'TypeError'],
+      ['headersTimeout 0', { headersTimeout: 0 }, 'RangeError'],
+      ['headersTimeout 1.5', { headersTimeout: 1.5 }, 'RangeError'],
+      ['reusePort "yes"', { reusePort: 'yes' }, 'TypeError'],
+    ])('%s', (_, options, name) => {
+      expectInvalidArg(() => abio.serve(options), name)
+    })
+
+    it.each([
+      ['a header name with a space', { 'bad name': 'v' }],
+      ['an empty header name', { '': 'v' }],
+      ['a header name with a colon', { 'x:y': 'v' }],
+      ['a non-ASCII header name', { 'x-é': 'v' }],
+      ['a header value with CRLF', { 'x-h': 'a\r\nInjected: 1' }],
+      ['a header value with NUL', { 'x-h': 'a\0b' }],
+    ])('%s -> TypeError ABIO_ERR_INVALID_ARG, thrown (not a rejection)', (_, headers) => {
+      const e = expectInvalidArg(() => abio.serve({ routes: { '/a': { body: 'x', headers } } }))
+      expect(e.message).toMatch(/header/)
+    })
+
+    it('a content type with CRLF -> TypeError thrown', () => {
+      expectInvalidArg(() => abio.serve({ routes: { '/a': { body: 'x', contentType: 'text/html\r\nX: 1' } } }))
+    })
+  })
+
+  it('serve() on a port in use rejects with EADDRINUSE', async () => {
+    const node = track('node-server', net.createServer())
+    await new Promise((resolve) => node.listen(0, '127.0.0.1', resolve))
+    const port = node.address().port
+    const p = abio.serve({ host: '127.0.0.1', port, routes: {} })
+    expect(typeof p.then).toBe('function')
+    await expect(p).rejects.toMatchObject({ code: 'EADDRINUSE' })
+  })
+})
+
+// ---------------------------------------------------------------------------
+// 9. close(), ref()/unref(), host
+
+describe('close(), ref()/unref() and host', () => {
+  it('close() resolves; new connections are refused; the port is free for a Node server', async () => {
+    const s = await abio.serve({ routes: { '/a': Buffer.from('x') } })
+    const port = s.port
+    expect((await request(port, '/a')).status).toBe(200)
+    expect(await s.close()).toBeUndefined()
+    expect(await refused(port)).toBe(true)
+    const node = track('node-server', net.createServer())
+    await new Promise((resolve, reject) => {
+      node.once('error', reject)
+      node.listen(port, resolve) // '::', as abio's default
+    })
+    expect(node.address().port).toBe(port)
+  })
+
+  it('a response in flight when close() is called completes; then the connection closes', async () => {
+    const big = withZeros(32 * MiB)
+    const s = await abio.serve({ host: '127.0.0.1', routes: { '/big': big } })
+    const port = s.port
+    const done = new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/big', agent: false }, (res) => {
+        res.pause()
+        const chunks = []
+        resolve({
+          res,
+          socket: res.socket,
+          all: new Promise((ok, ko) => {
+            res.on('data', (c) => chunks.push(c))
+            res.on('end', () => ok(Buffer.concat(chunks)))
+            res.on('error', ko)
+          }),
+        })
+      })
+      req.on('error', reject)
+    })
+    const { res, socket, all } = await done
+    await sleep(50) // the server is blocked on a full socket now
+    await s.close()
+    expect(await refused(port)).toBe(true)
+    const closed = closedAfter(socket, Date.now())
+    res.resume()
+    const got = await all
+    expect(res.statusCode).toBe(200)
+    expectBytes(got, big)
+    expect(await closed).toBeLessThan(3000)
+  })
+
+  it('a request whose head is half sent when close() is called is still answered', async () => {
+    const s = await abio.serve({ host: '127.0.0.1', routes: { '/a': Buffer.from('late') } })
+    const sock = await rawConnect(s.port)
+    const chunks = []
+    sock.on('data', (c) => chunks.push(c))
+    const closed = new Promise((resolve) => sock.once('close', resolve))
+    sock.write('GET /a HTTP/1.1\r\nHost: t\r\n')
+    await sleep(50)
+    await s.close()
+    sock.write('\r\n')
+    await closed
+    const { responses } = parseResponses(Buffer.concat(chunks), ['GET'])
+    expect(responses[0].status).toBe(200)
+    expectBytes(responses[0].body, Buffer.from('late'))
+  })
+
+  it('an idle keep-alive connection is closed by close()', async () => {
+    const s = await abio.serve({ host: '127.0.0.1', routes: { '/a': Buffer.from('x') } })
+    const agent = track('agent', new http.Agent({ keepAlive: true, maxSockets: 1 }))
+    const r = await request(s.port, '/a', { agent })
+    const closed = closedAfter(r.socket, Date.now())
+    await s.close()
+    expect(await closed).toBeLessThan(2000)
+  })
+
+  it('close() twice resolves both times', async () => {
+    const s = await abio.serve({ routes: {} })
+    await Promise.all([s.close(), s.close()])
+    await expect(s.close()).resolves.toBeUndefined()
+  })
+
+  it('a serve()d server keeps a child process alive; unref() lets it exit; ref() holds it again', async () => {
+    const lib = JSON.stringify(ROOT)
+    const alive = nodeChild(
+      `require(${lib}).serve({ routes: { '/a': Buffer.from('child') } }).then((s) => console.log(s.port))`,
+    )
+    const unrefd = nodeChild(`require(${lib}).serve({ routes: {} }).then((s) => { s.unref(); console.log('ready') })`)
+    const rerefd = nodeChild(
+      `require(${lib}).serve({ routes: {} }).then((s) => { s.unref(); s.ref(); console.log('ready') })`,
+    )
+    const closes = nodeChild(
+      `require(${lib}).serve({ routes: {} }).then((s) => s.close()).then(() => console.log('closed'))`,
+    )
+
+    const port = Number(await alive.firstLine())
+    const r = await request(port, '/a')
+    expect(r.status).toBe(200)
+    expectBytes(r.body, Buffer.from('child'))
+
+    const u = await within(unrefd.exited, 10000)
+    expect(u).toMatchObject({ code: 0, stdout: 'ready\n' })
+    const c = await within(closes.exited, 10000)
+    expect(c).toMatchObject({ code: 0, stdout: 'closed\n' })
+    expect(await rerefd.firstLine()).toBe('ready')
+    expect(await stillRunningAfter(alive.proc, 1000)).toBe(true)
+    expect(await stillRunningAfter(rerefd.proc, 0)).toBe(true)
+  })
+
+  it("host defaults to '::' and accepts IPv4 (and IPv6) clients", async () => {
+    const s = await serve({ routes: { '/a': Buffer.from('v4 and v6') } })
+    expect(typeof s.host).toBe('string')
+    if (HAS_V6) expect(s.host).toBe('::')
+    const v4 = await request(s.port, '/a', { host: '127.0.0.1' })
+    expect(v4.status).toBe(200)
+    expectBytes(v4.body, Buffer.from('v4 and v6'))
+    if (HAS_V6) {
+      const v6 = await request(s.port, '/a', { host: '::1' })
+      expectBytes(v6.body, Buffer.from('v4 and v6'))
+    }
+    const only4 = await serve({ host: '127.0.0.1', routes: {} })
+    expect(only4.host).toBe('127.0.0.1')
+    expect(only4.port).toBeGreaterThan(0)
+  })
+})
+
+// ---------------------------------------------------------------------------
+// 10. Memory: routes hold the caller's memory
+
+describe('memory', () => {
+  it('a 64 MiB ArrayBuffer route is held, not copied: RSS stays flat over 20 ranged GETs', async () => {
+    const big = new ArrayBuffer(64 * MiB)
+    const view = new Uint8Array(big)
+    for (let i = 0; i < view.length; i += 4096) view[i] = i & 0xff // touch every page
+    view.set([1, 2, 3, 4], 1000)
+    const before = process.memoryUsage().rss
+    const s = await serve({ host: '127.0.0.1', routes: { '/big': big } })
+    const agent = track('agent', new http.Agent({ keepAlive: true, maxSockets: 1 }))
+    for (let i = 0; i < 20; i++) {
+      const r = await request(s.port, '/big', { agent, headers: { Range: 'bytes=1000-66535' } })
+      expect(r.status).toBe(206)
+      expect(r.headers['content-range']).toBe(`bytes 1000-66535/${64 * MiB}`)
+      if (i === 0) expectBytes(r.body, view.subarray(1000, 66536))
+    }
+    const h = await request(s.port, '/big', { agent, method: 'HEAD' })
+    expect(h.headers['content-length']).toBe(String(64 * MiB))
+    const grown = process.memoryUsage().rss - before
+    expect(grown).toBeLessThan(24 * MiB)
+  })
+
+  it('changing the ArrayBuffer after serve() changes what is served (the route holds that memory)', async () => {
+    const buf = new ArrayBuffer(4096)
+    const view = new Uint8Array(buf)
+    view.fill(1)
+    const s = await serve({ host: '127.0.0.1', routes: { '/m': buf } })
+    expectBytes((await request(s.port, '/m', { headers: { Range: 'bytes=0-3' } })).body, Buffer.from([1, 1, 1, 1]))
+    view.set([9, 8, 7, 6], 0)
+    const r = await request(s.port, '/m', { headers: { Range: 'bytes=0-3' } })
+    expectBytes(r.body, Buffer.from([9, 8, 7, 6]))
+  })
+
+  // BUG (reported): the route keeps a reference to the JS view, not to the memory behind it.
+  // Transferring the ArrayBuffer away (structuredClone / postMessage with transfer) and letting
+  // the new owner be collected frees that memory while the server still serves it: GET then
+  // returns whatever reuses those pages (other JS data), or the connection dies (EFAULT).
+  it('a route whose ArrayBuffer is transferred away and collected serves its bytes, not freed memory', async () => {
+    const code = `
+      const abio = require(${JSON.stringify(ROOT)})
+      const http = require('http')
+      const get = (port) => new Promise((resolve) => {
+        http.get({ host: '127.0.0.1', port, path: '/a' }, (res) => {
+          const c = []
+          res.on('data', (d) => c.push(d))
+          res.on('end', () => resolve(Buffer.concat(c)))
+          res.on('error', (e) => resolve(e.code))
+        }).on('error', (e) => resolve(e.code))
+      })
+      ;(async () => {
+        let buf = new ArrayBuffer(64 << 20)
+        new Uint8Array(buf).fill(7)
+        const s = await abio.serve({ host: '127.0.0.1', routes: { '/a': buf } })
+        // abio marks a route's buffer untransferable: Node 20 then clones it, Node 21+ throws.
+        try { structuredClone(buf, { transfer: [buf] }) } catch {}
+        for (let i = 0; i < 5; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)) }
+        const junk = []
+        for (let i = 0; i < 4; i++) { const x = new ArrayBuffer(64 << 20); new Uint8Array(x).fill(9); junk.push(x) }
+        const b = await get(s.port)
+        let r
+        if (typeof b === 'string') r = { error: b }
+        else {
+          const seen = {}
+          for (let i = 0; i < b.length; i += 4096) seen[b[i]] = (seen[b[i]] || 0) + 1
+          r = { length: b.length, sampledByteValues: seen }
+        }
+        console.log(JSON.stringify(r))
+        await s.close()
+      })()`
+    const child = nodeChild(code, ['--expose-gc'])
+    const out = await within(child.exited, 15000)
+    const line = out.stdout && out.stdout.trim()
+    const result = line ? JSON.parse(line) : out
+    // Either the original bytes (the memory is held) - anything else is a use after free.
+    expect(result).toEqual({ length: 64 * MiB, sampledByteValues: { 7: (64 * MiB) / 4096 } })
+  })
+})
