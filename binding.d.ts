@@ -72,6 +72,21 @@ export declare class NativeHttpServer {
   unref(): void
 }
 
+/** A request for the JS `fetch` handler (the native half of `lib/http.js`'s `Request`). */
+export declare class NativeRequest {
+  /**
+   * Reads the whole body, up to `maxBodySize` (then rejects with
+   * `ABIO_ERR_BODY_TOO_LARGE`, and the answer will be 413), into an exact `ArrayBuffer`.
+   * Once only.
+   */
+  body(): Promise<ArrayBuffer>
+  /**
+   * Answers: `status`, `headers` (name, value, name, value, ...; `content-length` and
+   * `transfer-encoding` are abio's), `body` held until sent. A second answer is ignored.
+   */
+  respond(status: number, headers: Array<string>, body?: string | ArrayBufferView | undefined): void
+}
+
 /** A listening server (the native half of `lib/net.js`'s `Server`). */
 export declare class NativeServer {
   get host(): string
@@ -138,6 +153,8 @@ export interface HttpOptions {
    * then the connection is closed.
    */
   headersTimeout: number
+  /** Bytes of a request body `req.body()` reads, then 413. */
+  maxBodySize: number
 }
 
 /**
@@ -214,7 +231,7 @@ export declare function readFileSync(path: string, offset: number, length: numbe
 export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
 
 /** Listens on `host:port` and serves the routes. Resolves once listening. */
-export declare function serve(host: string | undefined | null, port: number, reusePort: boolean, paths: Array<string>, bodies: Array<string | ArrayBufferView>, types: Array<string | undefined | null>, headers: Array<Array<string>>, options: HttpOptions): Promise<NativeHttpServer>
+export declare function serve(host: string | undefined | null, port: number, reusePort: boolean, paths: Array<string>, bodies: Array<string | ArrayBufferView>, types: Array<string | undefined | null>, headers: Array<Array<string>>, options: HttpOptions, fetch?: (request: NativeRequest, method: string, url: string, headers: string[]) => void): Promise<NativeHttpServer>
 
 /**
  * Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.FileHandle = nativeBinding.FileHandle
 module.exports.NativeHttpServer = nativeBinding.NativeHttpServer
+module.exports.NativeRequest = nativeBinding.NativeRequest
 module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeSocket = nativeBinding.NativeSocket
 module.exports.connect = nativeBinding.connect

@@ -449,6 +449,36 @@ export function listen(options: ListenOptions, onConnection: (socket: Socket) =>
  */
 export type Route = Bytes | { body: Data; contentType?: string; headers?: Record<string, string> }
 
+/** A request for a {@link ServeOptions.fetch} handler. */
+export class Request {
+  private constructor()
+  /** `GET`, `POST`, ... as sent. */
+  readonly method: string
+  /** The request target: path and query. */
+  readonly url: string
+  /** The path, without the query. */
+  readonly path: string
+  /** Header names lower-case (as in Node); repeated headers joined with `', '`. */
+  readonly headers: Record<string, string>
+  /**
+   * The whole body as an exact `ArrayBuffer`. Once only (then `ABIO_ERR_CLOSED`). A body over
+   * `maxBodySize` rejects with a `RangeError` `code: 'ABIO_ERR_BODY_TOO_LARGE'`, and the
+   * answer is 413 whatever the handler then returns.
+   */
+  body(): Promise<ArrayBuffer>
+  /** Reads the body (as `body()`) and writes it to `path` (as {@link writeFile}); resolves with the bytes written. */
+  bodyToFile(path: string | URL, options?: WriteOptions): Promise<number>
+}
+
+/** What a `fetch` handler answers. Data given as `body` is held until it is sent. */
+export interface Response {
+  /** @default 200 */
+  status?: number
+  /** `content-length` and `transfer-encoding` are set by abio from the body. */
+  headers?: Record<string, string | number>
+  body?: Data
+}
+
 /** Options of {@link serve}. */
 export interface ServeOptions {
   /** Address to bind. @default '::' (dual-stack), or '0.0.0.0' without IPv6 */
@@ -460,6 +490,14 @@ export interface ServeOptions {
    * (304) and a single byte `Range` (206, 416). Other paths get 404, other methods 405.
    */
   routes?: Record<string, Route>
+  /**
+   * Called on the JS thread for every request no route answers (any method on other paths,
+   * methods other than GET/HEAD on route paths); without it those get 404 and 405. A handler
+   * that throws or rejects (or answers something invalid) gets a 500, and the server goes on.
+   */
+  fetch?: (req: Request) => Response | undefined | Promise<Response | undefined>
+  /** Bytes of a request body `req.body()` reads; then 413. @default 16 MiB */
+  maxBodySize?: number
   /** Bytes of a request's line and headers, then 431. @default 16384 */
   maxHeaderSize?: number
   /**
@@ -496,8 +534,8 @@ export class HttpServer {
 }
 
 /**
- * Serves HTTP/1.1 (keep-alive, pipelining) on hyper, answering `routes` entirely in Rust.
- * This version answers routes only: `fetch` handlers, file routes and WebSockets come next.
+ * Serves HTTP/1.1 (keep-alive, pipelining) on hyper, answering `routes` entirely in Rust and
+ * everything else with `fetch`. File routes, file bodies and WebSockets come next.
  *
  * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad options or routes, synchronously.
  * Rejects with Node-shaped errors such as `listen EADDRINUSE: address already in use :::8080`.

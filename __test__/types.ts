@@ -125,7 +125,18 @@ async function http(): Promise<void> {
     '/': new Uint8Array([65, 66, 67]).buffer,
     '/t': { body: 'text', contentType: 'text/plain', headers: { 'cache-control': 'no-cache' } },
   }
-  const server: abio.HttpServer = await abio.serve({ port: 0, routes, maxHeaderSize: 8192, headersTimeout: 1000 })
+  const server: abio.HttpServer = await abio.serve({
+    port: 0,
+    routes,
+    maxHeaderSize: 8192,
+    headersTimeout: 1000,
+    maxBodySize: 1 << 20,
+    fetch: async (req: abio.Request): Promise<abio.Response> => {
+      const body: ArrayBuffer = await req.body()
+      const n: number = await req.bodyToFile('/tmp/b', { atomic: true })
+      return { status: 201, headers: { 'x-n': n, 'x-m': req.method }, body }
+    },
+  })
   server.reload({ routes: { '/': Buffer.from('x') } })
   const port: number = server.port
   server.unref().ref()

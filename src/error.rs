@@ -224,6 +224,11 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             obj.set_named_property("hostname", host.as_str())?;
             Ok(obj)
         }
+        AbioError::Core(e @ CoreError::BodyTooLarge { max }) => {
+            let mut obj = new_error(env, Kind::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
+            obj.set_named_property("maxBodySize", *max as f64)?;
+            Ok(obj)
+        }
         AbioError::Core(e @ CoreError::Timeout { .. }) => {
             new_error(env, Kind::Error, "ABIO_ERR_TIMEOUT", &e.to_string())
         }

@@ -7,24 +7,29 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, RwLock};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use abio_core::http::{self as rules, Range};
+use abio_core::Error as CoreError;
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use napi::bindgen_prelude::{FnArgs, Function, FunctionRef};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
-use crate::bytes::HeldBytes;
+use crate::bytes::{HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
-use crate::runtime::{net as rt, Promise};
+use crate::runtime::{net as rt, Deferred, Js, Promise};
 use crate::tcp::{listening, target, Io, Listening};
 
 /// A route's answer, ready to send.
@@ -36,6 +41,10 @@ struct Route {
 }
 
 type Routes = HashMap<String, Route>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn invalid(msg: String) -> AbioError {
     AbioError::InvalidArg(msg)
@@ -112,18 +121,27 @@ fn empty(status: StatusCode) -> Response<Full<Bytes>> {
 }
 
 /// The answer to `req` from the routes: the body (or a range of it) with its headers, 304
-/// when `If-None-Match` matches, 404 for other paths, 405 for other methods. `HEAD` gets
-/// the headers of `GET` (hyper leaves the body out).
-fn answer(routes: &Routes, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-    let Some(route) = routes.get(req.uri().path()) else {
-        return empty(StatusCode::NOT_FOUND);
+/// when `If-None-Match` matches. `HEAD` gets the headers of `GET` (hyper leaves the body
+/// out). Without a route for it, `None` when a `fetch` handler will answer (`handled`),
+/// else 404 for other paths and 405 for other methods.
+fn answer(
+    routes: &Routes,
+    req: &Request<hyper::body::Incoming>,
+    handled: bool,
+) -> Option<Response<Full<Bytes>>> {
+    let route = routes.get(req.uri().path());
+    let readable = req.method() == Method::GET || req.method() == Method::HEAD;
+    let route = match route {
+        Some(route) if readable => route,
+        _ if handled => return None,
+        None => return Some(empty(StatusCode::NOT_FOUND)),
+        Some(_) => {
+            let mut r = empty(StatusCode::METHOD_NOT_ALLOWED);
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return Some(r);
+        }
     };
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = empty(StatusCode::METHOD_NOT_ALLOWED);
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
-    }
     let h = req.headers();
     let matched = h
         .get(header::IF_NONE_MATCH)
@@ -166,7 +184,145 @@ fn answer(routes: &Routes, req: &Request<hyper::body::Incoming>) -> Response<Ful
     for (n, v) in &route.headers {
         out.insert(n.clone(), v.clone());
     }
-    r
+    Some(r)
+}
+
+/// A request handed to the JS `fetch` handler: its body, read on demand, and the way back
+/// for the response. Dropped unanswered (a handler that never answers, and is collected),
+/// it answers 500.
+struct Exchange {
+    body: Mutex<Option<Incoming>>,
+    reply: Mutex<Option<oneshot::Sender<Response<Full<Bytes>>>>>,
+    max_body: u64,
+    /// Over `maxBodySize` (announced or found while reading): the answer is 413.
+    too_large: AtomicBool,
+    js: Js,
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(tx) = lock(&self.reply).take() {
+            let _ = tx.send(empty(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+    }
+}
+
+/// A request for the JS `fetch` handler (the native half of `lib/http.js`'s `Request`).
+#[napi]
+pub struct NativeRequest {
+    x: Arc<Exchange>,
+}
+
+#[napi]
+impl NativeRequest {
+    /// Reads the whole body, up to `maxBodySize` (then rejects with
+    /// `ABIO_ERR_BODY_TOO_LARGE`, and the answer will be 413), into an exact `ArrayBuffer`.
+    /// Once only.
+    #[napi(ts_return_type = "Promise<ArrayBuffer>")]
+    pub fn body(&self, env: Env) -> napi::Result<Promise> {
+        let x = &self.x;
+        let too_large = || CoreError::BodyTooLarge { max: x.max_body };
+        if x.too_large.load(Ordering::Acquire) {
+            return Deferred::settled::<()>(&env, Err(too_large().into()));
+        }
+        let Some(body) = lock(&x.body).take() else {
+            return Deferred::settled::<()>(&env, Err(CoreError::Closed("request body").into()));
+        };
+        let (done, promise) = Deferred::new(&env)?;
+        let x = x.clone();
+        rt().spawn(async move {
+            let read = Limited::new(body, x.max_body as usize).collect().await;
+            let result = match read {
+                Ok(all) => Ok(OutBytes(Vec::from(all.to_bytes()))),
+                Err(e) if e.is::<LengthLimitError>() => {
+                    x.too_large.store(true, Ordering::Release);
+                    Err(CoreError::BodyTooLarge { max: x.max_body }.into())
+                }
+                Err(e) => Err(CoreError::net(io::Error::other(e.to_string()), "read").into()),
+            };
+            let js = x.js.clone();
+            js.post(move |env| done.settle(env, result));
+        });
+        Ok(promise)
+    }
+
+    /// Answers: `status`, `headers` (name, value, name, value, ...; `content-length` and
+    /// `transfer-encoding` are abio's), `body` held until sent. A second answer is ignored.
+    #[napi]
+    pub fn respond(
+        &self,
+        env: Env,
+        status: u32,
+        headers: Vec<String>,
+        #[napi(ts_arg_type = "string | ArrayBufferView | undefined")] body: Option<HeldBytes>,
+    ) -> napi::Result<()> {
+        sync_call(&env, || {
+            let code = u16::try_from(status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .ok_or_else(|| invalid(format!("The status {status} is not an HTTP status")))?;
+            let mut r = Response::new(Full::new(body.map(|b| b.0).unwrap_or_default()));
+            *r.status_mut() = code;
+            for pair in headers.chunks(2) {
+                let [name, value] = pair else { break };
+                let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    invalid(format!("The response header name {name:?} is invalid"))
+                })?;
+                let v = HeaderValue::from_str(value).map_err(|_| {
+                    invalid(format!("The value of response header '{name}' is invalid"))
+                })?;
+                if n != header::CONTENT_LENGTH && n != header::TRANSFER_ENCODING {
+                    r.headers_mut().append(n, v);
+                }
+            }
+            if self.x.too_large.load(Ordering::Acquire) {
+                r = empty(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            if let Some(tx) = lock(&self.x.reply).take() {
+                let _ = tx.send(r);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Hands `req` to the JS `fetch` handler and waits for its answer.
+async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let max_body = server.options.max_body_size as u64;
+    let announced = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (tx, rx) = oneshot::channel();
+    let x = Arc::new(Exchange {
+        body: Mutex::new(Some(body)),
+        reply: Mutex::new(Some(tx)),
+        max_body,
+        too_large: AtomicBool::new(announced.is_some_and(|n| n > max_body)),
+        js: server.core.js.clone(),
+    });
+    let mut headers = Vec::with_capacity(parts.headers.len() * 2);
+    for (n, v) in &parts.headers {
+        headers.push(n.as_str().to_string());
+        headers.push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+    }
+    let method = parts.method.to_string();
+    let url = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |p| p.to_string());
+    let me = server.clone();
+    server.core.js.post(move |env| {
+        let Some(fetch) = &me.fetch else { return };
+        if let Ok(f) = fetch.borrow_back(env) {
+            // lib/http.js's dispatcher catches what the handler throws.
+            let _ = f.call((NativeRequest { x }, method, url, headers).into());
+        }
+    });
+    rx.await
+        .unwrap_or_else(|_| empty(StatusCode::INTERNAL_SERVER_ERROR))
 }
 
 /// Limits against slow or hostile clients.
@@ -177,6 +333,8 @@ pub struct HttpOptions {
     /// Milliseconds to receive a request's headers (also between keep-alive requests),
     /// then the connection is closed.
     pub headers_timeout: f64,
+    /// Bytes of a request body `req.body()` reads, then 413.
+    pub max_body_size: f64,
 }
 
 struct Http {
@@ -185,7 +343,13 @@ struct Http {
     options: HttpOptions,
     /// Set when the server closes: connections finish their request and close.
     shutdown: watch::Sender<bool>,
+    /// lib/http.js's dispatcher for the `fetch` handler: `(request, method, url, headers)`.
+    fetch: Option<FetchFn>,
 }
+
+/// `(request, method, url, headers)` of lib/http.js's dispatcher.
+type FetchArgs = FnArgs<(NativeRequest, String, String, Vec<String>)>;
+type FetchFn = FunctionRef<FetchArgs, ()>;
 
 impl Http {
     fn routes(&self) -> Arc<Routes> {
@@ -208,8 +372,16 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
             let mut stop = me.shutdown.subscribe();
             let routes_of = me.clone();
             let service = service_fn(move |req| {
-                let routes = routes_of.routes();
-                async move { Ok::<_, Infallible>(answer(&routes, &req)) }
+                let server = routes_of.clone();
+                async move {
+                    let routes = server.routes();
+                    let handled = server.fetch.is_some();
+                    let r = match answer(&routes, &req, handled) {
+                        Some(r) => r,
+                        None => dispatch(server, req).await,
+                    };
+                    Ok::<_, Infallible>(r)
+                }
             });
             let mut builder = http1::Builder::new();
             builder
@@ -302,8 +474,13 @@ pub fn serve(
     types: Vec<Option<String>>,
     headers: Vec<Vec<String>>,
     options: HttpOptions,
+    #[napi(
+        ts_arg_type = "(request: NativeRequest, method: string, url: string, headers: string[]) => void"
+    )]
+    fetch: Option<Function<FetchArgs, ()>>,
 ) -> napi::Result<Promise> {
     let routes = sync_call(&env, || route_table(paths, bodies, types, headers))?;
+    let fetch = fetch.map(|f| f.create_ref()).transpose()?;
     let target = target(host, port, None);
     listening(
         &env,
@@ -316,6 +493,7 @@ pub fn serve(
                 routes: RwLock::new(Arc::new(routes)),
                 options,
                 shutdown: watch::Sender::new(false),
+                fetch,
             });
             rt().spawn(serve_loop(inner.clone(), io));
             NativeHttpServer {

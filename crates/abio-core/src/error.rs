@@ -56,6 +56,11 @@ pub enum Error {
         /// The name looked up.
         host: String,
     },
+    /// An HTTP request body is longer than `maxBodySize`.
+    BodyTooLarge {
+        /// The limit.
+        max: u64,
+    },
     /// A timeout expired (a connect's `timeout`).
     Timeout {
         /// What timed out (`connect`).
@@ -148,6 +153,9 @@ impl fmt::Display for Error {
                 }
             }
             Error::NotFound { host } => write!(f, "getaddrinfo ENOTFOUND {host}"),
+            Error::BodyTooLarge { max } => {
+                write!(f, "The request body is over maxBodySize ({max} bytes)")
+            }
             Error::Timeout { what, ms } => write!(f, "{what} timed out after {ms} ms"),
             Error::BadFormat(m) | Error::Checksum(m) => f.write_str(m),
             Error::FrameTooLarge { len, max } => {
