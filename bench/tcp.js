@@ -32,7 +32,7 @@ const os = require('os')
 const net = require('net')
 const path = require('path')
 const { once } = require('events')
-const { spawn, spawnSync, execFile } = require('child_process')
+const { spawnSync, execFile } = require('child_process')
 const u = require('./util')
 let abio // loaded in main(), so --help works without the addon
 let abioMissing // why abio's side cannot run, or undefined when it can
@@ -122,19 +122,7 @@ u.cleanupOnSignal(cleanup)
 
 /** Spawns a child that cleanup() ends; its 'exit' is awaitable as `child.exited`. */
 function spawnChild(cmd, args, options) {
-  const child = spawn(cmd, args, options)
-  children.add(child)
-  child.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      children.delete(child)
-      resolve({ code, signal })
-    })
-    child.once('error', (error) => {
-      children.delete(child)
-      resolve({ error })
-    })
-  })
-  return child
+  return u.spawnTracked(children, cmd, args, options)
 }
 
 /** Compiles bench/sink.c; false when there is no `cc`. */

@@ -496,6 +496,26 @@ function report({ bench, header, otherKey, rows, errors, quick, machine, limitTi
   log(`BENCH_JSON ${JSON.stringify(json)}`)
 }
 
+/**
+ * `child_process.spawn`, tracked in the set `children` until it exits (for cleanup on an
+ * interrupted run); `child.exited` resolves with { code, signal } or { error }.
+ */
+function spawnTracked(children, cmd, args, options) {
+  const child = require('child_process').spawn(cmd, args, options)
+  children.add(child)
+  child.exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      children.delete(child)
+      resolve({ code, signal })
+    })
+    child.once('error', (error) => {
+      children.delete(child)
+      resolve({ error })
+    })
+  })
+  return child
+}
+
 /** Removes `dir` and what is in it; best effort, saying so when it cannot. */
 function removeDir(dir) {
   try {
@@ -516,6 +536,7 @@ function cleanupOnSignal(cleanup) {
 }
 
 module.exports = {
+  spawnTracked,
   removeDir,
   cleanupOnSignal,
   now,

@@ -1,0 +1,563 @@
+'use strict'
+// HTTP benchmarks: abio's serve() against Node's http.createServer, loaded by wrk over
+// loopback. Each server runs in its own child process (this file, started with --server), so
+// this process only starts the servers and drives wrk; the servers are started once per case,
+// checked, warmed up with a 1 s wrk run, then wrk runs against them in turn (abio, node, abio,
+// node, ...), a fresh wrk run per repetition; the figures are wrk's requests per second,
+// medians of the repetitions.
+//
+//   node bench/http.js                    every case (about 2 minutes)
+//   node bench/http.js --quick            a fast smoke run (2 s per wrk run)
+//   node bench/http.js small ...          only the named cases (see --help; a prefix is enough)
+//   node bench/http.js --reps 5           override the number of repetitions of every case
+//   node bench/http.js --duration 10      seconds each timed wrk run lasts (default 5; 2 with --quick)
+//   BENCH_DIR=/some/dir node bench/http.js  where the file route's file goes (default: os.tmpdir())
+//
+// Cases: GET a 64 KiB and a 16 B route (answered in Rust) against `http.createServer` answering
+// a prebuilt Buffer; GET through a JS `fetch` handler answering 16 B, against the same Node
+// server (measured in the same repetitions as the 16 B route); GET a 1 MiB file route against
+// `fs.createReadStream(path).pipe(res)`. wrk: -t2 -c64, keep-alive.
+//
+// Correctness first: each server's URL is fetched once with Node's http client (status 200,
+// content-length, the exact body bytes), and every wrk run is checked: no socket errors, no
+// non-2xx/3xx responses, and at least (requests x body size) bytes read. Where abio does not
+// have the feature yet (serve() throws an ABIO_ERR_INVALID_ARG TypeError saying "... yet"),
+// the row shows the Node figure and "not available yet", and is not judged. Without wrk the
+// benchmark is skipped (exit code 0). A wrong result is an error (exit code 1); a missed target is printed as MISSED
+// and the exit code stays 0. The figures are req/s; the medianSeconds in BENCH_JSON are
+// seconds per request (1 / req/s). The last line is `BENCH_JSON {...}` for tools.
+
+const fs = require('fs')
+const os = require('os')
+const http = require('http')
+const path = require('path')
+const { spawnSync, execFile } = require('child_process')
+const u = require('./util')
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const HOST = '127.0.0.1'
+const WRK_THREADS = 2
+const WRK_CONNECTIONS = 64
+const WARMUP_SECONDS = 1
+const OCTETS = 'application/octet-stream'
+
+if (process.argv[2] === '--server') {
+  runServer(JSON.parse(process.argv[3]))
+} else {
+  runBench()
+}
+
+// ---------------------------------------------------------------------------
+// the servers (child processes): `node bench/http.js --server <spec as JSON>`
+//
+// spec: { impl: 'abio' | 'node', kind: 'bytes' | 'fetch' | 'file', path, size, seed, file? }
+// The child prints one JSON line on stdout: { port } once listening, or { missing: why } when
+// abio does not have the feature yet (then it exits). It exits when its stdin closes (the
+// bench ended, however it ended).
+
+/** The body of a bytes or fetch server: `size` bytes of a pattern, the same in the bench and the server. */
+function bodyOf(spec) {
+  return u.fillPattern(Buffer.allocUnsafeSlow(spec.size), spec.seed)
+}
+
+function runServer(spec) {
+  const say = (msg) => process.stdout.write(JSON.stringify(msg) + '\n')
+  process.stdin.on('end', () => process.exit(0))
+  process.stdin.resume()
+
+  if (spec.impl === 'node') {
+    const notFound = (res) => {
+      res.writeHead(404, { 'content-length': '0' })
+      res.end()
+    }
+    let handler
+    if (spec.kind === 'file') {
+      // The size is read once, at start (a per-request stat would only slow Node down).
+      const headers = { 'content-type': OCTETS, 'content-length': String(fs.statSync(spec.file).size) }
+      handler = (req, res) => {
+        if (req.url !== spec.path) return notFound(res)
+        res.writeHead(200, headers)
+        const rs = fs.createReadStream(spec.file)
+        rs.on('error', (e) => res.destroy(e))
+        rs.pipe(res)
+      }
+    } else {
+      const body = bodyOf(spec)
+      const headers = { 'content-type': OCTETS, 'content-length': String(body.length) }
+      handler = (req, res) => {
+        if (req.url !== spec.path) return notFound(res)
+        res.writeHead(200, headers)
+        res.end(body)
+      }
+    }
+    const server = http.createServer(handler)
+    server.listen(0, HOST, () => say({ port: server.address().port }))
+    return
+  }
+
+  let abio
+  try {
+    abio = require('..')
+  } catch (e) {
+    say({ missing: `the addon does not load: ${String(e.message).split('\n')[0]}` })
+    process.exit(0)
+  }
+  const options = { host: HOST, port: 0 }
+  if (spec.kind === 'bytes') {
+    options.routes = { [spec.path]: bodyOf(spec) }
+  } else if (spec.kind === 'file') {
+    options.routes = { [spec.path]: { file: spec.file } }
+  } else {
+    const body = bodyOf(spec)
+    const ok = { status: 200, headers: { 'content-type': OCTETS }, body }
+    const notFound = { status: 404 }
+    options.fetch = (req) => (req.path === spec.path ? ok : notFound)
+  }
+  let started
+  try {
+    started = abio.serve(options)
+  } catch (e) {
+    if (e instanceof TypeError && e.code === 'ABIO_ERR_INVALID_ARG' && /\byet\b/.test(e.message)) {
+      say({ missing: e.message })
+      process.exit(0)
+    }
+    throw e
+  }
+  started.then(
+    (server) => say({ port: server.port }),
+    (e) => {
+      console.error(e)
+      process.exit(1)
+    },
+  )
+}
+
+// ---------------------------------------------------------------------------
+// the bench
+
+function runBench() {
+  // command line: the shared options, and --duration (this benchmark's own)
+  let duration
+  const rest = []
+  {
+    const argv = process.argv.slice(2)
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]
+      if (a === '--duration') duration = argv[++i]
+      else if (a.startsWith('--duration=')) duration = a.slice(11)
+      else rest.push(a)
+    }
+  }
+  const opts = u.parseArgs(rest, fail)
+  if (duration !== undefined) {
+    duration = Number(duration)
+    if (!(Number.isInteger(duration) && duration >= 1 && duration <= 600))
+      fail('--duration needs a whole number of seconds, >= 1 and <= 600 (wrk takes whole seconds)')
+  }
+  const cfg = { seconds: duration ?? (opts.quick ? 2 : 5), reps: opts.reps ?? 3 }
+
+  function fail(msg) {
+    console.error(`bench/http.js: ${msg} (try --help)`)
+    process.exit(2)
+  }
+
+  function log(...args) {
+    console.log(...args)
+  }
+
+  /** `wrong result: ...` unless `cond`. */
+  function check(cond, what) {
+    if (!cond) throw new Error(`wrong result: ${what}`)
+  }
+
+  // -------------------------------------------------------------------------
+  // the bench directory (the file route's file) and the child processes
+
+  const baseDir = process.env.BENCH_DIR ? path.resolve(process.env.BENCH_DIR) : os.tmpdir()
+  let root
+  const children = new Set() // every server and wrk still running
+
+  function cleanup() {
+    for (const c of children) {
+      try {
+        c.kill('SIGTERM')
+      } catch {}
+    }
+    children.clear()
+    if (!root) return
+    const r = root
+    root = undefined
+    u.removeDir(r)
+  }
+  u.cleanupOnSignal(cleanup)
+
+  /** Spawns a child that cleanup() ends; its 'exit' is awaitable as `child.exited`. */
+  function spawnChild(cmd, args, options) {
+    return u.spawnTracked(children, cmd, args, options)
+  }
+
+  /**
+   * Starts a server (see runServer); resolves with { port, child, stop() } once it listens, or
+   * { missing } when abio does not have the feature yet.
+   */
+  async function startServer(spec) {
+    const what = `the ${spec.impl} ${spec.kind} server`
+    const child = spawnChild(process.execPath, [__filename, '--server', JSON.stringify(spec)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    let timer
+    try {
+      const msg = await Promise.race([
+        new Promise((resolve, reject) => {
+          let out = ''
+          child.stdout.on('data', (d) => {
+            out += d
+            const nl = out.indexOf('\n')
+            if (nl < 0) return
+            try {
+              resolve(JSON.parse(out.slice(0, nl)))
+            } catch {
+              reject(new Error(`${what} printed ${JSON.stringify(out.slice(0, nl))}`))
+            }
+          })
+        }),
+        child.exited.then((x) => {
+          throw new Error(`${what} ended before listening (${x.error ? x.error.message : (x.code ?? x.signal)})`)
+        }),
+        new Promise((resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`${what} is not listening after 30 s`)), 30000)
+        }),
+      ])
+      if (msg.missing) return { missing: msg.missing }
+      check(Number.isInteger(msg.port) && msg.port > 0, `${what} reported port ${msg.port}`)
+      const stop = async () => {
+        child.kill('SIGTERM')
+        await child.exited
+      }
+      return { port: msg.port, child, stop }
+    } catch (e) {
+      child.kill('SIGTERM')
+      throw e
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** One GET with Node's http client: resolves with { status, headers, body (Buffer) }. */
+  function get(port, urlPath) {
+    return new Promise((resolve, reject) => {
+      const req = http.get({ host: HOST, port, path: urlPath, agent: false }, (res) => {
+        const chunks = []
+        res.on('data', (d) => chunks.push(d))
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }))
+        res.on('error', reject)
+      })
+      req.on('error', reject)
+      req.setTimeout(10000, () => req.destroy(new Error(`GET ${urlPath}: no answer in 10 s`)))
+    })
+  }
+
+  /** Status 200, content-length and the exact body bytes of `name`'s server. */
+  async function checkServer(name, port, urlPath, expected) {
+    const r = await get(port, urlPath)
+    check(r.status === 200, `${name}: GET ${urlPath} answered ${r.status}, expected 200`)
+    check(
+      r.headers['content-length'] === String(expected.length),
+      `${name}: GET ${urlPath}: content-length ${r.headers['content-length']}, expected ${expected.length}`,
+    )
+    u.assertSameBytes(r.body, expected, `${name}: the body of GET ${urlPath}`)
+  }
+
+  // -------------------------------------------------------------------------
+  // wrk
+
+  let wrkVersion // e.g. 'wrk debian/4.1.0-3+b2', or undefined when there is no wrk
+  function findWrk() {
+    const r = spawnSync('wrk', ['-v'], { encoding: 'utf8' })
+    if (r.error) return undefined // wrk -v exits with 1: its first line is the version
+    return (r.stdout.split('\n')[0] || 'wrk').replace(/\s*\[.*$/, '')
+  }
+
+  const UNITS = { B: 1, KB: KiB, MB: MiB, GB: 1024 * MiB, TB: 1024 * 1024 * MiB } // wrk's are binary
+
+  /** wrk's report: { requests, bytes read, rps, socketErrors, non2xx3xx }. */
+  function parseWrk(out, cmd) {
+    const done = /(\d+) requests in [\d.]+\w+, ([\d.]+)([KMGT]?B) read/.exec(out)
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
+    if (!done || !rps) throw new Error(`${cmd}: could not read its report:\n${out}`)
+    const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+    const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out)
+    return {
+      requests: Number(done[1]),
+      bytes: Number(done[2]) * UNITS[done[3]],
+      rps: Number(rps[1]),
+      socketErrors: se ? { connect: +se[1], read: +se[2], write: +se[3], timeout: +se[4] } : null,
+      non2xx3xx: bad ? Number(bad[1]) : 0,
+      out,
+    }
+  }
+
+  /** `wrk -t2 -c64 -d<seconds>s http://127.0.0.1:<port><path>`: resolves with parseWrk()'s report. */
+  function wrk(port, urlPath, seconds) {
+    const args = ['-t', String(WRK_THREADS), '-c', String(WRK_CONNECTIONS), '-d', `${seconds}s`]
+    args.push(`http://${HOST}:${port}${urlPath}`)
+    const cmd = `wrk ${args.join(' ')}`
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        'wrk',
+        args,
+        { encoding: 'utf8', timeout: (seconds + 30) * 1000 },
+        (err, stdout, stderr) => {
+          children.delete(child)
+          if (err) reject(new Error(`${cmd}: ${err.message}\n${stdout}${stderr}`))
+          else {
+            try {
+              resolve(parseWrk(stdout, cmd))
+            } catch (e) {
+              reject(e)
+            }
+          }
+        },
+      )
+      children.add(child) // cleanup() ends it on SIGINT/SIGTERM
+    })
+  }
+
+  /** Every request of a wrk run answered 2xx/3xx, no socket error, and at least the bodies' bytes read. */
+  function checkWrk(name, r, bodySize) {
+    check(r.requests > 0, `${name}: wrk completed no request`)
+    if (r.socketErrors) {
+      const e = r.socketErrors
+      throw new Error(
+        `wrong result: ${name}: wrk saw socket errors: connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}`,
+      )
+    }
+    check(r.non2xx3xx === 0, `${name}: ${r.non2xx3xx} non-2xx or 3xx responses`)
+    // wrk prints what it read rounded to 3 significant digits: allow 1%
+    check(
+      r.bytes >= 0.99 * r.requests * bodySize,
+      `${name}: wrk read ${u.fmtInt(r.bytes)} bytes for ${r.requests} responses of ${bodySize} bytes`,
+    )
+  }
+
+  // -------------------------------------------------------------------------
+  // result rows
+
+  const rows = []
+  /** Records one comparison (u.record); `node`: the Node contender's result, abio: null when it did not run. */
+  function record({ node, ...comparison }) {
+    return u.record(rows, { ...comparison, other: node }, { otherKey: 'node', otherLabel: 'node' })
+  }
+
+  /**
+   * Runs one case: starts a server per contender ({ name: spec }, abio's first), checks
+   * each, warms each up, then runs wrk against each in turn, cfg.reps times. Resolves with
+   * { [name]: { times: seconds per request, median } } for the contenders that ran and
+   * { missing: { [name]: why } } for abio contenders without the feature, and reps.
+   */
+  async function measure(specs, expected) {
+    const servers = {}
+    const missing = {}
+    try {
+      for (const [name, spec] of Object.entries(specs)) {
+        const s = await startServer(spec)
+        if (s.missing)
+          missing[name] = s.missing // printed with the row
+        else servers[name] = s
+      }
+      check(servers.node, 'the node server did not start')
+      const urlPath = Object.values(specs)[0].path
+
+      // correctness first, for each server: one GET (Node's http client), then a checked warm-up
+      for (const [name, s] of Object.entries(servers)) await checkServer(name, s.port, urlPath, expected)
+      for (const [name, s] of Object.entries(servers)) {
+        const r = await wrk(s.port, urlPath, WARMUP_SECONDS)
+        checkWrk(`${name} (warm-up)`, r, expected.length)
+        if (opts.verbose) log(`    warm-up ${name}: ${u.fmtRate(r.rps, 'req/s')}`)
+      }
+
+      const perRequest = {}
+      const contenders = {}
+      for (const [name, s] of Object.entries(servers)) {
+        perRequest[name] = []
+        contenders[name] = {
+          run: () => wrk(s.port, urlPath, cfg.seconds),
+          after(rep, r) {
+            checkWrk(name, r, expected.length)
+            perRequest[name].push(1 / r.rps)
+            if (opts.verbose) {
+              const perSec = (r.bytes / r.requests) * r.rps // wrk's bytes read: headers and bodies
+              const bytesPart = expected.length >= 64 * KiB ? `, ${u.fmtRate(perSec, 'GB/s')}` : ''
+              log(`    rep ${rep + 1} ${name}: ${u.fmtRate(r.rps, 'req/s')}${bytesPart}`)
+            }
+          },
+        }
+      }
+      const res = await u.interleave(contenders, { reps: cfg.reps, warmup: 0, gc: false })
+      const out = { missing, reps: res.reps }
+      for (const name of Object.keys(servers))
+        out[name] = { times: perRequest[name], median: u.median(perRequest[name]) }
+      return out
+    } finally {
+      for (const s of Object.values(servers)) await s.stop()
+    }
+  }
+
+  const missingWhy = (why) => why && `not available yet: ${why}`
+
+  // -------------------------------------------------------------------------
+  // cases
+
+  const NODE_BUFFER = 'http.createServer answering a prebuilt Buffer'
+
+  /** A bytes route of `size` bytes against Node answering the same prebuilt Buffer. */
+  function routeCase(id, aliases, size, target) {
+    return {
+      id,
+      aliases,
+      title: () => `GET a ${u.humanBytes(size)} route vs ${NODE_BUFFER}`,
+      async run() {
+        const spec = { kind: 'bytes', path: `/${id}`, size, seed: size }
+        const res = await measure({ abio: { impl: 'abio', ...spec }, node: { impl: 'node', ...spec } }, bodyOf(spec))
+        record({
+          id,
+          work: `GET a ${u.humanBytes(size)} route`,
+          against: NODE_BUFFER,
+          unit: 'req/s',
+          amount: 1, // the figures are seconds per request
+          abio: res.abio || null,
+          abioMissing: missingWhy(res.missing.abio),
+          node: res.node,
+          target,
+          reps: res.reps,
+        })
+      },
+    }
+  }
+
+  const CASES = [
+    routeCase('large', ['64k', 'route64k'], 64 * KiB, 1.1),
+    {
+      // the fetch handler's row shares the 16 B route's Node server and repetitions
+      id: 'small',
+      aliases: ['16b', 'fetch'],
+      title: () => `GET a 16 B route, and through a JS fetch handler, vs ${NODE_BUFFER}`,
+      async run() {
+        const spec = { path: '/small', size: 16, seed: 16 }
+        const res = await measure(
+          {
+            abio: { impl: 'abio', kind: 'bytes', ...spec },
+            node: { impl: 'node', kind: 'bytes', ...spec },
+            'abio fetch': { impl: 'abio', kind: 'fetch', ...spec },
+          },
+          bodyOf(spec),
+        )
+        for (const [id, name, work, target] of [
+          ['small', 'abio', 'GET a 16 B route', 1.5],
+          ['fetch', 'abio fetch', 'GET through a JS fetch handler, 16 B', 1],
+        ]) {
+          record({
+            id,
+            work,
+            against: NODE_BUFFER,
+            unit: 'req/s',
+            amount: 1,
+            abio: res[name] || null,
+            abioMissing: missingWhy(res.missing[name]),
+            node: res.node,
+            target,
+            reps: res.reps,
+          })
+        }
+      },
+    },
+    {
+      id: 'file',
+      aliases: ['1m'],
+      title: () => 'GET a 1 MiB file route vs fs.createReadStream(path).pipe(res)',
+      async run() {
+        const size = MiB
+        const content = u.fillPattern(Buffer.allocUnsafeSlow(size), 1048576)
+        const file = path.join(root, 'file-1m.bin')
+        fs.writeFileSync(file, content)
+        const spec = { kind: 'file', path: '/file', size, file }
+        const res = await measure({ abio: { impl: 'abio', ...spec }, node: { impl: 'node', ...spec } }, content)
+        record({
+          id: 'file',
+          work: 'GET a 1 MiB file route',
+          against: 'fs.createReadStream(path).pipe(res), content-length set',
+          unit: 'req/s',
+          amount: 1,
+          abio: res.abio || null,
+          abioMissing: missingWhy(res.missing.abio),
+          node: res.node,
+          target: 2,
+          reps: res.reps,
+        })
+      },
+    },
+  ]
+
+  // -------------------------------------------------------------------------
+  // main
+
+  function printHelp() {
+    log(`usage: node bench/http.js [--quick] [--reps N] [--duration S] [--verbose] [case ...]
+
+cases (a unique prefix is enough):`)
+    for (const c of CASES) log(`  ${c.id.padEnd(6)} ${c.title()}`)
+    log(`
+--duration S: seconds each timed wrk run lasts (default 5, 2 with --quick); --reps N: wrk runs per
+server (default 3). Load: wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS}; each server in its own node process.
+BENCH_DIR=dir puts the file route's file under dir (default ${os.tmpdir()}).
+Needs wrk (apt-get install wrk).`)
+  }
+
+  async function main() {
+    if (opts.help) return printHelp()
+    const selected = u.selectCases(CASES, opts.cases, fail)
+    wrkVersion = findWrk()
+    if (!wrkVersion) {
+      log('wrk not found: apt-get install wrk')
+      log('bench/http.js: skipped')
+      return
+    }
+    fs.mkdirSync(baseDir, { recursive: true })
+    root = fs.mkdtempSync(path.join(baseDir, 'abio-bench-http-'))
+
+    const info = u.machineInfo(root)
+    log(
+      `abio HTTP benchmarks${opts.quick ? ' (--quick)' : ''}: node ${info.node}, ${info.platform}, ${info.cores} x ${info.cpu}, ` +
+        `${info.memGiB} GiB; loopback ${HOST}; ${wrkVersion} -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${cfg.seconds}s, ` +
+        `${cfg.reps} runs per server; each server in its own node process; files in ${root} (${info.fs || 'unknown fs'})`,
+    )
+    log('medians of interleaved wrk runs; ratio = abio req/s / node req/s (higher = abio faster)')
+
+    const t0 = u.now()
+    const errors = await u.runCases(selected, rows)
+
+    log(`\ncleaning up ${root} ...`)
+    cleanup()
+
+    u.report({
+      bench: 'http',
+      header:
+        `abio serve vs node http — wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${cfg.seconds}s${opts.quick ? ' (--quick)' : ''}, ` +
+        `${info.node}, ${info.cores} cores, loopback; total ${u.fmtSeconds(u.since(t0))}`,
+      otherKey: 'node',
+      rows,
+      errors,
+      quick: opts.quick,
+      machine: { ...info, dir: undefined, wrk: wrkVersion },
+    })
+    // A missed target is reported, not failed; a wrong result or a crash is a failure.
+    process.exitCode = errors.length ? 1 : 0
+  }
+
+  main().catch((e) => {
+    cleanup()
+    console.error(e)
+    process.exitCode = 1
+  })
+}
