@@ -9,6 +9,7 @@
 // Lifecycle tests run in child processes. Jest runs this file in its own realm, so values are
 // recognised by their tag, not by `instanceof`.
 
+const fs = require('fs')
 const path = require('path')
 const os = require('os')
 const net = require('net')
@@ -1193,5 +1194,902 @@ describe('memory', () => {
     const result = line ? JSON.parse(line) : out
     // Either the original bytes (the memory is held) - anything else is a use after free.
     expect(result).toEqual({ length: 64 * MiB, sampledByteValues: { 7: (64 * MiB) / 4096 } })
+  })
+})
+
+// ---------------------------------------------------------------------------
+// 11. fetch handlers: serve({ fetch, maxBodySize })
+
+describe('fetch handlers', () => {
+  let errorSpy
+  let tmp
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'abio-http-'))
+  })
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+  beforeEach(() => {
+    errorSpy = jest.spyOn(console, 'error').mockImplementation(() => {})
+  })
+  afterEach(() => errorSpy.mockRestore())
+
+  const fetchServer = (fetch, options = {}) => serve({ host: '127.0.0.1', fetch, ...options })
+  const tag = (x) => Object.prototype.toString.call(x)
+
+  /** A handler that reads the body, records what it saw, and echoes the exact bytes back. */
+  function recorder() {
+    const seen = []
+    const fetch = async (req) => {
+      const body = await req.body()
+      seen.push({
+        method: req.method,
+        url: req.url,
+        path: req.path,
+        headers: req.headers,
+        type: tag(body),
+        body: Buffer.from(body),
+      })
+      return { headers: { 'x-method': req.method, 'x-url': req.url }, body }
+    }
+    return { seen, fetch }
+  }
+
+  /** A request with Node's http client that writes `chunks` one write each, then ends. */
+  function sendChunks(port, urlPath, chunks, { method = 'POST', headers = {}, agent = false } = {}) {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, headers, agent }, (res) => {
+        const out = []
+        res.on('data', (c) => out.push(c))
+        res.on('error', reject)
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(out) }))
+      })
+      req.on('error', reject)
+      for (const c of chunks) req.write(c)
+      req.end()
+    })
+  }
+
+  /** A raw request with a body: fixed-length, or chunked when `chunks` is an array of pieces. */
+  function rawPost(urlPath, body, headers = {}) {
+    if (Array.isArray(body)) {
+      let s = rawRequest('POST', urlPath, { ...headers, 'Transfer-Encoding': 'chunked' })
+      const parts = [Buffer.from(s, 'latin1')]
+      for (const c of body) parts.push(Buffer.from(`${c.length.toString(16)}\r\n`), Buffer.from(c), Buffer.from('\r\n'))
+      parts.push(Buffer.from('0\r\n\r\n'))
+      return Buffer.concat(parts)
+    }
+    const b = Buffer.from(body)
+    return Buffer.concat([
+      Buffer.from(rawRequest('POST', urlPath, { ...headers, 'Content-Length': b.length }), 'latin1'),
+      b,
+    ])
+  }
+
+  describe('the request as the handler sees it', () => {
+    it('method, url, path and headers (lower-case names, repeated ones joined) over Node http', async () => {
+      const { seen, fetch } = recorder()
+      const s = await fetchServer(fetch)
+      const url = '/some/path?a=1&b=%20x&c=/d'
+      const r = await request(s.port, url, {
+        headers: { 'X-Custom-Header': 'Value With Caps', 'x-rep': ['one', 'two', 'three'], 'X-Empty': '' },
+      })
+      expect(r.status).toBe(200)
+      expect(r.headers['x-method']).toBe('GET')
+      expect(r.headers['x-url']).toBe(url)
+      expect(seen.length).toBe(1)
+      const q = seen[0]
+      expect({ method: q.method, url: q.url, path: q.path }).toEqual({ method: 'GET', url, path: '/some/path' })
+      expect(q.headers).toEqual({
+        host: `127.0.0.1:${s.port}`,
+        connection: 'close',
+        'x-custom-header': 'Value With Caps',
+        'x-rep': 'one, two, three',
+        'x-empty': '',
+      })
+      expect(q.type).toBe('[object ArrayBuffer]')
+      expect(q.body.length).toBe(0)
+    })
+
+    it('on a raw socket: repeated headers in any case are joined in order; odd urls', async () => {
+      const { seen, fetch } = recorder()
+      const s = await fetchServer(fetch)
+      const head =
+        'GET /p?q=1&q=2 HTTP/1.1\r\nHost: t\r\nX-Rep: 1\r\nX-Other: o\r\nx-rep: 2\r\nX-REP: 3, 4\r\n' +
+        'Accept: */*\r\n\r\n'
+      const out = await exchange(
+        s.port,
+        head +
+          rawRequest('GET', '/') +
+          rawRequest('GET', '/a?') +
+          rawRequest('GET', '/a?b?c=/d') +
+          rawRequest('DELETE', '/%7Efile%20x') +
+          'GET http://example.com/abs?y=1 HTTP/1.1\r\nHost: example.com\r\n\r\n' +
+          rawRequest('OPTIONS', '*', { Connection: 'close' }),
+      )
+      const { responses, rest } = parseResponses(out, ['GET', 'GET', 'GET', 'GET', 'DELETE', 'GET', 'OPTIONS'])
+      expect(rest.length).toBe(0)
+      expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200])
+      expect(seen[0].headers).toEqual({ host: 't', 'x-rep': '1, 2, 3, 4', 'x-other': 'o', accept: '*/*' })
+      expect(seen.map((q) => [q.method, q.url, q.path])).toEqual([
+        ['GET', '/p?q=1&q=2', '/p'],
+        ['GET', '/', '/'],
+        ['GET', '/a?', '/a'],
+        ['GET', '/a?b?c=/d', '/a'],
+        ['DELETE', '/%7Efile%20x', '/%7Efile%20x'],
+        ['GET', '/abs?y=1', '/abs'], // absolute-form: the path and query
+        ['OPTIONS', '*', '*'],
+      ])
+    })
+
+    it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'GET', 'PURGE'])(
+      '%s on an unknown path reaches the handler with its body',
+      async (method) => {
+        const { seen, fetch } = recorder()
+        const s = await fetchServer(fetch)
+        const body = method === 'GET' ? undefined : Buffer.from(`${method} b\0dy`)
+        // Node frames a DELETE or OPTIONS body only when told its length
+        const headers = body ? { 'content-length': body.length } : {}
+        const r = await request(s.port, '/unknown?m=1', { method, headers, body })
+        expect(r.status).toBe(200)
+        expect(r.headers['x-method']).toBe(method)
+        expect(seen.map((q) => [q.method, q.url, q.path])).toEqual([[method, '/unknown?m=1', '/unknown']])
+        expectBytes(r.body, body ?? Buffer.alloc(0))
+        expectBytes(seen[0].body, body ?? Buffer.alloc(0))
+      },
+    )
+
+    it('HEAD reaches the handler and gets its headers (with the length of its body) without a body', async () => {
+      const methods = []
+      const s = await fetchServer((req) => {
+        methods.push(req.method)
+        return { status: 200, headers: { 'x-h': 'v' }, body: 'hello' }
+      })
+      const g = await request(s.port, '/x')
+      const h = await request(s.port, '/x', { method: 'HEAD' })
+      expect(h.status).toBe(200)
+      expect(h.headers['x-h']).toBe('v')
+      expect(h.headers['content-length']).toBe('5')
+      expect(stable(h.headers)).toEqual(stable(g.headers))
+      expect(h.body.length).toBe(0)
+      const out = await exchange(s.port, rawRequest('HEAD', '/x') + rawRequest('GET', '/x', { Connection: 'close' }))
+      const { responses, rest } = parseResponses(out, ['HEAD', 'GET'])
+      expect(rest.length).toBe(0)
+      expect(responses[0].headers['content-length']).toBe('5')
+      expectBytes(responses[1].body, Buffer.from('hello'))
+      expect(methods).toEqual(['GET', 'HEAD', 'HEAD', 'GET'])
+      if (HAS_CURL) {
+        const { code, stdout } = await curl(['-I', `http://127.0.0.1:${s.port}/x`])
+        expect(code).toBe(0)
+        const text = stdout.toString('latin1')
+        expect(text.endsWith('\r\n\r\n')).toBe(true)
+        expect(parseHead(text.slice(0, -4)).headers['x-h']).toBe('v')
+      }
+    })
+
+    itCurl('curl: PATCH with repeated headers, a query and a binary body', async () => {
+      const { seen, fetch } = recorder()
+      const s = await fetchServer(fetch)
+      const body = withZeros(300 * KiB)
+      const file = path.join(tmp, 'curl-upload.bin')
+      fs.writeFileSync(file, body)
+      const url = `http://127.0.0.1:${s.port}/up/load?x=1&y=2`
+      const c = await curlGet(url, [
+        '-X',
+        'PATCH',
+        '-H',
+        'X-A: 1',
+        '-H',
+        'X-A: 2',
+        '-H',
+        'Content-Type: application/x-thing',
+        '-H',
+        'Expect:',
+        '--data-binary',
+        `@${file}`,
+      ])
+      expect(c.status).toBe(200)
+      expectBytes(c.body, body)
+      expect(seen.length).toBe(1)
+      const q = seen[0]
+      expect([q.method, q.url, q.path]).toEqual(['PATCH', '/up/load?x=1&y=2', '/up/load'])
+      expect(q.headers['x-a']).toBe('1, 2')
+      expect(q.headers['content-type']).toBe('application/x-thing')
+      expect(q.headers['content-length']).toBe(String(body.length))
+      expectBytes(q.body, body)
+    })
+  })
+
+  describe('request bodies', () => {
+    it('fixed-length bodies with zero bytes inside arrive exactly as an ArrayBuffer', async () => {
+      const { seen, fetch } = recorder()
+      const s = await fetchServer(fetch)
+      const sizes = [0, 1, 7, 1000, 64 * KiB + 3, MiB]
+      for (const n of sizes) {
+        const body = n === 1 ? Buffer.from([0]) : withZeros(n)
+        const r = await request(s.port, '/fixed', { method: 'POST', body })
+        expect(r.status).toBe(200)
+        expectBytes(r.body, body)
+        const q = seen[seen.length - 1]
+        expect(q.type).toBe('[object ArrayBuffer]')
+        expect(q.headers['content-length']).toBe(String(n))
+        expectBytes(q.body, body)
+      }
+      expect(seen.length).toBe(sizes.length)
+    })
+
+    it('chunked bodies from Node http (transfer-encoding: chunked) arrive exactly', async () => {
+      const { seen, fetch } = recorder()
+      const s = await fetchServer(fetch)
+      const chunks = [withZeros(1), Buffer.from([0, 0, 0]), withZeros(1000), withZeros(70000), Buffer.from('end\0')]
+      const r = await sendChunks(s.port, '/chunked', chunks, { headers: { 'transfer-encoding': 'chunked' } })
+      expect(r.status).toBe(200)
+      const all = Buffer.concat(chunks)
+      expectBytes(r.body, all)
+      expect(seen[0].headers['transfer-encoding']).toBe('chunked')
+      expect(seen[0].headers['content-length']).toBeUndefined()
+      expect(seen[0].type).toBe('[object ArrayBuffer]')
+      expectBytes(seen[0].body, all)
+    })
+
+    it('empty bodies: GET without one, content-length: 0, an empty chunked body; chunk extensions and trailers', async () => {
+      const { seen, fetch } = recorder()
+      const s = await fetchServer(fetch)
+      const out = await exchange(
+        s.port,
+        Buffer.concat([
+          Buffer.from(rawRequest('GET', '/none')),
+          rawPost('/zero', ''),
+          rawPost('/chunked-empty', []),
+          Buffer.from(
+            rawRequest('POST', '/ext', { 'Transfer-Encoding': 'chunked', Connection: 'close' }) +
+              '5;name=value\r\nhe\0lo\r\n1\r\n\0\r\n0\r\nX-Trailer: t\r\n\r\n',
+            'latin1',
+          ),
+        ]),
+      )
+      const { responses, rest } = parseResponses(out, ['GET', 'POST', 'POST', 'POST'])
+      expect(rest.length).toBe(0)
+      expect(responses.map((r) => [r.status, r.body.length])).toEqual([
+        [200, 0],
+        [200, 0],
+        [200, 0],
+        [200, 6],
+      ])
+      expect(seen.map((q) => [q.path, q.type, q.body.length])).toEqual([
+        ['/none', '[object ArrayBuffer]', 0],
+        ['/zero', '[object ArrayBuffer]', 0],
+        ['/chunked-empty', '[object ArrayBuffer]', 0],
+        ['/ext', '[object ArrayBuffer]', 6],
+      ])
+      expectBytes(seen[3].body, Buffer.from('he\0lo\0', 'latin1'))
+    })
+
+    it('a 10 MiB body, fixed-length and chunked, arrives exactly', async () => {
+      const { seen, fetch } = recorder()
+      const s = await fetchServer(fetch)
+      const big = withZeros(10 * MiB)
+      const r = await request(s.port, '/big', { method: 'PUT', body: big })
+      expect(r.status).toBe(200)
+      expectBytes(r.body, big)
+      const pieces = []
+      for (let i = 0; i < big.length; i += MiB + 17) pieces.push(big.subarray(i, i + MiB + 17))
+      const c = await sendChunks(s.port, '/big-chunked', pieces, { headers: { 'transfer-encoding': 'chunked' } })
+      expect(c.status).toBe(200)
+      expectBytes(c.body, big)
+      expect(seen.map((q) => q.body.length)).toEqual([10 * MiB, 10 * MiB])
+      expectBytes(seen[1].body, big)
+    })
+
+    it('body() twice -> the second rejects with ABIO_ERR_CLOSED (after the first, and while it is pending)', async () => {
+      const results = []
+      const s = await fetchServer(async (req) => {
+        if (req.path === '/after') {
+          const first = await req.body()
+          const second = await req.body().then(
+            () => 'resolved',
+            (e) => e,
+          )
+          results.push({ first: Buffer.from(first), second })
+        } else {
+          const [a, b] = await Promise.allSettled([req.body(), req.body()])
+          results.push({ first: Buffer.from(a.value), second: b.reason, status: [a.status, b.status] })
+        }
+        return { body: 'ok' }
+      })
+      const body = withZeros(5000)
+      expect((await request(s.port, '/after', { method: 'POST', body })).status).toBe(200)
+      expect((await request(s.port, '/pending', { method: 'POST', body })).status).toBe(200)
+      expect(results.length).toBe(2)
+      for (const r of results) {
+        expectBytes(r.first, body)
+        expect(tag(r.second)).toBe('[object Error]')
+        expect({ name: r.second.name, code: r.second.code }).toEqual({ name: 'Error', code: 'ABIO_ERR_CLOSED' })
+      }
+      expect(results[1].status).toEqual(['fulfilled', 'rejected'])
+      expect(errorSpy).not.toHaveBeenCalled()
+    })
+
+    it('bodyToFile writes the exact bytes (fixed-length and chunked) and resolves with the count', async () => {
+      const got = []
+      const s = await fetchServer(async (req) => {
+        const file = path.join(tmp, 'uploads', req.path.slice(1))
+        const n = await req.bodyToFile(file, { mkdirs: true })
+        const again = await req.body().then(
+          () => 'resolved',
+          (e) => e.code,
+        )
+        got.push({ n, again, file })
+        return { status: 201, body: String(n) }
+      })
+      const fixed = withZeros(100 * KiB + 5)
+      const r = await request(s.port, '/fixed.bin', { method: 'POST', body: fixed })
+      expect(r.status).toBe(201)
+      expect(r.body.toString()).toBe(String(fixed.length))
+      const pieces = [withZeros(10), Buffer.alloc(3), withZeros(40000)]
+      const c = await sendChunks(s.port, '/chunked.bin', pieces, { headers: { 'transfer-encoding': 'chunked' } })
+      expect(c.status).toBe(201)
+      const empty = await request(s.port, '/empty.bin', { method: 'POST', body: Buffer.alloc(0) })
+      expect(empty.status).toBe(201)
+      expect(got.map((g) => [g.n, g.again])).toEqual([
+        [fixed.length, 'ABIO_ERR_CLOSED'],
+        [40013, 'ABIO_ERR_CLOSED'],
+        [0, 'ABIO_ERR_CLOSED'],
+      ])
+      expectBytes(fs.readFileSync(got[0].file), fixed)
+      expectBytes(fs.readFileSync(got[1].file), Buffer.concat(pieces))
+      expect(fs.readFileSync(got[2].file).length).toBe(0)
+    })
+
+    itCurl('curl --data-binary: the handler reads the exact bytes', async () => {
+      const { seen, fetch } = recorder()
+      const s = await fetchServer(fetch)
+      const body = withZeros(2 * MiB + 1)
+      const file = path.join(tmp, 'curl-2m.bin')
+      fs.writeFileSync(file, body)
+      const c = await curlGet(`http://127.0.0.1:${s.port}/post`, ['-H', 'Expect:', '--data-binary', `@${file}`])
+      expect(c.status).toBe(200)
+      expectBytes(c.body, body)
+      const t = await curlGet(`http://127.0.0.1:${s.port}/post`, [
+        '-H',
+        'Expect:',
+        '-H',
+        'Transfer-Encoding: chunked',
+        '--data-binary',
+        `@${file}`,
+      ])
+      expect(t.status).toBe(200)
+      expectBytes(t.body, body)
+      expect(seen.map((q) => [q.method, q.headers['transfer-encoding'], q.body.length])).toEqual([
+        ['POST', undefined, body.length],
+        ['POST', 'chunked', body.length],
+      ])
+    })
+  })
+
+  describe('maxBodySize', () => {
+    /** A handler that catches what body() rejects with, records it, and answers 200 anyway. */
+    function catcher() {
+      const errors = []
+      const fetch = async (req) => {
+        try {
+          const b = await req.body()
+          return { body: `read ${b.byteLength}` }
+        } catch (e) {
+          errors.push(e)
+          return { status: 200, headers: { 'x-caught': '1' }, body: 'caught' }
+        }
+      }
+      return { errors, fetch }
+    }
+    const expectTooLarge = (e) => {
+      expect(tag(e)).toBe('[object Error]')
+      expect({ name: e.name, code: e.code }).toEqual({ name: 'RangeError', code: 'ABIO_ERR_BODY_TOO_LARGE' })
+    }
+
+    it('content-length over it -> 413 even when the handler catches and answers 200; body() rejects RangeError', async () => {
+      const { errors, fetch } = catcher()
+      const s = await fetchServer(fetch, { maxBodySize: 1000 })
+      const out = await exchange(s.port, rawPost('/up', withZeros(1001), { Connection: 'close' }))
+      const { responses, rest } = parseResponses(out, ['POST'])
+      expect(rest.length).toBe(0)
+      expect(responses[0].status).toBe(413)
+      expect(responses[0].body.length).toBe(0)
+      expect(responses[0].headers['x-caught']).toBeUndefined()
+      const r = await request(s.port, '/up', { method: 'POST', body: withZeros(5000) })
+      expect(r.status).toBe(413)
+      expect(r.body.length).toBe(0)
+      expect(errors.length).toBe(2)
+      errors.forEach(expectTooLarge)
+      expect(errors[0].message).toMatch(/1000/)
+      expect(errorSpy).not.toHaveBeenCalled()
+    })
+
+    it('content-length over it -> 413 when the handler never reads the body, or rethrows', async () => {
+      const s = await fetchServer(
+        async (req) => {
+          if (req.path === '/rethrow') await req.body()
+          return { status: 201, body: 'never sent' }
+        },
+        { maxBodySize: 10 },
+      )
+      for (const p of ['/ignore', '/rethrow']) {
+        const out = await exchange(s.port, rawPost(p, 'x'.repeat(11), { Connection: 'close' }))
+        const { responses } = parseResponses(out, ['POST'])
+        expect([p, responses[0].status, responses[0].body.length]).toEqual([p, 413, 0])
+      }
+      // a body over maxBodySize is no handler failure: nothing is logged
+      expect(errorSpy).not.toHaveBeenCalled()
+    })
+
+    it('a chunked body over it (Node http) -> 413, and body() rejects with RangeError ABIO_ERR_BODY_TOO_LARGE', async () => {
+      const { errors, fetch } = catcher()
+      const s = await fetchServer(fetch, { maxBodySize: 1000 })
+      const chunks = [withZeros(600), withZeros(600), withZeros(600)]
+      const r = await sendChunks(s.port, '/c', chunks, { headers: { 'transfer-encoding': 'chunked' } })
+      expect(r.status).toBe(413)
+      expect(r.body.length).toBe(0)
+      expect(r.headers['x-caught']).toBeUndefined()
+      expect(errors.length).toBe(1)
+      expectTooLarge(errors[0])
+      expect(errorSpy).not.toHaveBeenCalled()
+      // and on a raw socket, where the body arrives in one piece
+      const out = await exchange(s.port, rawPost('/c', [withZeros(999), withZeros(2)], { Connection: 'close' }))
+      expect(parseResponses(out, ['POST']).responses[0].status).toBe(413)
+      expect(errors.length).toBe(2)
+      expectTooLarge(errors[1])
+    })
+
+    it('exactly maxBodySize bytes are read (fixed and chunked); one more is 413; maxBodySize 0 allows empty bodies', async () => {
+      const { errors, fetch } = catcher()
+      const s = await fetchServer(fetch, { maxBodySize: 1000 })
+      const at = withZeros(1000)
+      expect((await request(s.port, '/f', { method: 'POST', body: at })).body.toString()).toBe('read 1000')
+      const c = await sendChunks(s.port, '/c', [at.subarray(0, 400), at.subarray(400, 800), at.subarray(800)], {
+        headers: { 'transfer-encoding': 'chunked' },
+      })
+      expect([c.status, c.body.toString()]).toEqual([200, 'read 1000'])
+      const over = await sendChunks(s.port, '/c', [at, Buffer.from([0])], {
+        headers: { 'transfer-encoding': 'chunked' },
+      })
+      expect(over.status).toBe(413)
+      expect(errors.length).toBe(1)
+
+      const z = await fetchServer(catcher().fetch, { maxBodySize: 0 })
+      expect((await request(z.port, '/e', { method: 'POST', body: Buffer.alloc(0) })).body.toString()).toBe('read 0')
+      expect((await request(z.port, '/e')).body.toString()).toBe('read 0')
+      expect((await request(z.port, '/e', { method: 'POST', body: Buffer.from([0]) })).status).toBe(413)
+    })
+
+    it('the default is 16 MiB: 16 MiB are read, 16 MiB + 1 (announced) is 413', async () => {
+      const { errors, fetch } = catcher()
+      const s = await fetchServer(fetch)
+      const body = Buffer.alloc(16 * MiB, 1)
+      expect((await request(s.port, '/f', { method: 'POST', body })).body.toString()).toBe(`read ${16 * MiB}`)
+      const over = await request(s.port, '/f', { method: 'POST', body: Buffer.alloc(16 * MiB + 1, 2) })
+      expect([over.status, over.body.length]).toEqual([413, 0])
+      expect(errors.length).toBe(1)
+      expectTooLarge(errors[0])
+    })
+
+    itCurl('curl uploading 2 MiB to a server with maxBodySize 1000 gets 413', async () => {
+      const s = await fetchServer(catcher().fetch, { maxBodySize: 1000 })
+      const file = path.join(tmp, 'curl-over.bin')
+      fs.writeFileSync(file, withZeros(2 * MiB))
+      const c = await curlGet(`http://127.0.0.1:${s.port}/up`, ['--data-binary', `@${file}`])
+      expect(c.status).toBe(413)
+      expect(c.body.length).toBe(0)
+    })
+  })
+
+  describe('responses', () => {
+    it('status codes: default 200, 201, 204 (no body), 302, 404 from the handler, 599', async () => {
+      const s = await fetchServer((req) => {
+        const status = Number(req.path.slice(1))
+        if (!status) return { body: 'default' }
+        return { status, headers: status === 302 ? { location: '/else' } : {}, body: `status ${status}` }
+      })
+      const d = await request(s.port, '/')
+      expect([d.status, d.body.toString()]).toEqual([200, 'default'])
+      for (const st of [201, 302, 404, 599]) {
+        const r = await request(s.port, `/${st}`)
+        expect([r.status, r.body.toString()]).toEqual([st, `status ${st}`])
+      }
+      expect((await request(s.port, '/302')).headers.location).toBe('/else')
+      const n = await request(s.port, '/204')
+      expect([n.status, n.body.length]).toEqual([204, 0])
+      const out = await exchange(
+        s.port,
+        rawRequest('GET', '/204') + rawRequest('GET', '/599') + rawRequest('GET', '/404', { Connection: 'close' }),
+      )
+      const { responses, rest } = parseResponses(out, ['GET', 'GET', 'GET'])
+      expect(rest.length).toBe(0)
+      expect(responses.map((r) => [r.status, r.body.toString()])).toEqual([
+        [204, ''],
+        [599, 'status 599'],
+        [404, 'status 404'],
+      ])
+      expect(out.toString('latin1')).toMatch(/^HTTP\/1\.1 204 /)
+      expect(responses[0].headers['content-length']).toBeUndefined()
+    })
+
+    it('headers arrive (string and number values); content-length and transfer-encoding are hyper’s', async () => {
+      const s = await fetchServer(() => ({
+        status: 200,
+        headers: {
+          'X-Str': 'some value',
+          'x-num': 42,
+          'x-zero': 0,
+          'x-float': 1.5,
+          'x-empty': '',
+          'content-type': 'application/json',
+          'Content-Length': '999',
+          'transfer-encoding': 'chunked',
+        },
+        body: '{"a":1}',
+      }))
+      const r = await request(s.port, '/h')
+      expect(r.status).toBe(200)
+      expect(r.headers).toMatchObject({
+        'x-str': 'some value',
+        'x-num': '42',
+        'x-zero': '0',
+        'x-float': '1.5',
+        'x-empty': '',
+        'content-type': 'application/json',
+        'content-length': '7',
+      })
+      expect(r.headers['transfer-encoding']).toBeUndefined()
+      expectBytes(r.body, Buffer.from('{"a":1}'))
+      // framing stays right on a keep-alive connection
+      const out = await exchange(s.port, rawRequest('GET', '/h') + rawRequest('GET', '/h', { Connection: 'close' }))
+      const { responses, rest } = parseResponses(out, ['GET', 'GET'])
+      expect(rest.length).toBe(0)
+      expect(responses.map((x) => x.body.toString())).toEqual(['{"a":1}', '{"a":1}'])
+    })
+
+    /** Every Data type as a response body, with the bytes expected. */
+    function dataBodies() {
+      const u8 = new Uint8Array(ab(300), 17, 200)
+      u8.fill(0, 10, 20)
+      const dvBuf = ab(64)
+      new Uint8Array(dvBuf).fill(0, 40, 44)
+      const shared = sab(1000)
+      new Uint8Array(shared).fill(0, 0, 5)
+      const i16 = new Int16Array(ab(400)).subarray(10, 150)
+      i16.fill(0, 3, 6)
+      const text = 'héllo \u{1F600}\0 end'
+      return [
+        ['string', text, Buffer.from(text, 'utf8')],
+        ['empty string', '', Buffer.alloc(0)],
+        ['ArrayBuffer', new Uint8Array(withZeros(4096)).slice().buffer],
+        ['SharedArrayBuffer', shared],
+        ['Buffer (a pool slice)', poolSlice('hello\0world\0\0')],
+        ['Uint8Array with byteOffset', u8],
+        ['Int16Array subarray', i16],
+        ['Float64Array', new Float64Array([0, -0, 1.5, NaN, Infinity, 0])],
+        ['BigUint64Array', new BigUint64Array([0n, 2n ** 64n - 1n, 0n])],
+        ['DataView with byteOffset', new DataView(dvBuf, 8, 48)],
+        ['empty ArrayBuffer', new ArrayBuffer(0)],
+        ['1 MiB Buffer', withZeros(MiB)],
+        ['null', null, Buffer.alloc(0)],
+        ['absent', undefined, Buffer.alloc(0)],
+      ].map(([name, value, want]) => ({ name, value, want: want ?? copyOf(value) }))
+    }
+
+    it('every Data type as a body arrives exactly (Node http and curl)', async () => {
+      const cases = dataBodies()
+      const s = await fetchServer((req) => {
+        const c = cases[Number(req.path.slice(3))]
+        return c.value === undefined ? { status: 200 } : { body: c.value }
+      })
+      for (let i = 0; i < cases.length; i++) {
+        const c = cases[i]
+        const r = await request(s.port, `/d/${i}`)
+        expect({ name: c.name, status: r.status }).toEqual({ name: c.name, status: 200 })
+        expect({ name: c.name, length: r.headers['content-length'] }).toEqual({
+          name: c.name,
+          length: String(c.want.length),
+        })
+        expectBytes(r.body, c.want)
+        if (HAS_CURL) {
+          const k = await curlGet(`http://127.0.0.1:${s.port}/d/${i}`)
+          expect({ name: c.name, status: k.status }).toEqual({ name: c.name, status: 200 })
+          expectBytes(k.body, c.want)
+        }
+      }
+      expect(errorSpy).not.toHaveBeenCalled()
+    })
+
+    it('undefined, null or {} -> 200 with an empty body; a promise of a response works', async () => {
+      const s = await fetchServer((req) => {
+        if (req.path === '/undefined') return undefined
+        if (req.path === '/null') return null
+        if (req.path === '/empty') return {}
+        return Promise.resolve({ status: 202, body: 'later' })
+      })
+      for (const p of ['/undefined', '/null', '/empty']) {
+        const r = await request(s.port, p)
+        expect([p, r.status, r.body.length]).toEqual([p, 200, 0])
+      }
+      const r = await request(s.port, '/promise')
+      expect([r.status, r.body.toString()]).toEqual([202, 'later'])
+      expect(errorSpy).not.toHaveBeenCalled()
+    })
+
+    it('an async handler resolving after 50 ms does not hold up requests on other connections', async () => {
+      const s = await fetchServer((req) => {
+        if (req.path === '/slow') return new Promise((resolve) => setTimeout(() => resolve({ body: 'slow' }), 50))
+        return { body: `fast ${req.url}` }
+      })
+      const order = []
+      const t0 = Date.now()
+      const slow = request(s.port, '/slow').then((r) => {
+        order.push('slow')
+        return [r, Date.now() - t0]
+      })
+      await sleep(5)
+      const fast = []
+      for (let i = 0; i < 10; i++)
+        fast.push(
+          request(s.port, `/fast?${i}`, { method: 'POST', body: `b${i}` }).then((r) => {
+            order.push(`fast ${i}`)
+            return r
+          }),
+        )
+      const fastDone = await Promise.all(fast)
+      fastDone.forEach((r, i) => expect(r.body.toString()).toBe(`fast /fast?${i}`))
+      const [r, ms] = await slow
+      expect(r.body.toString()).toBe('slow')
+      expect(ms).toBeGreaterThanOrEqual(45)
+      expect(order[order.length - 1]).toBe('slow')
+      expect(order.length).toBe(11)
+    })
+  })
+
+  describe('handler failures -> 500, logged, and the server keeps serving', () => {
+    const boom = new Error('boom')
+    const failures = [
+      [
+        'throws',
+        () => {
+          throw boom
+        },
+      ],
+      ['rejects', () => Promise.reject(boom)],
+      [
+        'an async handler throws',
+        async () => {
+          await sleep(1)
+          throw boom
+        },
+      ],
+      [
+        'throws a non-Error',
+        () => {
+          throw 'just a string' // eslint-disable-line no-throw-literal
+        },
+      ],
+      ['returns a string', () => 'hello'],
+      ['resolves with a number', () => Promise.resolve(5)],
+      ['returns an array', () => [200, 'x']],
+      ['status 42', () => ({ status: 42, body: 'x' })],
+      ['status 1000', () => ({ status: 1000 })],
+      ['status 200.5', () => ({ status: 200.5 })],
+      ["status '200'", () => ({ status: '200' })],
+      ['a header value with CRLF', () => ({ headers: { 'x-h': 'a\r\nInjected: 1' }, body: 'x' })],
+      ['a header name with a space', () => ({ headers: { 'bad name': 'v' } })],
+      ['a header value that is an object', () => ({ headers: { 'x-h': {} } })],
+      ['headers not an object', () => ({ headers: 'x-h: v' })],
+      ['a body of type number', () => ({ body: 5 })],
+      ['a { file } body (not supported yet)', () => ({ body: { file: __filename } })],
+    ]
+
+    it.each(failures)('%s -> 500; the next request on the same keep-alive connection works', async (_, bad) => {
+      const s = await fetchServer((req) => (req.path === '/bad' ? bad(req) : { body: 'fine' }))
+      const agent = track('agent', new http.Agent({ keepAlive: true, maxSockets: 1 }))
+      const r = await request(s.port, '/bad', { agent })
+      expect(r.status).toBe(500)
+      expect(r.body.length).toBe(0)
+      expect(r.headers.injected).toBeUndefined()
+      expect(r.headers['x-h']).toBeUndefined()
+      const ok = await request(s.port, '/ok', { agent })
+      expect([ok.status, ok.body.toString()]).toEqual([200, 'fine'])
+      expect(ok.socket).toBe(r.socket)
+      expect(errorSpy).toHaveBeenCalledTimes(1)
+      expect(String(errorSpy.mock.calls[0][0])).toMatch(/fetch handler/)
+    })
+
+    it('the thrown error itself is what is logged', async () => {
+      const s = await fetchServer(() => {
+        throw boom
+      })
+      expect((await request(s.port, '/')).status).toBe(500)
+      expect(errorSpy.mock.calls[0]).toContain(boom)
+    })
+
+    it('50 failures in a row, pipelined with good requests on one connection: answered in order', async () => {
+      let n = 0
+      const s = await fetchServer((req) => {
+        n++
+        if (req.path === '/throw') throw boom
+        if (req.path === '/reject') return Promise.reject(boom)
+        return { body: req.url }
+      })
+      let data = ''
+      const methods = []
+      const want = []
+      for (let i = 0; i < 50; i++) {
+        const p = ['/throw', '/reject', '/good'][i % 3]
+        data += rawRequest('GET', `${p}?${i}`, i === 49 ? { Connection: 'close' } : {})
+        methods.push('GET')
+        want.push(p === '/good' ? [200, `/good?${i}`] : [500, ''])
+      }
+      const { responses, rest } = parseResponses(await exchange(s.port, data), methods)
+      expect(rest.length).toBe(0)
+      expect(responses.map((r) => [r.status, r.body.toString()])).toEqual(want)
+      expect(n).toBe(50)
+      expect(errorSpy).toHaveBeenCalledTimes(want.filter((w) => w[0] === 500).length)
+    })
+  })
+
+  describe('routes and fetch together', () => {
+    it('GET and HEAD on a route path are the route (query ignored); other methods and paths reach fetch', async () => {
+      const { seen, fetch } = recorder()
+      const routeBody = withZeros(100)
+      const s = await fetchServer(fetch, { routes: { '/r': routeBody } })
+      const g = await request(s.port, '/r?x=1')
+      expect(g.status).toBe(200)
+      expect(g.headers.etag).toMatch(ETAG)
+      expectBytes(g.body, routeBody)
+      const h = await request(s.port, '/r', { method: 'HEAD' })
+      expect([h.status, h.headers['content-length'], h.body.length]).toEqual([200, '100', 0])
+      expect(seen.length).toBe(0)
+      for (const m of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+        const body = Buffer.from(`${m}\0`)
+        const r = await request(s.port, '/r?q', { method: m, headers: { 'content-length': body.length }, body })
+        expect([m, r.status, r.headers['x-method'], r.headers.allow]).toEqual([m, 200, m, undefined])
+        expectBytes(r.body, body)
+      }
+      const o = await request(s.port, '/other')
+      expect([o.status, o.headers['x-method']]).toEqual([200, 'GET'])
+      const oh = await request(s.port, '/other', { method: 'HEAD' })
+      expect([oh.status, oh.headers['x-method']]).toEqual([200, 'HEAD'])
+      expect(seen.map((q) => [q.method, q.url, q.path])).toEqual([
+        ['POST', '/r?q', '/r'],
+        ['PUT', '/r?q', '/r'],
+        ['PATCH', '/r?q', '/r'],
+        ['DELETE', '/r?q', '/r'],
+        ['OPTIONS', '/r?q', '/r'],
+        ['GET', '/other', '/other'],
+        ['HEAD', '/other', '/other'],
+      ])
+    })
+  })
+
+  describe('keep-alive and pipelining', () => {
+    it('200 sequential fetch-handled requests (POST, chunked PUT, GET, HEAD) over one connection', async () => {
+      const seen = []
+      const s = await fetchServer(async (req) => {
+        const body = await req.body()
+        seen.push(req.headers)
+        // HEAD and GET answer a non-empty body: see the HEAD content-length bug below
+        return { headers: { 'x-url': req.url }, body: body.byteLength ? body : `got ${req.url}` }
+      })
+      const agent = track('agent', new http.Agent({ keepAlive: true, maxSockets: 1 }))
+      const sockets = new Set()
+      for (let i = 0; i < 200; i++) {
+        const kind = i % 4
+        const body = kind < 2 ? withZeros(1 + ((i * 37) % 3000)) : undefined
+        const method = ['POST', 'PUT', 'GET', 'HEAD'][kind]
+        const headers = kind === 1 ? { 'transfer-encoding': 'chunked' } : {}
+        const r = await request(s.port, `/k/${i}?i=${i}`, { agent, method, headers, body })
+        expect([i, r.status, r.headers['x-url']]).toEqual([i, 200, `/k/${i}?i=${i}`])
+        if (body) expectBytes(r.body, body)
+        else expect(r.body.toString()).toBe(method === 'GET' ? `got /k/${i}?i=${i}` : '')
+        sockets.add(r.socket)
+      }
+      expect(sockets.size).toBe(1)
+      expect(seen.length).toBe(200)
+      expect(seen[1]['transfer-encoding']).toBe('chunked')
+    })
+
+    it('3 pipelined POSTs with bodies in one write are answered in order, even when the first is slowest', async () => {
+      const s = await fetchServer(async (req) => {
+        const body = await req.body()
+        const delay = { '/1': 60, '/2': 20, '/3': 0 }[req.path]
+        await sleep(delay)
+        return { headers: { 'x-path': req.path }, body }
+      })
+      const one = withZeros(5000)
+      const two = [withZeros(10), Buffer.alloc(4), withZeros(300)]
+      const three = Buffer.from('three\0')
+      const out = await exchange(
+        s.port,
+        Buffer.concat([rawPost('/1', one), rawPost('/2', two), rawPost('/3', three, { Connection: 'close' })]),
+      )
+      const { responses, rest } = parseResponses(out, ['POST', 'POST', 'POST'])
+      expect(rest.length).toBe(0)
+      expect(responses.map((r) => [r.status, r.headers['x-path']])).toEqual([
+        [200, '/1'],
+        [200, '/2'],
+        [200, '/3'],
+      ])
+      expectBytes(responses[0].body, one)
+      expectBytes(responses[1].body, Buffer.concat(two))
+      expectBytes(responses[2].body, three)
+    })
+
+    /**
+     * Sends `head`, then (after the handler has answered) `body`, then a GET /next on the same
+     * connection. Resolves with what came back and whether the connection was closed within 1.5 s.
+     */
+    async function answerThenBody(port, head, body) {
+      const sock = await rawConnect(port)
+      const chunks = []
+      sock.on('data', (c) => chunks.push(c))
+      const closed = new Promise((resolve) => sock.once('close', () => resolve('closed')))
+      sock.write(head)
+      await sleep(30)
+      sock.write(body)
+      await sleep(30)
+      sock.write(rawRequest('GET', '/next', { Connection: 'close' }))
+      const done = await within(closed, 1500)
+      return { stalled: done !== 'closed', out: Buffer.concat(chunks) }
+    }
+    /** The first response has `status`; then either the connection was closed or GET /next got 'yes'. */
+    function expectClosedOrServed({ stalled, out }, status) {
+      expect(out.toString('latin1').slice(0, 12)).toBe(`HTTP/1.1 ${status}`)
+      const first = parseResponses(out, ['POST'])
+      const closes = first.responses[0].headers.connection === 'close'
+      // the answer to GET /next, if any came
+      const next = closes || !first.rest.includes('\r\n\r\n') ? [] : parseResponses(first.rest, ['GET']).responses
+      expect({ stalled, closes, next: next.map((r) => [r.status, r.body.toString()]) }).toEqual({
+        stalled: false,
+        closes,
+        next: closes ? [] : [[200, 'yes']],
+      })
+    }
+
+    // BUG (reported): when the handler answers without reading the request body (a 401, a
+    // redirect, a handler that ignores uploads), hyper's side of the body is neither read nor
+    // dropped (the NativeRequest holds the Incoming): hyper forwards one piece of it and then
+    // waits, so unless the whole body came in one read, the keep-alive connection stalls. The
+    // response goes out without `connection: close` and the next request on that connection
+    // is never answered (Node's keep-alive agent hangs on it). Node's http server discards an
+    // unread body once the response ends.
+    it.each([
+      ['a chunked body of two chunks', { 'Transfer-Encoding': 'chunked' }, '5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n'],
+      ['a 64 KiB body', { 'Content-Length': 64 * KiB }, withZeros(64 * KiB)],
+    ])(
+      'a handler that does not read %s: the connection then serves the next request (or is closed)',
+      async (_, h, body) => {
+        const s = await fetchServer((req) => (req.path === '/deny' ? { status: 401, body: 'no' } : { body: 'yes' }))
+        expectClosedOrServed(await answerThenBody(s.port, rawRequest('POST', '/deny', h), body), 401)
+      },
+    )
+
+    // BUG (reported), the same cause: after the 413 for a body announced over maxBodySize the
+    // connection neither closes nor moves on once the body has been sent.
+    it('a body announced over maxBodySize: after the 413 the connection serves the next request (or is closed)', async () => {
+      const s = await fetchServer(() => ({ body: 'yes' }), { maxBodySize: 1000 })
+      const head = rawRequest('POST', '/up', { 'Content-Length': 256 * KiB })
+      expectClosedOrServed(await answerThenBody(s.port, head, withZeros(256 * KiB)), 413)
+    })
+
+    // BUG (reported): a HEAD answered by fetch with an empty body has no content-length (GET
+    // says content-length: 0, and routes say it for HEAD too), so Node's http client does not
+    // reuse the keep-alive connection after it.
+    it('HEAD to a handler answering an empty body has the headers of GET, content-length: 0 included', async () => {
+      const s = await fetchServer(() => ({ headers: { 'x-h': 'v' } }))
+      const g = await request(s.port, '/e')
+      expect(g.headers['content-length']).toBe('0')
+      const out = await exchange(s.port, rawRequest('HEAD', '/e', { Connection: 'close' }))
+      const { responses, rest } = parseResponses(out, ['HEAD'])
+      expect(rest.length).toBe(0)
+      expect(stable(responses[0].headers)).toEqual(stable(g.headers))
+      const agent = track('agent', new http.Agent({ keepAlive: true, maxSockets: 1 }))
+      const a = await request(s.port, '/e', { agent, method: 'HEAD' })
+      const b = await request(s.port, '/e', { agent })
+      expect(b.socket).toBe(a.socket)
+    })
   })
 })

@@ -187,6 +187,9 @@ fn answer(
     Some(r)
 }
 
+/// Bytes of an unread request body drained after the answer to keep the connection.
+const DRAIN_MAX: usize = 64 << 10;
+
 /// A request handed to the JS `fetch` handler: its body, read on demand, and the way back
 /// for the response. Dropped unanswered (a handler that never answers, and is collected),
 /// it answers 500.
@@ -260,9 +263,19 @@ impl NativeRequest {
             let code = u16::try_from(status)
                 .ok()
                 .and_then(|s| StatusCode::from_u16(s).ok())
-                .ok_or_else(|| invalid(format!("The status {status} is not an HTTP status")))?;
-            let mut r = Response::new(Full::new(body.map(|b| b.0).unwrap_or_default()));
+                .filter(|c| !c.is_informational())
+                .ok_or_else(|| {
+                    invalid(format!("The status {status} is not a final HTTP status"))
+                })?;
+            let body = body.map(|b| b.0).unwrap_or_default();
+            let len = body.len();
+            let mut r = Response::new(Full::new(body));
             *r.status_mut() = code;
+            if code != StatusCode::NO_CONTENT && code != StatusCode::NOT_MODIFIED {
+                // Said outright: hyper leaves it out of a HEAD answer whose body is empty.
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
             for pair in headers.chunks(2) {
                 let [name, value] = pair else { break };
                 let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
@@ -277,9 +290,18 @@ impl NativeRequest {
             }
             if self.x.too_large.load(Ordering::Acquire) {
                 r = empty(StatusCode::PAYLOAD_TOO_LARGE);
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             if let Some(tx) = lock(&self.x.reply).take() {
                 let _ = tx.send(r);
+                // A body the handler did not read: drained when small, so the connection
+                // can serve the next request (as Node does), else dropped, which closes it.
+                if let Some(unread) = lock(&self.x.body).take() {
+                    rt().spawn(async move {
+                        let _ = Limited::new(unread, DRAIN_MAX).collect().await;
+                    });
+                }
             }
             Ok(())
         })
@@ -306,7 +328,8 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Full<By
     let mut headers = Vec::with_capacity(parts.headers.len() * 2);
     for (n, v) in &parts.headers {
         headers.push(n.as_str().to_string());
-        headers.push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+        // Latin-1, as Node decodes header values.
+        headers.push(v.as_bytes().iter().map(|&b| b as char).collect());
     }
     let method = parts.method.to_string();
     let url = parts
