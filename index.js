@@ -2,10 +2,15 @@
 // abio: move bytes between JavaScript memory, disk and network without copies.
 // The public entry: the thin JS layer of lib/ in front of the native binding.
 
+const { connect, listen, Socket, Server } = require('./lib/net')
+
 module.exports = {
   ...require('./lib/bytes').public,
   ...require('./lib/fs'),
   ...require('./lib/pack'),
-  ...require('./lib/net'),
+  connect,
+  listen,
+  Socket,
+  Server,
   ...require('./lib/http'),
 }

@@ -8,6 +8,7 @@ const { toPart } = require('./bytes')
 const { writeFile } = require('./fs')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkObject, checkBool, checkIndex, checkPort } = require('./args')
+const { Listening, nativeOf } = require('./net')
 
 const OCTETS = 'application/octet-stream'
 const TEXT = 'text/plain; charset=utf-8'
@@ -157,45 +158,17 @@ function dispatcher(fetch) {
 }
 
 /** A listening HTTP server, from `serve()`. */
-class HttpServer {
-  #native
-
+class HttpServer extends Listening {
   /** @internal Use `serve()`. */
   constructor(native) {
     if (!(native instanceof binding.NativeHttpServer)) throw new TypeError('Illegal constructor: use abio.serve()')
-    this.#native = native
-  }
-
-  get port() {
-    return this.#native.port
-  }
-
-  get host() {
-    return this.#native.host
+    super(native)
   }
 
   reload(options) {
     const o = checkObject(options, 'options')
     if (o === undefined) throw invalidType('options', 'an object { routes }', options)
-    this.#native.reload(...routeTable(o.routes, 'options.routes'))
-  }
-
-  close() {
-    return this.#native.close()
-  }
-
-  ref() {
-    this.#native.ref()
-    return this
-  }
-
-  unref() {
-    this.#native.unref()
-    return this
-  }
-
-  [Symbol.asyncDispose]() {
-    return this.close()
+    nativeOf(this).reload(...routeTable(o.routes, 'options.routes'))
   }
 }
 

@@ -280,14 +280,19 @@ function connect(options) {
   )
 }
 
-/** A listening server, from `listen()`. */
-class Server {
+let nativeOf
+
+/** What every listening server has: its address, close(), ref()/unref(). */
+class Listening {
   #native
 
-  /** @internal Use `listen()`. */
   constructor(native) {
-    if (!(native instanceof binding.NativeServer)) throw new TypeError('Illegal constructor: use abio.listen()')
     this.#native = native
+  }
+
+  static {
+    /** The native half of a server, for the subclasses' own methods. */
+    nativeOf = (server) => server.#native
   }
 
   get port() {
@@ -317,6 +322,15 @@ class Server {
   }
 }
 
+/** A listening server, from `listen()`. */
+class Server extends Listening {
+  /** @internal Use `listen()`. */
+  constructor(native) {
+    if (!(native instanceof binding.NativeServer)) throw new TypeError('Illegal constructor: use abio.listen()')
+    super(native)
+  }
+}
+
 function listen(options, onConnection) {
   const o = checkObject(options, 'options') ?? {}
   if (typeof onConnection !== 'function') throw invalidType('onConnection', 'of type function', onConnection)
@@ -330,4 +344,5 @@ function listen(options, onConnection) {
     .then((native) => new Server(native))
 }
 
-module.exports = { connect, listen, Socket, Server }
+// Listening and nativeOf are for lib/http.js; index.js exports the rest.
+module.exports = { connect, listen, Socket, Server, Listening, nativeOf: (server) => nativeOf(server) }

@@ -199,6 +199,8 @@ struct Exchange {
     max_body: u64,
     /// Over `maxBodySize` (announced or found while reading): the answer is 413.
     too_large: AtomicBool,
+    /// The client waits for `100 Continue` before sending the body.
+    expects_continue: bool,
     js: Js,
 }
 
@@ -297,7 +299,10 @@ impl NativeRequest {
                 let _ = tx.send(r);
                 // A body the handler did not read: drained when small, so the connection
                 // can serve the next request (as Node does), else dropped, which closes it.
-                if let Some(unread) = lock(&self.x.body).take() {
+                // One too large, or not sent yet (`Expect: 100-continue`), is not asked for.
+                let unread = lock(&self.x.body).take();
+                let drain = !self.x.too_large.load(Ordering::Acquire) && !self.x.expects_continue;
+                if let Some(unread) = unread.filter(|_| drain) {
                     rt().spawn(async move {
                         let _ = Limited::new(unread, DRAIN_MAX).collect().await;
                     });
@@ -323,6 +328,10 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Full<By
         reply: Mutex::new(Some(tx)),
         max_body,
         too_large: AtomicBool::new(announced.is_some_and(|n| n > max_body)),
+        expects_continue: parts
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
         js: server.core.js.clone(),
     });
     let mut headers = Vec::with_capacity(parts.headers.len() * 2);
