@@ -2,7 +2,7 @@
 // HTTP: argument checks in front of src/http.rs. No I/O here.
 
 const { markAsUntransferable } = require('node:worker_threads')
-const { isSharedArrayBuffer } = require('node:util/types')
+const { isAnyArrayBuffer, isSharedArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
 const { toPart } = require('./bytes')
 const { writeFile } = require('./fs')
@@ -27,7 +27,7 @@ function routeTable(routes, name) {
     let body
     let type = OCTETS
     const extra = []
-    if (route !== null && typeof route === 'object' && !ArrayBuffer.isView(route) && !isBuffer(route)) {
+    if (route !== null && typeof route === 'object' && !ArrayBuffer.isView(route) && !isAnyArrayBuffer(route)) {
       if (route.file !== undefined)
         throw invalidValue(at, 'is a file route, which this version does not serve yet (bytes routes only)', route)
       body = toPart(route.body, `${at}.body`)
@@ -57,10 +57,6 @@ function routeTable(routes, name) {
     headers.push(extra)
   }
   return [paths, bodies, types, headers]
-}
-
-function isBuffer(value) {
-  return Object.prototype.toString.call(value).endsWith('ArrayBuffer]')
 }
 
 function positive(value, name, fallback) {
@@ -116,7 +112,12 @@ function response(res) {
   }
   let body
   if (o.body !== undefined && o.body !== null) {
-    if (typeof o.body === 'object' && !ArrayBuffer.isView(o.body) && !isBuffer(o.body) && o.body.file !== undefined)
+    if (
+      typeof o.body === 'object' &&
+      !ArrayBuffer.isView(o.body) &&
+      !isAnyArrayBuffer(o.body) &&
+      o.body.file !== undefined
+    )
       throw invalidValue('the response body', 'is a file, which this version does not send yet', o.body)
     body = toPart(o.body, 'the response body')
   }
