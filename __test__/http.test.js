@@ -50,30 +50,7 @@ const HAS_V6 = Object.values(os.networkInterfaces())
 // ---------------------------------------------------------------------------
 // Cleanup: everything opened by a test is closed after it, so jest exits.
 
-const opened = []
-function track(kind, x) {
-  opened.push([kind, x])
-  return x
-}
-async function closeAll() {
-  const all = opened.splice(0).reverse()
-  const waits = []
-  for (const [kind, x] of all) {
-    try {
-      if (kind === 'node-socket') x.destroy()
-      else if (kind === 'agent') x.destroy()
-      else if (kind === 'child') x.kill('SIGKILL')
-      else if (kind === 'timer') clearInterval(x)
-    } catch {}
-  }
-  for (const [kind, x] of all) {
-    if (kind === 'abio-server') waits.push(x.close().catch(() => {}))
-    else if (kind === 'node-server') waits.push(new Promise((resolve) => x.close(() => resolve())))
-  }
-  let timer
-  await Promise.race([Promise.all(waits), new Promise((resolve) => (timer = setTimeout(resolve, 3000)))])
-  clearTimeout(timer)
-}
+const { track, closeAll } = require('./helpers/cleanup')
 afterEach(closeAll)
 
 async function serve(options) {

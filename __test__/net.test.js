@@ -49,30 +49,7 @@ afterAll(() => {
 // ---------------------------------------------------------------------------
 // Cleanup: everything opened by a test is closed after it, so jest exits.
 
-const opened = []
-/** Remembers a socket or server to close after the test; returns it. */
-function track(kind, x) {
-  opened.push([kind, x])
-  return x
-}
-async function closeAll() {
-  const all = opened.splice(0).reverse()
-  const waits = []
-  for (const [kind, x] of all) {
-    try {
-      if (kind === 'abio-socket') x.close()
-      else if (kind === 'node-socket') x.destroy()
-      else if (kind === 'child') x.kill('SIGKILL')
-    } catch {}
-  }
-  for (const [kind, x] of all) {
-    if (kind === 'abio-server') waits.push(x.close().catch(() => {}))
-    else if (kind === 'node-server') waits.push(new Promise((resolve) => x.close(() => resolve())))
-  }
-  let timer
-  await Promise.race([Promise.all(waits), new Promise((resolve) => (timer = setTimeout(resolve, 3000)))])
-  clearTimeout(timer)
-}
+const { track, closeAll } = require('./helpers/cleanup')
 afterEach(closeAll)
 
 // ---------------------------------------------------------------------------

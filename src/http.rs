@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use abio_core::http::{self as rules, Range};
@@ -30,7 +30,7 @@ use tokio::sync::{oneshot, watch};
 use crate::bytes::{HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::runtime::{net as rt, Deferred, Js, Promise};
-use crate::tcp::{listening, target, Io, Listening};
+use crate::tcp::{listening, lock, target, Io, Listening};
 
 /// A route's answer, ready to send.
 struct Route {
@@ -42,12 +42,24 @@ struct Route {
 
 type Routes = HashMap<String, Route>;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn invalid(msg: String) -> AbioError {
     AbioError::InvalidArg(msg)
+}
+
+/// The `(name, value)` pairs of a flat `[name, value, ...]` list from JS, each checked;
+/// `whose` names their owner in the error.
+fn header_pairs(flat: &[String], whose: &str) -> AbioResult<Vec<(HeaderName, HeaderValue)>> {
+    flat.chunks_exact(2)
+        .map(|pair| {
+            let (name, value) = (&pair[0], &pair[1]);
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid(format!("{whose} has an invalid header name: {name:?}")))?;
+            let v = HeaderValue::from_str(value).map_err(|_| {
+                invalid(format!("{whose} has an invalid value for header '{name}'"))
+            })?;
+            Ok((n, v))
+        })
+        .collect()
 }
 
 /// The routes of `serve`/`reload`, from the JS layer's parallel arrays: `paths[i]` answers
@@ -71,18 +83,7 @@ fn route_table(
         })?;
         let mut headers = Vec::with_capacity(extra.len() / 2);
         let mut etag = None;
-        for pair in extra.chunks(2) {
-            let [name, value] = pair else { break };
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                invalid(format!(
-                    "Route '{path}' has an invalid header name: {name:?}"
-                ))
-            })?;
-            let v = HeaderValue::from_str(value).map_err(|_| {
-                invalid(format!(
-                    "Route '{path}' has an invalid value for header '{name}'"
-                ))
-            })?;
+        for (n, v) in header_pairs(&extra, &format!("Route '{path}'"))? {
             if n == header::CONTENT_LENGTH
                 || n == header::TRANSFER_ENCODING
                 || n == header::CONTENT_RANGE
@@ -278,14 +279,7 @@ impl NativeRequest {
                 r.headers_mut()
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             }
-            for pair in headers.chunks(2) {
-                let [name, value] = pair else { break };
-                let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                    invalid(format!("The response header name {name:?} is invalid"))
-                })?;
-                let v = HeaderValue::from_str(value).map_err(|_| {
-                    invalid(format!("The value of response header '{name}' is invalid"))
-                })?;
+            for (n, v) in header_pairs(&headers, "The response")? {
                 if n != header::CONTENT_LENGTH && n != header::TRANSFER_ENCODING {
                     r.headers_mut().append(n, v);
                 }

@@ -51,7 +51,9 @@ fn register(sock: Socket, interest: Interest) -> io::Result<AsyncFd<Socket>> {
     unsafe { AsyncFd::register_with_interest(sock, interest) }.map_err(io::Error::from)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, also after a panic elsewhere poisoned it (the data stays consistent: every
+/// critical section here is a few field updates).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
