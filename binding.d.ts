@@ -81,6 +81,12 @@ export declare class NativeRequest {
    */
   body(): Promise<ArrayBuffer>
   /**
+   * Streams the body, up to `maxBodySize` (then rejects with `ABIO_ERR_BODY_TOO_LARGE`,
+   * and the answer will be 413), into the file `path` (`flags`/`mode`/`token` as
+   * `writeFile`'s); resolves with the bytes written. Once only, instead of `body()`.
+   */
+  bodyToFile(path: string, flags: number, mode: number, token?: CancelToken | undefined | null): Promise<number>
+  /**
    * Answers: `status`, `headers` (name, value, name, value, ...; `content-length` and
    * `transfer-encoding` are abio's), `body` held until sent. A second answer is ignored.
    */

@@ -466,7 +466,14 @@ export class Request {
    * answer is 413 whatever the handler then returns.
    */
   body(): Promise<ArrayBuffer>
-  /** Reads the body (as `body()`) and writes it to `path` (as {@link writeFile}); resolves with the bytes written. */
+  /**
+   * Streams the body to the file `path` as it arrives (never whole in memory); resolves with
+   * the bytes written. Once only, instead of `body()`. Atomic unless `options.atomic` is
+   * `false` (or `append` is set): a body cut short (the client gone, `maxBodySize`, the
+   * signal) rejects and leaves the old file as it was, with no temporary file behind; a file
+   * it created is removed. Over `maxBodySize`: rejects with `ABIO_ERR_BODY_TOO_LARGE`, answer
+   * 413. The client closing midway: `ABIO_ERR_CLOSED`.
+   */
   bodyToFile(path: string | URL, options?: WriteOptions): Promise<number>
 }
 

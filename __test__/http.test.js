@@ -1516,6 +1516,84 @@ describe('fetch handlers', () => {
       expect(fs.readFileSync(got[2].file).length).toBe(0)
     })
 
+    it('bodyToFile: a client gone mid-body or a body over maxBodySize rejects and leaves the old file whole, no temp file', async () => {
+      const dir = path.join(tmp, 'partial')
+      fs.mkdirSync(dir)
+      const target = path.join(dir, 'kept.bin')
+      fs.writeFileSync(target, 'old contents')
+      let settle
+      const outcomes = []
+      const s = await fetchServer(
+        async (req) => {
+          try {
+            outcomes.push({ path: req.path, n: await req.bodyToFile(target) })
+          } catch (e) {
+            outcomes.push({ path: req.path, name: e.name, code: e.code })
+          }
+          if (outcomes.length === 2) settle()
+          return { body: 'done' }
+        },
+        { maxBodySize: 64 * KiB },
+      )
+      // 60 KiB announced, 40 KiB sent, then the client vanishes.
+      let done = new Promise((resolve) => (settle = resolve))
+      const c = await rawConnect(s.port)
+      c.write(rawRequest('POST', '/gone', { 'Content-Length': 60 * KiB }))
+      c.write(withZeros(40 * KiB))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      c.destroy()
+      // Over maxBodySize, found while reading a chunked body.
+      const big = await sendChunks(s.port, '/big', [withZeros(40 * KiB), withZeros(40 * KiB)], {
+        headers: { 'transfer-encoding': 'chunked' },
+      })
+      await done
+      expect(big.status).toBe(413)
+      outcomes.sort((a, b) => a.path.localeCompare(b.path))
+      expect(outcomes[0]).toEqual({ path: '/big', name: 'RangeError', code: 'ABIO_ERR_BODY_TOO_LARGE' })
+      expect(outcomes[1]).toEqual({ path: '/gone', name: 'Error', code: 'ABIO_ERR_CLOSED' })
+      expect(fs.readFileSync(target, 'latin1')).toBe('old contents')
+      expect(fs.readdirSync(dir)).toEqual(['kept.bin'])
+      // Asked for in place (atomic: false) on a new file: a failed body leaves no file.
+      const fresh = path.join(dir, 'fresh.bin')
+      const s2 = await fetchServer(async (req) => {
+        await req.bodyToFile(fresh, { atomic: false }).catch((e) => outcomes.push({ path: 'fresh', code: e.code }))
+        settle()
+        return {}
+      })
+      done = new Promise((resolve) => (settle = resolve))
+      const c2 = await rawConnect(s2.port)
+      c2.write(rawRequest('POST', '/gone', { 'Content-Length': MiB }))
+      c2.write(withZeros(40 * KiB))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      c2.destroy()
+      await done
+      expect(outcomes[2]).toEqual({ path: 'fresh', code: 'ABIO_ERR_CLOSED' })
+      expect(fs.readdirSync(dir)).toEqual(['kept.bin'])
+    })
+
+    it('bodyToFile streams: 48 MiB lands on disk byte for byte with less memory than the body', async () => {
+      const body = withZeros(48 * MiB)
+      const file = path.join(tmp, 'stream-48m.bin')
+      let rssGrowth = -1
+      const s = await fetchServer(
+        async (req) => {
+          const before = process.memoryUsage().rss
+          const n = await req.bodyToFile(file)
+          rssGrowth = process.memoryUsage().rss - before
+          return { body: String(n) }
+        },
+        { maxBodySize: 64 * MiB },
+      )
+      const pieces = []
+      for (let at = 0; at < body.length; at += 4 * MiB) pieces.push(body.subarray(at, at + 4 * MiB))
+      const r = await sendChunks(s.port, '/up', pieces, { headers: { 'content-length': String(body.length) } })
+      expect(r.body.toString()).toBe(String(body.length))
+      expectBytes(fs.readFileSync(file), body)
+      // Read whole, the body alone would add 48 MiB.
+      expect(rssGrowth).toBeLessThan(32 * MiB)
+      fs.rmSync(file)
+    })
+
     itCurl('curl --data-binary: the handler reads the exact bytes', async () => {
       const { seen, fetch } = recorder()
       const s = await fetchServer(fetch)

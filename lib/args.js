@@ -79,13 +79,17 @@ function checkSignal(signal, name) {
   return signal
 }
 
-/** WriteOptions -> [flags, mode, signal]; shared by every write call. */
-function writeOptions(options) {
+/**
+ * WriteOptions -> [flags, mode, signal]; shared by every write call. Streams that may fail
+ * midway (a body from the network) write atomically unless told otherwise.
+ */
+function writeOptions(options, atomicByDefault = false) {
   const o = checkObject(options, 'options')
-  if (o === undefined) return [0, -1, undefined]
+  if (o === undefined) return [atomicByDefault ? ATOMIC : 0, -1, undefined]
   let flags = 0
-  if (checkBool(o.append, 'options.append')) flags |= APPEND
-  if (checkBool(o.atomic, 'options.atomic')) flags |= ATOMIC
+  const append = checkBool(o.append, 'options.append')
+  if (append) flags |= APPEND
+  if (o.atomic === undefined ? atomicByDefault && !append : checkBool(o.atomic, 'options.atomic')) flags |= ATOMIC
   if (checkBool(o.durable, 'options.durable')) flags |= DURABLE
   if (checkBool(o.mkdirs, 'options.mkdirs')) flags |= MKDIRS
   if ((flags & (APPEND | ATOMIC)) === (APPEND | ATOMIC)) {

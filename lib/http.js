@@ -5,9 +5,8 @@ const { markAsUntransferable } = require('node:worker_threads')
 const { isAnyArrayBuffer, isSharedArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
 const { toPart } = require('./bytes')
-const { writeFile } = require('./fs')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
-const { checkObject, checkBool, checkIndex, checkPort } = require('./args')
+const { checkObject, checkBool, checkIndex, checkPath, checkPort, writeOptions, withSignal } = require('./args')
 const { Listening, nativeOf } = require('./net')
 
 const OCTETS = 'application/octet-stream'
@@ -89,7 +88,9 @@ class Request {
   }
 
   bodyToFile(path, options) {
-    return this.body().then((ab) => writeFile(path, ab, options))
+    const p = checkPath(path)
+    const [flags, mode, signal] = writeOptions(options, true)
+    return withSignal(signal, (token) => this.#native.bodyToFile(p, flags, mode, token))
   }
 }
 

@@ -181,9 +181,9 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             obj.set_named_property("name", "AbortError")?;
             Ok(obj)
         }
-        AbioError::Core(e @ (CoreError::Closed(_) | CoreError::Ended { .. })) => {
-            new_error(env, Kind::Error, "ABIO_ERR_CLOSED", &e.to_string())
-        }
+        AbioError::Core(
+            e @ (CoreError::Closed(_) | CoreError::Ended { .. } | CoreError::BodyCut { .. }),
+        ) => new_error(env, Kind::Error, "ABIO_ERR_CLOSED", &e.to_string()),
         AbioError::Core(CoreError::Net {
             source,
             syscall,

@@ -8,27 +8,30 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use abio_core::fs::{FileSink, WriteOptions};
 use abio_core::http::{self as rules, Range};
-use abio_core::Error as CoreError;
+use abio_core::{Cancel, Error as CoreError};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use napi::bindgen_prelude::{FnArgs, Function, FunctionRef};
+use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::bytes::{HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
+use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::runtime::{net as rt, Deferred, Js, Promise};
 use crate::tcp::{listening, lock, target, Io, Listening};
 
@@ -219,6 +222,28 @@ pub struct NativeRequest {
     x: Arc<Exchange>,
 }
 
+impl NativeRequest {
+    /// The body, unless announced too large or already taken.
+    fn take_body(&self) -> Option<Incoming> {
+        if self.x.too_large.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.x.body).take()
+    }
+
+    /// Why [`Self::take_body`] gave nothing.
+    fn unreadable(&self) -> AbioError {
+        if self.x.too_large.load(Ordering::Acquire) {
+            CoreError::BodyTooLarge {
+                max: self.x.max_body,
+            }
+            .into()
+        } else {
+            CoreError::Closed("request body").into()
+        }
+    }
+}
+
 #[napi]
 impl NativeRequest {
     /// Reads the whole body, up to `maxBodySize` (then rejects with
@@ -226,26 +251,47 @@ impl NativeRequest {
     /// Once only.
     #[napi(ts_return_type = "Promise<ArrayBuffer>")]
     pub fn body(&self, env: Env) -> napi::Result<Promise> {
-        let x = &self.x;
-        let too_large = || CoreError::BodyTooLarge { max: x.max_body };
-        if x.too_large.load(Ordering::Acquire) {
-            return Deferred::settled::<()>(&env, Err(too_large().into()));
-        }
-        let Some(body) = lock(&x.body).take() else {
-            return Deferred::settled::<()>(&env, Err(CoreError::Closed("request body").into()));
+        let Some(body) = self.take_body() else {
+            return Deferred::settled::<()>(&env, Err(self.unreadable()));
         };
         let (done, promise) = Deferred::new(&env)?;
-        let x = x.clone();
+        let x = self.x.clone();
         rt().spawn(async move {
-            let read = Limited::new(body, x.max_body as usize).collect().await;
-            let result = match read {
-                Ok(all) => Ok(OutBytes(Vec::from(all.to_bytes()))),
-                Err(e) if e.is::<LengthLimitError>() => {
-                    x.too_large.store(true, Ordering::Release);
-                    Err(CoreError::BodyTooLarge { max: x.max_body }.into())
-                }
-                Err(e) => Err(CoreError::net(io::Error::other(e.to_string()), "read").into()),
-            };
+            let read = body_to_vec(body, x.max_body, &Cancel::default(), |_| {}).await;
+            if matches!(read, Err(CoreError::BodyTooLarge { .. })) {
+                x.too_large.store(true, Ordering::Release);
+            }
+            let result = read.map(OutBytes).map_err(AbioError::from);
+            let js = x.js.clone();
+            js.post(move |env| done.settle(env, result));
+        });
+        Ok(promise)
+    }
+
+    /// Streams the body, up to `maxBodySize` (then rejects with `ABIO_ERR_BODY_TOO_LARGE`,
+    /// and the answer will be 413), into the file `path` (`flags`/`mode`/`token` as
+    /// `writeFile`'s); resolves with the bytes written. Once only, instead of `body()`.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn body_to_file(
+        &self,
+        env: Env,
+        path: String,
+        flags: u32,
+        mode: i32,
+        token: Option<ClassInstance<CancelToken>>,
+    ) -> napi::Result<Promise> {
+        let Some(body) = self.take_body() else {
+            return Deferred::settled::<()>(&env, Err(self.unreadable()));
+        };
+        let (done, promise) = Deferred::new(&env)?;
+        let (x, cancel) = (self.x.clone(), cancel_of(token));
+        let opts = write_options(flags, mode);
+        rt().spawn(async move {
+            let saved = body_to_file(body, path.into(), opts, x.max_body, cancel, |_| {}).await;
+            if matches!(saved, Err(CoreError::BodyTooLarge { .. })) {
+                x.too_large.store(true, Ordering::Release);
+            }
+            let result = saved.map(|n| n as f64).map_err(AbioError::from);
             let js = x.js.clone();
             js.post(move |env| done.settle(env, result));
         });
@@ -304,6 +350,185 @@ impl NativeRequest {
             }
             Ok(())
         })
+    }
+}
+
+/// The error for a body that failed after `got` bytes of `wanted` (when announced): the
+/// peer closing midway is [`CoreError::BodyCut`], not an OS error.
+pub(crate) fn body_failed(
+    e: Box<dyn std::error::Error + Send + Sync>,
+    got: u64,
+    wanted: Option<u64>,
+) -> CoreError {
+    if let Some(h) = e.downcast_ref::<hyper::Error>() {
+        if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+            return CoreError::BodyCut { got, wanted };
+        }
+        let mut source = std::error::Error::source(h);
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<io::Error>() {
+                if let Some(code) = io.raw_os_error() {
+                    return CoreError::net(io::Error::from_raw_os_error(code), "read");
+                }
+                if io.kind() == io::ErrorKind::UnexpectedEof {
+                    return CoreError::BodyCut { got, wanted };
+                }
+            }
+            source = s.source();
+        }
+    }
+    CoreError::net(io::Error::other(e.to_string()), "read")
+}
+
+/// Reads all of `body` into one exact buffer: allocated once from an announced length
+/// (refused before allocating when over `max`), grown for a chunked one up to `max`, then
+/// `BodyTooLarge`. `progress` sees the bytes received so far; `cancel` stops the read.
+pub(crate) async fn body_to_vec<B>(
+    mut body: B,
+    max: u64,
+    cancel: &Cancel,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<u8>, CoreError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let wanted = body.size_hint().exact();
+    if wanted.is_some_and(|n| n > max) {
+        return Err(CoreError::BodyTooLarge { max });
+    }
+    let mut all = match wanted {
+        Some(n) => {
+            abio_core::fs::alloc(n as usize).map_err(|e| CoreError::io(e, "malloc", None))?
+        }
+        None => Vec::new(),
+    };
+    let aborted = Arc::new(Notify::new());
+    let wake = aborted.clone();
+    cancel.on_cancel(move || wake.notify_one());
+    loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            _ = aborted.notified() => return Err(CoreError::Aborted),
+        };
+        let data = match frame {
+            None => return Ok(all),
+            Some(Err(e)) => return Err(body_failed(e.into(), all.len() as u64, wanted)),
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) => d,
+                Err(_) => continue, // trailers
+            },
+        };
+        if (all.len() + data.len()) as u64 > max {
+            return Err(CoreError::BodyTooLarge { max });
+        }
+        if all.capacity() - all.len() < data.len() {
+            all.try_reserve(data.len()).map_err(|_| {
+                CoreError::io(io::Error::from_raw_os_error(libc::ENOMEM), "malloc", None)
+            })?;
+        }
+        all.extend_from_slice(&data);
+        progress(all.len() as u64);
+    }
+}
+
+/// What the network side hands the file writer of [`body_to_file`].
+enum Piece {
+    Data(Bytes),
+    /// The body ended whole: commit the file.
+    End,
+}
+
+/// Pieces in flight between the network and the disk: 8 frames (hyper's are up to
+/// ~400 KiB) keep both busy without buffering a body.
+const PIECES_IN_FLIGHT: usize = 8;
+
+/// Streams `body` into the file `path` (design.md section 4's `WriteOptions`), never holding
+/// more than a few pieces of it: the network side reads frames, a blocking writer on the
+/// runtime's pool writes them (several at once with `writev`). More than `max` bytes is
+/// `BodyTooLarge`; `progress` sees the bytes received so far. The file is committed only
+/// when the body ended whole; any failure (the peer closing mid-body, `cancel`, a write
+/// error) leaves what [`FileSink`]'s drop leaves: no temporary file, no created file.
+pub(crate) async fn body_to_file<B>(
+    mut body: B,
+    path: PathBuf,
+    opts: WriteOptions,
+    max: u64,
+    cancel: Cancel,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, CoreError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let wanted = body.size_hint().exact();
+    let (tx, mut rx) = mpsc::channel::<Piece>(PIECES_IN_FLIGHT);
+    let stop = cancel.clone();
+    let writer = rt().spawn_blocking(move || {
+        let mut sink = FileSink::create(&path, &opts)?;
+        let mut batch = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < PIECES_IN_FLIGHT * 2 {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            let end = matches!(batch.last(), Some(Piece::End));
+            let parts: Vec<&[u8]> = batch
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Data(b) => Some(&b[..]),
+                    Piece::End => None,
+                })
+                .collect();
+            sink.write(&parts, &stop)?;
+            batch.clear();
+            if end {
+                stop.check()?;
+                return sink.commit();
+            }
+        }
+        // The network side gave up: its error is the one reported.
+        Err(CoreError::Aborted)
+    });
+    let aborted = Arc::new(Notify::new());
+    let wake = aborted.clone();
+    cancel.on_cancel(move || wake.notify_one());
+    let mut got: u64 = 0;
+    let read: Result<(), CoreError> = loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            _ = aborted.notified() => break Err(CoreError::Aborted),
+        };
+        let data = match frame {
+            None => break Ok(()),
+            Some(Err(e)) => break Err(body_failed(e.into(), got, wanted)),
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) => d,
+                Err(_) => continue, // trailers
+            },
+        };
+        got += data.len() as u64;
+        if got > max {
+            break Err(CoreError::BodyTooLarge { max });
+        }
+        progress(got);
+        if tx.send(Piece::Data(data)).await.is_err() {
+            break Ok(()); // the writer failed: its error follows
+        }
+    };
+    if read.is_ok() {
+        let _ = tx.send(Piece::End).await;
+    }
+    drop(tx);
+    let written = writer
+        .await
+        .unwrap_or_else(|e| Err(CoreError::net(io::Error::other(e.to_string()), "write")));
+    match (read, written) {
+        (Err(e), _) => Err(e),
+        (Ok(()), w) => w,
     }
 }
 

@@ -15,14 +15,17 @@
 //!   while something [`KeepAlive`]s it (an open socket, a listening server, a connect).
 //! - [`Deferred`]: a promise made and settled on the JS thread, for calls that complete
 //!   either right away (on the JS thread) or later (through [`Js::post`]).
+//! - [`Progress`]: an `onProgress(done, total)` callback fed from the runtime's threads.
 
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName, ValueType};
+use napi::bindgen_prelude::{
+    AsyncTask, FnArgs, Function, FunctionRef, ToNapiValue, TypeName, ValueType,
+};
 use napi::{sys, Env, Task};
 
 use crate::error::{error_value, guard, to_js, AbioError, AbioResult};
@@ -443,5 +446,52 @@ impl Deferred {
                 Err(e) => sys::napi_reject_deferred(raw, self.0, error_value(env, e)),
             };
         }
+    }
+}
+
+/// `onProgress(done, total)` fed from the runtime's threads: at most one call waits on the
+/// JS thread at a time, and it reports the latest counts when it runs. `total` is
+/// [`Progress::UNKNOWN`] when not known (`lib/` turns it into `null`).
+pub struct Progress {
+    callback: FunctionRef<FnArgs<(f64, f64)>, ()>,
+    done: AtomicU64,
+    total: AtomicU64,
+    queued: AtomicBool,
+}
+
+impl Progress {
+    /// A total not known yet (a chunked body): reported as -1.
+    pub const UNKNOWN: u64 = u64::MAX;
+
+    /// Holds `callback` until the last report has run.
+    pub fn new(callback: Function<FnArgs<(f64, f64)>, ()>) -> napi::Result<Arc<Progress>> {
+        Ok(Arc::new(Progress {
+            callback: callback.create_ref()?,
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            queued: AtomicBool::new(false),
+        }))
+    }
+
+    /// Reports `done` of `total` bytes.
+    pub fn report(self: &Arc<Self>, js: &Js, done: u64, total: u64) {
+        self.done.store(done, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        js.post(move |env| {
+            me.queued.store(false, Ordering::Release);
+            let total = match me.total.load(Ordering::Relaxed) {
+                Self::UNKNOWN => -1.0,
+                t => t as f64,
+            };
+            let args = (me.done.load(Ordering::Relaxed) as f64, total);
+            if let Ok(f) = me.callback.borrow_back(env) {
+                // A throwing callback is the caller's uncaught exception, as in Node.
+                let _ = f.call(args.into());
+            }
+        });
     }
 }

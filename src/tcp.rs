@@ -21,7 +21,7 @@ use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ use tokio::sync::Notify;
 use crate::bytes::{OutBytes, Outgoing, SendPiece, WriteList};
 use crate::error::{error_value, AbioError, AbioResult};
 use crate::fs::{cancel_of, CancelToken};
-use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Promise};
+use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Progress, Promise};
 
 /// A registered socket; tasks hold their own clone, so the descriptor closes when the
 /// last of them is done.
@@ -150,37 +150,6 @@ struct FileJob {
     length: Option<u64>,
     progress: Option<Arc<Progress>>,
     cancel: Cancel,
-}
-
-/// `onProgress(sent, total)`: at most one call waits on the JS thread at a time, and it
-/// reports the latest count when it runs.
-struct Progress {
-    callback: FunctionRef<FnArgs<(f64, f64)>, ()>,
-    sent: AtomicU64,
-    total: AtomicU64,
-    queued: AtomicBool,
-}
-
-impl Progress {
-    fn report(self: &Arc<Self>, js: &Js, sent: u64, total: u64) {
-        self.sent.store(sent, Ordering::Relaxed);
-        self.total.store(total, Ordering::Relaxed);
-        if self.queued.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let me = self.clone();
-        js.post(move |env| {
-            me.queued.store(false, Ordering::Release);
-            let args = (
-                me.sent.load(Ordering::Relaxed) as f64,
-                me.total.load(Ordering::Relaxed) as f64,
-            );
-            if let Ok(f) = me.callback.borrow_back(env) {
-                // A throwing callback is the caller's uncaught exception, as in Node.
-                let _ = f.call(args.into());
-            }
-        });
-    }
 }
 
 /// Who learns that an outgoing item is done.
@@ -1138,15 +1107,7 @@ impl NativeSocket {
         on_progress: Option<Function<FnArgs<(f64, f64)>, ()>>,
         token: Option<ClassInstance<CancelToken>>,
     ) -> napi::Result<Promise> {
-        let progress = match on_progress {
-            Some(f) => Some(Arc::new(Progress {
-                callback: f.create_ref()?,
-                sent: AtomicU64::new(0),
-                total: AtomicU64::new(0),
-                queued: AtomicBool::new(false),
-            })),
-            None => None,
-        };
+        let progress = on_progress.map(Progress::new).transpose()?;
         self.conn.push(
             &env,
             Job::File(Box::new(FileJob {

@@ -39,6 +39,13 @@ pub enum Error {
         /// Bytes the read needed.
         wanted: u64,
     },
+    /// The connection closed in the middle of an HTTP body.
+    BodyCut {
+        /// Bytes of the body that arrived.
+        got: u64,
+        /// The body's announced length (`content-length`); `None` for a chunked body.
+        wanted: Option<u64>,
+    },
     /// A network call failed: like [`Error::Io`], with the address involved (Node's
     /// `address` and `port` properties).
     Net {
@@ -139,6 +146,17 @@ impl fmt::Display for Error {
             Error::Ended { got, wanted } => {
                 write!(f, "The peer ended the stream after {got} of {wanted} bytes")
             }
+            Error::BodyCut {
+                got,
+                wanted: Some(wanted),
+            } => write!(
+                f,
+                "The connection closed after {got} of the body's {wanted} bytes"
+            ),
+            Error::BodyCut { got, wanted: None } => write!(
+                f,
+                "The connection closed after {got} bytes of a chunked body, before its end"
+            ),
             Error::Net {
                 source,
                 syscall,

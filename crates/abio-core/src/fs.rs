@@ -151,7 +151,7 @@ fn open_write(path: &Path, opts: &WriteOptions, exclusive: bool) -> Result<File>
 ///
 /// Short writes are continued until every byte is written or a syscall fails: the caller
 /// never gets a silent short file. On failure an atomic write removes its temporary file
-/// and leaves the old file untouched.
+/// and leaves the old file untouched; a file the write created is removed.
 pub fn write_file(
     path: &Path,
     parts: &[&[u8]],
@@ -159,60 +159,20 @@ pub fn write_file(
     cancel: &Cancel,
 ) -> Result<u64> {
     cancel.check()?;
+    let mut sink = FileSink::create(path, opts)?;
+    sink.write(parts, cancel)?;
     if opts.atomic {
-        return write_atomic(path, parts, opts, cancel);
+        // The last moment to leave the old file as it was.
+        cancel.check()?;
     }
-    if !opts.append {
-        // A new file needs no size check: create it exclusively and write (3 syscalls, as
-        // a C loop). Only if it exists do we pay for the in-place overwrite below.
-        match open_write(path, opts, true) {
-            Ok(file) => return finish_write(&file, parts, Some(0), opts, cancel, path),
-            Err(e) if e.errno() == Some(libc::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let file = open_write(path, opts, false)?;
-    let meta = file.metadata().map_err(|e| io_err(e, "fstat", path))?;
-    if opts.append || !meta.is_file() {
-        return finish_write(&file, parts, None, opts, cancel, path);
-    }
-    let n = write_parts(&file, parts, Some(0), cancel, path)?;
-    if meta.len() > n {
-        file.set_len(n).map_err(|e| io_err(e, "ftruncate", path))?;
-    }
-    sync_if_durable(&file, opts, path)?;
-    Ok(n)
+    sink.commit()
 }
 
-fn finish_write(
-    file: &File,
-    parts: &[&[u8]],
-    position: Option<u64>,
-    opts: &WriteOptions,
-    cancel: &Cancel,
-    path: &Path,
-) -> Result<u64> {
-    let n = write_parts(file, parts, position, cancel, path)?;
-    sync_if_durable(file, opts, path)?;
-    Ok(n)
-}
-
-fn sync_if_durable(file: &File, opts: &WriteOptions, path: &Path) -> Result<()> {
-    if opts.durable {
+fn sync_if_durable(file: &File, durable: bool, path: &Path) -> Result<()> {
+    if durable {
         file.sync_data().map_err(|e| io_err(e, "fdatasync", path))?;
     }
     Ok(())
-}
-
-/// Removes a temporary file unless disarmed: the one cleanup path for every failure.
-struct TempFile<'a>(Option<&'a Path>);
-
-impl Drop for TempFile<'_> {
-    fn drop(&mut self) {
-        if let Some(p) = self.0 {
-            let _ = std::fs::remove_file(p);
-        }
-    }
 }
 
 fn temp_path(target: &Path) -> PathBuf {
@@ -227,57 +187,198 @@ fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(name)
 }
 
-fn write_atomic(path: &Path, parts: &[&[u8]], opts: &WriteOptions, cancel: &Cancel) -> Result<u64> {
-    // Replace what the path points at, as a plain write would, not a symlink itself.
-    let target = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+/// A file written piece by piece, as a body arrives from the network: [`FileSink::create`],
+/// [`FileSink::write`] as often as needed, [`FileSink::commit`]. With `atomic` the pieces go
+/// to a temporary file in the same directory that `commit` flushes and renames over the
+/// target: readers see the old or the new file, never a mix.
+///
+/// Dropped without `commit` (a failed transfer), it leaves nothing behind where it can: the
+/// temporary file of an atomic write is removed (an `O_TMPFILE` one never had a name), and
+/// so is a file it created; a file it was overwriting in place keeps what was written,
+/// which is what `atomic: false` asks for.
+pub struct FileSink {
+    file: File,
+    /// The caller's path: errors name it, not the temporary file.
+    path: PathBuf,
+    written: u64,
+    how: Sink,
+    durable: bool,
+    /// Set once committed: nothing to clean up.
+    done: bool,
+}
+
+enum Sink {
+    /// Into `tmp`, renamed over `target` on commit; `named` is false for an `O_TMPFILE`.
+    Atomic {
+        target: PathBuf,
+        tmp: PathBuf,
+        named: bool,
+    },
+    /// In place from offset 0; a longer old file is cut on commit.
+    Replace { created: bool, old_len: u64 },
+    /// At the end (`O_APPEND`).
+    Append,
+}
+
+impl FileSink {
+    /// Opens the file (or the temporary file) `write` fills.
+    pub fn create(path: &Path, opts: &WriteOptions) -> Result<FileSink> {
+        let how = if opts.atomic {
+            return Self::atomic(path, opts);
+        } else if opts.append {
+            (open_write(path, opts, false)?, Sink::Append)
+        } else {
+            // As write_file: a new file is created exclusively; an existing one is
+            // overwritten in place and cut afterwards (no O_TRUNC stall).
+            match open_write(path, opts, true) {
+                Ok(f) => (
+                    f,
+                    Sink::Replace {
+                        created: true,
+                        old_len: 0,
+                    },
+                ),
+                Err(e) if e.errno() == Some(libc::EEXIST) => {
+                    let f = open_write(path, opts, false)?;
+                    let meta = f.metadata().map_err(|e| io_err(e, "fstat", path))?;
+                    let old_len = if meta.is_file() { meta.len() } else { 0 };
+                    (
+                        f,
+                        Sink::Replace {
+                            created: false,
+                            old_len,
+                        },
+                    )
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Self::new(how.0, path, how.1, opts))
+    }
+
+    fn new(file: File, path: &Path, how: Sink, opts: &WriteOptions) -> FileSink {
+        FileSink {
+            file,
+            path: path.to_path_buf(),
+            written: 0,
+            how,
+            durable: opts.durable,
+            done: false,
         }
-        _ => path.to_path_buf(),
-    };
-    let old_mode = match std::fs::metadata(&target) {
-        Ok(m) if m.is_dir() => {
-            return Err(io_err(
-                io::Error::from_raw_os_error(libc::EISDIR),
-                "open",
-                path,
-            ));
+    }
+
+    fn atomic(path: &Path, opts: &WriteOptions) -> Result<FileSink> {
+        // Replace what the path points at, as a plain write would, not a symlink itself.
+        let target = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+            }
+            _ => path.to_path_buf(),
+        };
+        let old_mode = match std::fs::metadata(&target) {
+            Ok(m) if m.is_dir() => {
+                return Err(io_err(
+                    io::Error::from_raw_os_error(libc::EISDIR),
+                    "open",
+                    path,
+                ));
+            }
+            Ok(m) => Some(m.permissions().mode() & 0o7777),
+            Err(_) => None,
+        };
+        let tmp = temp_path(&target);
+        // Errors name the caller's path: the temporary file is ours, not theirs.
+        let theirs = |e: Error| match e {
+            Error::Io {
+                source, syscall, ..
+            } => io_err(source, syscall, path),
+            e => e,
+        };
+        let (file, named) = create_temp(dir_of(&target), &tmp, opts).map_err(theirs)?;
+        // From here on, dropping the sink removes a named temporary file.
+        let sink = Self::new(file, path, Sink::Atomic { target, tmp, named }, opts);
+        if let (None, Some(mode)) = (opts.mode, old_mode) {
+            sink.file
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io_err(e, "fchmod", path))?;
         }
-        Ok(m) => Some(m.permissions().mode() & 0o7777),
-        Err(_) => None,
-    };
-    let dir = dir_of(&target);
-    let tmp = temp_path(&target);
-    // Errors name the caller's path: the temporary file is ours, not theirs.
-    let theirs = |e: Error| match e {
-        Error::Io {
-            source, syscall, ..
-        } => io_err(source, syscall, path),
-        e => e,
-    };
-    let (file, named) = create_temp(dir, &tmp, opts).map_err(theirs)?;
-    // Armed only once the temporary file has a name to remove.
-    let mut guard = TempFile(named.then_some(tmp.as_path()));
-    if let (None, Some(mode)) = (opts.mode, old_mode) {
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| io_err(e, "fchmod", path))?;
+        Ok(sink)
     }
-    let total = write_parts(&file, parts, Some(0), cancel, path)?;
-    file.sync_data().map_err(|e| io_err(e, "fdatasync", path))?;
-    cancel.check()?;
-    if !named {
-        link_temp(&file, &tmp).map_err(|e| io_err(e, "link", path))?;
-        guard = TempFile(Some(&tmp));
+
+    /// Writes every byte of `parts` after what was written before; returns their length.
+    pub fn write(&mut self, parts: &[&[u8]], cancel: &Cancel) -> Result<u64> {
+        let at = match self.how {
+            Sink::Append => None,
+            _ => Some(self.written),
+        };
+        let n = write_parts(&self.file, parts, at, cancel, &self.path)?;
+        self.written += n;
+        Ok(n)
     }
-    drop(file);
-    std::fs::rename(&tmp, &target).map_err(|e| io_err(e, "rename", path))?;
-    std::mem::forget(guard);
-    if opts.durable {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_err(e, "fsync", dir))?;
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
     }
-    Ok(total)
+
+    /// Finishes the file: cuts an overwritten file's old tail, or flushes and renames the
+    /// temporary file over the target (and syncs the directory when `durable`). Returns
+    /// the bytes written.
+    pub fn commit(mut self) -> Result<u64> {
+        let path = self.path.as_path();
+        match &mut self.how {
+            Sink::Atomic { target, tmp, named } => {
+                self.file
+                    .sync_data()
+                    .map_err(|e| io_err(e, "fdatasync", path))?;
+                if !*named {
+                    link_temp(&self.file, tmp).map_err(|e| io_err(e, "link", path))?;
+                    *named = true;
+                }
+                std::fs::rename(&*tmp, &*target).map_err(|e| io_err(e, "rename", path))?;
+                self.done = true;
+                if self.durable {
+                    let dir = dir_of(target);
+                    File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| io_err(e, "fsync", dir))?;
+                }
+            }
+            Sink::Replace { old_len, .. } => {
+                if *old_len > self.written {
+                    self.file
+                        .set_len(self.written)
+                        .map_err(|e| io_err(e, "ftruncate", path))?;
+                }
+                self.done = true;
+                sync_if_durable(&self.file, self.durable, path)?;
+            }
+            Sink::Append => {
+                self.done = true;
+                sync_if_durable(&self.file, self.durable, path)?;
+            }
+        }
+        Ok(self.written)
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        match &self.how {
+            Sink::Atomic {
+                tmp, named: true, ..
+            } => {
+                let _ = std::fs::remove_file(tmp);
+            }
+            Sink::Replace { created: true, .. } => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            _ => {}
+        }
+    }
 }
 
 fn dir_of(target: &Path) -> &Path {
@@ -939,6 +1040,45 @@ mod tests {
         let got = read_file(&p, &ReadOptions::default(), &Cancel::default()).unwrap();
         assert_eq!(got, b"hello world");
         assert_eq!(got.capacity(), got.len());
+    }
+
+    #[test]
+    fn sink_in_pieces_commits_or_leaves_nothing() {
+        let d = dir();
+        let p = d.join("s.bin");
+        let none = Cancel::default();
+        for atomic in [true, false] {
+            let opts = WriteOptions {
+                atomic,
+                ..Default::default()
+            };
+            // Dropped midway: no file, no temporary file.
+            let mut sink = FileSink::create(&p, &opts).unwrap();
+            sink.write(&[b"part"], &none).unwrap();
+            drop(sink);
+            assert!(!p.exists(), "atomic {atomic}");
+            assert!(no_temp_files(&d));
+            // Committed over an older, longer file: exactly the pieces.
+            std::fs::write(&p, vec![1u8; 100]).unwrap();
+            let mut sink = FileSink::create(&p, &opts).unwrap();
+            sink.write(&[b"ab", b"c"], &none).unwrap();
+            sink.write(&[b"def"], &none).unwrap();
+            assert_eq!(sink.written(), 6);
+            if atomic {
+                // Readers still see the old file until the commit.
+                assert_eq!(std::fs::read(&p).unwrap().len(), 100);
+            }
+            assert_eq!(sink.commit().unwrap(), 6);
+            assert_eq!(std::fs::read(&p).unwrap(), b"abcdef");
+            // Dropped midway over an existing file: atomic keeps the old one whole.
+            let mut sink = FileSink::create(&p, &opts).unwrap();
+            sink.write(&[b"X"], &none).unwrap();
+            drop(sink);
+            let expect: &[u8] = if atomic { b"abcdef" } else { b"Xbcdef" };
+            assert_eq!(std::fs::read(&p).unwrap(), expect);
+            assert!(no_temp_files(&d));
+            std::fs::remove_file(&p).unwrap();
+        }
     }
 
     #[test]
