@@ -144,11 +144,31 @@ export declare class NativeSocket {
   get remoteFamily(): string
 }
 
+/** A response for JS (lib/client.js shapes `headers` into an object). */
+export interface ClientResponse {
+  status: number
+  /** Name, value, name, value, ...: names lower-case, values Latin-1, in arrival order. */
+  headers: Array<string>
+  body: ArrayBuffer
+  /** The URL that answered (after redirects). */
+  url: string
+}
+
 /**
  * Connects to `host:port` (or the Unix socket at `path`); `timeout_ms` 0 waits as long
  * as the OS does. Keeps the event loop alive until it settles.
  */
 export declare function connect(host: string | undefined | null, port: number, path: string | undefined | null, options: SocketOptions, timeoutMs: number, token?: CancelToken | undefined | null): Promise<NativeSocket>
+
+/**
+ * Sends a request like [`request`] and streams a 2xx response's body into the file `path`
+ * (`flags`/`mode`: src/fs.rs's `WriteOptions` bits; lib/client.js makes it atomic by
+ * default), never holding more than a few pieces of it in memory; resolves with the bytes
+ * written. A final status outside 2xx rejects with `ABIO_ERR_HTTP_STATUS` before the file
+ * is touched; a failure midway (the server closing, an abort, `maxSize`) leaves no file
+ * and no temporary file behind.
+ */
+export declare function download(url: string, path: string, method: string, headers: Array<string>, body: string | ArrayBufferView | undefined | null, file: string | undefined | null, maxSize: number, follow: boolean, flags: number, mode: number, onProgress?: ((done: number, total: number) => void) | undefined | null, token?: CancelToken | undefined | null): Promise<number>
 
 /** Limits against slow or hostile clients. */
 export interface HttpOptions {
@@ -228,6 +248,14 @@ export declare function readFiles(paths: Array<string>, offset: number, length: 
  * Negative numbers mean "not given".
  */
 export declare function readFileSync(path: string, offset: number, length: number, maxSize: number): ArrayBuffer
+
+/**
+ * Sends a request to the `http:` URL `url` and reads the whole response body (up to
+ * `maxSize` bytes; negative: no limit) into an exact `ArrayBuffer`. `headers` is name,
+ * value, ...; `body` is held (not copied) until the promise settles; `file` is a path
+ * streamed instead. `follow`: follow redirects (else the 3xx is the answer).
+ */
+export declare function request(url: string, method: string, headers: Array<string>, body: string | ArrayBufferView | undefined | null, file: string | undefined | null, maxSize: number, follow: boolean, onProgress?: ((done: number, total: number) => void) | undefined | null, token?: CancelToken | undefined | null): Promise<ClientResponse>
 
 /**
  * Writes the pack of `parts` to `path` with one `writev` (header, each part, zero padding),

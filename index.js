@@ -13,4 +13,5 @@ module.exports = {
   Socket,
   Server,
   ...require('./lib/http'),
+  ...require('./lib/client'),
 }

@@ -149,3 +149,32 @@ async function http(): Promise<void> {
 }
 
 void http
+
+async function client(): Promise<void> {
+  const ac = new AbortController()
+  const res: abio.ClientResponse = await abio.request('http://127.0.0.1:8080/', {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', 'x-n': 1 },
+    body: new Float32Array(4),
+    maxSize: 1 << 20,
+    signal: ac.signal,
+    onProgress: (done: number, total: number | null) => void [done, total],
+    redirect: 'manual',
+  })
+  const status: number = res.status
+  const body: ArrayBuffer = res.body
+  const type: string | undefined = res.headers['content-type']
+  const url: string = res.url
+  await abio.request(new URL('http://x/'), { method: 'PUT', body: { file: '/tmp/x' } })
+  await abio.request('http://x/', { method: 'POST', body: 'text' })
+  const n: number = await abio.download('http://x/', '/tmp/y', { atomic: false, mkdirs: true, onProgress: () => {} })
+  void [status, body, type, url, n]
+  // @ts-expect-error redirect is 'follow' or 'manual'
+  await abio.request('http://x/', { redirect: 'error' })
+  // @ts-expect-error download needs a path
+  await abio.download('http://x/')
+  // @ts-expect-error the body is Data or { file }
+  await abio.request('http://x/', { body: 42 })
+}
+
+void client

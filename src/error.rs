@@ -229,6 +229,35 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             obj.set_named_property("maxBodySize", *max as f64)?;
             Ok(obj)
         }
+        AbioError::Core(e @ CoreError::ResponseTooLarge { size, max }) => {
+            let mut obj = new_error(env, Kind::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
+            obj.set_named_property("maxSize", *max as f64)?;
+            if let Some(n) = size {
+                obj.set_named_property("size", *n as f64)?;
+            }
+            Ok(obj)
+        }
+        AbioError::Core(e @ CoreError::TooManyRedirects { url, .. }) => {
+            let mut obj = new_error(
+                env,
+                Kind::Error,
+                "ABIO_ERR_TOO_MANY_REDIRECTS",
+                &e.to_string(),
+            )?;
+            obj.set_named_property("url", url.as_str())?;
+            Ok(obj)
+        }
+        AbioError::Core(e @ CoreError::BadRedirect { location, .. }) => {
+            let mut obj = new_error(env, Kind::Error, "ABIO_ERR_BAD_REDIRECT", &e.to_string())?;
+            obj.set_named_property("location", location.as_str())?;
+            Ok(obj)
+        }
+        AbioError::Core(e @ CoreError::HttpStatus { status, url }) => {
+            let mut obj = new_error(env, Kind::Error, "ABIO_ERR_HTTP_STATUS", &e.to_string())?;
+            obj.set_named_property("status", *status as u32)?;
+            obj.set_named_property("url", url.as_str())?;
+            Ok(obj)
+        }
         AbioError::Core(e @ CoreError::Timeout { .. }) => {
             new_error(env, Kind::Error, "ABIO_ERR_TIMEOUT", &e.to_string())
         }

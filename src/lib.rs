@@ -4,6 +4,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod bytes;
+pub mod client;
 pub mod error;
 pub mod fs;
 pub mod http;

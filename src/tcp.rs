@@ -1263,7 +1263,7 @@ async fn connect_one(sock: Socket, addr: &SockAddr) -> io::Result<Socket> {
 }
 
 /// Opens a connection to `target`, trying each address of a host name in turn.
-async fn open(target: &Target) -> AbioResult<Socket> {
+pub(crate) async fn open(target: &Target) -> AbioResult<Socket> {
     match target {
         Target::Unix(path) => {
             let shown = path.to_string_lossy().into_owned();

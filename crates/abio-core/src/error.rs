@@ -75,6 +75,35 @@ pub enum Error {
         /// The limit, in milliseconds.
         ms: u64,
     },
+    /// An HTTP response body is longer than the caller's `maxSize`.
+    ResponseTooLarge {
+        /// The size the server announced (`content-length`), or `None` when the limit was
+        /// found while reading.
+        size: Option<u64>,
+        /// The limit.
+        max: u64,
+    },
+    /// More than [`crate::client::MAX_REDIRECTS`] redirects.
+    TooManyRedirects {
+        /// The URL of the last redirect.
+        url: String,
+        /// The limit.
+        max: u32,
+    },
+    /// A redirect to a URL that cannot be followed (another scheme, a bad `Location`).
+    BadRedirect {
+        /// The `Location` header.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A download got a final status outside 2xx (nothing was written).
+    HttpStatus {
+        /// The status.
+        status: u16,
+        /// The URL that answered.
+        url: String,
+    },
     /// Bytes that should be a pack (or a frame) break a rule of docs/FORMAT.md.
     BadFormat(String),
     /// A checksum does not match: the bytes were corrupted.
@@ -175,6 +204,22 @@ impl fmt::Display for Error {
                 write!(f, "The request body is over maxBodySize ({max} bytes)")
             }
             Error::Timeout { what, ms } => write!(f, "{what} timed out after {ms} ms"),
+            Error::ResponseTooLarge { size: Some(n), max } => write!(
+                f,
+                "The response body of {n} bytes is over maxSize ({max} bytes)"
+            ),
+            Error::ResponseTooLarge { size: None, max } => {
+                write!(f, "The response body is over maxSize ({max} bytes)")
+            }
+            Error::TooManyRedirects { url, max } => {
+                write!(f, "More than {max} redirects (the last to {url})")
+            }
+            Error::BadRedirect { location, reason } => {
+                write!(f, "Cannot follow the redirect to {location:?}: {reason}")
+            }
+            Error::HttpStatus { status, url } => {
+                write!(f, "The server answered {status} for {url}")
+            }
             Error::BadFormat(m) | Error::Checksum(m) => f.write_str(m),
             Error::FrameTooLarge { len, max } => {
                 write!(f, "A frame of {len} bytes is over the limit of {max}")

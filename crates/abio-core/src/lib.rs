@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod cancel;
+pub mod client;
 pub mod error;
 pub mod frame;
 pub mod fs;

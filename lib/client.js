@@ -1,0 +1,139 @@
+'use strict'
+// The HTTP client: argument checks and AbortSignal wiring in front of src/client.rs. No I/O
+// here.
+
+const { constants } = require('node:buffer')
+const { isAnyArrayBuffer } = require('node:util/types')
+const binding = require('../binding.js')
+const { toPart } = require('./bytes')
+const { invalidType, invalidValue } = require('./errors')
+const { checkPath, checkObject, checkIndex, checkSignal, withSignal, writeOptions } = require('./args')
+
+// RFC 9110 section 5.6.2.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// What Node accepts in a header value: tab, visible ASCII and Latin-1, no CR, LF or NUL.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+// Methods `fetch` upper-cases (Fetch standard, "normalize a method").
+const NORMALIZED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
+
+/** The `url` argument as a WHATWG-normalised http: href. */
+function checkUrl(url) {
+  let href
+  if (typeof url === 'string') href = url
+  else if (url instanceof URL || (url !== null && typeof url === 'object' && typeof url.href === 'string'))
+    href = url.href
+  else throw invalidType('url', 'of type string or an instance of URL', url)
+  let parsed
+  try {
+    parsed = new URL(href)
+  } catch {
+    throw invalidValue('url', 'is not a valid URL', href)
+  }
+  if (parsed.protocol !== 'http:')
+    throw invalidValue(
+      'url',
+      `has the scheme '${parsed.protocol}': only http: URLs are supported in this version`,
+      href,
+    )
+  if (parsed.username !== '' || parsed.password !== '')
+    throw invalidValue('url', 'must not include credentials: send an authorization header', href)
+  return parsed.href
+}
+
+function checkMethod(value) {
+  if (value === undefined) return 'GET'
+  if (typeof value !== 'string') throw invalidType('options.method', 'of type string', value)
+  if (!TOKEN.test(value)) throw invalidValue('options.method', 'must be an HTTP token', value)
+  const upper = value.toUpperCase()
+  return NORMALIZED.has(upper) ? upper : value
+}
+
+/** `headers` as the flat name, value, ... list src/client.rs takes. */
+function checkHeaders(value) {
+  const h = checkObject(value, 'options.headers')
+  const flat = []
+  if (h === undefined) return flat
+  for (const name of Object.keys(h)) {
+    if (!TOKEN.test(name)) throw invalidValue('options.headers', `has an invalid header name '${name}'`, name)
+    const lower = name.toLowerCase()
+    if (lower === 'content-length' || lower === 'transfer-encoding')
+      throw invalidValue('options.headers', `sets '${lower}', which abio sets from the body`, h[name])
+    let v = h[name]
+    if (typeof v === 'number') v = String(v)
+    if (typeof v !== 'string') throw invalidType(`options.headers['${name}']`, 'of type string', v)
+    if (!HEADER_VALUE.test(v)) throw invalidValue(`options.headers['${name}']`, 'has invalid characters', v)
+    flat.push(lower, v)
+  }
+  return flat
+}
+
+/** `body` as [held Data or undefined, file path or undefined]. */
+function checkBody(value, method) {
+  if (value === undefined || value === null) return [undefined, undefined]
+  if (method === 'GET' || method === 'HEAD')
+    throw invalidValue('options.body', `cannot be sent with a ${method} request`, value)
+  if (typeof value === 'object' && !ArrayBuffer.isView(value) && !isAnyArrayBuffer(value)) {
+    if (value.file === undefined)
+      throw invalidType('options.body', 'a string, ArrayBuffer, SharedArrayBuffer, ArrayBufferView or { file }', value)
+    return [undefined, checkPath(value.file, 'options.body.file')]
+  }
+  return [toPart(value, 'options.body'), undefined]
+}
+
+/** `onProgress(done, total)`, with Rust's -1 for an unknown total given as `null`. */
+function checkProgress(value) {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'function') throw invalidType('options.onProgress', 'a function (done, total) => void', value)
+  return (done, total) => value(done, total < 0 ? null : total)
+}
+
+function checkRedirect(value) {
+  if (value === undefined || value === 'follow') return true
+  if (value === 'manual') return false
+  throw invalidValue('options.redirect', "must be 'follow' or 'manual'", value)
+}
+
+/** The headers of a response as an object: names lower-case (Rust joined repeats). */
+function headerObject(flat) {
+  const headers = {}
+  for (let i = 0; i < flat.length; i += 2) headers[flat[i]] = flat[i + 1]
+  return headers
+}
+
+/** The options common to request() and download(). */
+function common(o) {
+  const method = checkMethod(o.method)
+  return {
+    method,
+    headers: checkHeaders(o.headers),
+    maxSize: checkIndex(o.maxSize, 'options.maxSize', constants.MAX_LENGTH),
+    signal: checkSignal(o.signal, 'options.signal'),
+    onProgress: checkProgress(o.onProgress),
+    follow: checkRedirect(o.redirect),
+  }
+}
+
+function request(url, options) {
+  const href = checkUrl(url)
+  const o = checkObject(options, 'options') ?? {}
+  const c = common(o)
+  const [body, file] = checkBody(o.body, c.method)
+  return withSignal(c.signal, (token) =>
+    binding.request(href, c.method, c.headers, body, file, c.maxSize, c.follow, c.onProgress, token),
+  ).then((res) => ({ status: res.status, headers: headerObject(res.headers), body: res.body, url: res.url }))
+}
+
+function download(url, path, options) {
+  const href = checkUrl(url)
+  const p = checkPath(path)
+  const o = checkObject(options, 'options') ?? {}
+  const c = common(o)
+  const [body, file] = checkBody(o.body, c.method)
+  // A body from the network may fail midway: atomic unless told otherwise.
+  const [flags, mode] = writeOptions(options, true)
+  return withSignal(c.signal, (token) =>
+    binding.download(href, p, c.method, c.headers, body, file, c.maxSize, c.follow, flags, mode, c.onProgress, token),
+  )
+}
+
+module.exports = { request, download }
