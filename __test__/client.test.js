@@ -218,6 +218,22 @@ describe('request', () => {
     await gone // the server saw the connection go
   })
 
+  it('aborted while waiting for the answer; a missing {file} body rejects with ENOENT and its path', async () => {
+    let arrived
+    const waiting = new Promise((resolve) => (arrived = resolve))
+    const s = await nodeServer(() => arrived()) // never answers
+    const ac = new AbortController()
+    const p = abio.request(s.url, { signal: ac.signal })
+    await waiting
+    ac.abort(new Error('changed my mind'))
+    const err = await p.catch((e) => e)
+    expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' })
+    expect(err.cause.message).toBe('changed my mind')
+    const missing = path.join(tmp, 'missing.bin')
+    const enoent = await abio.request(s.url, { method: 'PUT', body: { file: missing } }).catch((e) => e)
+    expect(enoent).toMatchObject({ code: 'ENOENT', syscall: 'open', path: missing })
+  })
+
   it('a server that destroys the socket mid-body: a clear ABIO_ERR_CLOSED, never a short body', async () => {
     const raw = net.createServer((sock) => {
       track('node-socket', sock)

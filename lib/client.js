@@ -100,13 +100,13 @@ function headerObject(flat) {
   return headers
 }
 
-/** The options common to request() and download(). */
-function common(o) {
+/** The options common to request() and download(); `maxSize` defaults to `defaultMax` (-1: none). */
+function common(o, defaultMax) {
   const method = checkMethod(o.method)
   return {
     method,
     headers: checkHeaders(o.headers),
-    maxSize: checkIndex(o.maxSize, 'options.maxSize', constants.MAX_LENGTH),
+    maxSize: checkIndex(o.maxSize, 'options.maxSize', defaultMax),
     signal: checkSignal(o.signal, 'options.signal'),
     onProgress: checkProgress(o.onProgress),
     follow: checkRedirect(o.redirect),
@@ -116,7 +116,8 @@ function common(o) {
 function request(url, options) {
   const href = checkUrl(url)
   const o = checkObject(options, 'options') ?? {}
-  const c = common(o)
+  // No limit beyond what an ArrayBuffer can hold.
+  const c = common(o, constants.MAX_LENGTH)
   const [body, file] = checkBody(o.body, c.method)
   return withSignal(c.signal, (token) =>
     binding.request(href, c.method, c.headers, body, file, c.maxSize, c.follow, c.onProgress, token),
@@ -127,7 +128,8 @@ function download(url, path, options) {
   const href = checkUrl(url)
   const p = checkPath(path)
   const o = checkObject(options, 'options') ?? {}
-  const c = common(o)
+  // Nothing is held in memory: no limit unless asked.
+  const c = common(o, -1)
   const [body, file] = checkBody(o.body, c.method)
   // A body from the network may fail midway: atomic unless told otherwise.
   const [flags, mode] = writeOptions(options, true)

@@ -9,7 +9,11 @@
 //! connections that are still open, evict idle ones on a timer, and resend a request that
 //! failed on a reused connection before any of it was written (the server closed the idle
 //! connection just then). Its cost per request is a hash-map lookup and a lock, small next
-//! to the 30-45 µs thread hop back to JS that every call pays anyway.
+//! to the 30-45 µs thread hop back to JS that every call pays anyway. Measured here
+//! (bench/http-client.js --quick, 2 cores, a Node server in another process): GET 16 B one
+//! at a time ~200 µs per request (http.get with a keep-alive Agent ~340 µs, fetch ~630 µs);
+//! 16 in flight ~15k req/s (http.get ~4.2k). A hand-made pool was not built to compare: at
+//! these figures the server's side dominates.
 //!
 //! Idle pooled connections live on the runtime only: nothing holds the Node event loop for
 //! them, so a process exits as soon as its requests are done. A pending call holds it
