@@ -62,7 +62,7 @@ export declare class NativeHttpServer {
   get host(): string
   get port(): number
   /** Replaces the routes; requests already answered keep the bodies they got. */
-  reload(paths: Array<string>, bodies: Array<string | ArrayBufferView>, types: Array<string | undefined | null>, headers: Array<Array<string>>): void
+  reload(paths: Array<string>, bodies: Array<string | ArrayBufferView | undefined>, files: Array<string | undefined | null>, types: Array<string | undefined | null>, headers: Array<Array<string>>): void
   /**
    * Stops accepting; resolves once the listening socket is closed. Open connections
    * finish the request they are on, then close.
@@ -88,9 +88,10 @@ export declare class NativeRequest {
   bodyToFile(path: string, flags: number, mode: number, token?: CancelToken | undefined | null): Promise<number>
   /**
    * Answers: `status`, `headers` (name, value, name, value, ...; `content-length` and
-   * `transfer-encoding` are abio's), `body` held until sent. A second answer is ignored.
+   * `transfer-encoding` are abio's), and `body` held until sent, or the file `file`
+   * (opened when the answer is sent: a missing file is 404). A second answer is ignored.
    */
-  respond(status: number, headers: Array<string>, body?: string | ArrayBufferView | undefined): void
+  respond(status: number, headers: Array<string>, body?: string | ArrayBufferView | undefined, file?: string | undefined | null): void
 }
 
 /** A listening server (the native half of `lib/net.js`'s `Server`). */
@@ -265,7 +266,7 @@ export declare function request(url: string, method: string, headers: Array<stri
 export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
 
 /** Listens on `host:port` and serves the routes. Resolves once listening. */
-export declare function serve(host: string | undefined | null, port: number, reusePort: boolean, paths: Array<string>, bodies: Array<string | ArrayBufferView>, types: Array<string | undefined | null>, headers: Array<Array<string>>, options: HttpOptions, fetch?: (request: NativeRequest, method: string, url: string, headers: string[]) => void): Promise<NativeHttpServer>
+export declare function serve(host: string | undefined | null, port: number, reusePort: boolean, paths: Array<string>, bodies: Array<string | ArrayBufferView | undefined>, files: Array<string | undefined | null>, types: Array<string | undefined | null>, headers: Array<Array<string>>, options: HttpOptions, fetch?: (request: NativeRequest, method: string, url: string, headers: string[]) => void): Promise<NativeHttpServer>
 
 /**
  * Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes

@@ -447,7 +447,26 @@ export function listen(options: ListenOptions, onConnection: (socket: Socket) =>
  * server. `headers` may set `etag` (then compared with `If-None-Match`), not
  * `content-length`, `transfer-encoding` or `content-range`, which abio sets.
  */
-export type Route = Bytes | { body: Data; contentType?: string; headers?: Record<string, string> }
+export type Route = Bytes | { body: Data; contentType?: string; headers?: Record<string, string> } | FileRoute
+
+/**
+ * A file answered in Rust, its type from the extension (`.html` `text/html; charset=utf-8`,
+ * `.json`, `.js`, `.css`, `.svg`, `.png`, `.wasm`, ...; else `application/octet-stream`)
+ * unless `contentType` is given, with `ETag` and `Last-Modified` from the file (304 for
+ * `If-None-Match`, else `If-Modified-Since`) and single byte ranges. A relative path is
+ * resolved when `serve()`/`reload()` is called, and the file must exist then (else they
+ * reject/throw `ENOENT`); afterwards each request sees the file as it is now (one `stat`
+ * per request): a changed file is read again, a removed one is 404. Files up to 8 MiB are
+ * kept in memory (at most 256 MiB per server) and answered without reading them; larger
+ * ones are read per request as the client takes them. Never memory-mapped, so truncating a
+ * file under the server cannot crash it: the client sees a cut response. `headers` may not
+ * set `etag`, `last-modified`, `content-length`, `transfer-encoding` or `content-range`.
+ */
+export interface FileRoute {
+  file: string | URL
+  contentType?: string
+  headers?: Record<string, string>
+}
 
 /** A request for a {@link ServeOptions.fetch} handler. */
 export class Request {
@@ -483,7 +502,13 @@ export interface Response {
   status?: number
   /** `content-length` and `transfer-encoding` are set by abio from the body. */
   headers?: Record<string, string | number>
-  body?: Data
+  /**
+   * Bytes (held until sent), or a file opened when the answer is sent and read as the client
+   * takes it. With status 200 a file gets what a {@link FileRoute} gets (type from the
+   * extension unless `headers` has `content-type`, `ETag`, `Last-Modified`, 304, ranges);
+   * with another status it is sent whole as is. A missing file (or a directory) is a 404.
+   */
+  body?: Data | { file: string | URL }
 }
 
 /** Options of {@link serve}. */

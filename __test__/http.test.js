@@ -39,7 +39,7 @@ async function within(promise, ms) {
 /** A copy of the bytes of any Bytes value, taken now. */
 const copyOf = (x) => Buffer.from(bufferOver(x))
 
-const HAS_CURL = cp.spawnSync('curl', ['--version']).status === 0
+const { HAS_CURL } = require('./helpers/http-peers')
 if (!HAS_CURL) console.warn('SKIPPING the curl tests: curl is not installed (apt-get install -y curl)')
 const itCurl = HAS_CURL ? it : it.skip
 
@@ -60,58 +60,7 @@ async function serve(options) {
 // ---------------------------------------------------------------------------
 // Peers
 
-/**
- * One request with Node's http client: `{ status, headers, body, socket }`. `agent: false`
- * (a fresh connection) unless an agent is given.
- */
-function request(port, urlPath, { method = 'GET', headers = {}, agent = false, host = '127.0.0.1', body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, path: urlPath, method, headers, agent }, (res) => {
-      const socket = res.socket
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('error', reject)
-      res.on('end', () =>
-        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), socket }),
-      )
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-/** Runs curl with `args`; resolves with `{ code, stdout }` (stdout a Buffer). */
-function curl(args) {
-  return new Promise((resolve, reject) => {
-    const proc = track('child', cp.spawn('curl', ['-s', '--http1.1', '--max-time', '10', ...args]))
-    const out = []
-    proc.stdout.on('data', (c) => out.push(c))
-    proc.on('error', reject)
-    proc.on('close', (code) => resolve({ code, stdout: Buffer.concat(out) }))
-  })
-}
-
-/** Splits `head` (the text of a status line and headers) into status and lower-case headers. */
-function parseHead(head) {
-  const [statusLine, ...lines] = head.split('\r\n')
-  const m = /^HTTP\/1\.1 (\d{3})/.exec(statusLine)
-  if (!m) throw new Error(`not an HTTP/1.1 status line: ${JSON.stringify(statusLine)}`)
-  const headers = {}
-  for (const l of lines) {
-    const i = l.indexOf(':')
-    headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim()
-  }
-  return { status: Number(m[1]), headers }
-}
-
-/** curl -i output: `{ status, headers, body }`. */
-async function curlGet(url, args = []) {
-  const { code, stdout } = await curl(['-i', ...args, url])
-  expect(code).toBe(0)
-  const end = stdout.indexOf('\r\n\r\n')
-  expect(end).toBeGreaterThan(0)
-  return { ...parseHead(stdout.subarray(0, end).toString('latin1')), body: stdout.subarray(end + 4) }
-}
+const { request, curl, curlGet, parseHead } = require('./helpers/http-peers')
 
 /** Connects a raw socket; errors are kept on `sock.lastError`. */
 function rawConnect(port, host = '127.0.0.1') {
@@ -898,7 +847,7 @@ describe('reload() and validation', () => {
     expectInvalidArg(() => s.reload(5))
     expectInvalidArg(() => s.reload({ routes: { nope: Buffer.from('x') } }))
     expectInvalidArg(() => s.reload({ routes: { '/b': 'a string' } }))
-    expectInvalidArg(() => s.reload({ routes: { '/b': { file: '/etc/hosts' } } }))
+    expectInvalidArg(() => s.reload({ routes: { '/b': { file: '/etc/hosts', body: 'x' } } }))
     expectInvalidArg(() => s.reload({ routes: { '/b': { body: 'x', headers: { 'bad name': 'v' } } } }))
     expectInvalidArg(() => s.reload({ routes: { '/b': { body: 'x', headers: { 'x-h': 'a\r\nb' } } } }))
     const r = await request(s.port, '/a')
@@ -931,7 +880,13 @@ describe('reload() and validation', () => {
       ['fetch not a function', { fetch: {} }, 'TypeError'],
       ['maxBodySize -1', { maxBodySize: -1 }, 'RangeError'],
       ['websocket', { websocket: {} }, 'TypeError'],
-      ['a file route', { routes: { '/f': { file: __filename } } }, 'TypeError'],
+      ['a file route with a body too', { routes: { '/f': { file: __filename, body: 'x' } } }, 'TypeError'],
+      ['a file route whose file is a number', { routes: { '/f': { file: 1 } } }, 'TypeError'],
+      [
+        'a file route with an etag header',
+        { routes: { '/f': { file: __filename, headers: { etag: '"x"' } } } },
+        'TypeError',
+      ],
       ['maxHeaderSize 0', { maxHeaderSize: 0 }, 'RangeError'],
       ['maxHeaderSize -1', { maxHeaderSize: -1 }, 'RangeError'],
       ['maxHeaderSize "1"', { maxHeaderSize: '1' }, 'TypeError'],
@@ -1935,7 +1890,7 @@ describe('fetch handlers', () => {
       ['a header value that is an object', () => ({ headers: { 'x-h': {} } })],
       ['headers not an object', () => ({ headers: 'x-h: v' })],
       ['a body of type number', () => ({ body: 5 })],
-      ['a { file } body (not supported yet)', () => ({ body: { file: __filename } })],
+      ['a { file } body whose file is a number', () => ({ body: { file: 42 } })],
     ]
 
     it.each(failures)('%s -> 500; the next request on the same keep-alive connection works', async (_, bad) => {

@@ -124,6 +124,8 @@ async function http(): Promise<void> {
   const routes: Record<string, abio.Route> = {
     '/': new Uint8Array([65, 66, 67]).buffer,
     '/t': { body: 'text', contentType: 'text/plain', headers: { 'cache-control': 'no-cache' } },
+    '/f': { file: '/srv/index.html' },
+    '/u': { file: new URL('file:///srv/app.js'), contentType: 'text/javascript', headers: { 'x-a': 'b' } },
   }
   const server: abio.HttpServer = await abio.serve({
     port: 0,
@@ -134,6 +136,7 @@ async function http(): Promise<void> {
     fetch: async (req: abio.Request): Promise<abio.Response> => {
       const body: ArrayBuffer = await req.body()
       const n: number = await req.bodyToFile('/tmp/b', { atomic: true })
+      if (req.path === '/file') return { body: { file: '/srv/page.html' } }
       return { status: 201, headers: { 'x-n': n, 'x-m': req.method }, body }
     },
   })
@@ -144,6 +147,8 @@ async function http(): Promise<void> {
   void port
   // @ts-expect-error a bare string is not a Route (strings need { body })
   await abio.serve({ routes: { '/': 'text' } })
+  // @ts-expect-error a file route takes a path, not bytes
+  await abio.serve({ routes: { '/': { file: new Uint8Array(1) } } })
   // @ts-expect-error reload takes { routes }
   server.reload({})
 }

@@ -1,6 +1,7 @@
 'use strict'
-// HTTP: argument checks in front of src/http.rs. No I/O here.
+// HTTP: argument checks in front of src/http/. No I/O here.
 
+const { resolve } = require('node:path')
 const { markAsUntransferable } = require('node:worker_threads')
 const { isAnyArrayBuffer, isSharedArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
@@ -12,50 +13,68 @@ const { Listening, nativeOf } = require('./net')
 const OCTETS = 'application/octet-stream'
 const TEXT = 'text/plain; charset=utf-8'
 
-/** `routes` as the parallel arrays src/http.rs takes: paths, bodies, content types, headers. */
+/** Whether `value` is a plain object (`{ body }`, `{ file }`), not bytes. */
+function isShape(value) {
+  return value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && !isAnyArrayBuffer(value)
+}
+
+/** `{ name: value }` headers as the flat `[name, value, ...]` list Rust takes. */
+function flatHeaders(h, name, numbers = false) {
+  const flat = []
+  const o = checkObject(h, name)
+  if (o === undefined) return flat
+  for (const k of Object.keys(o)) {
+    const v = o[k]
+    if (typeof v === 'string') flat.push(k, v)
+    else if (numbers && typeof v === 'number') flat.push(k, String(v))
+    else throw invalidType(`${name}['${k}']`, 'of type string', v)
+  }
+  return flat
+}
+
+/**
+ * `routes` as the parallel arrays src/http/ takes: paths, bodies, files (absolute paths),
+ * content types (undefined: the default), headers.
+ */
 function routeTable(routes, name) {
   const o = checkObject(routes, name) ?? {}
-  const paths = []
-  const bodies = []
-  const types = []
-  const headers = []
+  const table = [[], [], [], [], []]
   for (const path of Object.keys(o)) {
     const at = `${name}['${path}']`
     if (!path.startsWith('/')) throw invalidValue(name, `must map paths that start with '/'`, path)
     const route = o[path]
     let body
-    let type = OCTETS
-    const extra = []
-    if (route !== null && typeof route === 'object' && !ArrayBuffer.isView(route) && !isAnyArrayBuffer(route)) {
-      if (route.file !== undefined)
-        throw invalidValue(at, 'is a file route, which this version does not serve yet (bytes routes only)', route)
-      body = toPart(route.body, `${at}.body`)
-      if (typeof body === 'string') type = TEXT
+    let file
+    let type
+    let extra = []
+    if (isShape(route)) {
+      if (route.file !== undefined) {
+        if (route.body !== undefined) throw invalidValue(at, 'has both body and file', route)
+        file = resolve(checkPath(route.file, `${at}.file`))
+      } else {
+        body = toPart(route.body, `${at}.body`)
+        type = typeof body === 'string' ? TEXT : OCTETS
+      }
       if (route.contentType !== undefined) {
         if (typeof route.contentType !== 'string')
           throw invalidType(`${at}.contentType`, 'of type string', route.contentType)
         type = route.contentType
       }
-      const h = checkObject(route.headers, `${at}.headers`)
-      if (h !== undefined) {
-        for (const k of Object.keys(h)) {
-          if (typeof h[k] !== 'string') throw invalidType(`${at}.headers['${k}']`, 'of type string', h[k])
-          extra.push(k, h[k])
-        }
-      }
+      extra = flatHeaders(route.headers, `${at}.headers`)
     } else {
       body = toPart(route, at)
-      if (typeof body === 'string') throw invalidType(at, 'Bytes, or an object { body, contentType, headers }', route)
+      if (typeof body === 'string')
+        throw invalidType(at, 'Bytes, or an object { body, contentType, headers } or { file, contentType }', route)
+      type = OCTETS
     }
     // The route holds this memory for as long as it exists: it must not be transferred
     // (postMessage, structuredClone) and freed under the server.
-    if (typeof body !== 'string' && !isSharedArrayBuffer(body.buffer)) markAsUntransferable(body.buffer)
-    paths.push(path)
-    bodies.push(body)
-    types.push(type)
-    headers.push(extra)
+    if (body !== undefined && typeof body !== 'string' && !isSharedArrayBuffer(body.buffer))
+      markAsUntransferable(body.buffer)
+    const row = [path, body, file, type, extra]
+    for (let i = 0; i < row.length; i++) table[i].push(row[i])
   }
-  return [paths, bodies, types, headers]
+  return table
 }
 
 function positive(value, name, fallback) {
@@ -97,38 +116,21 @@ class Request {
 /** The handler's `{ status, headers, body }` as `respond()`'s arguments. */
 function response(res) {
   const o = checkObject(res, 'the response')
-  if (o === undefined) return [200, [], undefined]
+  if (o === undefined) return [200, [], undefined, undefined]
   const status = o.status === undefined ? 200 : o.status
   if (!Number.isInteger(status) || status < 100 || status > 999)
     throw outOfRange('the response status', 'an integer >= 100 and <= 999', status)
-  const flat = []
-  const h = checkObject(o.headers, 'the response headers')
-  if (h !== undefined) {
-    for (const k of Object.keys(h)) {
-      const v = h[k]
-      if (typeof v === 'string') flat.push(k, v)
-      else if (typeof v === 'number') flat.push(k, String(v))
-      else throw invalidType(`the response header '${k}'`, 'of type string', v)
-    }
-  }
-  let body
-  if (o.body !== undefined && o.body !== null) {
-    if (
-      typeof o.body === 'object' &&
-      !ArrayBuffer.isView(o.body) &&
-      !isAnyArrayBuffer(o.body) &&
-      o.body.file !== undefined
-    )
-      throw invalidValue('the response body', 'is a file, which this version does not send yet', o.body)
-    body = toPart(o.body, 'the response body')
-  }
-  return [status, flat, body]
+  const flat = flatHeaders(o.headers, 'the response headers', true)
+  if (o.body === undefined || o.body === null) return [status, flat, undefined, undefined]
+  if (isShape(o.body) && o.body.file !== undefined)
+    return [status, flat, undefined, resolve(checkPath(o.body.file, 'the response body.file'))]
+  return [status, flat, toPart(o.body, 'the response body'), undefined]
 }
 
 /** Calls `fetch(req)` for each request no route answers; a throw or rejection is a 500. */
 function dispatcher(fetch) {
   const failed = (native, err) => {
-    native.respond(500, [], undefined)
+    native.respond(500, [], undefined, undefined)
     // A body over maxBodySize is answered 413 whatever the handler does: nothing to report.
     if (err === null || typeof err !== 'object' || err.code !== 'ABIO_ERR_BODY_TOO_LARGE')
       console.error('abio: a fetch handler threw or rejected; answered 500:', err)
@@ -191,7 +193,15 @@ function serve(options) {
   }
   const table = routeTable(o.routes, 'options.routes')
   const fetch = o.fetch === undefined ? undefined : dispatcher(o.fetch)
-  return binding.serve(host, port, reusePort, ...table, limits, fetch).then((native) => new HttpServer(native))
+  let listening
+  try {
+    listening = binding.serve(host, port, reusePort, ...table, limits, fetch)
+  } catch (err) {
+    // A file route's file missing: an OS error, so a rejection, as listen errors are.
+    if (err.code === 'ABIO_ERR_INVALID_ARG') throw err
+    return Promise.reject(err)
+  }
+  return listening.then((native) => new HttpServer(native))
 }
 
 module.exports = { serve, HttpServer, Request }

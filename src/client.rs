@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use crate::bytes::{HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::fs::{cancel_of, write_options, CancelToken};
-use crate::http::{body_to_file, body_to_vec};
+use crate::http::body::{body_to_file, body_to_vec};
 use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Progress, Promise};
 use crate::tcp::{open, Target};
 
@@ -273,7 +273,7 @@ fn copy_core(e: &CoreError) -> CoreError {
 
 /// A failure of hyper's before a response: a reset (`read ECONNRESET`, as Node says), an
 /// answer that is not HTTP, or the connection closed before any answer (Node's "socket hang
-/// up", also `ECONNRESET`). Failures within a body are src/http.rs's [`body_failed`].
+/// up", also `ECONNRESET`). Failures within a body are src/http/body.rs's `body_failed`.
 fn hyper_error(e: &(dyn StdError + 'static)) -> AbioError {
     if let Some(errno) = find::<io::Error>(e).and_then(|io| io.raw_os_error()) {
         return CoreError::net(io::Error::from_raw_os_error(errno), "read").into();
@@ -467,7 +467,7 @@ fn body_length(res: &Response<Incoming>, method: &Method) -> Option<u64> {
     res.body().size_hint().exact()
 }
 
-/// Reads a response body into one exact buffer (src/http.rs's [`body_to_vec`]: allocated
+/// Reads a response body into one exact buffer (src/http/body.rs's [`body_to_vec`]: allocated
 /// once when its length is known, grown otherwise), refused past `max` (before allocating
 /// when the length is announced). Progress is reported as bytes arrive, and a last time
 /// with `done === total` once the body is whole.

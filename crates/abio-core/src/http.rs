@@ -1,5 +1,9 @@
 //! HTTP rules that need no server: byte ranges (`Range`, RFC 9110 section 14), entity tags
-//! and `If-None-Match` (section 13.1.2). `src/http.rs` answers routes with them.
+//! and `If-None-Match` (section 13.1.2), `Last-Modified`/`If-Modified-Since` (13.1.3), and
+//! the content type of a file from its extension. `src/http/` answers routes with them.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How to answer a `Range` header for a body of `len` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +92,76 @@ pub fn none_match(header: &[u8], etag: &str) -> bool {
     h.split(',').any(|t| t.trim() == "*" || bare(t) == want)
 }
 
+/// A strong entity tag for one version of a file, from its inode, length and modification
+/// time in nanoseconds (what nginx and Node's `send` use, with finer time).
+pub fn file_etag(ino: u64, len: u64, mtime_ns: u128) -> String {
+    format!("\"{ino:x}-{len:x}-{mtime_ns:x}\"")
+}
+
+/// `time` as an HTTP date (`Last-Modified`), whole seconds.
+pub fn http_date(time: SystemTime) -> String {
+    httpdate::fmt_http_date(time)
+}
+
+/// Whether `If-Modified-Since: header` lets a file modified at `modified` be answered 304:
+/// the date is valid and not older than the modification (in whole seconds, as dates are).
+/// The caller ignores it when `If-None-Match` is present (RFC 9110 13.1.3).
+pub fn not_modified_since(header: &[u8], modified: SystemTime) -> bool {
+    let Some(since) = std::str::from_utf8(header)
+        .ok()
+        .and_then(|h| httpdate::parse_http_date(h.trim()).ok())
+    else {
+        return false;
+    };
+    let secs = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs()
+    };
+    secs(modified) <= secs(since)
+}
+
+/// The media type for `path`'s extension, as static file servers send it (text types in
+/// UTF-8); `application/octet-stream` for anything else.
+pub fn content_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("html" | "htm") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js" | "mjs" | "cjs") => "text/javascript; charset=utf-8",
+        Some("json" | "map") => "application/json",
+        Some("txt" | "text" | "log") => "text/plain; charset=utf-8",
+        Some("md" | "markdown") => "text/markdown; charset=utf-8",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("xml") => "application/xml",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("avif") => "image/avif",
+        Some("ico") => "image/x-icon",
+        Some("wasm") => "application/wasm",
+        Some("pdf") => "application/pdf",
+        Some("zip") => "application/zip",
+        Some("gz") => "application/gzip",
+        Some("tar") => "application/x-tar",
+        Some("mp4") => "video/mp4",
+        Some("webm") => "video/webm",
+        Some("mp3") => "audio/mpeg",
+        Some("wav") => "audio/wav",
+        Some("ogg") => "audio/ogg",
+        Some("woff") => "font/woff",
+        Some("woff2") => "font/woff2",
+        Some("ttf") => "font/ttf",
+        Some("otf") => "font/otf",
+        _ => "application/octet-stream",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +192,29 @@ mod tests {
         assert!(none_match(b"*", &t));
         assert!(!none_match(b"\"3-00000000\"", &t));
         assert_ne!(etag(b"ABC"), etag(b"ABD"));
+    }
+
+    #[test]
+    fn file_rules() {
+        assert_eq!(
+            content_type(Path::new("/a/b/index.HTML")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(content_type(Path::new("x.wasm")), "application/wasm");
+        assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
+        assert_eq!(
+            content_type(Path::new(".bashrc")),
+            "application/octet-stream"
+        );
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_500);
+        let d = http_date(t);
+        assert_eq!(d, "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert!(not_modified_since(d.as_bytes(), t));
+        assert!(!not_modified_since(
+            d.as_bytes(),
+            t + Duration::from_secs(1)
+        ));
+        assert!(!not_modified_since(b"yesterday", t));
+        assert_ne!(file_etag(1, 2, 3), file_etag(1, 2, 4));
     }
 }

@@ -7,17 +7,15 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use abio_core::fs::{FileSink, WriteOptions};
-use abio_core::http::{self as rules, Range};
+use abio_core::http as rules;
 use abio_core::{Cancel, Error as CoreError};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
@@ -27,7 +25,16 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch};
+
+mod answer;
+pub(crate) mod body;
+mod files;
+
+use body::{body_to_file, body_to_vec, Body};
+
+use answer::{answer, empty, Conditions, Content, Entity};
+use files::{Budget, Dress, FileRoute};
 
 use crate::bytes::{HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
@@ -35,11 +42,18 @@ use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::runtime::{net as rt, Deferred, Js, Promise};
 use crate::tcp::{listening, lock, target, Io, Listening};
 
+/// A route: held bytes (with their entity tag), or a file.
+enum Source {
+    Bytes { body: Bytes, etag: HeaderValue },
+    File(FileRoute),
+}
+
 /// A route's answer, ready to send.
 struct Route {
-    body: Bytes,
-    content_type: HeaderValue,
-    etag: HeaderValue,
+    source: Source,
+    /// The type given, else `application/octet-stream` for bytes; `None` for a file means
+    /// the type of its extension.
+    content_type: Option<HeaderValue>,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -66,33 +80,43 @@ fn header_pairs(flat: &[String], whose: &str) -> AbioResult<Vec<(HeaderName, Hea
 }
 
 /// The routes of `serve`/`reload`, from the JS layer's parallel arrays: `paths[i]` answers
-/// `bodies[i]` as `types[i]` (default `application/octet-stream`) with `headers[i]` (name,
-/// value, name, value, ...).
+/// `bodies[i]` (or the file `files[i]`) as `types[i]` (default `application/octet-stream`
+/// for bytes, the extension's type for files) with `headers[i]` (name, value, ...).
 fn route_table(
     paths: Vec<String>,
-    bodies: Vec<HeldBytes>,
+    bodies: Vec<Option<HeldBytes>>,
+    files: Vec<Option<String>>,
     types: Vec<Option<String>>,
     headers: Vec<Vec<String>>,
 ) -> AbioResult<Routes> {
     let mut routes = HashMap::with_capacity(paths.len());
-    let parts = paths.into_iter().zip(bodies).zip(types).zip(headers);
-    for (((path, body), ty), extra) in parts {
-        let body = body.0;
-        let ty = ty.as_deref().unwrap_or("application/octet-stream");
-        let content_type = HeaderValue::from_str(ty).map_err(|_| {
-            invalid(format!(
-                "The content type of route '{path}' is not a valid header value: {ty:?}"
-            ))
-        })?;
+    let parts = paths
+        .into_iter()
+        .zip(bodies)
+        .zip(files)
+        .zip(types)
+        .zip(headers);
+    for ((((path, body), file), ty), extra) in parts {
+        let content_type = ty
+            .map(|ty| {
+                HeaderValue::from_str(&ty).map_err(|_| {
+                    invalid(format!(
+                        "The content type of route '{path}' is not a valid header value: {ty:?}"
+                    ))
+                })
+            })
+            .transpose()?;
         let mut headers = Vec::with_capacity(extra.len() / 2);
         let mut etag = None;
         for (n, v) in header_pairs(&extra, &format!("Route '{path}'"))? {
-            if n == header::CONTENT_LENGTH
+            let ours = n == header::CONTENT_LENGTH
                 || n == header::TRANSFER_ENCODING
                 || n == header::CONTENT_RANGE
-            {
+                || (file.is_some() && (n == header::ETAG || n == header::LAST_MODIFIED));
+            if ours {
                 return Err(invalid(format!(
-                    "Route '{path}' sets the header '{n}', which abio sets from the body"
+                    "Route '{path}' sets the header '{n}', which abio sets from the {}",
+                    if file.is_some() { "file" } else { "body" }
                 )));
             }
             if n == header::ETAG {
@@ -102,15 +126,38 @@ fn route_table(
             }
             headers.push((n, v));
         }
-        let etag = etag.unwrap_or_else(|| {
-            HeaderValue::from_str(&rules::etag(&body)).expect("an etag is ASCII")
-        });
+        let source = match (body, file) {
+            (_, Some(f)) => {
+                // A path that is wrong from the start is said now, not as 404s later.
+                let p = PathBuf::from(f);
+                match std::fs::metadata(&p) {
+                    Ok(m) if m.is_dir() => {
+                        let e = std::io::Error::from_raw_os_error(libc::EISDIR);
+                        return Err(CoreError::io(e, "open", Some(&p)).into());
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(CoreError::io(e, "stat", Some(&p)).into()),
+                }
+                Source::File(FileRoute::new(p))
+            }
+            (Some(body), None) => {
+                let body = body.0;
+                let etag = etag.unwrap_or_else(|| {
+                    HeaderValue::from_str(&rules::etag(&body)).expect("an etag is ASCII")
+                });
+                Source::Bytes { body, etag }
+            }
+            (None, None) => return Err(invalid(format!("Route '{path}' has no body"))),
+        };
+        let content_type = match source {
+            Source::Bytes { .. } => Some(content_type.unwrap_or_else(|| OCTETS.clone())),
+            Source::File(_) => content_type,
+        };
         routes.insert(
             path,
             Route {
-                body,
+                source,
                 content_type,
-                etag,
                 headers,
             },
         );
@@ -118,21 +165,18 @@ fn route_table(
     Ok(routes)
 }
 
-fn empty(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = status;
-    r
-}
+static OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
-/// The answer to `req` from the routes: the body (or a range of it) with its headers, 304
-/// when `If-None-Match` matches. `HEAD` gets the headers of `GET` (hyper leaves the body
-/// out). Without a route for it, `None` when a `fetch` handler will answer (`handled`),
-/// else 404 for other paths and 405 for other methods.
-fn answer(
+/// The answer to `req` from the routes: the body or file (or a range of it) with its
+/// headers, 304 when the client's copy is current. `HEAD` gets the headers of `GET`.
+/// Without a route for it, `None` when a `fetch` handler will answer (`handled`), else 404
+/// for other paths and 405 for other methods.
+async fn route_answer(
     routes: &Routes,
-    req: &Request<hyper::body::Incoming>,
+    budget: &Arc<Budget>,
+    req: &Request<Incoming>,
     handled: bool,
-) -> Option<Response<Full<Bytes>>> {
+) -> Option<Response<Body>> {
     let route = routes.get(req.uri().path());
     let readable = req.method() == Method::GET || req.method() == Method::HEAD;
     let route = match route {
@@ -146,49 +190,26 @@ fn answer(
             return Some(r);
         }
     };
-    let h = req.headers();
-    let matched = h
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| rules::none_match(v.as_bytes(), route.etag.to_str().unwrap_or("")));
-    let len = route.body.len() as u64;
-    let (status, body, range) = if matched {
-        (StatusCode::NOT_MODIFIED, Bytes::new(), None)
-    } else {
-        match h
-            .get(header::RANGE)
-            .map(|v| rules::range(v.as_bytes(), len))
-        {
-            None | Some(Range::Full) => (StatusCode::OK, route.body.clone(), None),
-            Some(Range::Part { start, end }) => (
-                StatusCode::PARTIAL_CONTENT,
-                route.body.slice(start as usize..=end as usize),
-                Some(format!("bytes {start}-{end}/{len}")),
-            ),
-            Some(Range::Unsatisfiable) => (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                Bytes::new(),
-                Some(format!("bytes */{len}")),
-            ),
+    let c = Conditions::of(req.method(), req.headers());
+    Some(match &route.source {
+        Source::Bytes { body, etag } => {
+            let e = Entity {
+                len: body.len() as u64,
+                etag,
+                modified: None,
+                content_type: route.content_type.as_ref().unwrap_or(&OCTETS),
+                headers: &route.headers,
+            };
+            answer(&c, &e, Content::Bytes(body.clone()))
         }
-    };
-    let sent = body.len();
-    let mut r = Response::new(Full::new(body));
-    *r.status_mut() = status;
-    let out = r.headers_mut();
-    out.insert(header::ETAG, route.etag.clone());
-    if status != StatusCode::NOT_MODIFIED {
-        out.insert(header::CONTENT_TYPE, route.content_type.clone());
-        out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        // Said outright: hyper leaves it out of a HEAD answer whose body is empty.
-        out.insert(header::CONTENT_LENGTH, HeaderValue::from(sent));
-    }
-    if let Some(cr) = range.and_then(|s| HeaderValue::from_str(&s).ok()) {
-        out.insert(header::CONTENT_RANGE, cr);
-    }
-    for (n, v) in &route.headers {
-        out.insert(n.clone(), v.clone());
-    }
-    Some(r)
+        Source::File(file) => {
+            let dress = Dress {
+                content_type: route.content_type.as_ref(),
+                headers: &route.headers,
+            };
+            files::serve_route(file, budget, &c, &dress).await
+        }
+    })
 }
 
 /// Bytes of an unread request body drained after the answer to keep the connection.
@@ -199,7 +220,7 @@ const DRAIN_MAX: usize = 64 << 10;
 /// it answers 500.
 struct Exchange {
     body: Mutex<Option<Incoming>>,
-    reply: Mutex<Option<oneshot::Sender<Response<Full<Bytes>>>>>,
+    reply: Mutex<Option<oneshot::Sender<Reply>>>,
     max_body: u64,
     /// Over `maxBodySize` (announced or found while reading): the answer is 413.
     too_large: AtomicBool,
@@ -211,7 +232,7 @@ struct Exchange {
 impl Drop for Exchange {
     fn drop(&mut self) {
         if let Some(tx) = lock(&self.reply).take() {
-            let _ = tx.send(empty(StatusCode::INTERNAL_SERVER_ERROR));
+            let _ = tx.send(Reply::Ready(empty(StatusCode::INTERNAL_SERVER_ERROR)));
         }
     }
 }
@@ -299,7 +320,8 @@ impl NativeRequest {
     }
 
     /// Answers: `status`, `headers` (name, value, name, value, ...; `content-length` and
-    /// `transfer-encoding` are abio's), `body` held until sent. A second answer is ignored.
+    /// `transfer-encoding` are abio's), and `body` held until sent, or the file `file`
+    /// (opened when the answer is sent: a missing file is 404). A second answer is ignored.
     #[napi]
     pub fn respond(
         &self,
@@ -307,6 +329,7 @@ impl NativeRequest {
         status: u32,
         headers: Vec<String>,
         #[napi(ts_arg_type = "string | ArrayBufferView | undefined")] body: Option<HeldBytes>,
+        file: Option<String>,
     ) -> napi::Result<()> {
         sync_call(&env, || {
             let code = u16::try_from(status)
@@ -316,27 +339,38 @@ impl NativeRequest {
                 .ok_or_else(|| {
                     invalid(format!("The status {status} is not a final HTTP status"))
                 })?;
-            let body = body.map(|b| b.0).unwrap_or_default();
-            let len = body.len();
-            let mut r = Response::new(Full::new(body));
-            *r.status_mut() = code;
-            if code != StatusCode::NO_CONTENT && code != StatusCode::NOT_MODIFIED {
-                // Said outright: hyper leaves it out of a HEAD answer whose body is empty.
-                r.headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            }
-            for (n, v) in header_pairs(&headers, "The response")? {
-                if n != header::CONTENT_LENGTH && n != header::TRANSFER_ENCODING {
-                    r.headers_mut().append(n, v);
-                }
-            }
-            if self.x.too_large.load(Ordering::Acquire) {
-                r = empty(StatusCode::PAYLOAD_TOO_LARGE);
+            let mut pairs = header_pairs(&headers, "The response")?;
+            pairs.retain(|(n, _)| n != header::CONTENT_LENGTH && n != header::TRANSFER_ENCODING);
+            let reply = if self.x.too_large.load(Ordering::Acquire) {
+                let mut r = empty(StatusCode::PAYLOAD_TOO_LARGE);
                 r.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
+                Reply::Ready(r)
+            } else if let Some(path) = file {
+                let ty = pairs.iter().position(|(n, _)| n == header::CONTENT_TYPE);
+                Reply::File {
+                    status: code,
+                    path: PathBuf::from(path),
+                    content_type: ty.map(|i| pairs.remove(i).1),
+                    headers: pairs,
+                }
+            } else {
+                let body = body.map(|b| b.0).unwrap_or_default();
+                let len = body.len();
+                let mut r = Response::new(Body::from(body));
+                *r.status_mut() = code;
+                if code != StatusCode::NO_CONTENT && code != StatusCode::NOT_MODIFIED {
+                    // Said outright: hyper leaves it out of a HEAD answer whose body is empty.
+                    r.headers_mut()
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                }
+                for (n, v) in pairs {
+                    r.headers_mut().append(n, v);
+                }
+                Reply::Ready(r)
+            };
             if let Some(tx) = lock(&self.x.reply).take() {
-                let _ = tx.send(r);
+                let _ = tx.send(reply);
                 // A body the handler did not read: drained when small, so the connection
                 // can serve the next request (as Node does), else dropped, which closes it.
                 // One too large, or not sent yet (`Expect: 100-continue`), is not asked for.
@@ -353,188 +387,22 @@ impl NativeRequest {
     }
 }
 
-/// The error for a body that failed after `got` bytes of `wanted` (when announced): the
-/// peer closing midway is [`CoreError::BodyCut`], not an OS error.
-pub(crate) fn body_failed(
-    e: Box<dyn std::error::Error + Send + Sync>,
-    got: u64,
-    wanted: Option<u64>,
-) -> CoreError {
-    if let Some(h) = e.downcast_ref::<hyper::Error>() {
-        if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
-            return CoreError::BodyCut { got, wanted };
-        }
-        let mut source = std::error::Error::source(h);
-        while let Some(s) = source {
-            if let Some(io) = s.downcast_ref::<io::Error>() {
-                if let Some(code) = io.raw_os_error() {
-                    return CoreError::net(io::Error::from_raw_os_error(code), "read");
-                }
-                if io.kind() == io::ErrorKind::UnexpectedEof {
-                    return CoreError::BodyCut { got, wanted };
-                }
-            }
-            source = s.source();
-        }
-    }
-    CoreError::net(io::Error::other(e.to_string()), "read")
-}
-
-/// Reads all of `body` into one exact buffer: allocated once from an announced length
-/// (refused before allocating when over `max`), grown for a chunked one up to `max`, then
-/// `BodyTooLarge`. `progress` sees the bytes received so far; `cancel` stops the read.
-pub(crate) async fn body_to_vec<B>(
-    mut body: B,
-    max: u64,
-    cancel: &Cancel,
-    mut progress: impl FnMut(u64),
-) -> Result<Vec<u8>, CoreError>
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let wanted = body.size_hint().exact();
-    if wanted.is_some_and(|n| n > max) {
-        return Err(CoreError::BodyTooLarge { max });
-    }
-    let mut all = match wanted {
-        Some(n) => {
-            abio_core::fs::alloc(n as usize).map_err(|e| CoreError::io(e, "malloc", None))?
-        }
-        None => Vec::new(),
-    };
-    let aborted = Arc::new(Notify::new());
-    let wake = aborted.clone();
-    cancel.on_cancel(move || wake.notify_one());
-    loop {
-        let frame = tokio::select! {
-            f = body.frame() => f,
-            _ = aborted.notified() => return Err(CoreError::Aborted),
-        };
-        let data = match frame {
-            None => return Ok(all),
-            Some(Err(e)) => return Err(body_failed(e.into(), all.len() as u64, wanted)),
-            Some(Ok(f)) => match f.into_data() {
-                Ok(d) => d,
-                Err(_) => continue, // trailers
-            },
-        };
-        if (all.len() + data.len()) as u64 > max {
-            return Err(CoreError::BodyTooLarge { max });
-        }
-        if all.capacity() - all.len() < data.len() {
-            all.try_reserve(data.len()).map_err(|_| {
-                CoreError::io(io::Error::from_raw_os_error(libc::ENOMEM), "malloc", None)
-            })?;
-        }
-        all.extend_from_slice(&data);
-        progress(all.len() as u64);
-    }
-}
-
-/// What the network side hands the file writer of [`body_to_file`].
-enum Piece {
-    Data(Bytes),
-    /// The body ended whole: commit the file.
-    End,
-}
-
-/// Pieces in flight between the network and the disk: 8 frames (hyper's are up to
-/// ~400 KiB) keep both busy without buffering a body.
-const PIECES_IN_FLIGHT: usize = 8;
-
-/// Streams `body` into the file `path` (design.md section 4's `WriteOptions`), never holding
-/// more than a few pieces of it: the network side reads frames, a blocking writer on the
-/// runtime's pool writes them (several at once with `writev`). More than `max` bytes is
-/// `BodyTooLarge`; `progress` sees the bytes received so far. The file is committed only
-/// when the body ended whole; any failure (the peer closing mid-body, `cancel`, a write
-/// error) leaves what [`FileSink`]'s drop leaves: no temporary file, no created file.
-pub(crate) async fn body_to_file<B>(
-    mut body: B,
-    path: PathBuf,
-    opts: WriteOptions,
-    max: u64,
-    cancel: Cancel,
-    mut progress: impl FnMut(u64),
-) -> Result<u64, CoreError>
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let wanted = body.size_hint().exact();
-    let (tx, mut rx) = mpsc::channel::<Piece>(PIECES_IN_FLIGHT);
-    let stop = cancel.clone();
-    let writer = rt().spawn_blocking(move || {
-        let mut sink = FileSink::create(&path, &opts)?;
-        let mut batch = Vec::new();
-        while let Some(first) = rx.blocking_recv() {
-            batch.push(first);
-            while batch.len() < PIECES_IN_FLIGHT * 2 {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
-            }
-            let end = matches!(batch.last(), Some(Piece::End));
-            let parts: Vec<&[u8]> = batch
-                .iter()
-                .filter_map(|p| match p {
-                    Piece::Data(b) => Some(&b[..]),
-                    Piece::End => None,
-                })
-                .collect();
-            sink.write(&parts, &stop)?;
-            batch.clear();
-            if end {
-                stop.check()?;
-                return sink.commit();
-            }
-        }
-        // The network side gave up: its error is the one reported.
-        Err(CoreError::Aborted)
-    });
-    let aborted = Arc::new(Notify::new());
-    let wake = aborted.clone();
-    cancel.on_cancel(move || wake.notify_one());
-    let mut got: u64 = 0;
-    let read: Result<(), CoreError> = loop {
-        let frame = tokio::select! {
-            f = body.frame() => f,
-            _ = aborted.notified() => break Err(CoreError::Aborted),
-        };
-        let data = match frame {
-            None => break Ok(()),
-            Some(Err(e)) => break Err(body_failed(e.into(), got, wanted)),
-            Some(Ok(f)) => match f.into_data() {
-                Ok(d) => d,
-                Err(_) => continue, // trailers
-            },
-        };
-        got += data.len() as u64;
-        if got > max {
-            break Err(CoreError::BodyTooLarge { max });
-        }
-        progress(got);
-        if tx.send(Piece::Data(data)).await.is_err() {
-            break Ok(()); // the writer failed: its error follows
-        }
-    };
-    if read.is_ok() {
-        let _ = tx.send(Piece::End).await;
-    }
-    drop(tx);
-    let written = writer
-        .await
-        .unwrap_or_else(|e| Err(CoreError::net(io::Error::other(e.to_string()), "write")));
-    match (read, written) {
-        (Err(e), _) => Err(e),
-        (Ok(()), w) => w,
-    }
+/// A `fetch` handler's answer.
+enum Reply {
+    Ready(Response<Body>),
+    /// A file, opened once the answer arrives.
+    File {
+        status: StatusCode,
+        path: PathBuf,
+        content_type: Option<HeaderValue>,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
 }
 
 /// Hands `req` to the JS `fetch` handler and waits for its answer.
-async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    let c = Conditions::of(&parts.method, &parts.headers);
     let max_body = server.options.max_body_size as u64;
     let announced = parts
         .headers
@@ -572,8 +440,28 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Full<By
             let _ = f.call((NativeRequest { x }, method, url, headers).into());
         }
     });
-    rx.await
-        .unwrap_or_else(|_| empty(StatusCode::INTERNAL_SERVER_ERROR))
+    let reply = rx
+        .await
+        .unwrap_or_else(|_| Reply::Ready(empty(StatusCode::INTERNAL_SERVER_ERROR)));
+    match reply {
+        Reply::Ready(r) => r,
+        Reply::File {
+            status,
+            path,
+            content_type,
+            headers,
+        } => {
+            let dress = Dress {
+                content_type: content_type.as_ref(),
+                headers: &headers,
+            };
+            if status == StatusCode::OK {
+                files::serve_path(path, &c, &dress).await
+            } else {
+                files::plain(path, status, &dress).await
+            }
+        }
+    }
 }
 
 /// Limits against slow or hostile clients.
@@ -591,6 +479,8 @@ pub struct HttpOptions {
 struct Http {
     core: Arc<Listening>,
     routes: RwLock<Arc<Routes>>,
+    /// What the routes' files may keep in memory.
+    budget: Arc<Budget>,
     options: HttpOptions,
     /// Set when the server closes: connections finish their request and close.
     shutdown: watch::Sender<bool>,
@@ -627,7 +517,7 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
                 async move {
                     let routes = server.routes();
                     let handled = server.fetch.is_some();
-                    let r = match answer(&routes, &req, handled) {
+                    let r = match route_answer(&routes, &server.budget, &req, handled).await {
                         Some(r) => r,
                         None => dispatch(server, req).await,
                     };
@@ -682,12 +572,15 @@ impl NativeHttpServer {
         &self,
         env: Env,
         paths: Vec<String>,
-        #[napi(ts_arg_type = "Array<string | ArrayBufferView>")] bodies: Vec<HeldBytes>,
+        #[napi(ts_arg_type = "Array<string | ArrayBufferView | undefined>")] bodies: Vec<
+            Option<HeldBytes>,
+        >,
+        files: Vec<Option<String>>,
         types: Vec<Option<String>>,
         headers: Vec<Vec<String>>,
     ) -> napi::Result<()> {
         sync_call(&env, || {
-            let table = route_table(paths, bodies, types, headers)?;
+            let table = route_table(paths, bodies, files, types, headers)?;
             *self.inner.routes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
             Ok(())
         })
@@ -721,7 +614,10 @@ pub fn serve(
     port: u32,
     reuse_port: bool,
     paths: Vec<String>,
-    #[napi(ts_arg_type = "Array<string | ArrayBufferView>")] bodies: Vec<HeldBytes>,
+    #[napi(ts_arg_type = "Array<string | ArrayBufferView | undefined>")] bodies: Vec<
+        Option<HeldBytes>,
+    >,
+    files: Vec<Option<String>>,
     types: Vec<Option<String>>,
     headers: Vec<Vec<String>>,
     options: HttpOptions,
@@ -730,7 +626,7 @@ pub fn serve(
     )]
     fetch: Option<Function<FetchArgs, ()>>,
 ) -> napi::Result<Promise> {
-    let routes = sync_call(&env, || route_table(paths, bodies, types, headers))?;
+    let routes = sync_call(&env, || route_table(paths, bodies, files, types, headers))?;
     let fetch = fetch.map(|f| f.create_ref()).transpose()?;
     let target = target(host, port, None);
     listening(
@@ -742,6 +638,7 @@ pub fn serve(
             let inner = Arc::new(Http {
                 core,
                 routes: RwLock::new(Arc::new(routes)),
+                budget: Budget::new(),
                 options,
                 shutdown: watch::Sender::new(false),
                 fetch,
