@@ -176,10 +176,12 @@ export interface HttpOptions {
   /** Bytes of a request's line and headers, then 431. */
   maxHeaderSize: number
   /**
-   * Milliseconds to receive a request's headers (also between keep-alive requests),
-   * then the connection is closed.
+   * Milliseconds from a request's first byte to the end of its headers, then the
+   * connection is closed.
    */
   headersTimeout: number
+  /** Milliseconds a connection may wait for its next request, then it is closed. */
+  idleTimeout: number
   /** Bytes of a request body `req.body()` reads, then 413. */
   maxBodySize: number
 }

@@ -533,10 +533,15 @@ export interface ServeOptions {
   /** Bytes of a request's line and headers, then 431. @default 16384 */
   maxHeaderSize?: number
   /**
-   * Milliseconds to receive a request's headers, then the connection is closed; also how
-   * long a keep-alive connection may wait for its next request. @default 30000
+   * Milliseconds from the first byte of a request to the end of its headers, then the
+   * connection is closed (a slow-loris client). @default 30000
    */
   headersTimeout?: number
+  /**
+   * Milliseconds a connection may sit idle waiting for its (next) request, then it is closed.
+   * A request being answered (a slow handler, a large body) is not cut. @default 60000
+   */
+  idleTimeout?: number
   /** `SO_REUSEPORT`: several processes (node:cluster, pm2) share one port. @default false */
   reusePort?: boolean
 }

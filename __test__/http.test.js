@@ -762,8 +762,13 @@ describe('limits', () => {
     expect(Buffer.concat(got).toString('latin1')).not.toMatch(/^HTTP\/1\.1 200/)
   })
 
-  it('headersTimeout: a silent connection, and an idle keep-alive connection, are closed too', async () => {
-    const s = await serve({ host: '127.0.0.1', headersTimeout: 500, routes: { '/a': Buffer.from('ok') } })
+  it('idleTimeout: a silent connection, and a keep-alive connection idle after its answer, are closed', async () => {
+    const s = await serve({
+      host: '127.0.0.1',
+      headersTimeout: 5000,
+      idleTimeout: 500,
+      routes: { '/a': Buffer.from('ok') },
+    })
     const silent = await rawConnect(s.port)
     const idle = await rawConnect(s.port)
     const t0 = Date.now()
@@ -779,6 +784,27 @@ describe('limits', () => {
     expect(b).toBeLessThan(2000)
     const { responses } = parseResponses(Buffer.concat(got), ['GET'])
     expect(responses[0].status).toBe(200)
+  })
+
+  it('headersTimeout does not cut an idle keep-alive connection, nor a request whose handler is slow', async () => {
+    const s = await serve({
+      host: '127.0.0.1',
+      headersTimeout: 300,
+      idleTimeout: 3000,
+      routes: { '/a': Buffer.from('ok') },
+      fetch: async () => {
+        await sleep(1000)
+        return { body: 'slow' }
+      },
+    })
+    const agent = track('agent', new http.Agent({ keepAlive: true, maxSockets: 1 }))
+    const first = await request(s.port, '/a', { agent })
+    await sleep(800) // idle, longer than headersTimeout
+    const second = await request(s.port, '/a', { agent })
+    expect(second.socket).toBe(first.socket)
+    const slow = await request(s.port, '/slow', { agent })
+    expect([slow.status, slow.body.toString()]).toEqual([200, 'slow'])
+    expect(slow.socket).toBe(first.socket)
   })
 })
 
@@ -892,6 +918,8 @@ describe('reload() and validation', () => {
       ['maxHeaderSize "1"', { maxHeaderSize: '1' }, 'TypeError'],
       ['headersTimeout 0', { headersTimeout: 0 }, 'RangeError'],
       ['headersTimeout 1.5', { headersTimeout: 1.5 }, 'RangeError'],
+      ['idleTimeout 0', { idleTimeout: 0 }, 'RangeError'],
+      ['idleTimeout "1"', { idleTimeout: '1' }, 'TypeError'],
       ['reusePort "yes"', { reusePort: 'yes' }, 'TypeError'],
     ])('%s', (_, options, name) => {
       expectInvalidArg(() => abio.serve(options), name)

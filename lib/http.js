@@ -189,6 +189,7 @@ function serve(options) {
   const limits = {
     maxHeaderSize: positive(o.maxHeaderSize, 'options.maxHeaderSize', 16 * 1024),
     headersTimeout: positive(o.headersTimeout, 'options.headersTimeout', 30000),
+    idleTimeout: positive(o.idleTimeout, 'options.idleTimeout', 60000),
     maxBodySize: checkIndex(o.maxBodySize, 'options.maxBodySize', 16 * 1024 * 1024),
   }
   const table = routeTable(o.routes, 'options.routes')

@@ -198,6 +198,9 @@ pub fn net() -> &'static tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("abio-net")
+            // File pieces of HTTP bodies (src/http/) are read and written here: bounded, so
+            // a burst of large-file requests queues instead of starting hundreds of threads.
+            .max_blocking_threads(32)
             .enable_io()
             .enable_time()
             .build()

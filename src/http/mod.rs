@@ -30,11 +30,13 @@ use tokio::sync::{oneshot, watch};
 mod answer;
 pub(crate) mod body;
 mod files;
+mod timeouts;
 
 use body::{body_to_file, body_to_vec, Body};
 
 use answer::{answer, empty, Conditions, Content, Entity};
 use files::{Budget, Dress, FileRoute};
+use timeouts::{Activity, Tracked, Watched};
 
 use crate::bytes::{HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
@@ -469,9 +471,11 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Body> {
 pub struct HttpOptions {
     /// Bytes of a request's line and headers, then 431.
     pub max_header_size: u32,
-    /// Milliseconds to receive a request's headers (also between keep-alive requests),
-    /// then the connection is closed.
+    /// Milliseconds from a request's first byte to the end of its headers, then the
+    /// connection is closed.
     pub headers_timeout: f64,
+    /// Milliseconds a connection may wait for its next request, then it is closed.
+    pub idle_timeout: f64,
     /// Bytes of a request body `req.body()` reads, then 413.
     pub max_body_size: f64,
 }
@@ -511,9 +515,11 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
         let me = server.clone();
         rt().spawn(async move {
             let mut stop = me.shutdown.subscribe();
-            let routes_of = me.clone();
+            let activity = Activity::new();
+            let (routes_of, watched) = (me.clone(), activity.clone());
             let service = service_fn(move |req| {
-                let server = routes_of.clone();
+                let (server, activity) = (routes_of.clone(), watched.clone());
+                activity.busy();
                 async move {
                     let routes = server.routes();
                     let handled = server.fetch.is_some();
@@ -521,25 +527,39 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
                         Some(r) => r,
                         None => dispatch(server, req).await,
                     };
-                    Ok::<_, Infallible>(r)
+                    Ok::<_, Infallible>(r.map(|body| Tracked { body, activity }))
                 }
             });
-            let mut builder = http1::Builder::new();
-            builder
+            let io = Watched {
+                io: stream,
+                activity: activity.clone(),
+            };
+            let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .keep_alive(true)
                 .max_header_size(me.options.max_header_size as usize)
-                .header_read_timeout(Duration::from_millis(me.options.headers_timeout as u64));
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(io), service);
             tokio::pin!(conn);
             if *stop.borrow() {
                 conn.as_mut().graceful_shutdown();
             }
+            let ms = |n: f64| Duration::from_millis(n as u64);
+            let overstayed = timeouts::watch(
+                activity,
+                ms(me.options.headers_timeout),
+                ms(me.options.idle_timeout),
+            );
+            tokio::pin!(overstayed);
             tokio::select! {
                 _ = conn.as_mut() => return,
+                // Dropping the connection closes it.
+                _ = overstayed.as_mut() => return,
                 _ = stop.changed() => conn.as_mut().graceful_shutdown(),
             }
-            let _ = conn.await;
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = overstayed => {}
+            }
         });
     }
     let _ = server.shutdown.send(true);
