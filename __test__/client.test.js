@@ -112,6 +112,17 @@ describe('request', () => {
     })
   })
 
+  it('a {file} body of several chunks arrives whole (sha256), with its content-length', async () => {
+    const s = await nodeServer((req, res, body) => res.end(sha256(body)))
+    const file = path.join(tmp, 'upload.bin')
+    const bytes = crypto.randomBytes(3 * MiB + 5)
+    bytes.fill(0, 0, 1000)
+    fs.writeFileSync(file, bytes)
+    const r = await abio.request(`${s.url}/up`, { method: 'PUT', body: { file } })
+    expect(Buffer.from(r.body).toString()).toBe(sha256(bytes))
+    expect(s.seen.requests[0].headers['content-length']).toBe(String(bytes.length))
+  })
+
   it('GET by default; response headers lower-cased, repeats joined; request headers sent', async () => {
     const s = await nodeServer((req, res) => {
       res.setHeader('X-Multi', ['a', 'b'])

@@ -24,7 +24,8 @@
 
 use std::error::Error as StdError;
 use std::future::Future;
-use std::io::{self, Read};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -44,7 +45,7 @@ use napi::bindgen_prelude::{ClassInstance, FnArgs, Function};
 use napi::Env;
 use napi_derive::napi;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 
 use crate::bytes::{HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
@@ -183,54 +184,65 @@ impl Source {
     }
 }
 
-/// Opens `path`, takes its length from `fstat`, and reads it in chunks on the blocking pool,
-/// at most [`FILE_AHEAD`] chunks ahead of the socket. A file that shrinks meanwhile fails
-/// the request (its `content-length` was sent); one that grows is sent as it was.
+/// Opens `path`, takes its length from `fstat`, and reads it in chunks, each one `pread` on
+/// the runtime's (bounded) blocking pool, at most [`FILE_AHEAD`] chunks ahead of the socket:
+/// a task waits for the socket between chunks, so a slow server holds no pool thread. A file
+/// that shrinks meanwhile fails the request (its `content-length` was sent); one that grows
+/// is sent as it was.
 async fn file_body(path: PathBuf) -> AbioResult<(ReqBody, u64)> {
-    let (tx, rx) = mpsc::channel(FILE_AHEAD);
-    let (len_tx, len_rx) = oneshot::channel::<AbioResult<u64>>();
-    rt().spawn_blocking(move || {
-        let opened = std::fs::File::open(&path)
-            .and_then(|f| {
-                let meta = f.metadata()?;
-                if meta.is_dir() {
-                    return Err(io::Error::from_raw_os_error(libc::EISDIR));
-                }
-                Ok((f, meta.len()))
-            })
-            .map_err(|e| CoreError::io(e, "open", Some(&path)));
-        let (file, len) = match opened {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = len_tx.send(Err(e.into()));
-                return;
+    let shown = path.clone();
+    let opened = rt()
+        .spawn_blocking(move || {
+            let f = std::fs::File::open(&path)?;
+            let meta = f.metadata()?;
+            if meta.is_dir() {
+                return Err(io::Error::from_raw_os_error(libc::EISDIR));
             }
-        };
-        let _ = len_tx.send(Ok(len));
-        let mut left = len;
-        while left > 0 {
-            let want = left.min(FILE_CHUNK as u64);
-            let mut buf = Vec::with_capacity(want as usize);
-            let chunk = match (&file).take(want).read_to_end(&mut buf) {
-                Ok(0) => Err(io::Error::new(
+            Ok((f, meta.len()))
+        })
+        .await
+        .map_err(|e| AbioError::Internal(e.to_string()))?;
+    let (file, len) = opened.map_err(|e| CoreError::io(e, "open", Some(&shown)))?;
+    let file = Arc::new(file);
+    let (tx, rx) = mpsc::channel(FILE_AHEAD);
+    rt().spawn(async move {
+        let mut at = 0;
+        while at < len {
+            let want = (len - at).min(FILE_CHUNK as u64) as usize;
+            let f = file.clone();
+            let read = rt().spawn_blocking(move || {
+                let mut buf = vec![0; want];
+                let mut got = 0;
+                while got < want {
+                    match f.read_at(&mut buf[got..], at + got as u64) {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                buf.truncate(got);
+                Ok(buf)
+            });
+            let chunk = match read.await {
+                Ok(Ok(buf)) if buf.is_empty() => Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("the file '{}' shrank while it was sent", path.display()),
+                    format!("the file '{}' shrank while it was sent", shown.display()),
                 )),
-                Ok(n) => {
-                    left -= n as u64;
+                Ok(Ok(buf)) => {
+                    at += buf.len() as u64;
                     Ok(Bytes::from(buf))
                 }
-                Err(e) => Err(e),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(io::Error::other(e.to_string())),
             };
             let failed = chunk.is_err();
-            if tx.blocking_send(chunk).is_err() || failed {
+            // The request is gone (done, failed or aborted): stop reading.
+            if tx.send(chunk).await.is_err() || failed {
                 return;
             }
         }
     });
-    let len = len_rx
-        .await
-        .map_err(|_| AbioError::Internal("the file reader stopped".into()))??;
     Ok((ReqBody::File { rx, len }, len))
 }
 
