@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -22,7 +23,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef};
+use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef, ToNapiValue};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::{oneshot, watch};
@@ -265,6 +266,31 @@ impl NativeRequest {
             CoreError::Closed("request body").into()
         }
     }
+
+    /// Takes the body (once) and settles the promise returned with what `read(body, max)`
+    /// gives; a body found over `max` on the way makes the answer 413.
+    fn consume<T, F, Fut>(&self, env: &Env, read: F) -> napi::Result<Promise>
+    where
+        T: ToNapiValue + Send + 'static,
+        F: FnOnce(Incoming, u64) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, CoreError>> + Send + 'static,
+    {
+        let Some(body) = self.take_body() else {
+            return Deferred::settled::<()>(env, Err(self.unreadable()));
+        };
+        let (done, promise) = Deferred::new(env)?;
+        let x = self.x.clone();
+        rt().spawn(async move {
+            let result = read(body, x.max_body).await;
+            if matches!(result, Err(CoreError::BodyTooLarge { .. })) {
+                x.too_large.store(true, Ordering::Release);
+            }
+            let result = result.map_err(AbioError::from);
+            let js = x.js.clone();
+            js.post(move |env| done.settle(env, result));
+        });
+        Ok(promise)
+    }
 }
 
 #[napi]
@@ -274,21 +300,11 @@ impl NativeRequest {
     /// Once only.
     #[napi(ts_return_type = "Promise<ArrayBuffer>")]
     pub fn body(&self, env: Env) -> napi::Result<Promise> {
-        let Some(body) = self.take_body() else {
-            return Deferred::settled::<()>(&env, Err(self.unreadable()));
-        };
-        let (done, promise) = Deferred::new(&env)?;
-        let x = self.x.clone();
-        rt().spawn(async move {
-            let read = body_to_vec(body, x.max_body, &Cancel::default(), |_| {}).await;
-            if matches!(read, Err(CoreError::BodyTooLarge { .. })) {
-                x.too_large.store(true, Ordering::Release);
-            }
-            let result = read.map(OutBytes).map_err(AbioError::from);
-            let js = x.js.clone();
-            js.post(move |env| done.settle(env, result));
-        });
-        Ok(promise)
+        self.consume(&env, |body, max| async move {
+            body_to_vec(body, max, &Cancel::default(), |_| {})
+                .await
+                .map(OutBytes)
+        })
     }
 
     /// Streams the body, up to `maxBodySize` (then rejects with `ABIO_ERR_BODY_TOO_LARGE`,
@@ -303,22 +319,12 @@ impl NativeRequest {
         mode: i32,
         token: Option<ClassInstance<CancelToken>>,
     ) -> napi::Result<Promise> {
-        let Some(body) = self.take_body() else {
-            return Deferred::settled::<()>(&env, Err(self.unreadable()));
-        };
-        let (done, promise) = Deferred::new(&env)?;
-        let (x, cancel) = (self.x.clone(), cancel_of(token));
-        let opts = write_options(flags, mode);
-        rt().spawn(async move {
-            let saved = body_to_file(body, path.into(), opts, x.max_body, cancel, |_| {}).await;
-            if matches!(saved, Err(CoreError::BodyTooLarge { .. })) {
-                x.too_large.store(true, Ordering::Release);
-            }
-            let result = saved.map(|n| n as f64).map_err(AbioError::from);
-            let js = x.js.clone();
-            js.post(move |env| done.settle(env, result));
-        });
-        Ok(promise)
+        let (cancel, opts) = (cancel_of(token), write_options(flags, mode));
+        self.consume(&env, move |body, max| async move {
+            body_to_file(body, path.into(), opts, max, cancel, |_| {})
+                .await
+                .map(|n| n as f64)
+        })
     }
 
     /// Answers: `status`, `headers` (name, value, name, value, ...; `content-length` and
