@@ -1749,6 +1749,19 @@ describe('fetch handlers', () => {
       expect(responses[0].headers['content-length']).toBeUndefined()
     })
 
+    it('header values go out and come in as Latin-1, as Node writes and reads them; above U+00FF is a 500', async () => {
+      const s = await fetchServer((req) =>
+        req.path === '/wide' ? { headers: { 'x-w': 'snow ☃' } } : { headers: { 'x-echo': req.headers['x-in'] } },
+      )
+      const r = await request(s.port, '/echo', { headers: { 'x-in': 'café ÿ' } })
+      expect(r.headers['x-echo']).toBe('café ÿ')
+      const head = rawRequest('GET', '/echo', { 'x-in': 'caf\u00e9', Connection: 'close' })
+      const raw = await exchange(s.port, Buffer.from(head, 'latin1'))
+      expect(raw.includes(Buffer.from('x-echo: caf\xe9\r\n', 'latin1'))).toBe(true)
+      expect((await request(s.port, '/wide')).status).toBe(500)
+      expect(errorSpy).toHaveBeenCalledTimes(1)
+    })
+
     it('headers arrive (string and number values); content-length and transfer-encoding are hyper’s', async () => {
       const s = await fetchServer(() => ({
         status: 200,

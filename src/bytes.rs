@@ -664,3 +664,14 @@ impl TypeName for HeldBytes {
 }
 
 impl ValidateNapiValue for HeldBytes {}
+
+/// A JS string as header bytes: Latin-1, as Node writes header values; `None` when a
+/// character is above U+00FF.
+pub fn latin1_bytes(s: &str) -> Option<Vec<u8>> {
+    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+}
+
+/// Header bytes as a JS string: Latin-1, as Node reads header values.
+pub fn latin1_string(b: &[u8]) -> String {
+    b.iter().map(|&b| b as char).collect()
+}

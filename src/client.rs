@@ -25,7 +25,6 @@
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -36,7 +35,7 @@ use abio_core::client::{self as rules, Redirect, Url, UrlError, MAX_REDIRECTS};
 use abio_core::{Cancel, Error as CoreError};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
 use hyper_util::client::legacy::Client;
@@ -45,12 +44,12 @@ use napi::bindgen_prelude::{ClassInstance, FnArgs, Function};
 use napi::Env;
 use napi_derive::napi;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-use crate::bytes::{HeldBytes, OutBytes};
+use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::fs::{cancel_of, write_options, CancelToken};
-use crate::http::body::{body_to_file, body_to_vec};
+use crate::http::body::{body_to_file, body_to_vec, Body as ReqBody};
 use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Progress, Promise};
 use crate::tcp::{open, Target};
 
@@ -58,10 +57,6 @@ use crate::tcp::{open, Target};
 /// `keepAliveTimeout` of Node's server (undici uses 4 s too), so that we rarely reuse a
 /// connection the server is closing.
 const POOL_IDLE: Duration = Duration::from_secs(4);
-
-/// Bytes of a file body read per chunk, and chunks read ahead of the socket.
-const FILE_CHUNK: usize = 256 << 10;
-const FILE_AHEAD: usize = 4;
 
 /// Bytes of a redirect's body read (and dropped) to keep its connection; more, and the
 /// connection is closed instead.
@@ -118,51 +113,8 @@ fn client() -> &'static Client<Connector, ReqBody> {
 // ---------------------------------------------------------------------------------------
 // Request bodies
 
-/// A request body: nothing, held bytes (the caller's memory, not copied), or a file read
-/// ahead of the socket by a blocking task.
-enum ReqBody {
-    Empty,
-    Bytes(Option<Bytes>),
-    File {
-        rx: mpsc::Receiver<io::Result<Bytes>>,
-        len: u64,
-    },
-}
-
-impl Body for ReqBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match self.get_mut() {
-            ReqBody::Empty => Poll::Ready(None),
-            ReqBody::Bytes(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            ReqBody::File { rx, .. } => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ReqBody::Empty => true,
-            ReqBody::Bytes(b) => b.is_none(),
-            ReqBody::File { .. } => false,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ReqBody::Empty | ReqBody::Bytes(None) => SizeHint::with_exact(0),
-            ReqBody::Bytes(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            ReqBody::File { len, .. } => SizeHint::with_exact(*len),
-        }
-    }
-}
-
 /// Where a request's body comes from; each send (the first, and each 307/308 redirect)
-/// makes a new [`ReqBody`] of it.
+/// makes a new body of it.
 #[derive(Clone)]
 enum Source {
     None,
@@ -174,8 +126,8 @@ impl Source {
     /// A body to send, and its length (`None`: no body).
     async fn open(&self) -> AbioResult<(ReqBody, Option<u64>)> {
         Ok(match self {
-            Source::None => (ReqBody::Empty, None),
-            Source::Bytes(b) => (ReqBody::Bytes(Some(b.clone())), Some(b.len() as u64)),
+            Source::None => (ReqBody::empty(), None),
+            Source::Bytes(b) => (ReqBody::from(b.clone()), Some(b.len() as u64)),
             Source::File(path) => {
                 let (body, len) = file_body(path.clone()).await?;
                 (body, Some(len))
@@ -184,11 +136,10 @@ impl Source {
     }
 }
 
-/// Opens `path`, takes its length from `fstat`, and reads it in chunks, each one `pread` on
-/// the runtime's (bounded) blocking pool, at most [`FILE_AHEAD`] chunks ahead of the socket:
-/// a task waits for the socket between chunks, so a slow server holds no pool thread. A file
-/// that shrinks meanwhile fails the request (its `content-length` was sent); one that grows
-/// is sent as it was.
+/// Opens `path` and takes its length from `fstat`; the body reads it as the server takes
+/// it ([`ReqBody::file`]: one piece at a time, no pool thread held while the server is
+/// slow). A file that shrinks meanwhile fails the request (its `content-length` was sent);
+/// one that grows is sent as it was.
 async fn file_body(path: PathBuf) -> AbioResult<(ReqBody, u64)> {
     let shown = path.clone();
     let opened = rt()
@@ -203,47 +154,7 @@ async fn file_body(path: PathBuf) -> AbioResult<(ReqBody, u64)> {
         .await
         .map_err(|e| AbioError::Internal(e.to_string()))?;
     let (file, len) = opened.map_err(|e| CoreError::io(e, "open", Some(&shown)))?;
-    let file = Arc::new(file);
-    let (tx, rx) = mpsc::channel(FILE_AHEAD);
-    rt().spawn(async move {
-        let mut at = 0;
-        while at < len {
-            let want = (len - at).min(FILE_CHUNK as u64) as usize;
-            let f = file.clone();
-            let read = rt().spawn_blocking(move || {
-                let mut buf = vec![0; want];
-                let mut got = 0;
-                while got < want {
-                    match f.read_at(&mut buf[got..], at + got as u64) {
-                        Ok(0) => break,
-                        Ok(n) => got += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                buf.truncate(got);
-                Ok(buf)
-            });
-            let chunk = match read.await {
-                Ok(Ok(buf)) if buf.is_empty() => Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the file '{}' shrank while it was sent", shown.display()),
-                )),
-                Ok(Ok(buf)) => {
-                    at += buf.len() as u64;
-                    Ok(Bytes::from(buf))
-                }
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(io::Error::other(e.to_string())),
-            };
-            let failed = chunk.is_err();
-            // The request is gone (done, failed or aborted): stop reading.
-            if tx.send(chunk).await.is_err() || failed {
-                return;
-            }
-        }
-    });
-    Ok((ReqBody::File { rx, len }, len))
+    Ok((ReqBody::file(Arc::new(file), shown, 0, len), len))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -317,16 +228,6 @@ struct Spec {
     headers: HeaderMap,
     source: Source,
     follow: bool,
-}
-
-/// A JS string as header bytes: Latin-1, as Node writes header values.
-fn latin1_bytes(s: &str) -> Option<Vec<u8>> {
-    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
-}
-
-/// Header bytes as a JS string: Latin-1, as Node reads header values.
-fn latin1_string(b: &[u8]) -> String {
-    b.iter().map(|&b| b as char).collect()
 }
 
 fn uri_of(url: &Url) -> Option<Uri> {

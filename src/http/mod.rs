@@ -39,7 +39,7 @@ use answer::{answer, empty, Conditions, Content, Entity};
 use files::{Budget, Dress, FileRoute};
 use timeouts::{Activity, Tracked, Watched};
 
-use crate::bytes::{HeldBytes, OutBytes};
+use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::runtime::{net as rt, Deferred, Js, Promise};
@@ -74,9 +74,11 @@ fn header_pairs(flat: &[String], whose: &str) -> AbioResult<Vec<(HeaderName, Hea
             let (name, value) = (&pair[0], &pair[1]);
             let n = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| invalid(format!("{whose} has an invalid header name: {name:?}")))?;
-            let v = HeaderValue::from_str(value).map_err(|_| {
-                invalid(format!("{whose} has an invalid value for header '{name}'"))
-            })?;
+            let v = latin1_bytes(value)
+                .and_then(|b| HeaderValue::from_bytes(&b).ok())
+                .ok_or_else(|| {
+                    invalid(format!("{whose} has an invalid value for header '{name}'"))
+                })?;
             Ok((n, v))
         })
         .collect()
@@ -432,8 +434,7 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Body> {
     let mut headers = Vec::with_capacity(parts.headers.len() * 2);
     for (n, v) in &parts.headers {
         headers.push(n.as_str().to_string());
-        // Latin-1, as Node decodes header values.
-        headers.push(v.as_bytes().iter().map(|&b| b as char).collect());
+        headers.push(latin1_string(v.as_bytes()));
     }
     let method = parts.method.to_string();
     let url = parts
