@@ -1,7 +1,7 @@
 'use strict'
 // The classic HTTP scenario, with abio: a server whose `/` answers the bytes `ABC` from an
-// ArrayBuffer as application/octet-stream, answered in Rust without entering JS, and a
-// client that fetches them back.
+// ArrayBuffer as application/octet-stream, answered in Rust without entering JS, and abio's
+// client, request(), that fetches them back into an exact ArrayBuffer.
 //
 //   node examples/http.js            # both sides in one process, on a free port
 //   node examples/http.js 8080       # only the server; then: curl -i http://localhost:8080/
@@ -19,9 +19,8 @@ function server(port = 0) {
 
 /** GETs `/` and returns the status, the content type and the body as an ArrayBuffer. */
 async function client(port) {
-  // abio's own HTTP client (request()) is coming; Node's fetch stands in for it here.
-  const res = await fetch(`http://127.0.0.1:${port}/`)
-  return { status: res.status, type: res.headers.get('content-type'), body: await res.arrayBuffer() }
+  const res = await abio.request(`http://127.0.0.1:${port}/`)
+  return { status: res.status, type: res.headers['content-type'], body: res.body }
 }
 
 async function main([portArg] = process.argv.slice(2)) {

@@ -172,9 +172,12 @@ async function main() {
       show("await abio.serve({ port: 0, routes: { '/': abc } })", `http://localhost:${web.port}/`, web.port > 0)
       const got = await http.client(web.port)
       show(
-        'GET /',
-        `${got.status} ${got.type}: '${Buffer.from(got.body).toString()}'`,
-        got.status === 200 && got.type === 'application/octet-stream' && u.sameBytes(got.body, Buffer.from('ABC')),
+        `await abio.request('http://localhost:${web.port}/')`,
+        `${got.status} ${got.type}: '${Buffer.from(got.body).toString()}' as an exact ArrayBuffer`,
+        got.body instanceof ArrayBuffer &&
+          got.status === 200 &&
+          got.type === 'application/octet-stream' &&
+          u.sameBytes(got.body, Buffer.from('ABC')),
       )
     } finally {
       await web.close()
