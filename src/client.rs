@@ -44,13 +44,12 @@ use napi::bindgen_prelude::{ClassInstance, FnArgs, Function};
 use napi::Env;
 use napi_derive::napi;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::http::body::{body_to_file, body_to_vec, Body as ReqBody};
-use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Progress, Promise};
+use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
 use crate::tcp::{open, Target};
 
 /// How long a pooled connection may sit idle before it is closed: under the 5 s
@@ -426,9 +425,7 @@ fn too_large(e: CoreError) -> CoreError {
 /// Runs `work` until it ends or `cancel` is requested (then it is dropped, and with it its
 /// connection: a request cut short is never returned to the pool).
 async fn abortable<T>(cancel: &Cancel, work: impl Future<Output = AbioResult<T>>) -> AbioResult<T> {
-    let aborted = Arc::new(Notify::new());
-    let wake = aborted.clone();
-    cancel.on_cancel(move || wake.notify_one());
+    let aborted = woken_on_cancel(cancel);
     tokio::select! {
         r = work => r,
         _ = aborted.notified() => Err(CoreError::Aborted.into()),

@@ -498,3 +498,12 @@ impl Progress {
         });
     }
 }
+
+/// A `Notify` woken (once, a stored permit if nobody waits yet) when `cancel` is set: what
+/// an async wait `select!`s on to stop at an `AbortSignal`.
+pub fn woken_on_cancel(cancel: &abio_core::Cancel) -> Arc<tokio::sync::Notify> {
+    let aborted = Arc::new(tokio::sync::Notify::new());
+    let wake = aborted.clone();
+    cancel.on_cancel(move || wake.notify_one());
+    aborted
+}

@@ -38,7 +38,7 @@ use tokio::sync::Notify;
 use crate::bytes::{OutBytes, Outgoing, SendPiece, WriteList};
 use crate::error::{error_value, AbioError, AbioResult};
 use crate::fs::{cancel_of, CancelToken};
-use crate::runtime::{net as rt, Deferred, Js, KeepAlive, Progress, Promise};
+use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
 
 /// A registered socket; tasks hold their own clone, so the descriptor closes when the
 /// last of them is done.
@@ -855,9 +855,7 @@ async fn send_file(
     let start = job.offset.min(size);
     let total = job.length.map_or(size - start, |l| l.min(size - start));
     let (cancel, progress) = (job.cancel.clone(), job.progress.clone());
-    let aborted = Arc::new(Notify::new());
-    let wake = aborted.clone();
-    cancel.on_cancel(move || wake.notify_one());
+    let aborted = woken_on_cancel(&cancel);
     let (sock, src) = (io.as_raw_fd(), file.as_raw_fd());
     let mut offset = start;
     loop {
@@ -1329,9 +1327,7 @@ pub fn connect(
     let unix = matches!(target, Target::Unix(_));
     let back = js.clone();
     rt().spawn(async move {
-        let aborted = Arc::new(Notify::new());
-        let wake = aborted.clone();
-        cancel.on_cancel(move || wake.notify_one());
+        let aborted = woken_on_cancel(&cancel);
         let timeout = async {
             if timeout_ms > 0.0 {
                 tokio::time::sleep(Duration::from_millis(timeout_ms as u64)).await

@@ -14,9 +14,9 @@ use abio_core::{Cancel, Error as CoreError};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
-use crate::runtime::net as rt;
+use crate::runtime::{net as rt, woken_on_cancel};
 
 /// Bytes one read of a streamed file asks for.
 const FILE_PIECE: u64 = 256 << 10;
@@ -164,9 +164,7 @@ where
         }
         None => Vec::new(),
     };
-    let aborted = Arc::new(Notify::new());
-    let wake = aborted.clone();
-    cancel.on_cancel(move || wake.notify_one());
+    let aborted = woken_on_cancel(cancel);
     loop {
         let frame = tokio::select! {
             f = body.frame() => f,
@@ -254,9 +252,7 @@ where
         // The network side gave up: its error is the one reported.
         Err(CoreError::Aborted)
     });
-    let aborted = Arc::new(Notify::new());
-    let wake = aborted.clone();
-    cancel.on_cancel(move || wake.notify_one());
+    let aborted = woken_on_cancel(&cancel);
     let mut got: u64 = 0;
     let read: Result<(), CoreError> = loop {
         let frame = tokio::select! {
