@@ -15,6 +15,8 @@ pub mod net;
 #[cfg(target_os = "linux")]
 pub mod nowait;
 pub mod pack;
+#[cfg(target_os = "linux")]
+pub mod ws;
 
 pub use cancel::Cancel;
 pub use error::{Error, Result};
