@@ -68,6 +68,8 @@ export declare class NativeHttpServer {
    * finish the request they are on, then close.
    */
   close(): Promise<void>
+  /** Sends `list`'s one message to every open WebSocket, framed once; returns how many. */
+  broadcast(list: Array<string | ArrayBufferView>): number
   ref(): void
   unref(): void
 }
@@ -145,6 +147,28 @@ export declare class NativeSocket {
   get remoteFamily(): string
 }
 
+/** A WebSocket connection (the native half of `lib/ws.js`'s `WebSocket`). */
+export declare class NativeWebSocket {
+  get id(): number
+  /** Bytes queued and not yet taken by the kernel. */
+  get bufferedAmount(): number
+  /**
+   * Sends each message of `list` (a string as text, bytes as binary) in order; returns
+   * the bytes still queued afterwards. Small payloads are copied now, large ones held
+   * until sent. After the close, messages are dropped.
+   */
+  sendBatch(list: Array<string | ArrayBufferView>): number
+  /**
+   * Resolves once everything queued has been handed to the kernel (or the connection
+   * is over).
+   */
+  drained(): Promise<void>
+  /** Starts the closing handshake; lib/ws.js checked the code and reason. */
+  close(code: number, reason: string): void
+  /** Stops (`true`) or resumes reading (an async iterator whose consumer is behind). */
+  pause(paused: boolean): void
+}
+
 /** A response for JS (lib/client.js shapes `headers` into an object). */
 export interface ClientResponse {
   status: number
@@ -160,6 +184,13 @@ export interface ClientResponse {
  * as the OS does. Keeps the event loop alive until it settles.
  */
 export declare function connect(host: string | undefined | null, port: number, path: string | undefined | null, options: SocketOptions, timeoutMs: number, token?: CancelToken | undefined | null): Promise<NativeSocket>
+
+/**
+ * Connects to a WebSocket server at `host:port`, asking for `target` with `headers` (name,
+ * value, ...); resolves with the open connection. lib/ws.js turned the `ws:` URL into
+ * these.
+ */
+export declare function connectWebSocket(host: string, port: number, target: string, headers: Array<string>, options: WsOptions, token?: CancelToken | undefined | null): Promise<NativeWebSocket>
 
 /**
  * Sends a request like [`request`] and streams a 2xx response's body into the file `path`
@@ -268,7 +299,13 @@ export declare function request(url: string, method: string, headers: Array<stri
 export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
 
 /** Listens on `host:port` and serves the routes. Resolves once listening. */
-export declare function serve(host: string | undefined | null, port: number, reusePort: boolean, paths: Array<string>, bodies: Array<string | ArrayBufferView | undefined>, files: Array<string | undefined | null>, types: Array<string | undefined | null>, headers: Array<Array<string>>, options: HttpOptions, fetch?: (request: NativeRequest, method: string, url: string, headers: string[]) => void): Promise<NativeHttpServer>
+export declare function serve(host: string | undefined | null, port: number, reusePort: boolean, paths: Array<string>, bodies: Array<string | ArrayBufferView | undefined>, files: Array<string | undefined | null>, types: Array<string | undefined | null>, headers: Array<Array<string>>, options: HttpOptions, fetch?: (request: NativeRequest, method: string, url: string, headers: string[]) => void, websocket?: WsServeOptions | undefined | null, onOpen?: (socket: NativeWebSocket, method: string, url: string, headers: string[]) => void): Promise<NativeHttpServer>
+
+/**
+ * Registers `lib/ws.js`'s event callbacks for this thread: `(id, messages)` with every
+ * message of one read, and `(id, code, reason)` once when a connection is gone.
+ */
+export declare function setWebSocketCallbacks(messages: (id: number, messages: Array<string | ArrayBuffer>) => void, close: (id: number, code: number, reason: string) => void): void
 
 /**
  * Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes
@@ -306,3 +343,20 @@ export declare function writeFiles(paths: Array<string>, data: Array<string | Ar
  * 8 mkdirs; `mode` < 0 means the default.
  */
 export declare function writeFileSync(path: string, data: string | ArrayBufferView | Array<string | ArrayBufferView>, flags: number, mode: number): number
+
+/** The connection options lib/ws.js checked. */
+export interface WsOptions {
+  /** Bytes of one message, then the connection is closed with 1009. */
+  maxPayload: number
+  /** Bytes queued past which `send()` returns false. */
+  backpressureLimit: number
+  /** Milliseconds between pings; 0: no pings. */
+  pingInterval: number
+}
+
+/** `serve({ websocket })` as lib/ws.js checked it. */
+export interface WsServeOptions {
+  /** Upgrades only on this path; any path when absent. */
+  path?: string
+  connection: WsOptions
+}

@@ -3,6 +3,7 @@
 // The public entry: the thin JS layer of lib/ in front of the native binding.
 
 const { connect, listen, Socket, Server } = require('./lib/net')
+const { WebSocket, connectWebSocket } = require('./lib/ws')
 
 module.exports = {
   ...require('./lib/bytes').public,
@@ -14,4 +15,6 @@ module.exports = {
   Server,
   ...require('./lib/http'),
   ...require('./lib/client'),
+  WebSocket,
+  connectWebSocket,
 }

@@ -905,7 +905,10 @@ describe('reload() and validation', () => {
       ['headers not an object', { routes: { '/a': { body: ok, headers: 'x' } } }, 'TypeError'],
       ['fetch not a function', { fetch: {} }, 'TypeError'],
       ['maxBodySize -1', { maxBodySize: -1 }, 'RangeError'],
-      ['websocket', { websocket: {} }, 'TypeError'],
+      ['websocket not an object', { websocket: 1 }, 'TypeError'],
+      ['websocket.path without /', { websocket: { path: 'ws' } }, 'TypeError'],
+      ['websocket.message not a function', { websocket: { message: 1 } }, 'TypeError'],
+      ['websocket.maxPayload -1', { websocket: { maxPayload: -1 } }, 'RangeError'],
       ['a file route with a body too', { routes: { '/f': { file: __filename, body: 'x' } } }, 'TypeError'],
       ['a file route whose file is a number', { routes: { '/f': { file: 1 } } }, 'TypeError'],
       [

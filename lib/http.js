@@ -9,6 +9,7 @@ const { toPart } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkObject, checkBool, checkIndex, checkPath, checkPort, writeOptions, withSignal } = require('./args')
 const { Listening, nativeOf } = require('./net')
+const { serverOptions, opener } = require('./ws')
 
 const OCTETS = 'application/octet-stream'
 const TEXT = 'text/plain; charset=utf-8'
@@ -169,6 +170,11 @@ class HttpServer extends Listening {
     super(native)
   }
 
+  /** Sends `data` to every open WebSocket, framed once; returns how many. */
+  broadcast(data) {
+    return nativeOf(this).broadcast([toPart(data, 'data')])
+  }
+
   reload(options) {
     const o = checkObject(options, 'options')
     if (o === undefined) throw invalidType('options', 'an object { routes }', options)
@@ -178,8 +184,6 @@ class HttpServer extends Listening {
 
 function serve(options) {
   const o = checkObject(options, 'options') ?? {}
-  if (o.websocket !== undefined)
-    throw invalidValue('options.websocket', 'is not supported yet: this version answers HTTP only', o.websocket)
   if (o.fetch !== undefined && typeof o.fetch !== 'function')
     throw invalidType('options.fetch', 'a function (req) => Response | Promise<Response>', o.fetch)
   const host = o.host ?? undefined
@@ -194,9 +198,11 @@ function serve(options) {
   }
   const table = routeTable(o.routes, 'options.routes')
   const fetch = o.fetch === undefined ? undefined : dispatcher(o.fetch)
+  const [websocket, handlers] = serverOptions(o.websocket)
+  const onOpen = websocket === undefined ? undefined : opener(websocket, handlers)
   let listening
   try {
-    listening = binding.serve(host, port, reusePort, ...table, limits, fetch)
+    listening = binding.serve(host, port, reusePort, ...table, limits, fetch, websocket, onOpen)
   } catch (err) {
     // A file route's file missing: an OS error, so a rejection, as listen errors are.
     if (err.code === 'ABIO_ERR_INVALID_ARG') throw err

@@ -143,6 +143,8 @@ pub struct Outgoing {
     pub rest: Vec<SendPiece>,
     /// Bytes of data, the header not included.
     pub len: usize,
+    /// The write was one string (a WebSocket sends it as a text message).
+    pub text: bool,
     head: usize,
 }
 
@@ -179,19 +181,35 @@ impl Outgoing {
                 rest.push(SendPiece::Held(hold(i)?));
             }
         }
+        let text = matches!(parts, [DataIn::Text(_)]);
         Ok(Outgoing {
             first,
             rest,
             len,
+            text,
             head,
         })
+    }
+
+    /// The bytes after the header, in order: `first`'s tail, then the other pieces, each
+    /// as `bytes::Bytes` (held JS memory stays held, not copied).
+    pub fn into_pieces(self) -> (Vec<u8>, Vec<bytes::Bytes>) {
+        let rest = self
+            .rest
+            .into_iter()
+            .map(|p| match p {
+                SendPiece::Owned(v) => bytes::Bytes::from(v),
+                SendPiece::Held(b) => bytes::Bytes::from_owner(b),
+            })
+            .collect();
+        (self.first, rest)
     }
 
     /// One write from `value` (`Data`, or `Data[]` sent as one).
     ///
     /// # Safety
     /// JS thread; `env`/`value` are live values of the current call.
-    unsafe fn from_js(
+    pub unsafe fn from_js(
         env: sys::napi_env,
         value: sys::napi_value,
         head: usize,

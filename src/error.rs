@@ -258,6 +258,11 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             obj.set_named_property("url", url.as_str())?;
             Ok(obj)
         }
+        AbioError::Core(e @ CoreError::WsHandshake { status, .. }) => {
+            let mut obj = new_error(env, Kind::Error, "ABIO_ERR_WS_HANDSHAKE", &e.to_string())?;
+            obj.set_named_property("status", *status as u32)?;
+            Ok(obj)
+        }
         AbioError::Core(e @ CoreError::Timeout { .. }) => {
             new_error(env, Kind::Error, "ABIO_ERR_TIMEOUT", &e.to_string())
         }

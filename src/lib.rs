@@ -11,3 +11,4 @@ pub mod http;
 pub mod pack;
 pub mod runtime;
 pub mod tcp;
+pub mod ws;

@@ -39,11 +39,13 @@ use answer::{answer, empty, Conditions, Content, Entity};
 use files::{Budget, Dress, FileRoute};
 use timeouts::{Activity, Tracked, Watched};
 
-use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes};
+use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes, WriteList};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::runtime::{net as rt, Deferred, Js, Promise};
 use crate::tcp::{listening, lock, target, Io, Listening};
+use crate::ws::{NativeWebSocket, Registry, Ws, WsOptions};
+use abio_core::ws::{self as codec, Role};
 
 /// A route: held bytes (with their entity tag), or a file.
 enum Source {
@@ -68,7 +70,10 @@ fn invalid(msg: String) -> AbioError {
 
 /// The `(name, value)` pairs of a flat `[name, value, ...]` list from JS, each checked;
 /// `whose` names their owner in the error.
-fn header_pairs(flat: &[String], whose: &str) -> AbioResult<Vec<(HeaderName, HeaderValue)>> {
+pub(crate) fn header_pairs(
+    flat: &[String],
+    whose: &str,
+) -> AbioResult<Vec<(HeaderName, HeaderValue)>> {
     flat.chunks_exact(2)
         .map(|pair| {
             let (name, value) = (&pair[0], &pair[1]);
@@ -431,16 +436,7 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Body> {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
         js: server.core.js.clone(),
     });
-    let mut headers = Vec::with_capacity(parts.headers.len() * 2);
-    for (n, v) in &parts.headers {
-        headers.push(n.as_str().to_string());
-        headers.push(latin1_string(v.as_bytes()));
-    }
-    let method = parts.method.to_string();
-    let url = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |p| p.to_string());
+    let (method, url, headers) = request_line(&parts);
     let me = server.clone();
     server.core.js.post(move |env| {
         let Some(fetch) = &me.fetch else { return };
@@ -473,6 +469,14 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
+/// `serve({ websocket })` as lib/ws.js checked it.
+#[napi(object)]
+pub struct WsServeOptions {
+    /// Upgrades only on this path; any path when absent.
+    pub path: Option<String>,
+    pub connection: WsOptions,
+}
+
 /// Limits against slow or hostile clients.
 #[napi(object)]
 pub struct HttpOptions {
@@ -497,7 +501,21 @@ struct Http {
     shutdown: watch::Sender<bool>,
     /// lib/http.js's dispatcher for the `fetch` handler: `(request, method, url, headers)`.
     fetch: Option<FetchFn>,
+    /// WebSocket upgrades, when the server takes them.
+    ws: Option<WsServe>,
 }
+
+/// `serve({ websocket })`: where upgrades are taken, the connections' options, lib/ws.js's
+/// `(socket, method, url, headers)` for each new connection, and the open connections.
+struct WsServe {
+    path: Option<String>,
+    options: WsOptions,
+    on_open: OpenFn,
+    registry: Arc<Registry>,
+}
+
+type OpenArgs = FnArgs<(NativeWebSocket, String, String, Vec<String>)>;
+type OpenFn = FunctionRef<OpenArgs, ()>;
 
 /// `(request, method, url, headers)` of lib/http.js's dispatcher.
 type FetchArgs = FnArgs<(NativeRequest, String, String, Vec<String>)>;
@@ -510,6 +528,101 @@ impl Http {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// Whether `headers` ask for a WebSocket upgrade this server takes: `None` when not (the
+/// request is served as HTTP), `Ok` to accept, `Err` with the refusal (400, or 426 for
+/// another protocol version).
+fn upgrade(
+    server: &Http,
+    method: &Method,
+    path: &str,
+    headers: &hyper::HeaderMap,
+) -> Option<Result<(), Response<Body>>> {
+    let ws = server.ws.as_ref()?;
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
+        return None;
+    }
+    if ws.path.as_deref().is_some_and(|p| p != path) {
+        return None;
+    }
+    if method != Method::GET || !headers.contains_key(header::SEC_WEBSOCKET_KEY) {
+        return Some(Err(empty(StatusCode::BAD_REQUEST)));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        let mut r = empty(StatusCode::UPGRADE_REQUIRED);
+        r.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return Some(Err(r));
+    }
+    Some(Ok(()))
+}
+
+/// Answers 101 to a WebSocket upgrade; once hyper hands the connection over, it becomes a
+/// [`Ws`], told to JS (`open`) before it reads anything.
+fn accept_upgrade(server: Arc<Http>, mut req: Request<Incoming>) -> Response<Body> {
+    let key = req.headers()[header::SEC_WEBSOCKET_KEY].as_bytes().to_vec();
+    let upgraded = hyper::upgrade::on(&mut req);
+    let (parts, _) = req.into_parts();
+    rt().spawn(async move {
+        let Some(ws) = &server.ws else { return };
+        let Ok(up) = upgraded.await else { return };
+        let Ok(parts_io) = up.downcast::<TokioIo<Watched<tokio::net::TcpStream>>>() else {
+            return;
+        };
+        let early = parts_io.read_buf.to_vec();
+        let stream = parts_io.io.into_inner().io;
+        let js = server.core.js.clone();
+        let conn = Ws::new(
+            stream,
+            Role::Server,
+            &ws.options,
+            js,
+            Some(ws.registry.clone()),
+        );
+        let (method, url, headers) = request_line(&parts);
+        let (me, opened) = (server.clone(), conn.clone());
+        server.core.js.post(move |env| {
+            let Some(ws) = &me.ws else { return };
+            if let Ok(f) = ws.on_open.borrow_back(env) {
+                let native = NativeWebSocket::opened(env, opened);
+                let _ = f.call((native, method, url, headers).into());
+            }
+        });
+        conn.run(early);
+    });
+    let mut r = empty(StatusCode::SWITCHING_PROTOCOLS);
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    let accept = HeaderValue::from_str(&codec::accept_key(&key)).expect("base64 is ASCII");
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    r
+}
+
+/// A request's method, target and flat Latin-1 headers, as JS gets them.
+fn request_line(parts: &hyper::http::request::Parts) -> (String, String, Vec<String>) {
+    let mut headers = Vec::with_capacity(parts.headers.len() * 2);
+    for (n, v) in &parts.headers {
+        headers.push(n.as_str().to_string());
+        headers.push(latin1_string(v.as_bytes()));
+    }
+    let url = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |p| p.to_string());
+    (parts.method.to_string(), url, headers)
 }
 
 /// Accepts connections until the server closes; each is served by hyper on its own task.
@@ -528,6 +641,13 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
                 let (server, activity) = (routes_of.clone(), watched.clone());
                 activity.busy();
                 async move {
+                    if let Some(r) = upgrade(&server, req.method(), req.uri().path(), req.headers())
+                    {
+                        let r = r.map(|()| accept_upgrade(server, req));
+                        return Ok(r
+                            .unwrap_or_else(|r| r)
+                            .map(|body| Tracked { body, activity }));
+                    }
                     let routes = server.routes();
                     let handled = server.fetch.is_some();
                     let r = match route_answer(&routes, &server.budget, &req, handled).await {
@@ -545,7 +665,8 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
                 .timer(TokioTimer::new())
                 .keep_alive(true)
                 .max_header_size(me.options.max_header_size as usize)
-                .serve_connection(TokioIo::new(io), service);
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
             tokio::pin!(conn);
             if *stop.borrow() {
                 conn.as_mut().graceful_shutdown();
@@ -618,7 +739,19 @@ impl NativeHttpServer {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> napi::Result<Promise> {
         let _ = self.inner.shutdown.send(true);
+        if let Some(ws) = &self.inner.ws {
+            ws.registry.going_away();
+        }
         self.inner.core.close(&env)
+    }
+
+    /// Sends `list`'s one message to every open WebSocket, framed once; returns how many.
+    #[napi(ts_args_type = "list: Array<string | ArrayBufferView>")]
+    pub fn broadcast(&self, list: WriteList) -> napi::Result<u32> {
+        match &self.inner.ws {
+            Some(ws) => crate::ws::broadcast(&ws.registry, &list),
+            None => Ok(0),
+        }
     }
 
     #[napi(js_name = "ref")]
@@ -652,9 +785,23 @@ pub fn serve(
         ts_arg_type = "(request: NativeRequest, method: string, url: string, headers: string[]) => void"
     )]
     fetch: Option<Function<FetchArgs, ()>>,
+    websocket: Option<WsServeOptions>,
+    #[napi(
+        ts_arg_type = "(socket: NativeWebSocket, method: string, url: string, headers: string[]) => void"
+    )]
+    on_open: Option<Function<OpenArgs, ()>>,
 ) -> napi::Result<Promise> {
     let routes = sync_call(&env, || route_table(paths, bodies, files, types, headers))?;
     let fetch = fetch.map(|f| f.create_ref()).transpose()?;
+    let ws = match (websocket, on_open) {
+        (Some(o), Some(f)) => Some(WsServe {
+            path: o.path,
+            options: o.connection,
+            on_open: f.create_ref()?,
+            registry: Arc::default(),
+        }),
+        _ => None,
+    };
     let target = target(host, port, None);
     listening(
         &env,
@@ -669,6 +816,7 @@ pub fn serve(
                 options,
                 shutdown: watch::Sender::new(false),
                 fetch,
+                ws,
             });
             rt().spawn(serve_loop(inner.clone(), io));
             NativeHttpServer {

@@ -104,6 +104,13 @@ pub enum Error {
         /// The URL that answered.
         url: String,
     },
+    /// A WebSocket server did not accept the upgrade.
+    WsHandshake {
+        /// The HTTP status it answered (0 when the answer was not HTTP).
+        status: u16,
+        /// What was wrong.
+        reason: String,
+    },
     /// Bytes that should be a pack (or a frame) break a rule of docs/FORMAT.md.
     BadFormat(String),
     /// A checksum does not match: the bytes were corrupted.
@@ -219,6 +226,12 @@ impl fmt::Display for Error {
             }
             Error::HttpStatus { status, url } => {
                 write!(f, "The server answered {status} for {url}")
+            }
+            Error::WsHandshake { status, reason } => {
+                write!(
+                    f,
+                    "The WebSocket handshake failed (status {status}): {reason}"
+                )
             }
             Error::BadFormat(m) | Error::Checksum(m) => f.write_str(m),
             Error::FrameTooLarge { len, max } => {

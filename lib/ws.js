@@ -1,0 +1,293 @@
+'use strict'
+// WebSocket: argument checks, send batching and event dispatch in front of src/ws.rs. No I/O
+// here.
+
+const binding = require('../binding.js')
+const { toPart } = require('./bytes')
+const { invalidType, invalidValue, outOfRange } = require('./errors')
+const { checkObject, checkIndex, checkSignal, withSignal } = require('./args')
+
+const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
+const DEFAULT_BACKPRESSURE = 1024 * 1024
+// Messages an async iterator may have waiting before reading pauses.
+const INBOX_HIGH = 1024
+
+const deliver = Symbol('deliver')
+const ended = Symbol('ended')
+
+// Open connections by id; events for an id not registered yet wait in `early` (a
+// connection's first messages can be dispatched before its promise's reactions run).
+const open = new Map()
+const early = new Map()
+
+binding.setWebSocketCallbacks(
+  (id, messages) => {
+    const ws = open.get(id)
+    if (ws !== undefined) ws[deliver](messages)
+    else early.set(id, [...(early.get(id) ?? []), ['m', messages]])
+  },
+  (id, code, reason) => {
+    const ws = open.get(id)
+    open.delete(id)
+    if (ws !== undefined) ws[ended](code, reason)
+    else early.set(id, [...(early.get(id) ?? []), ['c', code, reason]])
+  },
+)
+
+function checkFunction(value, name) {
+  if (value === undefined) return undefined
+  if (typeof value !== 'function') throw invalidType(name, 'a function', value)
+  return value
+}
+
+/** The connection options of a server or client: maxPayload, backpressureLimit, pingInterval. */
+function connectionOptions(o, at) {
+  const maxPayload = checkIndex(o.maxPayload, `${at}.maxPayload`, DEFAULT_MAX_PAYLOAD)
+  const backpressureLimit = checkIndex(o.backpressureLimit, `${at}.backpressureLimit`, DEFAULT_BACKPRESSURE)
+  const pingInterval = checkIndex(o.pingInterval, `${at}.pingInterval`, 0)
+  return { maxPayload, backpressureLimit, pingInterval }
+}
+
+/** `serve({ websocket })` checked: [options for Rust, handlers for JS]. */
+function serverOptions(value) {
+  const o = checkObject(value, 'options.websocket')
+  if (o === undefined) return [undefined, undefined]
+  if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.startsWith('/')))
+    throw invalidValue('options.websocket.path', "must be a string that starts with '/'", o.path)
+  const handlers = {
+    open: checkFunction(o.open, 'options.websocket.open'),
+    message: checkFunction(o.message, 'options.websocket.message'),
+    close: checkFunction(o.close, 'options.websocket.close'),
+  }
+  return [{ path: o.path, connection: connectionOptions(o, 'options.websocket') }, handlers]
+}
+
+function report(what, err) {
+  console.error(`abio: a websocket ${what} handler threw:`, err)
+}
+
+/** A WebSocket connection: one side of a server's upgrade, or a client's. */
+class WebSocket {
+  #native
+  #id
+  #limit
+  #handlers
+  // This microtask turn's messages, not handed to Rust yet, and their bytes.
+  #batch = []
+  #queued = 0
+  // What Rust had queued after the last hand-over (it only shrinks until the next).
+  #snapshot = 0
+  #flushQueued = false
+  #closed = false
+  #closing = false
+  #closedPromise
+  #resolveClosed
+  // For async iteration: messages not taken yet, and the consumers waiting for one.
+  #inbox = []
+  #waiting = []
+  #paused = false
+  #flushTask = () => {
+    this.#flushQueued = false
+    this.#flush()
+  }
+
+  /** @internal Made by `serve({ websocket })` and `connectWebSocket()`. */
+  constructor(native, limit, handlers) {
+    if (!(native instanceof binding.NativeWebSocket))
+      throw new TypeError('Illegal constructor: use abio.connectWebSocket() or serve({ websocket })')
+    this.#native = native
+    this.#id = native.id
+    this.#limit = limit
+    this.#handlers = handlers ?? {}
+    this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
+    open.set(this.#id, this)
+    const before = early.get(this.#id)
+    if (before !== undefined) {
+      early.delete(this.#id)
+      open.delete(this.#id)
+      for (const e of before) {
+        if (e[0] === 'm') this[deliver](e[1])
+        else this[ended](e[1], e[2])
+      }
+      if (!this.#closed) open.set(this.#id, this)
+    }
+  }
+
+  /**
+   * Queues `data` (a string as text, bytes as binary); the messages of one microtask turn
+   * leave together. Returns false when more than `backpressureLimit` bytes are waiting (the
+   * message is queued anyway); after the connection closed, drops it and returns false.
+   */
+  send(data) {
+    const part = toPart(data, 'data')
+    if (this.#closing || this.#closed) return false
+    this.#batch.push(part)
+    this.#queued += typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(this.#flushTask)
+    }
+    return this.#snapshot + this.#queued <= this.#limit
+  }
+
+  #flush() {
+    if (this.#batch.length === 0) return
+    const batch = this.#batch
+    this.#batch = []
+    this.#queued = 0
+    this.#snapshot = this.#native.sendBatch(batch)
+  }
+
+  /** Bytes queued and not yet handed to the kernel. */
+  get bufferedAmount() {
+    return this.#native.bufferedAmount + this.#queued
+  }
+
+  /** Resolves once every queued message has been handed to the kernel (or the connection is gone). */
+  drained() {
+    this.#flush()
+    return this.#native.drained()
+  }
+
+  /** Starts the closing handshake; `closed` settles when it is over. */
+  close(code, reason) {
+    if (code === undefined) code = 1000
+    else if (!Number.isInteger(code) || !(code === 1000 || (code >= 3000 && code <= 4999)))
+      throw outOfRange('code', '1000 or an integer >= 3000 and <= 4999', code)
+    if (reason === undefined) reason = ''
+    else if (typeof reason !== 'string') throw invalidType('reason', 'of type string', reason)
+    if (Buffer.byteLength(reason) > 123) throw outOfRange('reason', 'at most 123 bytes in UTF-8', reason)
+    if (this.#closing || this.#closed) return
+    this.#closing = true
+    this.#flush()
+    this.#native.close(code, reason)
+  }
+
+  /** Settles with `{ code, reason }` when the connection is gone. */
+  get closed() {
+    return this.#closedPromise
+  }
+
+  async *[Symbol.asyncIterator]() {
+    while (true) {
+      if (this.#inbox.length !== 0) {
+        const m = this.#inbox.shift()
+        if (this.#paused && this.#inbox.length < INBOX_HIGH / 2) {
+          this.#paused = false
+          this.#native.pause(false)
+        }
+        yield m
+        continue
+      }
+      if (this.#closed) return
+      await new Promise((resolve) => this.#waiting.push(resolve))
+    }
+  }
+
+  /** @internal Messages of one read. */
+  [deliver](messages) {
+    const onMessage = this.#handlers.message
+    if (onMessage !== undefined) {
+      for (const m of messages) {
+        try {
+          onMessage(this, m)
+        } catch (err) {
+          report('message', err)
+        }
+      }
+      return
+    }
+    for (const m of messages) this.#inbox.push(m)
+    if (!this.#paused && this.#inbox.length >= INBOX_HIGH) {
+      this.#paused = true
+      this.#native.pause(true)
+    }
+    this.#wake()
+  }
+
+  /** @internal The connection is gone. */
+  [ended](code, reason) {
+    this.#closed = true
+    this.#batch = []
+    this.#queued = 0
+    this.#resolveClosed({ code, reason })
+    this.#wake()
+    const onClose = this.#handlers.close
+    if (onClose !== undefined) {
+      try {
+        onClose(this, code, reason)
+      } catch (err) {
+        report('close', err)
+      }
+    }
+  }
+
+  #wake() {
+    const waiting = this.#waiting
+    this.#waiting = []
+    for (const resolve of waiting) resolve()
+  }
+}
+
+/** The Request-like `{ method, url, path, headers }` of an upgrade. */
+function upgradeRequest(method, url, flat) {
+  const q = url.indexOf('?')
+  const headers = {}
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i]
+    headers[k] = headers[k] === undefined ? flat[i + 1] : `${headers[k]}, ${flat[i + 1]}`
+  }
+  return { method, url, path: q < 0 ? url : url.slice(0, q), headers }
+}
+
+/** lib/http.js's `onOpen` for a server: wraps each new connection and calls `open`. */
+function opener(options, handlers) {
+  return (native, method, url, flat) => {
+    const ws = new WebSocket(native, options.connection.backpressureLimit, handlers)
+    if (handlers.open !== undefined) {
+      try {
+        handlers.open(ws, upgradeRequest(method, url, flat))
+      } catch (err) {
+        report('open', err)
+      }
+    }
+  }
+}
+
+/** `ws://host:port/path?query` as [host, port, target]. */
+function checkUrl(url) {
+  let href
+  if (typeof url === 'string') href = url
+  else if (url instanceof URL) href = url.href
+  else throw invalidType('url', 'of type string or an instance of URL', url)
+  let u
+  try {
+    u = new URL(href)
+  } catch {
+    throw invalidValue('url', 'is not a valid URL', href)
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'http:')
+    throw invalidValue('url', `has the scheme '${u.protocol}': only ws: URLs are supported in this version`, href)
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
+  return [host, u.port === '' ? 80 : Number(u.port), `${u.pathname}${u.search}`]
+}
+
+function connectWebSocket(url, options) {
+  const [host, port, target] = checkUrl(url)
+  const o = checkObject(options, 'options') ?? {}
+  const connection = connectionOptions(o, 'options')
+  const flat = []
+  const h = checkObject(o.headers, 'options.headers')
+  if (h !== undefined) {
+    for (const k of Object.keys(h)) {
+      if (typeof h[k] !== 'string') throw invalidType(`options.headers['${k}']`, 'of type string', h[k])
+      flat.push(k, h[k])
+    }
+  }
+  const signal = checkSignal(o.signal, 'options.signal')
+  return withSignal(signal, (token) => binding.connectWebSocket(host, port, target, flat, connection, token)).then(
+    (native) => new WebSocket(native, connection.backpressureLimit),
+  )
+}
+
+module.exports = { WebSocket, connectWebSocket, serverOptions, opener }

@@ -1,0 +1,771 @@
+//! WebSocket connections (design.md section 8), both roles, over the codec of
+//! [`abio_core::ws`] on the shared tokio runtime. A server's connections come from an upgrade
+//! on its HTTP port (src/http/); a client's from [`connect_web_socket`].
+//!
+//! Sending: `lib/ws.js` gathers the messages of one microtask turn and hands them over in
+//! one [`NativeWebSocket::send_batch`] call. Each becomes a frame header plus the payload
+//! (small payloads copied, large ones held, never copied: a server frame is the caller's
+//! memory after a 2-10 byte header); the frames leave in one `sendmsg` from the JS thread
+//! when the socket takes them, else a writer task sends the rest when it is writable, many
+//! frames per syscall. `broadcast` frames a message once and queues the same bytes on every
+//! connection. A client masks its frames, which needs a copy.
+//!
+//! Receiving: a reader task reads, parses, answers pings, and hands each read's messages
+//! to JS in one call (one thread-safe-function trip per read, not per message). What JS has
+//! not taken yet is bounded: the reader waits above [`IN_FLIGHT_MAX`] bytes, and while JS
+//! asked it to pause (an async iterator whose consumer is behind).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use abio_core::net as sys_net;
+use abio_core::ws::{self as codec, code, Incoming, Masks, Opcode, Parser, Role, MAX_HEADER};
+use abio_core::Error as CoreError;
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper_util::rt::TokioIo;
+use napi::bindgen_prelude::{ClassInstance, Either, FnArgs, Function, FunctionRef};
+use napi::{sys, Env};
+use napi_derive::napi;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::bytes::{OutBytes, WriteList};
+use crate::error::{sync_call, AbioError, AbioResult};
+use crate::fs::{cancel_of, CancelToken};
+use crate::http::header_pairs;
+use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Promise};
+use crate::tcp::{lock, open, Target};
+
+/// Bytes of received messages handed to JS and not yet delivered, past which the reader
+/// waits: a slow `message` handler cannot make abio buffer without bound.
+const IN_FLIGHT_MAX: u64 = 8 << 20;
+/// How long a closing handshake may take before the connection is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 << 10;
+/// Most frames in one `sendmsg`.
+const IOV_BATCH: usize = 512;
+
+/// A message for JS: text, or an exact `ArrayBuffer`.
+type Message = Either<String, OutBytes>;
+
+thread_local! {
+    /// `lib/ws.js`'s callbacks of this thread's environment.
+    static EVENTS: RefCell<Option<(sys::napi_env, Events)>> = const { RefCell::new(None) };
+}
+
+struct Events {
+    messages: FunctionRef<FnArgs<(u32, Vec<Message>)>, ()>,
+    close: FunctionRef<FnArgs<(u32, u32, String)>, ()>,
+}
+
+/// Registers `lib/ws.js`'s event callbacks for this thread: `(id, messages)` with every
+/// message of one read, and `(id, code, reason)` once when a connection is gone.
+#[napi]
+pub fn set_web_socket_callbacks(
+    env: Env,
+    #[napi(ts_arg_type = "(id: number, messages: Array<string | ArrayBuffer>) => void")]
+    messages: Function<FnArgs<(u32, Vec<Message>)>, ()>,
+    #[napi(ts_arg_type = "(id: number, code: number, reason: string) => void")] close: Function<
+        FnArgs<(u32, u32, String)>,
+        (),
+    >,
+) -> napi::Result<()> {
+    let events = Events {
+        messages: messages.create_ref()?,
+        close: close.create_ref()?,
+    };
+    EVENTS.with(|cell| *cell.borrow_mut() = Some((env.raw(), events)));
+    Ok(())
+}
+
+fn with_events(env: &Env, f: impl FnOnce(&Env, &Events)) {
+    EVENTS.with(|cell| {
+        if let Some((owner, events)) = cell.borrow().as_ref() {
+            if *owner == env.raw() {
+                f(env, events);
+            }
+        }
+    });
+}
+
+/// Frames waiting to be sent.
+#[derive(Default)]
+struct Out {
+    pieces: VecDeque<Bytes>,
+    /// The writer task owns sending until the queue is empty.
+    writing: bool,
+    /// Nothing more is sent (the connection is gone).
+    shut: bool,
+}
+
+/// The connections a server has open, for `broadcast` and `close`.
+#[derive(Default)]
+pub(crate) struct Registry(Mutex<HashMap<u32, Arc<Ws>>>);
+
+impl Registry {
+    fn all(&self) -> Vec<Arc<Ws>> {
+        lock(&self.0).values().cloned().collect()
+    }
+
+    /// Closes every connection with 1001 (the server is going away).
+    pub(crate) fn going_away(&self) {
+        for ws in self.all() {
+            ws.close(code::GOING_AWAY, "server closing");
+        }
+    }
+}
+
+/// One WebSocket connection.
+pub(crate) struct Ws {
+    id: u32,
+    role: Role,
+    stream: TcpStream,
+    fd: RawFd,
+    out: Mutex<Out>,
+    /// Bytes queued and not yet taken by the kernel (`bufferedAmount`).
+    buffered: AtomicU64,
+    wake_writer: Notify,
+    /// `drained()` promises waiting for the queue to empty.
+    drained: Mutex<Vec<Deferred>>,
+    sent_close: AtomicBool,
+    /// Set once the connection is over (the reader stopped).
+    over: AtomicBool,
+    stop: Notify,
+    in_flight: AtomicU64,
+    paused: AtomicBool,
+    resume: Notify,
+    masks: Mutex<Masks>,
+    max_payload: u64,
+    ping_ms: u64,
+    js: Js,
+    keep: KeepAlive,
+    registry: Option<Arc<Registry>>,
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+impl Ws {
+    /// A connection over `stream`; it reads once [`Ws::run`] is called (after JS was told
+    /// of it: its messages must not reach JS before it does).
+    pub(crate) fn new(
+        stream: TcpStream,
+        role: Role,
+        options: &WsOptions,
+        js: Js,
+        registry: Option<Arc<Registry>>,
+    ) -> Arc<Ws> {
+        let fd = stream.as_raw_fd();
+        let ws = Arc::new(Ws {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            role,
+            stream,
+            fd,
+            out: Mutex::default(),
+            buffered: AtomicU64::new(0),
+            wake_writer: Notify::new(),
+            drained: Mutex::default(),
+            sent_close: AtomicBool::new(false),
+            over: AtomicBool::new(false),
+            stop: Notify::new(),
+            in_flight: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+            resume: Notify::new(),
+            masks: Mutex::default(),
+            max_payload: options.max_payload as u64,
+            ping_ms: options.ping_interval as u64,
+            js,
+            keep: KeepAlive::default(),
+            registry,
+        });
+        if let Some(r) = &ws.registry {
+            lock(&r.0).insert(ws.id, ws.clone());
+        }
+        rt().spawn(ws.clone().writer());
+        ws
+    }
+
+    /// Starts reading; `early` are the bytes that came with the handshake.
+    pub(crate) fn run(self: &Arc<Self>, early: Vec<u8>) {
+        rt().spawn(self.clone().reader(early));
+    }
+
+    /// The frame of one message: header, then payload pieces (the caller's memory where
+    /// held). A client's frame is masked, in a copy.
+    fn frame(&self, opcode: Opcode, head: Vec<u8>, rest: Vec<Bytes>, len: usize) -> Vec<Bytes> {
+        // `head` is MAX_HEADER bytes of room, then the payload when it was small.
+        let mask = (self.role == Role::Client).then(|| lock(&self.masks).next_key());
+        let mut h = [0u8; MAX_HEADER];
+        let n = codec::header(opcode, len as u64, mask, &mut h);
+        let mut first = head;
+        if let Some(key) = mask {
+            // Masked into one new buffer: header, then every byte of the payload.
+            let mut all = Vec::with_capacity(n + len);
+            all.extend_from_slice(&h[..n]);
+            all.extend_from_slice(&first[MAX_HEADER..]);
+            for r in &rest {
+                all.extend_from_slice(r);
+            }
+            codec::apply_mask(&mut all[n..], key, 0);
+            return vec![Bytes::from(all)];
+        }
+        first[MAX_HEADER - n..MAX_HEADER].copy_from_slice(&h[..n]);
+        let mut pieces = Vec::with_capacity(1 + rest.len());
+        pieces.push(Bytes::from(first).slice(MAX_HEADER - n..));
+        pieces.extend(rest);
+        pieces
+    }
+
+    /// A control frame (close, ping, pong) with `payload`.
+    fn control(&self, opcode: Opcode, payload: &[u8]) -> Vec<Bytes> {
+        let mut head = vec![0u8; MAX_HEADER];
+        head.extend_from_slice(payload);
+        self.frame(opcode, head, Vec::new(), payload.len())
+    }
+
+    /// Queues `pieces` and sends what the socket takes now (any thread); the writer task
+    /// sends the rest. `env` is given on the JS thread, to settle `drained()` there.
+    fn enqueue(self: &Arc<Self>, pieces: Vec<Bytes>, env: Option<&Env>) {
+        let total: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+        let mut out = lock(&self.out);
+        if out.shut {
+            return;
+        }
+        self.buffered.fetch_add(total, Ordering::AcqRel);
+        out.pieces.extend(pieces);
+        if out.writing {
+            return;
+        }
+        match self.send_some(&mut out) {
+            Ok(true) => {
+                drop(out);
+                if let Some(env) = env {
+                    self.settle_drained(env);
+                } else {
+                    self.post_drained();
+                }
+            }
+            Ok(false) => {
+                out.writing = true;
+                drop(out);
+                self.wake_writer.notify_one();
+            }
+            Err(_) => {
+                // The reader sees the failure too and reports the close.
+                out.shut = true;
+                out.pieces.clear();
+                drop(out);
+                self.stop.notify_one();
+            }
+        }
+    }
+
+    /// Sends queued frames until the queue is empty (`true`) or the socket is full.
+    fn send_some(&self, out: &mut Out) -> io::Result<bool> {
+        while !out.pieces.is_empty() {
+            let slices: Vec<IoSlice<'_>> = out
+                .pieces
+                .iter()
+                .take(IOV_BATCH)
+                .map(|p| IoSlice::new(p))
+                .collect();
+            let mut n = match sys_net::send(self.fd, &slices) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            drop(slices);
+            self.buffered.fetch_sub(n as u64, Ordering::AcqRel);
+            while n > 0 {
+                let front = out.pieces.front_mut().expect("sent bytes were queued");
+                if n >= front.len() {
+                    n -= front.len();
+                    out.pieces.pop_front();
+                } else {
+                    let _ = front.split_to(n);
+                    n = 0;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends what `enqueue` could not, as the socket becomes writable.
+    async fn writer(self: Arc<Self>) {
+        loop {
+            self.wake_writer.notified().await;
+            loop {
+                if self.stream.writable().await.is_err() {
+                    return;
+                }
+                let mut out = lock(&self.out);
+                if out.shut {
+                    return;
+                }
+                let sent =
+                    self.stream
+                        .try_io(Interest::WRITABLE, || match self.send_some(&mut out) {
+                            Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+                            other => other,
+                        });
+                match sent {
+                    Ok(_) => {
+                        out.writing = false;
+                        drop(out);
+                        self.post_drained();
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(_) => {
+                        out.shut = true;
+                        out.pieces.clear();
+                        drop(out);
+                        self.stop.notify_one();
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resolves the `drained()` promises (JS thread).
+    fn settle_drained(&self, env: &Env) {
+        let waiting = std::mem::take(&mut *lock(&self.drained));
+        for d in waiting {
+            d.settle(env, Ok(()));
+        }
+    }
+
+    fn post_drained(self: &Arc<Self>) {
+        if lock(&self.drained).is_empty() {
+            return;
+        }
+        let me = self.clone();
+        self.js.post(move |env| me.settle_drained(env));
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (once); the connection is
+    /// dropped if the peer does not answer within [`CLOSE_TIMEOUT`].
+    fn close(self: &Arc<Self>, code: u16, reason: &str) {
+        if self.sent_close.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.enqueue(
+            self.control(Opcode::Close, &codec::close_payload(code, reason)),
+            None,
+        );
+        let me = self.clone();
+        rt().spawn(async move {
+            tokio::time::sleep(CLOSE_TIMEOUT).await;
+            me.stop.notify_one();
+        });
+    }
+
+    /// Waits (bounded) for the queue to empty, then shuts the socket.
+    async fn flush_and_shut(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while !lock(&self.out).pieces.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut out = lock(&self.out);
+        out.shut = true;
+        out.pieces.clear();
+        drop(out);
+        let _ = sys_net::shutdown(self.fd, libc::SHUT_RDWR);
+    }
+
+    /// Reads, parses and delivers until the connection is over; then reports the close.
+    async fn reader(self: Arc<Self>, early: Vec<u8>) {
+        let (code, reason) = self.read_loop(early).await;
+        self.over.store(true, Ordering::Release);
+        self.flush_and_shut().await;
+        if let Some(r) = &self.registry {
+            lock(&r.0).remove(&self.id);
+        }
+        let me = self.clone();
+        self.js.post(move |env| {
+            me.keep.set(env, false);
+            me.settle_drained(env);
+            with_events(env, |_, ev| {
+                if let Ok(f) = ev.close.borrow_back(env) {
+                    let _ = f.call((me.id, code as u32, reason).into());
+                }
+            });
+        });
+    }
+
+    /// The read loop; returns the close code and reason to report.
+    async fn read_loop(self: &Arc<Self>, early: Vec<u8>) -> (u16, String) {
+        let mut parser = Parser::new(self.role, self.max_payload);
+        let mut buf = early;
+        let mut events = Vec::new();
+        let mut heard = true;
+        let ping = Duration::from_millis(self.ping_ms.max(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + ping, ping);
+        loop {
+            // Parse what is there first (the bytes that came with the handshake, too).
+            match parser.parse(&buf, &mut events) {
+                Ok(used) => {
+                    buf.drain(..used);
+                }
+                Err(v) => {
+                    self.deliver(&mut events);
+                    self.close(v.code(), &v.to_string());
+                    return (v.code(), v.to_string());
+                }
+            }
+            if let Some(done) = self.handle(&mut events) {
+                return done;
+            }
+            while self.paused.load(Ordering::Acquire)
+                || self.in_flight.load(Ordering::Acquire) > IN_FLIGHT_MAX
+            {
+                tokio::select! {
+                    _ = self.resume.notified() => {}
+                    _ = self.stop.notified() => return (code::ABNORMAL, String::new()),
+                }
+            }
+            buf.reserve(READ_CHUNK);
+            let read = tokio::select! {
+                r = self.stream.readable() => r.and_then(|_| {
+                    self.stream.try_io(Interest::READABLE, || {
+                        let n = sys_net::recv(self.fd, buf.spare_capacity_mut(), false)?;
+                        // SAFETY: recv initialised the first `n` bytes of the spare capacity.
+                        unsafe { buf.set_len(buf.len() + n) };
+                        Ok(n)
+                    })
+                }),
+                _ = self.stop.notified() => return (code::ABNORMAL, String::new()),
+                _ = tick.tick(), if self.ping_ms > 0 => {
+                    if !heard {
+                        return (code::ABNORMAL, "no answer to a ping".into());
+                    }
+                    heard = false;
+                    self.enqueue(self.control(Opcode::Ping, b""), None);
+                    continue;
+                }
+            };
+            match read {
+                Ok(0) => return (code::ABNORMAL, String::new()),
+                Ok(_) => heard = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return (code::ABNORMAL, String::new()),
+            }
+        }
+    }
+
+    /// Answers pings, hands messages to JS; `Some` when a close frame ended the connection.
+    fn handle(self: &Arc<Self>, events: &mut Vec<Incoming>) -> Option<(u16, String)> {
+        let mut closed = None;
+        let mut messages = Vec::new();
+        for ev in events.drain(..) {
+            match ev {
+                Incoming::Message { text, data } => messages.push((text, data)),
+                Incoming::Ping(p) => self.enqueue(self.control(Opcode::Pong, &p), None),
+                Incoming::Pong(_) => {}
+                Incoming::Close { code: c, reason } => {
+                    // Echo the code (none if none came), as RFC 6455 section 5.5.1 asks.
+                    if !self.sent_close.swap(true, Ordering::AcqRel) {
+                        let payload = c.map(|c| codec::close_payload(c, "")).unwrap_or_default();
+                        self.enqueue(self.control(Opcode::Close, &payload), None);
+                    }
+                    closed = Some((c.unwrap_or(code::NO_STATUS), reason));
+                }
+            }
+        }
+        self.post_messages(messages);
+        closed
+    }
+
+    fn deliver(self: &Arc<Self>, events: &mut Vec<Incoming>) {
+        let messages = events
+            .drain(..)
+            .filter_map(|ev| match ev {
+                Incoming::Message { text, data } => Some((text, data)),
+                _ => None,
+            })
+            .collect();
+        self.post_messages(messages);
+    }
+
+    /// Hands `messages` to JS in one call.
+    fn post_messages(self: &Arc<Self>, messages: Vec<(bool, Vec<u8>)>) {
+        if messages.is_empty() {
+            return;
+        }
+        let bytes: u64 = messages.iter().map(|(_, d)| d.len() as u64).sum();
+        self.in_flight.fetch_add(bytes, Ordering::AcqRel);
+        let me = self.clone();
+        self.js.post(move |env| {
+            let list: Vec<Message> = messages
+                .into_iter()
+                .map(|(text, data)| {
+                    if text {
+                        // Checked UTF-8 by the parser.
+                        Either::A(String::from_utf8(data).unwrap_or_default())
+                    } else {
+                        Either::B(OutBytes(data))
+                    }
+                })
+                .collect();
+            with_events(env, |env, ev| {
+                if let Ok(f) = ev.messages.borrow_back(env) {
+                    let _ = f.call((me.id, list).into());
+                }
+            });
+            me.in_flight.fetch_sub(bytes, Ordering::AcqRel);
+            me.resume.notify_one();
+        });
+    }
+}
+
+/// The connection options lib/ws.js checked.
+#[napi(object)]
+#[derive(Clone)]
+pub struct WsOptions {
+    /// Bytes of one message, then the connection is closed with 1009.
+    pub max_payload: f64,
+    /// Bytes queued past which `send()` returns false.
+    pub backpressure_limit: f64,
+    /// Milliseconds between pings; 0: no pings.
+    pub ping_interval: f64,
+}
+
+/// A WebSocket connection (the native half of `lib/ws.js`'s `WebSocket`).
+#[napi]
+pub struct NativeWebSocket {
+    pub(crate) ws: Arc<Ws>,
+}
+
+impl NativeWebSocket {
+    /// Wraps a connection that just opened: it holds the event loop until it is over.
+    pub(crate) fn opened(env: &Env, ws: Arc<Ws>) -> NativeWebSocket {
+        if !ws.over.load(Ordering::Acquire) {
+            ws.keep.set(env, true);
+        }
+        NativeWebSocket { ws }
+    }
+}
+
+/// Frames the messages of `list`, for `ws` (text for strings, binary otherwise).
+fn frames_of(ws: &Ws, list: &WriteList) -> napi::Result<Vec<Bytes>> {
+    let mut pieces = Vec::new();
+    for item in list.parse(MAX_HEADER)? {
+        let item = item?;
+        let (len, text) = (item.len, item.text);
+        let (head, rest) = item.into_pieces();
+        let op = if text { Opcode::Text } else { Opcode::Binary };
+        pieces.extend(ws.frame(op, head, rest, len));
+    }
+    Ok(pieces)
+}
+
+#[napi]
+impl NativeWebSocket {
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.ws.id
+    }
+
+    /// Bytes queued and not yet taken by the kernel.
+    #[napi(getter)]
+    pub fn buffered_amount(&self) -> f64 {
+        self.ws.buffered.load(Ordering::Acquire) as f64
+    }
+
+    /// Sends each message of `list` (a string as text, bytes as binary) in order; returns
+    /// the bytes still queued afterwards. Small payloads are copied now, large ones held
+    /// until sent. After the close, messages are dropped.
+    #[napi(ts_args_type = "list: Array<string | ArrayBufferView>")]
+    pub fn send_batch(&self, env: Env, list: WriteList) -> napi::Result<f64> {
+        let pieces = frames_of(&self.ws, &list)?;
+        if !self.ws.sent_close.load(Ordering::Acquire) {
+            self.ws.enqueue(pieces, Some(&env));
+        }
+        Ok(self.buffered_amount())
+    }
+
+    /// Resolves once everything queued has been handed to the kernel (or the connection
+    /// is over).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn drained(&self, env: Env) -> napi::Result<Promise> {
+        let (done, promise) = Deferred::new(&env)?;
+        let mut waiting = lock(&self.ws.drained);
+        if self.ws.buffered.load(Ordering::Acquire) == 0 || self.ws.over.load(Ordering::Acquire) {
+            drop(waiting);
+            done.settle(&env, Ok(()));
+        } else {
+            waiting.push(done);
+        }
+        Ok(promise)
+    }
+
+    /// Starts the closing handshake; lib/ws.js checked the code and reason.
+    #[napi]
+    pub fn close(&self, env: Env, code: u32, reason: String) -> napi::Result<()> {
+        sync_call(&env, || {
+            self.ws.close(code as u16, &reason);
+            Ok(())
+        })
+    }
+
+    /// Stops (`true`) or resumes reading (an async iterator whose consumer is behind).
+    #[napi]
+    pub fn pause(&self, paused: bool) {
+        self.ws.paused.store(paused, Ordering::Release);
+        if !paused {
+            self.ws.resume.notify_one();
+        }
+    }
+}
+
+/// Sends `data` to every open connection of `registry` from one framing; returns how many.
+pub(crate) fn broadcast(registry: &Registry, list: &WriteList) -> napi::Result<u32> {
+    let all = registry.all();
+    let Some(first) = all.first() else {
+        return Ok(0);
+    };
+    // Server frames are unmasked: one framing serves every connection.
+    let pieces = frames_of(first, list)?;
+    let mut n = 0;
+    for ws in &all {
+        if !ws.sent_close.load(Ordering::Acquire) {
+            ws.enqueue(pieces.clone(), None);
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The error of a failed client handshake.
+fn handshake_error(status: u16, why: impl std::fmt::Display) -> AbioError {
+    CoreError::WsHandshake {
+        status,
+        reason: why.to_string(),
+    }
+    .into()
+}
+
+/// The client's opening handshake (RFC 6455 section 4.1) on a new connection to
+/// `host:port`, through hyper's HTTP/1.1 client; the connection and the bytes that came
+/// after the 101 answer.
+async fn handshake(
+    host: String,
+    port: u16,
+    target: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+) -> AbioResult<(TcpStream, Vec<u8>)> {
+    let sock = open(&Target::Tcp(host.clone(), port)).await?;
+    let _ = sock.set_tcp_nodelay(true);
+    let stream = TcpStream::from_std(sock.into()).map_err(|e| CoreError::net(e, "connect"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|e| handshake_error(0, e))?;
+    rt().spawn(conn.with_upgrades());
+    let mut nonce = [0u8; 16];
+    codec::fill_random(&mut nonce);
+    let key = codec::base64(&nonce);
+    let mut req = hyper::Request::new(Empty::new());
+    *req.uri_mut() = target.parse().map_err(|e| handshake_error(0, e))?;
+    let h = req.headers_mut();
+    for (n, v) in headers {
+        h.append(n, v);
+    }
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let set = |h: &mut hyper::HeaderMap, n: HeaderName, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(n, v);
+        }
+    };
+    if !h.contains_key(header::HOST) {
+        set(h, header::HOST, &authority);
+    }
+    set(h, header::UPGRADE, "websocket");
+    set(h, header::CONNECTION, "Upgrade");
+    set(h, header::SEC_WEBSOCKET_KEY, &key);
+    set(h, header::SEC_WEBSOCKET_VERSION, "13");
+    let res = sender
+        .send_request(req)
+        .await
+        .map_err(|e| handshake_error(0, e))?;
+    let status = res.status().as_u16();
+    if status != 101 {
+        return Err(handshake_error(
+            status,
+            "the server did not switch protocols",
+        ));
+    }
+    let accept = res.headers().get(header::SEC_WEBSOCKET_ACCEPT);
+    if accept.is_none_or(|a| a.as_bytes() != codec::accept_key(key.as_bytes()).as_bytes()) {
+        return Err(handshake_error(status, "a wrong Sec-WebSocket-Accept"));
+    }
+    let up = hyper::upgrade::on(res)
+        .await
+        .map_err(|e| handshake_error(status, e))?;
+    let parts = up
+        .downcast::<TokioIo<TcpStream>>()
+        .map_err(|_| handshake_error(status, "the connection could not be taken over"))?;
+    Ok((parts.io.into_inner(), parts.read_buf.to_vec()))
+}
+
+/// Connects to a WebSocket server at `host:port`, asking for `target` with `headers` (name,
+/// value, ...); resolves with the open connection. lib/ws.js turned the `ws:` URL into
+/// these.
+#[napi(ts_return_type = "Promise<NativeWebSocket>")]
+#[allow(clippy::too_many_arguments)]
+pub fn connect_web_socket(
+    env: Env,
+    host: String,
+    port: u32,
+    target: String,
+    headers: Vec<String>,
+    options: WsOptions,
+    token: Option<ClassInstance<CancelToken>>,
+) -> napi::Result<Promise> {
+    let headers = sync_call(&env, || header_pairs(&headers, "options.headers"))?;
+    let (done, promise) = Deferred::new(&env)?;
+    let js = Js::of(&env)?;
+    // A connect in progress holds the event loop, as `connect()` does.
+    let keep = Arc::new(KeepAlive::default());
+    keep.set(&env, true);
+    let cancel = cancel_of(token);
+    rt().spawn(async move {
+        let aborted = woken_on_cancel(&cancel);
+        let result = tokio::select! {
+            r = handshake(host, port as u16, target, headers) => r,
+            _ = aborted.notified() => Err(CoreError::Aborted.into()),
+        };
+        let back = js.clone();
+        match result {
+            Ok((stream, early)) => {
+                let ws = Ws::new(stream, Role::Client, &options, js, None);
+                back.post(move |env| {
+                    keep.set(env, false);
+                    let native = NativeWebSocket::opened(env, ws.clone());
+                    done.settle(env, Ok(native));
+                    ws.run(early);
+                });
+            }
+            Err(e) => {
+                back.post(move |env| {
+                    keep.set(env, false);
+                    done.settle::<()>(env, Err(e));
+                });
+            }
+        }
+    });
+    Ok(promise)
+}
