@@ -184,3 +184,44 @@ async function client(): Promise<void> {
 }
 
 void client
+
+async function websocket(): Promise<void> {
+  const server = await abio.serve({
+    websocket: {
+      path: '/ws',
+      maxPayload: 1 << 20,
+      backpressureLimit: 1 << 16,
+      pingInterval: 30_000,
+      open(ws: abio.WebSocket, req: abio.UpgradeRequest) {
+        const ok: boolean = ws.send(new Float32Array(4))
+        void ok
+        void req.headers['user-agent']
+      },
+      message(ws, data: ArrayBuffer | string) {
+        ws.send(data)
+      },
+      close(_ws, code: number, reason: string) {
+        void code
+        void reason
+      },
+    },
+  })
+  const n: number = server.broadcast('to all')
+  const ws = await abio.connectWebSocket(`ws://localhost:${server.port}/ws`, { headers: { 'x-a': 'b' } })
+  ws.send('hi')
+  const queued: number = ws.bufferedAmount
+  await ws.drained()
+  for await (const m of ws) {
+    const text: string | ArrayBuffer = m
+    void text
+    break
+  }
+  ws.close(1000, 'bye')
+  const { code, reason } = await ws.closed
+  void [n, queued, code, reason]
+  // @ts-expect-error send takes Data
+  ws.send(42)
+  await server.close()
+}
+
+void websocket
