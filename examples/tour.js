@@ -1,5 +1,5 @@
 'use strict'
-// `npm start`: a short tour of abio's file, pack, TCP and HTTP API, then a few figures against Node's
+// `npm start`: a short tour of abio's file, pack, TCP, HTTP and WebSocket API, then a few figures against Node's
 // fs measured on this machine. Takes a few seconds and exits by itself.
 //
 // Outside this repository, write require('abio') instead of require('..').
@@ -12,6 +12,7 @@ const abio = require('..')
 const u = require('../bench/util')
 const tcp = require('./tcp')
 const http = require('./http')
+const websocket = require('./websocket')
 
 const LABEL = 50 // width of the left column
 
@@ -184,8 +185,27 @@ async function main() {
     }
 
     // -- 6 ------------------------------------------------------------------
+    heading('6. WebSocket: every client gets the bytes xyz from an ArrayBuffer (examples/websocket.js)')
+    const wsServer = await websocket.server(0)
+    try {
+      show(
+        "await abio.serve({ websocket: { path: '/ws', open(ws) { ws.send(xyz) } } })",
+        `ws://localhost:${wsServer.port}/ws`,
+        wsServer.port > 0,
+      )
+      const got = await websocket.client(wsServer.port)
+      show(
+        `for await (const m of await abio.connectWebSocket('ws://localhost:${wsServer.port}/ws'))`,
+        `'${Buffer.from(got).toString()}' as an exact ArrayBuffer`,
+        got instanceof ArrayBuffer && u.sameBytes(got, Buffer.from('xyz')),
+      )
+    } finally {
+      await wsServer.close()
+    }
+
+    // -- 7 ------------------------------------------------------------------
     const reps = 5
-    heading(`6. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
+    heading(`7. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
     const rows = []
     const add = (work, against, unit, amount, res, aName, nName) => {
       const a = res[aName].median
