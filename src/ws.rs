@@ -302,6 +302,9 @@ impl Ws {
     async fn writer(self: Arc<Self>) {
         loop {
             self.wake_writer.notified().await;
+            if lock(&self.out).shut {
+                return;
+            }
             loop {
                 if self.stream.writable().await.is_err() {
                     return;
@@ -362,10 +365,12 @@ impl Ws {
             self.control(Opcode::Close, &codec::close_payload(code, reason)),
             None,
         );
-        let me = self.clone();
+        let me = Arc::downgrade(self);
         rt().spawn(async move {
             tokio::time::sleep(CLOSE_TIMEOUT).await;
-            me.stop.notify_one();
+            if let Some(me) = me.upgrade() {
+                me.stop.notify_one();
+            }
         });
     }
 
@@ -379,6 +384,8 @@ impl Ws {
         out.shut = true;
         out.pieces.clear();
         drop(out);
+        // The writer task ends too: nothing holds the socket but the JS object then.
+        self.wake_writer.notify_one();
         let _ = sys_net::shutdown(self.fd, libc::SHUT_RDWR);
     }
 
@@ -504,7 +511,7 @@ impl Ws {
         let bytes: u64 = messages.iter().map(|(_, d)| d.len() as u64).sum();
         self.in_flight.fetch_add(bytes, Ordering::AcqRel);
         let me = self.clone();
-        self.js.post(move |env| {
+        let posted = self.js.post(move |env| {
             let list: Vec<Message> = messages
                 .into_iter()
                 .map(|(text, data)| {
@@ -524,6 +531,11 @@ impl Ws {
             me.in_flight.fetch_sub(bytes, Ordering::AcqRel);
             me.resume.notify_one();
         });
+        if !posted {
+            // JS is gone (a worker terminated): nobody will read; the connection ends.
+            self.in_flight.fetch_sub(bytes, Ordering::AcqRel);
+            self.stop.notify_one();
+        }
     }
 }
 
