@@ -1,0 +1,656 @@
+'use strict'
+// WebSocket benchmarks: abio's serve({ websocket }) server with abio's connectWebSocket client,
+// against a `ws` WebSocketServer with `ws` clients (bufferutil installed, permessage-deflate off
+// on both), over loopback. Each server and each client runs in its own child process (this
+// file, started with --server or --client), so no stack's client and server share an event
+// loop; this process starts them, tells the clients what to run (JSON lines on stdin) and
+// collects their counts. The stacks run interleaved (abio, ws, abio, ws, ...), a fresh run per
+// repetition; the figures are medians of the repetitions.
+//
+//   node bench/ws.js                    every case (about 90 s)
+//   node bench/ws.js --quick            a fast smoke run (1 s per run, 2 repetitions)
+//   node bench/ws.js stream ...         only the named cases (see --help; a prefix is enough)
+//   node bench/ws.js --reps 5           override the number of repetitions of every case
+//   node bench/ws.js --duration 5       seconds each timed run lasts (default 3; 1 with --quick)
+//
+// Cases:
+//   stream     the server sends 1 KiB binary messages to one client as fast as the client takes
+//              them (each stack's own backpressure: abio send() === false -> await drained(),
+//              ws bufferedAmount over 1 MiB -> await the socket's 'drain'); msgs/s at the client
+//   echo       the client keeps 32 binary 1 KiB messages in flight, the server echoes each;
+//              round trips/s
+//   broadcast  the server broadcasts 1 KiB to 100 clients (abio server.broadcast; ws a loop of
+//              send over wss.clients); deliveries/s summed over the clients
+//   stream-1m  as stream with 1 MiB messages; reported, not judged
+//
+// Correctness first: every message is checked where it is received: its exact size, and the
+// sequence number in its first 4 bytes (uint32 LE) in order; a stream or broadcast ends with a
+// text `end <count>` from the server, which must equal what each client counted; an echo's
+// sequence number must be the next one sent. A warm-up run per stack, checked the same way,
+// comes first. Where abio does not have WebSocket support yet (serve() throws an
+// ABIO_ERR_INVALID_ARG TypeError saying "... yet", or connectWebSocket is missing) the row shows
+// the ws figure and "not available yet" and is not judged. A wrong result is an error (exit
+// code 1); a missed target is printed as MISSED and the exit code stays 0. The last line is
+// `BENCH_JSON {...}` for tools; its medianSeconds are seconds per message (1 / rate).
+
+const u = require('./util')
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const HOST = '127.0.0.1'
+const BACKPRESSURE = MiB // both stacks pause a connection above this many queued bytes
+const PACE_EVERY = 16 // broadcast: look at the connections' queues every this many messages
+const BROADCAST_CLIENTS = 100
+const ECHO_IN_FLIGHT = 32
+
+if (process.argv[2] === '--server') runServer(JSON.parse(process.argv[3]))
+else if (process.argv[2] === '--client') runClient(JSON.parse(process.argv[3]))
+else runBench()
+
+// ---------------------------------------------------------------------------
+// shared by the children
+
+/** A message of `size` bytes whose first 4 bytes are `seq` (uint32 LE); new memory each time (sent data is held). */
+function message(size, seq) {
+  const m = Buffer.allocUnsafe(size)
+  m.writeUInt32LE(seq >>> 0, 0)
+  return m
+}
+
+function say(msg) {
+  process.stdout.write(JSON.stringify(msg) + '\n')
+}
+
+/** Calls `onLine(obj)` for each JSON line on stdin; exits when stdin ends. */
+function commandsFromStdin(onLine) {
+  let buf = ''
+  process.stdin.setEncoding('utf8')
+  process.stdin.on('data', (d) => {
+    buf += d
+    let nl
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      if (line) onLine(JSON.parse(line))
+    }
+  })
+  process.stdin.on('end', () => process.exit(0))
+}
+
+function loadAbio() {
+  try {
+    // ABIO_WS_IMPL=reference: abio's API over `ws` (the tests' reference), to check this file's abio side
+    if (process.env.ABIO_WS_IMPL === 'reference') return { abio: require('../__test__/fixtures/ws-reference') }
+    return { abio: require('..') }
+  } catch (e) {
+    return { missing: `the addon does not load: ${String(e.message).split('\n')[0]}` }
+  }
+}
+
+/** serve() refusing `websocket` as not supported yet. */
+function yet(e) {
+  return e && e.code === 'ABIO_ERR_INVALID_ARG' && /\byet\b/.test(e.message)
+}
+
+// ---------------------------------------------------------------------------
+// the servers: `node bench/ws.js --server '{"stack":"abio"|"ws"}'`
+//
+// Prints { port } once listening, or { missing } (abio without WebSocket support), on stdout.
+// Text messages are commands: `stream <size> <seconds>` streams to the sender, then sends
+// `end <count>`; `broadcast <size> <seconds> <clients>` waits for that many connections,
+// broadcasts, then broadcasts `end <count>`. Binary messages are echoed. Exits when stdin ends.
+
+function runServer({ stack }) {
+  commandsFromStdin(() => {})
+  if (stack === 'ws') return wsServer()
+  const { abio, missing } = loadAbio()
+  if (missing) return say({ missing })
+  const conns = new Set()
+  let server
+  /** Resolves once `n` connections are open. */
+  const waitConns = async (n) => {
+    while (conns.size !== n) await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  async function stream(ws, size, seconds) {
+    const end = Date.now() + seconds * 1000
+    let seq = 0
+    while (Date.now() < end) {
+      for (let i = 0; i < 64; i++) if (!ws.send(message(size, seq++))) await ws.drained()
+    }
+    ws.send(`end ${seq}`)
+  }
+  async function broadcast(size, seconds, clients) {
+    await waitConns(clients)
+    const end = Date.now() + seconds * 1000
+    let seq = 0
+    while (Date.now() < end) {
+      for (let i = 0; i < PACE_EVERY; i++) {
+        const n = server.broadcast(message(size, seq++))
+        if (n !== clients) throw new Error(`broadcast reached ${n} connections, expected ${clients}`)
+      }
+      for (const ws of conns) if (ws.bufferedAmount > BACKPRESSURE) await ws.drained()
+    }
+    server.broadcast(`end ${seq}`)
+  }
+  let started
+  try {
+    started = abio.serve({
+      host: HOST,
+      port: 0,
+      websocket: {
+        backpressureLimit: BACKPRESSURE,
+        open: (ws) => conns.add(ws),
+        close: (ws) => conns.delete(ws),
+        message(ws, data) {
+          if (typeof data !== 'string') return ws.send(data)
+          const [cmd, a, b, c] = data.split(' ')
+          const run = cmd === 'stream' ? stream(ws, +a, +b) : broadcast(+a, +b, +c)
+          run.catch((e) => {
+            console.error(e)
+            process.exit(1)
+          })
+        },
+      },
+    })
+  } catch (e) {
+    if (yet(e)) return say({ missing: e.message })
+    throw e
+  }
+  started.then(
+    (s) => {
+      server = s
+      say({ port: s.port })
+    },
+    (e) => {
+      console.error(e)
+      process.exit(1)
+    },
+  )
+}
+
+function wsServer() {
+  const { WebSocketServer } = require('ws')
+  const wss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate: false, clientTracking: true })
+  const drained = (ws) =>
+    ws.bufferedAmount > BACKPRESSURE && ws._socket.writableNeedDrain
+      ? new Promise((resolve) => {
+          const done = () => {
+            ws._socket.off('drain', done)
+            ws._socket.off('close', done)
+            resolve()
+          }
+          ws._socket.on('drain', done)
+          ws._socket.on('close', done)
+        })
+      : null
+  async function stream(ws, size, seconds) {
+    const end = Date.now() + seconds * 1000
+    let seq = 0
+    while (Date.now() < end) {
+      for (let i = 0; i < 64; i++) {
+        ws.send(message(size, seq++))
+        const d = drained(ws)
+        if (d) await d
+      }
+    }
+    ws.send(`end ${seq}`)
+  }
+  async function broadcast(size, seconds, clients) {
+    while (wss.clients.size !== clients) await new Promise((resolve) => setTimeout(resolve, 5))
+    const end = Date.now() + seconds * 1000
+    let seq = 0
+    while (Date.now() < end) {
+      for (let i = 0; i < PACE_EVERY; i++) {
+        const m = message(size, seq++)
+        for (const ws of wss.clients) ws.send(m)
+      }
+      for (const ws of wss.clients) {
+        const d = drained(ws)
+        if (d) await d
+      }
+    }
+    for (const ws of wss.clients) ws.send(`end ${seq}`)
+  }
+  wss.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return ws.send(data)
+      const [cmd, a, b, c] = data.toString().split(' ')
+      const run = cmd === 'stream' ? stream(ws, +a, +b) : broadcast(+a, +b, +c)
+      run.catch((e) => {
+        console.error(e)
+        process.exit(1)
+      })
+    })
+  })
+  wss.on('listening', () => say({ port: wss.address().port }))
+}
+
+// ---------------------------------------------------------------------------
+// the clients: `node bench/ws.js --client '{"stack":"abio"|"ws","port":N}'`
+//
+// Prints { ready: true } or { missing }; then for each command line on stdin
+// ({ kind: 'stream'|'echo'|'broadcast', size, seconds, clients? }) runs it on fresh connections
+// and prints { count, seconds } (messages received and checked, and the time from the command
+// to the last one), or { error }.
+
+function runClient({ stack, port }) {
+  const url = `ws://${HOST}:${port}/`
+  let connect
+  if (stack === 'ws') {
+    const WebSocket = require('ws')
+    connect = () => wsConnection(WebSocket, url)
+  } else {
+    const { abio, missing } = loadAbio()
+    if (missing || typeof abio.connectWebSocket !== 'function') {
+      commandsFromStdin(() => {})
+      return say({ missing: missing || 'connectWebSocket is not exported yet' })
+    }
+    connect = () => abioConnection(abio, url)
+  }
+  let queue = Promise.resolve()
+  commandsFromStdin((cmd) => {
+    queue = queue.then(() =>
+      runCommand(connect, cmd).then(
+        (r) => say(r),
+        (e) => say({ error: e && e.stack ? e.stack : String(e) }),
+      ),
+    )
+  })
+  say({ ready: true })
+}
+
+/**
+ * One connection, the same shape for both stacks: send(data), onMessage(fn(data)) with data an
+ * ArrayBuffer or Buffer (binary) or a string (text), close() (resolves once closed).
+ */
+async function abioConnection(abio, url) {
+  const ws = await abio.connectWebSocket(url)
+  let handler = null
+  ;(async () => {
+    const it = ws[Symbol.asyncIterator]()
+    for (;;) {
+      const r = await it.next()
+      if (r.done) return
+      handler(r.value)
+    }
+  })().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
+  return {
+    send: (d) => ws.send(d),
+    onMessage: (fn) => (handler = fn),
+    close: () => {
+      ws.close()
+      return ws.closed
+    },
+  }
+}
+
+function wsConnection(WebSocket, url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false })
+    let handler = null
+    ws.on('message', (data, isBinary) => handler(isBinary ? data : data.toString()))
+    ws.once('error', reject)
+    const closed = new Promise((resolve) => ws.once('close', resolve))
+    ws.once('open', () =>
+      resolve({
+        send: (d) => ws.send(d),
+        onMessage: (fn) => (handler = fn),
+        close: () => {
+          ws.close()
+          return closed
+        },
+      }),
+    )
+  })
+}
+
+/** The seq of a binary message after checking its size; throws a wrong result. */
+function seqOf(data, size, what) {
+  if (typeof data === 'string') throw new Error(`wrong result: ${what}: a text message ${JSON.stringify(data)}`)
+  if (data.byteLength !== size) throw new Error(`wrong result: ${what}: ${data.byteLength} bytes, expected ${size}`)
+  return Buffer.isBuffer(data) ? data.readUInt32LE(0) : new DataView(data).getUint32(0, true)
+}
+
+async function runCommand(connect, { kind, size, seconds, clients = 1 }) {
+  const conns = await Promise.all(Array.from({ length: kind === 'broadcast' ? clients : 1 }, connect))
+  try {
+    if (kind === 'echo') return await echoRun(conns[0], size, seconds)
+    const ends = conns.map(
+      (c, i) =>
+        new Promise((resolve, reject) => {
+          let count = 0
+          c.onMessage((data) => {
+            try {
+              if (typeof data === 'string') {
+                const m = /^end (\d+)$/.exec(data)
+                if (!m) throw new Error(`wrong result: client ${i}: unexpected text ${JSON.stringify(data)}`)
+                if (Number(m[1]) !== count)
+                  throw new Error(`wrong result: client ${i}: received ${count} messages, the server sent ${m[1]}`)
+                return resolve({ count, at: u.now() })
+              }
+              const seq = seqOf(data, size, `client ${i}`)
+              if (seq !== count >>> 0) throw new Error(`wrong result: client ${i}: message ${count} has seq ${seq}`)
+              count++
+            } catch (e) {
+              reject(e)
+            }
+          })
+        }),
+    )
+    const t0 = u.now()
+    conns[0].send(kind === 'stream' ? `stream ${size} ${seconds}` : `broadcast ${size} ${seconds} ${clients}`)
+    const done = await Promise.all(ends)
+    const last = done.reduce((m, d) => (d.at > m ? d.at : m), t0)
+    return { count: done.reduce((n, d) => n + d.count, 0), seconds: Number(last - t0) / 1e9 }
+  } finally {
+    // every connection closed before the next run: a broadcast waits for exactly `clients`
+    await Promise.all(conns.map((c) => c.close()))
+  }
+}
+
+function echoRun(conn, size, seconds) {
+  return new Promise((resolve, reject) => {
+    let sent = 0
+    let received = 0
+    const t0 = u.now()
+    const stopAt = Date.now() + seconds * 1000
+    let stopped = false
+    conn.onMessage((data) => {
+      try {
+        const seq = seqOf(data, size, 'echo')
+        if (seq !== received >>> 0) throw new Error(`wrong result: echo ${received} has seq ${seq}`)
+        received++
+        if (!stopped && Date.now() >= stopAt) stopped = true
+        if (!stopped) conn.send(message(size, sent++))
+        else if (received === sent) resolve({ count: received, seconds: u.since(t0) })
+      } catch (e) {
+        reject(e)
+      }
+    })
+    for (let i = 0; i < ECHO_IN_FLIGHT; i++) conn.send(message(size, sent++))
+  })
+}
+
+// ---------------------------------------------------------------------------
+// the bench
+
+function runBench() {
+  let duration
+  const rest = []
+  {
+    const argv = process.argv.slice(2)
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]
+      if (a === '--duration') duration = argv[++i]
+      else if (a.startsWith('--duration=')) duration = a.slice(11)
+      else rest.push(a)
+    }
+  }
+  const opts = u.parseArgs(rest, fail)
+  if (duration !== undefined) {
+    duration = Number(duration)
+    if (!(duration > 0 && duration <= 600)) fail('--duration needs a number of seconds, > 0 and <= 600')
+  }
+  const cfg = {
+    seconds: duration ?? (opts.quick ? 1 : 3),
+    warmup: opts.quick ? 0.3 : 0.5,
+    reps: opts.reps ?? (opts.quick ? 2 : 3),
+  }
+
+  function fail(msg) {
+    console.error(`bench/ws.js: ${msg} (try --help)`)
+    process.exit(2)
+  }
+  const log = (...args) => console.log(...args)
+
+  const children = new Set()
+  function cleanup() {
+    for (const c of children) {
+      try {
+        c.kill('SIGTERM')
+      } catch {}
+    }
+    children.clear()
+  }
+  u.cleanupOnSignal(cleanup)
+
+  /** A child (--server or --client) whose stdout JSON lines are read one by one with `next(what)`. */
+  function startChild(role, spec) {
+    const child = u.spawnTracked(children, process.execPath, [__filename, role, JSON.stringify(spec)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    const what = `the ${spec.stack} ${role.slice(2)}`
+    let buf = ''
+    const lines = []
+    let wake = null
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      buf += d
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        lines.push(buf.slice(0, nl))
+        buf = buf.slice(nl + 1)
+      }
+      if (wake) wake()
+    })
+    child.exited.then(() => wake && wake())
+    /** The next JSON line, within `ms`. */
+    child.next = async (ms = 30000) => {
+      const deadline = Date.now() + ms
+      while (!lines.length) {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`${what} ended (${child.exitCode ?? child.signalCode}) without answering`)
+        if (Date.now() > deadline) throw new Error(`${what} did not answer in ${ms / 1000} s`)
+        let timer
+        await new Promise((resolve) => {
+          wake = resolve
+          timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
+        })
+        clearTimeout(timer)
+        wake = null
+      }
+      const line = lines.shift()
+      try {
+        return JSON.parse(line)
+      } catch {
+        throw new Error(`${what} printed ${JSON.stringify(line)}`)
+      }
+    }
+    child.stop = async () => {
+      child.stdin.end()
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000)
+      await child.exited
+      clearTimeout(t)
+    }
+    return child
+  }
+
+  /** Starts one stack's server and client: { server, client } or { missing }. */
+  async function startStack(stack) {
+    const server = startChild('--server', { stack })
+    const s = await server.next()
+    if (s.missing) {
+      await server.stop()
+      return { missing: s.missing }
+    }
+    const client = startChild('--client', { stack, port: s.port })
+    const c = await client.next()
+    if (c.missing) {
+      await Promise.all([client.stop(), server.stop()])
+      return { missing: c.missing }
+    }
+    return { server, client }
+  }
+
+  /** One run on a stack's client: { count, seconds }, checked. */
+  async function runOn(name, stack, command) {
+    stack.client.stdin.write(JSON.stringify(command) + '\n')
+    const r = await stack.client.next(command.seconds * 1000 + 30000)
+    if (r.error) throw new Error(`${name}: ${r.error}`)
+    if (!(r.count > 0)) throw new Error(`wrong result: ${name}: no message received`)
+    return r
+  }
+
+  const rows = []
+
+  /**
+   * Runs one case on both stacks: a checked warm-up each, then cfg.reps interleaved runs.
+   * Records the row: rate = messages (or bytes, for unit GB/s) per second.
+   */
+  function wsCase({ id, aliases, kind, size, work, against, target, unit = 'msgs/s', clients }) {
+    const command = (seconds) => ({ kind, size, seconds, clients })
+    return {
+      id,
+      aliases,
+      title: () => `${work}, vs ${against}`,
+      async run() {
+        const stacks = {}
+        const missing = {}
+        try {
+          for (const name of ['abio', 'ws']) {
+            const s = await startStack(name)
+            if (s.missing) missing[name] = s.missing
+            else stacks[name] = s
+          }
+          if (!stacks.ws) throw new Error(`the ws stack did not start: ${missing.ws}`)
+          for (const [name, s] of Object.entries(stacks)) {
+            const r = await runOn(`${name} (warm-up)`, s, command(cfg.warmup))
+            if (opts.verbose) log(`    warm-up ${name}: ${r.count} messages in ${u.fmtSeconds(r.seconds)}`)
+          }
+          const perMessage = {}
+          const contenders = {}
+          for (const [name, s] of Object.entries(stacks)) {
+            perMessage[name] = []
+            contenders[name] = {
+              run: () => runOn(name, s, command(cfg.seconds)),
+              after(rep, r) {
+                perMessage[name].push(r.seconds / r.count)
+                if (opts.verbose)
+                  log(
+                    `    rep ${rep + 1} ${name}: ${u.fmtRate(r.count / r.seconds, 'msgs/s')} (${r.count} in ${u.fmtSeconds(r.seconds)})`,
+                  )
+              },
+            }
+          }
+          const res = await u.interleave(contenders, { reps: cfg.reps, warmup: 0, gc: false })
+          const result = (name) =>
+            perMessage[name] ? { times: perMessage[name], median: u.median(perMessage[name]) } : null
+          u.record(
+            rows,
+            {
+              id,
+              work,
+              against,
+              unit,
+              amount: unit === 'GB/s' ? size : 1,
+              abio: result('abio'),
+              abioMissing: missing.abio && `not available yet: ${missing.abio}`,
+              other: result('ws'),
+              target,
+              reps: res.reps,
+            },
+            { otherKey: 'ws', otherLabel: 'ws' },
+          )
+        } finally {
+          for (const s of Object.values(stacks)) await Promise.all([s.client.stop(), s.server.stop()])
+        }
+      },
+    }
+  }
+
+  const WS = 'ws server -> ws client (bufferutil)'
+  const CASES = [
+    wsCase({
+      id: 'stream',
+      aliases: ['1k'],
+      kind: 'stream',
+      size: KiB,
+      work: 'server -> client stream of 1 KiB binary messages',
+      against: WS,
+      target: 1.5,
+    }),
+    wsCase({
+      id: 'echo',
+      kind: 'echo',
+      size: KiB,
+      work: `echo 1 KiB, ${ECHO_IN_FLIGHT} in flight (round trips)`,
+      against: 'ws client -> ws server echo',
+      target: 1.5,
+    }),
+    wsCase({
+      id: 'broadcast',
+      kind: 'broadcast',
+      size: KiB,
+      clients: BROADCAST_CLIENTS,
+      work: `broadcast 1 KiB to ${BROADCAST_CLIENTS} clients (deliveries)`,
+      against: 'ws looping send over wss.clients',
+      target: 2,
+    }),
+    wsCase({
+      id: 'stream-1m',
+      aliases: ['1m'],
+      kind: 'stream',
+      size: MiB,
+      unit: 'GB/s',
+      work: 'server -> client stream of 1 MiB binary messages',
+      against: WS,
+      target: null,
+    }),
+  ]
+
+  function printHelp() {
+    log(`usage: node bench/ws.js [--quick] [--reps N] [--duration S] [--verbose] [case ...]
+
+cases (a unique prefix is enough):`)
+    for (const c of CASES) log(`  ${c.id.padEnd(10)} ${c.title()}`)
+    log(`
+--duration S: seconds each timed run lasts (default 3, 1 with --quick); --reps N: runs per stack
+(default 3, 2 with --quick). Each server and each client in its own node process.`)
+  }
+
+  function bufferutilVersion() {
+    try {
+      require('bufferutil')
+      return require('bufferutil/package.json').version
+    } catch {
+      return null
+    }
+  }
+
+  async function main() {
+    if (opts.help) return printHelp()
+    const selected = u.selectCases(CASES, opts.cases, fail)
+    const info = u.machineInfo()
+    const wsVersion = require('ws/package.json').version
+    const bu = bufferutilVersion()
+    log(
+      `abio WebSocket benchmarks${opts.quick ? ' (--quick)' : ''}: node ${info.node}, ${info.platform}, ${info.cores} x ${info.cpu}, ` +
+        `${info.memGiB} GiB; loopback ${HOST}; ws ${wsVersion}${bu ? ` with bufferutil ${bu}` : ' WITHOUT bufferutil'}; ` +
+        `${cfg.seconds} s runs, ${cfg.reps} per stack; each server and client in its own node process`,
+    )
+    log('medians of interleaved runs; ratio = abio rate / ws rate (higher = abio faster)')
+    const t0 = u.now()
+    const errors = await u.runCases(selected, rows)
+    cleanup()
+    u.report({
+      bench: 'ws',
+      header:
+        `abio WebSocket vs ws ${wsVersion}${bu ? ' + bufferutil' : ''} — ${cfg.seconds} s runs${opts.quick ? ' (--quick)' : ''}, ` +
+        `${info.node}, ${info.cores} cores, loopback; total ${u.fmtSeconds(u.since(t0))}`,
+      otherKey: 'ws',
+      rows,
+      errors,
+      quick: opts.quick,
+      machine: { ...info, dir: undefined, fs: undefined, ws: wsVersion, bufferutil: bu },
+    })
+    process.exitCode = errors.length ? 1 : 0
+  }
+
+  main().catch((e) => {
+    cleanup()
+    console.error(e)
+    process.exitCode = 1
+  })
+}
