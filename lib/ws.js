@@ -71,6 +71,7 @@ class WebSocket {
   #native
   #id
   #limit
+  #maskBytes
   #handlers
   // This microtask turn's messages, not handed to Rust yet, and their bytes.
   #batch = []
@@ -92,12 +93,13 @@ class WebSocket {
   }
 
   /** @internal Made by `serve({ websocket })` and `connectWebSocket()`. */
-  constructor(native, limit, handlers) {
+  constructor(native, limit, handlers, client = false) {
     if (!(native instanceof binding.NativeWebSocket))
       throw new TypeError('Illegal constructor: use abio.connectWebSocket() or serve({ websocket })')
     this.#native = native
     this.#id = native.id
     this.#limit = limit
+    this.#maskBytes = client ? 4 : 0
     this.#handlers = handlers ?? {}
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     open.set(this.#id, this)
@@ -122,11 +124,16 @@ class WebSocket {
     const part = toPart(data, 'data')
     if (this.#closing || this.#closed) return false
     this.#batch.push(part)
-    this.#queued += typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
+    const len = typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
+    // As Rust counts it: the frame, header included (a client's has a 4-byte mask too).
+    this.#queued += len + (len < 126 ? 2 : len < 65536 ? 4 : 10) + this.#maskBytes
     if (!this.#flushQueued) {
       this.#flushQueued = true
       queueMicrotask(this.#flushTask)
     }
+    if (this.#snapshot + this.#queued <= this.#limit) return true
+    // What Rust had may have drained since: look again (only when it would say false).
+    this.#snapshot = this.#native.bufferedAmount
     return this.#snapshot + this.#queued <= this.#limit
   }
 
@@ -266,7 +273,7 @@ function checkUrl(url) {
   } catch {
     throw invalidValue('url', 'is not a valid URL', href)
   }
-  if (u.protocol !== 'ws:' && u.protocol !== 'http:')
+  if (u.protocol !== 'ws:')
     throw invalidValue('url', `has the scheme '${u.protocol}': only ws: URLs are supported in this version`, href)
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
   return [host, u.port === '' ? 80 : Number(u.port), `${u.pathname}${u.search}`]

@@ -479,9 +479,12 @@ impl Ws {
                 Incoming::Ping(p) => self.enqueue(self.control(Opcode::Pong, &p), None),
                 Incoming::Pong(_) => {}
                 Incoming::Close { code: c, reason } => {
-                    // Echo the code (none if none came), as RFC 6455 section 5.5.1 asks.
+                    // Echo the code and reason (none if none came), as RFC 6455 section 5.5.1
+                    // asks and `ws` does.
                     if !self.sent_close.swap(true, Ordering::AcqRel) {
-                        let payload = c.map(|c| codec::close_payload(c, "")).unwrap_or_default();
+                        let payload = c
+                            .map(|c| codec::close_payload(c, &reason))
+                            .unwrap_or_default();
                         self.enqueue(self.control(Opcode::Close, &payload), None);
                     }
                     closed = Some((c.unwrap_or(code::NO_STATUS), reason));
