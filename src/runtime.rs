@@ -507,3 +507,211 @@ pub fn woken_on_cancel(cancel: &abio_core::Cancel) -> Arc<tokio::sync::Notify> {
     cancel.on_cancel(move || wake.notify_one());
     aborted
 }
+
+// ---------------------------------------------------------------------------------------
+// Readiness on the JS thread
+
+/// libuv, as Node exports it to addons.
+mod uv {
+    use std::ffi::{c_int, c_void};
+
+    pub const POLL: c_int = 8; // UV_POLL in uv_handle_type
+    pub const READABLE: c_int = 1;
+    pub type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+    pub type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+
+    extern "C" {
+        pub fn uv_handle_size(kind: c_int) -> usize;
+        pub fn uv_poll_init_socket(lp: *mut c_void, handle: *mut c_void, fd: c_int) -> c_int;
+        pub fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int;
+        pub fn uv_poll_stop(handle: *mut c_void) -> c_int;
+        pub fn uv_close(handle: *mut c_void, cb: Option<CloseCb>);
+        pub fn uv_unref(handle: *mut c_void);
+        pub fn uv_handle_set_data(handle: *mut c_void, data: *mut c_void);
+        pub fn uv_handle_get_data(handle: *const c_void) -> *mut c_void;
+    }
+}
+
+/// What a [`JsPoll`]'s libuv handle points at.
+struct PollState {
+    env: sys::napi_env,
+    on_readable: Box<dyn FnMut(&Env)>,
+    /// An object and async context for the callback scope: after `on_readable` returns,
+    /// Node runs the microtasks it queued (promise reactions, `queueMicrotask`), as after
+    /// any I/O callback of its own.
+    resource: sys::napi_ref,
+    context: sys::napi_async_context,
+}
+
+/// Calls a closure on the JS thread whenever a socket is readable, from Node's own event
+/// loop (a libuv poll handle): a reader that hands everything it reads to JS makes no
+/// thread hop per read, as Node's own sockets do not. The handle does not keep the process
+/// alive (callers hold it with [`KeepAlive`]). JS thread only, from creation to
+/// [`JsPoll::close`]; an environment torn down first (a worker terminated) closes it.
+pub struct JsPoll {
+    handle: *mut std::ffi::c_void,
+    /// Whether the handle was closed (by `close` or the environment's teardown).
+    closed: bool,
+}
+
+// SAFETY: the handle is only touched on the JS thread that made it (every method takes
+// that thread's `Env`, or runs in its cleanup hook); the value merely moves between threads
+// inside the connection that owns it.
+unsafe impl Send for JsPoll {}
+// SAFETY: as above: no method reads or writes the handle off the JS thread.
+unsafe impl Sync for JsPoll {}
+
+unsafe extern "C" fn poll_ready(handle: *mut std::ffi::c_void, _status: i32, _events: i32) {
+    // SAFETY: the data pointer was set to a live `PollState` before the poll started, and
+    // is freed only in `poll_closed`, after which libuv calls nothing on the handle.
+    let state = unsafe { &mut *(uv::uv_handle_get_data(handle) as *mut PollState) };
+    let raw = state.env;
+    // SAFETY: libuv calls this on the JS thread of `raw`, outside any other napi call;
+    // the scopes opened here are closed before returning.
+    unsafe {
+        let mut handles = std::ptr::null_mut();
+        if sys::napi_open_handle_scope(raw, &mut handles) != sys::Status::napi_ok {
+            return;
+        }
+        let mut resource = std::ptr::null_mut();
+        sys::napi_get_reference_value(raw, state.resource, &mut resource);
+        let mut scope = std::ptr::null_mut();
+        let opened = sys::napi_open_callback_scope(raw, resource, state.context, &mut scope)
+            == sys::Status::napi_ok;
+        let env = Env::from_raw(raw);
+        // A panic must not unwind into libuv.
+        let _ = guard(|| {
+            (state.on_readable)(&env);
+            Ok(())
+        });
+        if opened {
+            sys::napi_close_callback_scope(raw, scope);
+        }
+        sys::napi_close_handle_scope(raw, handles);
+    }
+}
+
+unsafe extern "C" fn poll_closed(handle: *mut std::ffi::c_void) {
+    // SAFETY: the last call libuv makes for this handle: free the state and the handle.
+    unsafe {
+        let state = uv::uv_handle_get_data(handle) as *mut PollState;
+        if !state.is_null() {
+            drop(Box::from_raw(state));
+        }
+        let size = uv::uv_handle_size(uv::POLL);
+        drop(Vec::from_raw_parts(handle as *mut u8, size, size));
+    }
+}
+
+unsafe extern "C" fn poll_teardown(arg: *mut std::ffi::c_void) {
+    // SAFETY: `arg` is the `JsPoll` registered in `start`, which unregisters the hook before
+    // it closes the handle itself or is dropped.
+    let poll = unsafe { &mut *(arg as *mut JsPoll) };
+    poll.close_handle();
+}
+
+impl JsPoll {
+    /// Starts calling `on_readable` while `fd` is readable. The returned box must stay put
+    /// (the environment's teardown hook points at it) until [`JsPoll::close`].
+    pub fn start(
+        env: &Env,
+        fd: i32,
+        on_readable: Box<dyn FnMut(&Env)>,
+    ) -> napi::Result<Box<JsPoll>> {
+        let raw = env.raw();
+        // SAFETY: JS thread (`env`); every out-pointer is a live local; the handle memory is
+        // as large as libuv says a poll handle is, and lives until `poll_closed` frees it.
+        unsafe {
+            let mut lp = std::ptr::null_mut();
+            napi::check_status!(sys::napi_get_uv_event_loop(raw, &mut lp))?;
+            let mut object = std::ptr::null_mut();
+            napi::check_status!(sys::napi_create_object(raw, &mut object))?;
+            let mut resource = std::ptr::null_mut();
+            napi::check_status!(sys::napi_create_reference(raw, object, 1, &mut resource))?;
+            let mut name = std::ptr::null_mut();
+            napi::check_status!(sys::napi_create_string_utf8(
+                raw,
+                c"abio:socket".as_ptr(),
+                11,
+                &mut name
+            ))?;
+            let mut context = std::ptr::null_mut();
+            napi::check_status!(sys::napi_async_init(raw, object, name, &mut context))?;
+            let size = uv::uv_handle_size(uv::POLL);
+            let mut memory = vec![0u8; size];
+            let handle = memory.as_mut_ptr() as *mut std::ffi::c_void;
+            std::mem::forget(memory);
+            let state = Box::new(PollState {
+                env: raw,
+                on_readable,
+                resource,
+                context,
+            });
+            let r = uv::uv_poll_init_socket(lp.cast(), handle, fd);
+            if r != 0 {
+                drop(Vec::from_raw_parts(handle as *mut u8, size, size));
+                return Err(napi::Error::from_reason(format!(
+                    "uv_poll_init_socket: {r}"
+                )));
+            }
+            uv::uv_handle_set_data(handle, Box::into_raw(state).cast());
+            uv::uv_unref(handle);
+            let mut poll = Box::new(JsPoll {
+                handle,
+                closed: false,
+            });
+            let at: *mut JsPoll = &mut *poll;
+            napi::check_status!(sys::napi_add_env_cleanup_hook(
+                raw,
+                Some(poll_teardown),
+                at.cast()
+            ))?;
+            poll.resume(true);
+            Ok(poll)
+        }
+    }
+
+    /// Stops (`false`) or restarts (`true`) the calls. JS thread.
+    pub fn resume(&mut self, on: bool) {
+        if self.closed {
+            return;
+        }
+        // SAFETY: an open handle of this JS thread's loop.
+        unsafe {
+            if on {
+                uv::uv_poll_start(self.handle, uv::READABLE, poll_ready);
+            } else {
+                uv::uv_poll_stop(self.handle);
+            }
+        }
+    }
+
+    fn close_handle(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        // SAFETY: an open handle of this JS thread's loop; `poll_closed` frees it. The async
+        // context and reference are released while the environment still exists.
+        unsafe {
+            let state = &*(uv::uv_handle_get_data(self.handle) as *const PollState);
+            sys::napi_async_destroy(state.env, state.context);
+            sys::napi_delete_reference(state.env, state.resource);
+            uv::uv_poll_stop(self.handle);
+            uv::uv_close(self.handle, Some(poll_closed));
+        }
+    }
+
+    /// Stops for good and frees the handle. JS thread (`env`), once.
+    // Boxed on purpose: the teardown hook was registered with the box's address.
+    #[allow(clippy::boxed_local)]
+    pub fn close(mut self: Box<Self>, env: &Env) {
+        if !self.closed {
+            let at: *mut JsPoll = &mut *self;
+            // SAFETY: the hook registered in `start` with this very pointer.
+            unsafe {
+                sys::napi_remove_env_cleanup_hook(env.raw(), Some(poll_teardown), at.cast());
+            }
+        }
+        self.close_handle();
+    }
+}

@@ -41,12 +41,12 @@ use crate::bytes::{OutBytes, WriteList};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::fs::{cancel_of, CancelToken};
 use crate::http::header_pairs;
-use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Promise};
+use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, JsPoll, KeepAlive, Promise};
 use crate::tcp::{lock, open, Target};
 
-/// Bytes of received messages handed to JS and not yet delivered, past which the reader
-/// waits: a slow `message` handler cannot make abio buffer without bound.
-const IN_FLIGHT_MAX: u64 = 8 << 20;
+/// Reads per readiness callback at most, so that one busy connection cannot starve the
+/// event loop.
+const READS_PER_WAKE: usize = 16;
 /// How long a closing handshake may take before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes read per `read` call.
@@ -97,6 +97,15 @@ fn with_events(env: &Env, f: impl FnOnce(&Env, &Events)) {
     });
 }
 
+/// The read side, on the JS thread.
+struct Rx {
+    parser: Parser,
+    buf: Vec<u8>,
+    events: Vec<Incoming>,
+    /// The connection is over: nothing more is read.
+    done: bool,
+}
+
 /// Frames waiting to be sent.
 #[derive(Default)]
 struct Out {
@@ -139,12 +148,14 @@ pub(crate) struct Ws {
     sent_close: AtomicBool,
     /// Set once the connection is over (the reader stopped).
     over: AtomicBool,
-    stop: Notify,
-    in_flight: AtomicU64,
-    paused: AtomicBool,
-    resume: Notify,
+    /// What is read, on the JS thread.
+    rx: Mutex<Rx>,
+    /// The JS thread's readiness of the socket, while reading.
+    poll: Mutex<Option<Box<JsPoll>>>,
+    /// Something arrived since the last ping; a ping went unanswered (the drop's reason).
+    heard: AtomicBool,
+    timed_out: AtomicBool,
     masks: Mutex<Masks>,
-    max_payload: u64,
     ping_ms: u64,
     js: Js,
     keep: KeepAlive,
@@ -175,12 +186,16 @@ impl Ws {
             drained: Mutex::default(),
             sent_close: AtomicBool::new(false),
             over: AtomicBool::new(false),
-            stop: Notify::new(),
-            in_flight: AtomicU64::new(0),
-            paused: AtomicBool::new(false),
-            resume: Notify::new(),
+            rx: Mutex::new(Rx {
+                parser: Parser::new(role, options.max_payload as u64),
+                buf: Vec::new(),
+                events: Vec::new(),
+                done: false,
+            }),
+            poll: Mutex::new(None),
+            heard: AtomicBool::new(true),
+            timed_out: AtomicBool::new(false),
             masks: Mutex::default(),
-            max_payload: options.max_payload as u64,
             ping_ms: options.ping_interval as u64,
             js,
             keep: KeepAlive::default(),
@@ -193,9 +208,58 @@ impl Ws {
         ws
     }
 
-    /// Starts reading; `early` are the bytes that came with the handshake.
-    pub(crate) fn run(self: &Arc<Self>, early: Vec<u8>) {
-        rt().spawn(self.clone().reader(early));
+    /// Starts reading on the JS thread (`env`); `early` are the bytes that came with the
+    /// handshake. With `pingInterval`, a task pings and drops a silent peer.
+    pub(crate) fn run(self: &Arc<Self>, env: &Env, early: Vec<u8>) {
+        lock(&self.rx).buf = early;
+        let me = Arc::downgrade(self);
+        let poll = JsPoll::start(
+            env,
+            self.fd,
+            Box::new(move |env| {
+                if let Some(me) = me.upgrade() {
+                    me.pump(env);
+                }
+            }),
+        );
+        match poll {
+            Ok(p) => *lock(&self.poll) = Some(p),
+            Err(_) => {
+                lock(&self.rx).done = true;
+                self.finish(
+                    env,
+                    code::ABNORMAL,
+                    "the socket could not be watched".into(),
+                );
+                return;
+            }
+        }
+        if self.ping_ms > 0 {
+            let me = Arc::downgrade(self);
+            let every = Duration::from_millis(self.ping_ms);
+            rt().spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(me) = me.upgrade() else { return };
+                    if me.over.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if !me.heard.swap(false, Ordering::AcqRel) {
+                        me.timed_out.store(true, Ordering::Release);
+                        me.cut();
+                        return;
+                    }
+                    me.enqueue(me.control(Opcode::Ping, b""), None);
+                }
+            });
+        }
+        // The bytes that came with the handshake, if any.
+        self.pump(env);
+    }
+
+    /// Cuts the connection from any thread: the JS thread's reader sees its end.
+    fn cut(&self) {
+        let _ = sys_net::shutdown(self.fd, libc::SHUT_RDWR);
     }
 
     /// The frame of one message: header, then payload pieces (the caller's memory where
@@ -263,7 +327,7 @@ impl Ws {
                 out.shut = true;
                 out.pieces.clear();
                 drop(out);
-                self.stop.notify_one();
+                self.cut();
             }
         }
     }
@@ -331,7 +395,7 @@ impl Ws {
                         out.shut = true;
                         out.pieces.clear();
                         drop(out);
-                        self.stop.notify_one();
+                        self.cut();
                         return;
                     }
                 }
@@ -369,7 +433,7 @@ impl Ws {
         rt().spawn(async move {
             tokio::time::sleep(CLOSE_TIMEOUT).await;
             if let Some(me) = me.upgrade() {
-                me.stop.notify_one();
+                me.cut();
             }
         });
     }
@@ -389,93 +453,108 @@ impl Ws {
         let _ = sys_net::shutdown(self.fd, libc::SHUT_RDWR);
     }
 
-    /// Reads, parses and delivers until the connection is over; then reports the close.
-    async fn reader(self: Arc<Self>, early: Vec<u8>) {
-        let (code, reason) = self.read_loop(early).await;
+    /// Reads what is there, parses it, answers pings, and delivers the messages to JS in
+    /// one call; finishes the connection at its end. Called by the poll on the JS thread.
+    fn pump(self: &Arc<Self>, env: &Env) {
+        let mut messages = Vec::new();
+        let mut ended = None;
+        {
+            let mut rx = lock(&self.rx);
+            if rx.done {
+                return;
+            }
+            let Rx {
+                parser,
+                buf,
+                events,
+                ..
+            } = &mut *rx;
+            for _ in 0..READS_PER_WAKE {
+                // Parse what is there first (the bytes that came with the handshake, too).
+                match parser.parse(buf, events) {
+                    Ok(used) => {
+                        buf.drain(..used);
+                    }
+                    Err(v) => {
+                        self.take_messages(events, &mut messages);
+                        self.close(v.code(), &v.to_string());
+                        ended = Some((v.code(), v.to_string()));
+                        break;
+                    }
+                }
+                if let Some(done) = self.handle(events, &mut messages) {
+                    ended = Some(done);
+                    break;
+                }
+                buf.reserve(READ_CHUNK);
+                match sys_net::recv(self.fd, buf.spare_capacity_mut(), false) {
+                    Ok(0) => {
+                        ended = Some(self.abnormal());
+                        break;
+                    }
+                    Ok(n) => {
+                        // SAFETY: recv initialised the first `n` bytes of the spare capacity.
+                        unsafe { buf.set_len(buf.len() + n) };
+                        self.heard.store(true, Ordering::Release);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        ended = Some(self.abnormal());
+                        break;
+                    }
+                }
+            }
+            if ended.is_some() {
+                rx.done = true;
+            }
+        }
+        self.deliver(env, messages);
+        if let Some((code, reason)) = ended {
+            self.finish(env, code, reason);
+        }
+    }
+
+    /// The code and reason of a connection that ended without a closing handshake.
+    fn abnormal(&self) -> (u16, String) {
+        let why = if self.timed_out.load(Ordering::Acquire) {
+            "no answer to a ping"
+        } else {
+            ""
+        };
+        (code::ABNORMAL, why.to_string())
+    }
+
+    /// The connection is over (JS thread): stop reading, let go of the event loop, send
+    /// what is queued (briefly) and close the socket, and tell JS.
+    fn finish(self: &Arc<Self>, env: &Env, code: u16, reason: String) {
         self.over.store(true, Ordering::Release);
-        self.flush_and_shut().await;
+        if let Some(poll) = lock(&self.poll).take() {
+            poll.close(env);
+        }
         if let Some(r) = &self.registry {
             lock(&r.0).remove(&self.id);
         }
+        self.keep.set(env, false);
         let me = self.clone();
-        self.js.post(move |env| {
-            me.keep.set(env, false);
-            me.settle_drained(env);
-            with_events(env, |_, ev| {
-                if let Ok(f) = ev.close.borrow_back(env) {
-                    let _ = f.call((me.id, code as u32, reason).into());
-                }
-            });
+        rt().spawn(async move { me.flush_and_shut().await });
+        self.settle_drained(env);
+        with_events(env, |env, ev| {
+            if let Ok(f) = ev.close.borrow_back(env) {
+                let _ = f.call((self.id, code as u32, reason).into());
+            }
         });
     }
 
-    /// The read loop; returns the close code and reason to report.
-    async fn read_loop(self: &Arc<Self>, early: Vec<u8>) -> (u16, String) {
-        let mut parser = Parser::new(self.role, self.max_payload);
-        let mut buf = early;
-        let mut events = Vec::new();
-        let mut heard = true;
-        let ping = Duration::from_millis(self.ping_ms.max(1));
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + ping, ping);
-        loop {
-            // Parse what is there first (the bytes that came with the handshake, too).
-            match parser.parse(&buf, &mut events) {
-                Ok(used) => {
-                    buf.drain(..used);
-                }
-                Err(v) => {
-                    self.deliver(&mut events);
-                    self.close(v.code(), &v.to_string());
-                    return (v.code(), v.to_string());
-                }
-            }
-            if let Some(done) = self.handle(&mut events) {
-                return done;
-            }
-            while self.paused.load(Ordering::Acquire)
-                || self.in_flight.load(Ordering::Acquire) > IN_FLIGHT_MAX
-            {
-                tokio::select! {
-                    _ = self.resume.notified() => {}
-                    _ = self.stop.notified() => return (code::ABNORMAL, String::new()),
-                }
-            }
-            buf.reserve(READ_CHUNK);
-            let read = tokio::select! {
-                r = self.stream.readable() => r.and_then(|_| {
-                    self.stream.try_io(Interest::READABLE, || {
-                        let n = sys_net::recv(self.fd, buf.spare_capacity_mut(), false)?;
-                        // SAFETY: recv initialised the first `n` bytes of the spare capacity.
-                        unsafe { buf.set_len(buf.len() + n) };
-                        Ok(n)
-                    })
-                }),
-                _ = self.stop.notified() => return (code::ABNORMAL, String::new()),
-                _ = tick.tick(), if self.ping_ms > 0 => {
-                    if !heard {
-                        return (code::ABNORMAL, "no answer to a ping".into());
-                    }
-                    heard = false;
-                    self.enqueue(self.control(Opcode::Ping, b""), None);
-                    continue;
-                }
-            };
-            match read {
-                Ok(0) => return (code::ABNORMAL, String::new()),
-                Ok(_) => heard = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(_) => return (code::ABNORMAL, String::new()),
-            }
-        }
-    }
-
-    /// Answers pings, hands messages to JS; `Some` when a close frame ended the connection.
-    fn handle(self: &Arc<Self>, events: &mut Vec<Incoming>) -> Option<(u16, String)> {
+    /// Answers pings, collects messages; `Some` when a close frame ended the connection.
+    fn handle(
+        self: &Arc<Self>,
+        events: &mut Vec<Incoming>,
+        messages: &mut Vec<Message>,
+    ) -> Option<(u16, String)> {
         let mut closed = None;
-        let mut messages = Vec::new();
         for ev in events.drain(..) {
             match ev {
-                Incoming::Message { text, data } => messages.push((text, data)),
+                Incoming::Message { text, data } => messages.push(message(text, data)),
                 Incoming::Ping(p) => self.enqueue(self.control(Opcode::Pong, &p), None),
                 Incoming::Pong(_) => {}
                 Incoming::Close { code: c, reason } => {
@@ -491,54 +570,37 @@ impl Ws {
                 }
             }
         }
-        self.post_messages(messages);
         closed
     }
 
-    fn deliver(self: &Arc<Self>, events: &mut Vec<Incoming>) {
-        let messages = events
-            .drain(..)
-            .filter_map(|ev| match ev {
-                Incoming::Message { text, data } => Some((text, data)),
-                _ => None,
-            })
-            .collect();
-        self.post_messages(messages);
+    fn take_messages(&self, events: &mut Vec<Incoming>, messages: &mut Vec<Message>) {
+        for ev in events.drain(..) {
+            if let Incoming::Message { text, data } = ev {
+                messages.push(message(text, data));
+            }
+        }
     }
 
-    /// Hands `messages` to JS in one call.
-    fn post_messages(self: &Arc<Self>, messages: Vec<(bool, Vec<u8>)>) {
+    /// Hands `messages` to JS in one call (JS thread).
+    fn deliver(&self, env: &Env, messages: Vec<Message>) {
         if messages.is_empty() {
             return;
         }
-        let bytes: u64 = messages.iter().map(|(_, d)| d.len() as u64).sum();
-        self.in_flight.fetch_add(bytes, Ordering::AcqRel);
-        let me = self.clone();
-        let posted = self.js.post(move |env| {
-            let list: Vec<Message> = messages
-                .into_iter()
-                .map(|(text, data)| {
-                    if text {
-                        // Checked UTF-8 by the parser.
-                        Either::A(String::from_utf8(data).unwrap_or_default())
-                    } else {
-                        Either::B(OutBytes(data))
-                    }
-                })
-                .collect();
-            with_events(env, |env, ev| {
-                if let Ok(f) = ev.messages.borrow_back(env) {
-                    let _ = f.call((me.id, list).into());
-                }
-            });
-            me.in_flight.fetch_sub(bytes, Ordering::AcqRel);
-            me.resume.notify_one();
+        with_events(env, |env, ev| {
+            if let Ok(f) = ev.messages.borrow_back(env) {
+                let _ = f.call((self.id, messages).into());
+            }
         });
-        if !posted {
-            // JS is gone (a worker terminated): nobody will read; the connection ends.
-            self.in_flight.fetch_sub(bytes, Ordering::AcqRel);
-            self.stop.notify_one();
-        }
+    }
+}
+
+/// A parsed message as JS gets it.
+fn message(text: bool, data: Vec<u8>) -> Message {
+    if text {
+        // Checked UTF-8 by the parser.
+        Either::A(String::from_utf8(data).unwrap_or_default())
+    } else {
+        Either::B(OutBytes(data))
     }
 }
 
@@ -635,9 +697,8 @@ impl NativeWebSocket {
     /// Stops (`true`) or resumes reading (an async iterator whose consumer is behind).
     #[napi]
     pub fn pause(&self, paused: bool) {
-        self.ws.paused.store(paused, Ordering::Release);
-        if !paused {
-            self.ws.resume.notify_one();
+        if let Some(poll) = lock(&self.ws.poll).as_mut() {
+            poll.resume(!paused);
         }
     }
 }
@@ -771,7 +832,7 @@ pub fn connect_web_socket(
                     keep.set(env, false);
                     let native = NativeWebSocket::opened(env, ws.clone());
                     done.settle(env, Ok(native));
-                    ws.run(early);
+                    ws.run(env, early);
                 });
             }
             Err(e) => {

@@ -592,15 +592,16 @@ fn accept_upgrade(server: Arc<Http>, mut req: Request<Incoming>) -> Response<Bod
             Some(ws.registry.clone()),
         );
         let (method, url, headers) = request_line(&parts);
-        let (me, opened) = (server.clone(), conn.clone());
+        let me = server.clone();
         server.core.js.post(move |env| {
             let Some(ws) = &me.ws else { return };
             if let Ok(f) = ws.on_open.borrow_back(env) {
-                let native = NativeWebSocket::opened(env, opened);
+                let native = NativeWebSocket::opened(env, conn.clone());
                 let _ = f.call((native, method, url, headers).into());
             }
+            // Read once JS knows of the connection.
+            conn.run(env, early);
         });
-        conn.run(early);
     });
     let mut r = empty(StatusCode::SWITCHING_PROTOCOLS);
     let h = r.headers_mut();
