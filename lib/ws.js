@@ -9,6 +9,9 @@ const { checkObject, checkIndex, checkSignal, withSignal } = require('./args')
 
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 const DEFAULT_BACKPRESSURE = 1024 * 1024
+// How long a flush may wait for more messages of later microtasks: turns, and bytes.
+const MAX_DEFERRALS = 256
+const DEFER_BYTES = 256 * 1024
 // Messages an async iterator may have waiting before reading pauses.
 const INBOX_HIGH = 1024
 
@@ -87,7 +90,19 @@ class WebSocket {
   #inbox = []
   #waiting = []
   #paused = false
+  // Sends counted, and the count when the flush was (re)queued: while messages keep coming
+  // in later microtasks (a `for await` echoing what it reads), the flush waits for them, up
+  // to a bound, so that they leave in one sendmsg.
+  #sends = 0
+  #mark = 0
+  #deferrals = 0
   #flushTask = () => {
+    if (this.#sends !== this.#mark && this.#deferrals < MAX_DEFERRALS && this.#queued < DEFER_BYTES) {
+      this.#mark = this.#sends
+      this.#deferrals++
+      queueMicrotask(this.#flushTask)
+      return
+    }
     this.#flushQueued = false
     this.#flush()
   }
@@ -127,8 +142,11 @@ class WebSocket {
     const len = typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
     // As Rust counts it: the frame, header included (a client's has a 4-byte mask too).
     this.#queued += len + (len < 126 ? 2 : len < 65536 ? 4 : 10) + this.#maskBytes
+    this.#sends++
     if (!this.#flushQueued) {
       this.#flushQueued = true
+      this.#mark = this.#sends
+      this.#deferrals = 0
       queueMicrotask(this.#flushTask)
     }
     if (this.#snapshot + this.#queued <= this.#limit) return true
