@@ -9,9 +9,6 @@ const { checkObject, checkIndex, checkSignal, withSignal } = require('./args')
 
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 const DEFAULT_BACKPRESSURE = 1024 * 1024
-// How long a flush may wait for more messages of later microtasks: turns, and bytes.
-const MAX_DEFERRALS = 256
-const DEFER_BYTES = 256 * 1024
 // Messages an async iterator may have waiting before reading pauses.
 const INBOX_HIGH = 1024
 
@@ -90,19 +87,10 @@ class WebSocket {
   #inbox = []
   #waiting = []
   #paused = false
-  // Sends counted, and the count when the flush was (re)queued: while messages keep coming
-  // in later microtasks (a `for await` echoing what it reads), the flush waits for them, up
-  // to a bound, so that they leave in one sendmsg.
-  #sends = 0
-  #mark = 0
-  #deferrals = 0
+  // The messages of one turn of the event loop leave together: the flush runs in its check
+  // phase (setImmediate), after every I/O callback of the turn and their microtasks, so an
+  // echo loop over a read's messages (even through `for await`) answers in one sendmsg.
   #flushTask = () => {
-    if (this.#sends !== this.#mark && this.#deferrals < MAX_DEFERRALS && this.#queued < DEFER_BYTES) {
-      this.#mark = this.#sends
-      this.#deferrals++
-      queueMicrotask(this.#flushTask)
-      return
-    }
     this.#flushQueued = false
     this.#flush()
   }
@@ -142,12 +130,9 @@ class WebSocket {
     const len = typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
     // As Rust counts it: the frame, header included (a client's has a 4-byte mask too).
     this.#queued += len + (len < 126 ? 2 : len < 65536 ? 4 : 10) + this.#maskBytes
-    this.#sends++
     if (!this.#flushQueued) {
       this.#flushQueued = true
-      this.#mark = this.#sends
-      this.#deferrals = 0
-      queueMicrotask(this.#flushTask)
+      setImmediate(this.#flushTask)
     }
     if (this.#snapshot + this.#queued <= this.#limit) return true
     // What Rust had may have drained since: look again (only when it would say false).
