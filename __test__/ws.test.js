@@ -1039,6 +1039,29 @@ describe('arguments', () => {
 // 10. abio's client against a ws server
 
 describe('connectWebSocket against a ws server', () => {
+  it('a burst of 8 MiB in 1 KiB messages (many reads per wake-up) arrives whole, the last one included', async () => {
+    const wss = await wsServer()
+    const c = await abioConnect(wss.url)
+    const [{ ws }] = await wss.conns.until(1, 'connections')
+    const N = 8 * 1024
+    for (let i = 0; i < N; i++) {
+      // ws holds what it queues: a buffer per message.
+      const m = Buffer.alloc(KiB)
+      m.writeUInt32LE(i)
+      ws.send(m)
+    }
+    ws.send('end')
+    let n = 0
+    for await (const got of c) {
+      if (typeof got === 'string') {
+        expect(got).toBe('end')
+        break
+      }
+      expect(new DataView(got).getUint32(0, true)).toBe(n++)
+    }
+    expect(n).toBe(N)
+  })
+
   it('sends every Data kind and receives each back exact, by async iteration', async () => {
     const wss = await wsServer({ echo: true })
     const c = await abioConnect(wss.url)

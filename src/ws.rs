@@ -469,8 +469,9 @@ impl Ws {
                 events,
                 ..
             } = &mut *rx;
-            for _ in 0..READS_PER_WAKE {
-                // Parse what is there first (the bytes that came with the handshake, too).
+            for round in 0..=READS_PER_WAKE {
+                // Parse what is there first (the bytes that came with the handshake, too),
+                // and last: nothing read is left unparsed when the callback returns.
                 match parser.parse(buf, events) {
                     Ok(used) => {
                         buf.drain(..used);
@@ -484,6 +485,10 @@ impl Ws {
                 }
                 if let Some(done) = self.handle(events, &mut messages) {
                     ended = Some(done);
+                    break;
+                }
+                if round == READS_PER_WAKE {
+                    // The rest waits for the next callback (the poll is level-triggered).
                     break;
                 }
                 buf.reserve(READ_CHUNK);
