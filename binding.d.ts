@@ -68,8 +68,13 @@ export declare class NativeHttpServer {
    * finish the request they are on, then close.
    */
   close(): Promise<void>
-  /** Sends `list`'s one message to every open WebSocket, framed once; returns how many. */
+  /**
+   * Queues `list`'s one message on every open WebSocket, framed once (sent by
+   * `flushBroadcasts`); returns how many.
+   */
   broadcast(list: Array<string | ArrayBufferView>): number
+  /** Sends what this turn's broadcasts queued. */
+  flushBroadcasts(): void
   ref(): void
   unref(): void
 }

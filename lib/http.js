@@ -170,9 +170,23 @@ class HttpServer extends Listening {
     super(native)
   }
 
-  /** Sends `data` to every open WebSocket, framed once; returns how many. */
+  #flushQueued = false
+
+  /**
+   * Sends `data` to every open WebSocket, framed once; returns how many. The broadcasts of
+   * one turn of the event loop leave together (one sendmsg per connection).
+   */
   broadcast(data) {
-    return nativeOf(this).broadcast([toPart(data, 'data')])
+    const native = nativeOf(this)
+    const n = native.broadcast([toPart(data, 'data')])
+    if (!this.#flushQueued && n !== 0) {
+      this.#flushQueued = true
+      setImmediate(() => {
+        this.#flushQueued = false
+        native.flushBroadcasts()
+      })
+    }
+    return n
   }
 
   reload(options) {

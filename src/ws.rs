@@ -298,14 +298,29 @@ impl Ws {
     /// Queues `pieces` and sends what the socket takes now (any thread); the writer task
     /// sends the rest. `env` is given on the JS thread, to settle `drained()` there.
     fn enqueue(self: &Arc<Self>, pieces: Vec<Bytes>, env: Option<&Env>) {
+        if self.queue(pieces) {
+            self.kick(env);
+        }
+    }
+
+    /// Queues `pieces` without sending them yet (a broadcast: [`Ws::kick`] sends the
+    /// turn's messages together); false when the connection is gone.
+    fn queue(&self, pieces: Vec<Bytes>) -> bool {
         let total: u64 = pieces.iter().map(|p| p.len() as u64).sum();
         let mut out = lock(&self.out);
         if out.shut {
-            return;
+            return false;
         }
         self.buffered.fetch_add(total, Ordering::AcqRel);
         out.pieces.extend(pieces);
-        if out.writing {
+        true
+    }
+
+    /// Sends what is queued, as far as the socket takes it now; the writer task sends the
+    /// rest when it can.
+    fn kick(self: &Arc<Self>, env: Option<&Env>) {
+        let mut out = lock(&self.out);
+        if out.writing || out.shut || out.pieces.is_empty() {
             return;
         }
         match self.send_some(&mut out) {
@@ -679,6 +694,8 @@ impl NativeWebSocket {
     /// is over).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn drained(&self, env: Env) -> napi::Result<Promise> {
+        // A broadcast's messages may wait for the end of the turn: send them now.
+        self.ws.kick(Some(&env));
         let (done, promise) = Deferred::new(&env)?;
         let mut waiting = lock(&self.ws.drained);
         if self.ws.buffered.load(Ordering::Acquire) == 0 || self.ws.over.load(Ordering::Acquire) {
@@ -708,7 +725,8 @@ impl NativeWebSocket {
     }
 }
 
-/// Sends `data` to every open connection of `registry` from one framing; returns how many.
+/// Queues `data` on every open connection of `registry` from one framing (sent by
+/// [`flush`]); returns how many.
 pub(crate) fn broadcast(registry: &Registry, list: &WriteList) -> napi::Result<u32> {
     let all = registry.all();
     let Some(first) = all.first() else {
@@ -718,12 +736,20 @@ pub(crate) fn broadcast(registry: &Registry, list: &WriteList) -> napi::Result<u
     let pieces = frames_of(first, list)?;
     let mut n = 0;
     for ws in &all {
-        if !ws.sent_close.load(Ordering::Acquire) {
-            ws.enqueue(pieces.clone(), None);
+        if !ws.sent_close.load(Ordering::Acquire) && ws.queue(pieces.clone()) {
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Sends what broadcasts queued on every connection of `registry` (lib/http.js calls it
+/// once per turn of the event loop: a turn's broadcasts leave in one `sendmsg` per
+/// connection).
+pub(crate) fn flush(registry: &Registry, env: &Env) {
+    for ws in registry.all() {
+        ws.kick(Some(env));
+    }
 }
 
 /// The error of a failed client handshake.

@@ -746,12 +746,21 @@ impl NativeHttpServer {
         self.inner.core.close(&env)
     }
 
-    /// Sends `list`'s one message to every open WebSocket, framed once; returns how many.
+    /// Queues `list`'s one message on every open WebSocket, framed once (sent by
+    /// `flushBroadcasts`); returns how many.
     #[napi(ts_args_type = "list: Array<string | ArrayBufferView>")]
     pub fn broadcast(&self, list: WriteList) -> napi::Result<u32> {
         match &self.inner.ws {
             Some(ws) => crate::ws::broadcast(&ws.registry, &list),
             None => Ok(0),
+        }
+    }
+
+    /// Sends what this turn's broadcasts queued.
+    #[napi]
+    pub fn flush_broadcasts(&self, env: Env) {
+        if let Some(ws) = &self.inner.ws {
+            crate::ws::flush(&ws.registry, &env);
         }
     }
 
