@@ -16,6 +16,8 @@
 //! - [`Deferred`]: a promise made and settled on the JS thread, for calls that complete
 //!   either right away (on the JS thread) or later (through [`Js::post`]).
 //! - [`Progress`]: an `onProgress(done, total)` callback fed from the runtime's threads.
+//! - [`JsPoll`]: a socket's readiness on the JS thread's own libuv loop, for a reader that
+//!   hands all it reads to JS (WebSockets): no thread hop per read.
 
 use std::cell::RefCell;
 use std::ffi::c_void;

@@ -1,9 +1,13 @@
 //! HTTP (design.md section 7): `serve()` on hyper 1 over the shared tokio runtime.
 //!
 //! Routes (exact paths, `GET` and `HEAD`, the query ignored) are answered entirely in Rust,
-//! without entering JS: their bodies are the caller's memory, held (not copied) as
-//! `bytes::Bytes`, with `ETag`/`If-None-Match` (304) and single byte ranges (206, 416)
-//! by [`abio_core::http`]. The listening socket's lifecycle is tcp.rs's [`Listening`].
+//! without entering JS: bytes routes are the caller's memory, held (not copied) as
+//! `bytes::Bytes`; file routes are [`files`]. Both get `ETag` (and files `Last-Modified`),
+//! 304 and single byte ranges ([`answer`], by the rules of [`abio_core::http`]). Other
+//! requests go to the JS `fetch` handler ([`dispatch`]); WebSocket upgrades become
+//! src/ws.rs connections ([`accept_upgrade`]). Bodies both ways are [`body`]; the
+//! `headersTimeout`/`idleTimeout` watch is [`timeouts`]. The listening socket's lifecycle
+//! is tcp.rs's `Listening`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
