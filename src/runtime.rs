@@ -534,7 +534,7 @@ mod uv {
     }
 }
 
-/// What a [`JsPoll`]'s libuv handle points at.
+/// What a [`JsPoll`]'s libuv handle points at; freed with the handle, in `poll_closed`.
 struct PollState {
     env: sys::napi_env,
     on_readable: Box<dyn FnMut(&Env)>,
@@ -543,30 +543,41 @@ struct PollState {
     /// any I/O callback of its own.
     resource: sys::napi_ref,
     context: sys::napi_async_context,
+    /// `uv_close` was called: nothing more may touch the handle.
+    closed: bool,
 }
 
 /// Calls a closure on the JS thread whenever a socket is readable, from Node's own event
 /// loop (a libuv poll handle): a reader that hands everything it reads to JS makes no
 /// thread hop per read, as Node's own sockets do not. The handle does not keep the process
-/// alive (callers hold it with [`KeepAlive`]). JS thread only, from creation to
-/// [`JsPoll::close`]; an environment torn down first (a worker terminated) closes it.
+/// alive (callers hold it with [`KeepAlive`]). Used on the JS thread that made it, until
+/// [`JsPoll::close`]; an environment torn down first (a worker terminated) closes the handle
+/// itself, and a `JsPoll` dropped unclosed leaves the handle to that teardown.
 pub struct JsPoll {
+    /// The libuv handle; its memory (and state) live until libuv's close callback.
     handle: *mut std::ffi::c_void,
-    /// Whether the handle was closed (by `close` or the environment's teardown).
-    closed: bool,
 }
 
 // SAFETY: the handle is only touched on the JS thread that made it (every method takes
 // that thread's `Env`, or runs in its cleanup hook); the value merely moves between threads
-// inside the connection that owns it.
+// inside the connection that owns it, and dropping it touches nothing.
 unsafe impl Send for JsPoll {}
 // SAFETY: as above: no method reads or writes the handle off the JS thread.
 unsafe impl Sync for JsPoll {}
 
+/// The state behind a live handle.
+///
+/// # Safety
+/// `handle` is a poll handle made by [`JsPoll::start`] whose close callback has not run,
+/// used on its JS thread.
+unsafe fn poll_state<'a>(handle: *mut std::ffi::c_void) -> &'a mut PollState {
+    // SAFETY: the caller's contract: the data pointer is the live `PollState`.
+    unsafe { &mut *(uv::uv_handle_get_data(handle) as *mut PollState) }
+}
+
 unsafe extern "C" fn poll_ready(handle: *mut std::ffi::c_void, _status: i32, _events: i32) {
-    // SAFETY: the data pointer was set to a live `PollState` before the poll started, and
-    // is freed only in `poll_closed`, after which libuv calls nothing on the handle.
-    let state = unsafe { &mut *(uv::uv_handle_get_data(handle) as *mut PollState) };
+    // SAFETY: libuv calls this only for a started, unclosed handle, on its JS thread.
+    let state = unsafe { poll_state(handle) };
     let raw = state.env;
     // SAFETY: libuv calls this on the JS thread of `raw`, outside any other napi call;
     // the scopes opened here are closed before returning.
@@ -596,30 +607,42 @@ unsafe extern "C" fn poll_ready(handle: *mut std::ffi::c_void, _status: i32, _ev
 unsafe extern "C" fn poll_closed(handle: *mut std::ffi::c_void) {
     // SAFETY: the last call libuv makes for this handle: free the state and the handle.
     unsafe {
-        let state = uv::uv_handle_get_data(handle) as *mut PollState;
-        if !state.is_null() {
-            drop(Box::from_raw(state));
-        }
+        drop(Box::from_raw(
+            uv::uv_handle_get_data(handle) as *mut PollState
+        ));
         let size = uv::uv_handle_size(uv::POLL);
         drop(Vec::from_raw_parts(handle as *mut u8, size, size));
     }
 }
 
-unsafe extern "C" fn poll_teardown(arg: *mut std::ffi::c_void) {
-    // SAFETY: `arg` is the `JsPoll` registered in `start`, which unregisters the hook before
-    // it closes the handle itself or is dropped.
-    let poll = unsafe { &mut *(arg as *mut JsPoll) };
-    poll.close_handle();
+/// Closes `handle` once (JS thread).
+///
+/// # Safety
+/// As [`poll_state`].
+unsafe fn close_poll(handle: *mut std::ffi::c_void) {
+    // SAFETY: the caller's contract; `poll_closed` frees the handle after this.
+    unsafe {
+        let state = poll_state(handle);
+        if std::mem::replace(&mut state.closed, true) {
+            return;
+        }
+        // Released while the environment still exists.
+        sys::napi_async_destroy(state.env, state.context);
+        sys::napi_delete_reference(state.env, state.resource);
+        uv::uv_poll_stop(handle);
+        uv::uv_close(handle, Some(poll_closed));
+    }
+}
+
+unsafe extern "C" fn poll_teardown(handle: *mut std::ffi::c_void) {
+    // SAFETY: the hook was registered with the handle in `start` and is removed before
+    // `JsPoll::close` closes it: the handle is live here.
+    unsafe { close_poll(handle) }
 }
 
 impl JsPoll {
-    /// Starts calling `on_readable` while `fd` is readable. The returned box must stay put
-    /// (the environment's teardown hook points at it) until [`JsPoll::close`].
-    pub fn start(
-        env: &Env,
-        fd: i32,
-        on_readable: Box<dyn FnMut(&Env)>,
-    ) -> napi::Result<Box<JsPoll>> {
+    /// Starts calling `on_readable` while `fd` is readable.
+    pub fn start(env: &Env, fd: i32, on_readable: Box<dyn FnMut(&Env)>) -> napi::Result<JsPoll> {
         let raw = env.raw();
         // SAFETY: JS thread (`env`); every out-pointer is a live local; the handle memory is
         // as large as libuv says a poll handle is, and lives until `poll_closed` frees it.
@@ -628,8 +651,6 @@ impl JsPoll {
             napi::check_status!(sys::napi_get_uv_event_loop(raw, &mut lp))?;
             let mut object = std::ptr::null_mut();
             napi::check_status!(sys::napi_create_object(raw, &mut object))?;
-            let mut resource = std::ptr::null_mut();
-            napi::check_status!(sys::napi_create_reference(raw, object, 1, &mut resource))?;
             let mut name = std::ptr::null_mut();
             napi::check_status!(sys::napi_create_string_utf8(
                 raw,
@@ -639,47 +660,49 @@ impl JsPoll {
             ))?;
             let mut context = std::ptr::null_mut();
             napi::check_status!(sys::napi_async_init(raw, object, name, &mut context))?;
+            let mut resource = std::ptr::null_mut();
+            napi::check_status!(sys::napi_create_reference(raw, object, 1, &mut resource))?;
             let size = uv::uv_handle_size(uv::POLL);
             let mut memory = vec![0u8; size];
             let handle = memory.as_mut_ptr() as *mut std::ffi::c_void;
+            let r = uv::uv_poll_init_socket(lp.cast(), handle, fd);
+            if r != 0 {
+                sys::napi_async_destroy(raw, context);
+                sys::napi_delete_reference(raw, resource);
+                return Err(napi::Error::from_reason(format!(
+                    "uv_poll_init_socket: {r}"
+                )));
+            }
+            // Owned by the handle from here on: freed in `poll_closed`.
             std::mem::forget(memory);
             let state = Box::new(PollState {
                 env: raw,
                 on_readable,
                 resource,
                 context,
-            });
-            let r = uv::uv_poll_init_socket(lp.cast(), handle, fd);
-            if r != 0 {
-                drop(Vec::from_raw_parts(handle as *mut u8, size, size));
-                return Err(napi::Error::from_reason(format!(
-                    "uv_poll_init_socket: {r}"
-                )));
-            }
-            uv::uv_handle_set_data(handle, Box::into_raw(state).cast());
-            uv::uv_unref(handle);
-            let mut poll = Box::new(JsPoll {
-                handle,
                 closed: false,
             });
-            let at: *mut JsPoll = &mut *poll;
+            uv::uv_handle_set_data(handle, Box::into_raw(state).cast());
+            uv::uv_unref(handle);
             napi::check_status!(sys::napi_add_env_cleanup_hook(
                 raw,
                 Some(poll_teardown),
-                at.cast()
+                handle
             ))?;
+            let poll = JsPoll { handle };
             poll.resume(true);
             Ok(poll)
         }
     }
 
     /// Stops (`false`) or restarts (`true`) the calls. JS thread.
-    pub fn resume(&mut self, on: bool) {
-        if self.closed {
-            return;
-        }
-        // SAFETY: an open handle of this JS thread's loop.
+    pub fn resume(&self, on: bool) {
+        // SAFETY: JS thread; the handle is live until `close` (which consumes `self`) or the
+        // environment's teardown (after which no JS runs to call this).
         unsafe {
+            if poll_state(self.handle).closed {
+                return;
+            }
             if on {
                 uv::uv_poll_start(self.handle, uv::READABLE, poll_ready);
             } else {
@@ -688,32 +711,16 @@ impl JsPoll {
         }
     }
 
-    fn close_handle(&mut self) {
-        if std::mem::replace(&mut self.closed, true) {
-            return;
-        }
-        // SAFETY: an open handle of this JS thread's loop; `poll_closed` frees it. The async
-        // context and reference are released while the environment still exists.
+    /// Stops for good and frees the handle. JS thread (`env`).
+    pub fn close(self, env: &Env) {
+        // SAFETY: JS thread; the hook registered in `start` with this handle, removed
+        // before the handle closes (a no-op if the teardown already ran it).
         unsafe {
-            let state = &*(uv::uv_handle_get_data(self.handle) as *const PollState);
-            sys::napi_async_destroy(state.env, state.context);
-            sys::napi_delete_reference(state.env, state.resource);
-            uv::uv_poll_stop(self.handle);
-            uv::uv_close(self.handle, Some(poll_closed));
-        }
-    }
-
-    /// Stops for good and frees the handle. JS thread (`env`), once.
-    // Boxed on purpose: the teardown hook was registered with the box's address.
-    #[allow(clippy::boxed_local)]
-    pub fn close(mut self: Box<Self>, env: &Env) {
-        if !self.closed {
-            let at: *mut JsPoll = &mut *self;
-            // SAFETY: the hook registered in `start` with this very pointer.
-            unsafe {
-                sys::napi_remove_env_cleanup_hook(env.raw(), Some(poll_teardown), at.cast());
+            if poll_state(self.handle).closed {
+                return;
             }
+            sys::napi_remove_env_cleanup_hook(env.raw(), Some(poll_teardown), self.handle);
+            close_poll(self.handle);
         }
-        self.close_handle();
     }
 }

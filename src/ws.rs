@@ -156,10 +156,12 @@ pub(crate) struct Ws {
     /// What is read, on the JS thread.
     rx: Mutex<Rx>,
     /// The JS thread's readiness of the socket, while reading.
-    poll: Mutex<Option<Box<JsPoll>>>,
+    poll: Mutex<Option<JsPoll>>,
     /// Something arrived since the last ping; a ping went unanswered (the drop's reason).
     heard: AtomicBool,
     timed_out: AtomicBool,
+    /// JS paused reading (a consumer behind): silence is not a dead peer then.
+    paused: AtomicBool,
     masks: Mutex<Masks>,
     ping_ms: u64,
     js: Js,
@@ -200,6 +202,7 @@ impl Ws {
             poll: Mutex::new(None),
             heard: AtomicBool::new(true),
             timed_out: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             masks: Mutex::default(),
             ping_ms: options.ping_interval as u64,
             js,
@@ -249,7 +252,8 @@ impl Ws {
                     if me.over.load(Ordering::Acquire) {
                         return;
                     }
-                    if !me.heard.swap(false, Ordering::AcqRel) {
+                    let paused = me.paused.load(Ordering::Acquire);
+                    if !me.heard.swap(false, Ordering::AcqRel) && !paused {
                         me.timed_out.store(true, Ordering::Release);
                         me.cut();
                         return;
@@ -724,7 +728,8 @@ impl NativeWebSocket {
     /// Stops (`true`) or resumes reading (an async iterator whose consumer is behind).
     #[napi]
     pub fn pause(&self, paused: bool) {
-        if let Some(poll) = lock(&self.ws.poll).as_mut() {
+        self.ws.paused.store(paused, Ordering::Release);
+        if let Some(poll) = lock(&self.ws.poll).as_ref() {
             poll.resume(!paused);
         }
     }
