@@ -242,6 +242,17 @@ describe('worker_threads', () => {
     expect(run.lines[run.lines.length - 1]).toEqual({ done: true })
   }, 90000)
 
+  test('workers with open WebSockets terminated mid-traffic; the main server reports them closed and goes on', () => {
+    const run = runFixture([path.join(FIX, 'workers-websocket.js')], { timeout: 60000 })
+    expectCleanExit(run)
+    expect(run.lines.find((l) => l.fatal)).toBeUndefined()
+    const steps = run.lines.filter((l) => l.step)
+    expect(steps.filter((s) => s.step === 'round' && s.problem === null)).toHaveLength(5)
+    expect(steps.filter((s) => s.problem)).toEqual([])
+    expect(steps.find((s) => s.step === 'main')).toEqual({ step: 'main', closes: 40, echoed: 'still here' })
+    expect(run.lines[run.lines.length - 1]).toEqual({ done: true })
+  }, 70000)
+
   test('an ArrayBuffer from abio can be transferred between threads and outlive the worker', () => {
     const d = newDir('workers-transfer')
     const run = runFixture(['--expose-gc', path.join(FIX, 'workers-transfer.js'), d], { timeout: 60000 })

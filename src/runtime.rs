@@ -543,6 +543,8 @@ struct PollState {
     /// any I/O callback of its own.
     resource: sys::napi_ref,
     context: sys::napi_async_context,
+    /// Run if the environment is torn down first: the owner lets go of what it holds.
+    on_teardown: Option<Box<dyn FnOnce() + Send>>,
     /// `uv_close` was called: nothing more may touch the handle.
     closed: bool,
 }
@@ -637,12 +639,23 @@ unsafe fn close_poll(handle: *mut std::ffi::c_void) {
 unsafe extern "C" fn poll_teardown(handle: *mut std::ffi::c_void) {
     // SAFETY: the hook was registered with the handle in `start` and is removed before
     // `JsPoll::close` closes it: the handle is live here.
-    unsafe { close_poll(handle) }
+    unsafe {
+        if let Some(f) = poll_state(handle).on_teardown.take() {
+            f();
+        }
+        close_poll(handle)
+    }
 }
 
 impl JsPoll {
-    /// Starts calling `on_readable` while `fd` is readable.
-    pub fn start(env: &Env, fd: i32, on_readable: Box<dyn FnMut(&Env)>) -> napi::Result<JsPoll> {
+    /// Starts calling `on_readable` while `fd` is readable; `on_teardown` runs if the
+    /// environment goes away before [`JsPoll::close`] (a worker terminated).
+    pub fn start(
+        env: &Env,
+        fd: i32,
+        on_readable: Box<dyn FnMut(&Env)>,
+        on_teardown: Box<dyn FnOnce() + Send>,
+    ) -> napi::Result<JsPoll> {
         let raw = env.raw();
         // SAFETY: JS thread (`env`); every out-pointer is a live local; the handle memory is
         // as large as libuv says a poll handle is, and lives until `poll_closed` frees it.
@@ -680,6 +693,7 @@ impl JsPoll {
                 on_readable,
                 resource,
                 context,
+                on_teardown: Some(on_teardown),
                 closed: false,
             });
             uv::uv_handle_set_data(handle, Box::into_raw(state).cast());

@@ -220,13 +220,18 @@ impl Ws {
     /// handshake. With `pingInterval`, a task pings and drops a silent peer.
     pub(crate) fn run(self: &Arc<Self>, env: &Env, early: Vec<u8>) {
         lock(&self.rx).buf = early;
-        let me = Arc::downgrade(self);
+        let (me, gone) = (Arc::downgrade(self), Arc::downgrade(self));
         let poll = JsPoll::start(
             env,
             self.fd,
             Box::new(move |env| {
                 if let Some(me) = me.upgrade() {
                     me.pump(env);
+                }
+            }),
+            Box::new(move || {
+                if let Some(me) = gone.upgrade() {
+                    me.torn_down();
                 }
             }),
         );
@@ -264,6 +269,21 @@ impl Ws {
         }
         // The bytes that came with the handshake, if any.
         self.pump(env);
+    }
+
+    /// The JS environment went away (a worker terminated) with the connection open: close
+    /// it, and let go of everything that holds it (the writer task, the server's list).
+    fn torn_down(&self) {
+        self.over.store(true, Ordering::Release);
+        if let Some(r) = &self.registry {
+            lock(&r.0).remove(&self.id);
+        }
+        let mut out = lock(&self.out);
+        out.shut = true;
+        out.pieces.clear();
+        drop(out);
+        self.wake_writer.notify_one();
+        self.cut();
     }
 
     /// Cuts the connection from any thread: the JS thread's reader sees its end.
