@@ -596,7 +596,8 @@ export class WebSocket {
   /**
    * Queues a message: a string as text, bytes as binary. Payloads up to 16 KiB are copied;
    * larger ones are held, not copied, until sent: do not modify them meanwhile (a client
-   * masks a copy). The messages of one microtask turn leave together. Returns false when more
+   * masks a copy). The messages of one turn of the event loop leave together (in its check
+   * phase, as `setImmediate`), or at `drained()`. Returns false when more
    * than `backpressureLimit` bytes wait (the message is queued anyway: wait for
    * `drained()`); after `close()` or the end of the connection the message is dropped and the
    * result is false.

@@ -119,7 +119,7 @@ class WebSocket {
   }
 
   /**
-   * Queues `data` (a string as text, bytes as binary); the messages of one microtask turn
+   * Queues `data` (a string as text, bytes as binary); the messages of one turn of the event loop
    * leave together. Returns false when more than `backpressureLimit` bytes are waiting (the
    * message is queued anyway); after the connection closed, drops it and returns false.
    */
