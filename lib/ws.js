@@ -295,9 +295,15 @@ function connectWebSocket(url, options) {
     }
   }
   const signal = checkSignal(o.signal, 'options.signal')
-  return withSignal(signal, (token) => binding.connectWebSocket(host, port, target, flat, connection, token)).then(
-    (native) => new WebSocket(native, connection.backpressureLimit),
-  )
+  let ws
+  const opened = (native) => (ws = new WebSocket(native, connection.backpressureLimit, undefined, true))
+  return withSignal(signal, (token) =>
+    binding.connectWebSocket(host, port, target, flat, connection, token).then(opened),
+  ).catch((err) => {
+    // Aborted just as it opened: the connection nobody will get is closed, not leaked.
+    if (ws !== undefined) ws.close(1000, 'aborted')
+    throw err
+  })
 }
 
 module.exports = { WebSocket, connectWebSocket, serverOptions, opener }
