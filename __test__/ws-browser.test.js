@@ -110,7 +110,14 @@ function startChromium(url) {
   proc.stdout.on('data', (d) => (out += d))
   proc.stderr.on('data', (d) => (out += d))
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
-  exited.then(() => fs.rmSync(profile, { recursive: true, force: true }))
+  exited.then(() => {
+    // Chromium's helper processes may still write there for a moment after the browser exits.
+    try {
+      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
+    } catch (e) {
+      console.warn(`could not remove ${profile}: ${e.message}`)
+    }
+  })
   return { proc, exited, output: () => out.slice(-3000) }
 }
 
