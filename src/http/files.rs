@@ -111,15 +111,18 @@ impl Drop for Cached {
     }
 }
 
-/// A `{ file }` route: its path, and the version of it in memory, if any.
+/// A `{ file }` route: its path, the type of its extension, and the version of it in
+/// memory, if any.
 pub(crate) struct FileRoute {
     path: PathBuf,
+    content_type: HeaderValue,
     cached: Mutex<Option<Arc<Cached>>>,
 }
 
 impl FileRoute {
     pub(crate) fn new(path: PathBuf) -> FileRoute {
         FileRoute {
+            content_type: type_of(&path),
             path,
             cached: Mutex::new(None),
         }
@@ -187,53 +190,49 @@ pub(crate) async fn serve_route(
         Ok(_) => return empty(StatusCode::NOT_FOUND),
         Err(e) => return failed(&e),
     };
-    let ty = type_of(&route.path);
     let key = Key::of(&meta);
-    let hit = lock(&route.cached).clone().filter(|c| c.key() == key);
+    let hit = lock(&route.cached).clone().filter(|c| c.version.key == key);
     if let Some(hit) = hit {
-        let e = entity(&hit.version, &ty, dress);
+        let e = entity(&hit.version, &route.content_type, dress);
         return answer(c, &e, Content::Bytes(hit.body.clone()));
     }
-    if meta.len() <= CACHE_FILE_MAX && budget.take(meta.len()) {
+    let took = meta.len();
+    if took <= CACHE_FILE_MAX && budget.take(took) {
         let path = route.path.clone();
         let read = rt()
             .spawn_blocking(move || {
                 let (file, meta) = open(&path)?;
-                let body = abio_core::fs::read_at(&file, 0, meta.len(), &Cancel::default(), &path)
+                // Changed since the stat: not kept (and never read past what was counted).
+                if meta.len() != took {
+                    return Ok(None);
+                }
+                let body = abio_core::fs::read_at(&file, 0, took, &Cancel::default(), &path)
                     .map_err(|e| io::Error::other(e.to_string()))?;
-                Ok::<_, io::Error>((meta, body))
+                Ok::<_, io::Error>((body.len() as u64 == took).then_some((meta, body)))
             })
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
-        let (meta, body) = match read {
-            Ok(v) => v,
+        match read {
+            Ok(Some((meta, body))) => {
+                // Counted at exactly its size: its drop gives back what was taken.
+                let cached = Arc::new(Cached {
+                    version: Version::of(&meta),
+                    body: Bytes::from(body),
+                    budget: budget.clone(),
+                });
+                let e = entity(&cached.version, &route.content_type, dress);
+                let r = answer(c, &e, Content::Bytes(cached.body.clone()));
+                *lock(&route.cached) = Some(cached);
+                return r;
+            }
+            Ok(None) => budget.give(took),
             Err(e) => {
-                budget.give(meta.len());
+                budget.give(took);
                 return failed(&e);
             }
-        };
-        // Counted at the size taken; what was read may differ if the file changed.
-        let taken = meta.len().max(body.len() as u64);
-        budget.give(taken.saturating_sub(body.len() as u64));
-        let mut version = Version::of(&meta);
-        version.key.len = body.len() as u64;
-        let cached = Arc::new(Cached {
-            version,
-            body: Bytes::from(body),
-            budget: budget.clone(),
-        });
-        let e = entity(&cached.version, &ty, dress);
-        let r = answer(c, &e, Content::Bytes(cached.body.clone()));
-        *lock(&route.cached) = Some(cached);
-        return r;
+        }
     }
     serve_path(route.path.clone(), c, dress).await
-}
-
-impl Cached {
-    fn key(&self) -> Key {
-        self.version.key
-    }
 }
 
 /// Answers `c` with the file at `path`, opened now and read as the client takes it.
