@@ -51,6 +51,7 @@ const HAS_V6 = Object.values(os.networkInterfaces())
 // Cleanup: everything opened by a test is closed after it, so jest exits.
 
 const { track, closeAll } = require('./helpers/cleanup')
+const { thrownBy } = require('./helpers/throws')
 afterEach(closeAll)
 
 async function serve(options) {
@@ -171,24 +172,6 @@ function nodeChild(code, nodeArgs = []) {
 async function stillRunningAfter(proc, ms) {
   await sleep(ms)
   return proc.exitCode === null && proc.signalCode === null
-}
-
-/** What `fn` throws synchronously; a promise it returns instead is reported (and cleaned up). */
-function thrownBy(fn) {
-  let r
-  try {
-    r = fn()
-  } catch (e) {
-    return e
-  }
-  if (r && typeof r.then === 'function') {
-    r.then(
-      (s) => s && s.close && s.close(),
-      () => {},
-    )
-    return { notThrownSynchronously: 'it returned a promise' }
-  }
-  return { notThrownSynchronously: r }
 }
 
 function expectInvalidArg(fn, name = 'TypeError') {

@@ -20,6 +20,7 @@ const abio = REFERENCE ? require('./fixtures/ws-reference') : require('..')
 const { ab, sab, poolSlice } = require('./helpers/inputs')
 const { bufferOver, expectBytes } = require('./helpers/bytes')
 const { track, closeAll } = require('./helpers/cleanup')
+const { thrownBy } = require('./helpers/throws')
 
 jest.setTimeout(20000)
 
@@ -52,24 +53,6 @@ async function waitFor(promise, what, ms = 5000) {
   )
   if (r.timedOut) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
   return r.value
-}
-
-/** What `fn` throws synchronously; a promise it returns instead is reported (and cleaned up). */
-function thrownBy(fn) {
-  let r
-  try {
-    r = fn()
-  } catch (e) {
-    return e
-  }
-  if (r && typeof r.then === 'function') {
-    r.then(
-      (s) => s && s.close && s.close(),
-      () => {},
-    )
-    return { notThrownSynchronously: 'it returned a promise' }
-  }
-  return { notThrownSynchronously: r }
 }
 
 /** `fn` throws a TypeError or RangeError with code ABIO_ERR_INVALID_ARG, synchronously. */

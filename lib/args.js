@@ -30,6 +30,20 @@ function checkPath(path, name = 'path') {
   throw invalidType(name, 'of type string or an instance of URL', path)
 }
 
+/** A `string | URL` argument parsed as a WHATWG URL (the caller checks its scheme). */
+function parseUrl(url, name = 'url') {
+  let href
+  if (typeof url === 'string') href = url
+  else if (url instanceof URL || (url !== null && typeof url === 'object' && typeof url.href === 'string'))
+    href = url.href
+  else throw invalidType(name, 'of type string or an instance of URL', url)
+  try {
+    return new URL(href)
+  } catch {
+    throw invalidValue(name, 'is not a valid URL', href)
+  }
+}
+
 function checkObject(value, name) {
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'object' || Array.isArray(value)) throw invalidType(name, 'an object', value)
@@ -151,6 +165,7 @@ function checkArray(value, name) {
 
 module.exports = {
   checkPath,
+  parseUrl,
   checkObject,
   checkBool,
   checkIndex,

@@ -7,7 +7,7 @@ const { isAnyArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
 const { toPart } = require('./bytes')
 const { invalidType, invalidValue } = require('./errors')
-const { checkPath, checkObject, checkIndex, checkSignal, withSignal, writeOptions } = require('./args')
+const { checkPath, parseUrl, checkObject, checkIndex, checkSignal, withSignal, writeOptions } = require('./args')
 
 // RFC 9110 section 5.6.2.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -18,17 +18,8 @@ const NORMALIZED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
 
 /** The `url` argument as a WHATWG-normalised http: href. */
 function checkUrl(url) {
-  let href
-  if (typeof url === 'string') href = url
-  else if (url instanceof URL || (url !== null && typeof url === 'object' && typeof url.href === 'string'))
-    href = url.href
-  else throw invalidType('url', 'of type string or an instance of URL', url)
-  let parsed
-  try {
-    parsed = new URL(href)
-  } catch {
-    throw invalidValue('url', 'is not a valid URL', href)
-  }
+  const parsed = parseUrl(url)
+  const href = parsed.href
   if (parsed.protocol !== 'http:')
     throw invalidValue(
       'url',
@@ -37,7 +28,7 @@ function checkUrl(url) {
     )
   if (parsed.username !== '' || parsed.password !== '')
     throw invalidValue('url', 'must not include credentials: send an authorization header', href)
-  return parsed.href
+  return href
 }
 
 function checkMethod(value) {

@@ -5,7 +5,7 @@
 const binding = require('../binding.js')
 const { toPart } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
-const { checkObject, checkIndex, checkSignal, withSignal } = require('./args')
+const { checkObject, checkIndex, checkSignal, parseUrl, withSignal } = require('./args')
 
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 const DEFAULT_BACKPRESSURE = 1024 * 1024
@@ -266,18 +266,9 @@ function opener(options, handlers) {
 
 /** `ws://host:port/path?query` as [host, port, target]. */
 function checkUrl(url) {
-  let href
-  if (typeof url === 'string') href = url
-  else if (url instanceof URL) href = url.href
-  else throw invalidType('url', 'of type string or an instance of URL', url)
-  let u
-  try {
-    u = new URL(href)
-  } catch {
-    throw invalidValue('url', 'is not a valid URL', href)
-  }
+  const u = parseUrl(url)
   if (u.protocol !== 'ws:')
-    throw invalidValue('url', `has the scheme '${u.protocol}': only ws: URLs are supported in this version`, href)
+    throw invalidValue('url', `has the scheme '${u.protocol}': only ws: URLs are supported in this version`, u.href)
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
   return [host, u.port === '' ? 80 : Number(u.port), `${u.pathname}${u.search}`]
 }
