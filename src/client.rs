@@ -32,6 +32,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use abio_core::client::{self as rules, Redirect, Url, UrlError, MAX_REDIRECTS};
+use abio_core::error::{errno_error, errno_of};
 use abio_core::{Cancel, Error as CoreError};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -146,7 +147,7 @@ async fn file_body(path: PathBuf) -> AbioResult<(ReqBody, u64)> {
             let f = std::fs::File::open(&path)?;
             let meta = f.metadata()?;
             if meta.is_dir() {
-                return Err(io::Error::from_raw_os_error(libc::EISDIR));
+                return Err(errno_error(libc::EISDIR));
             }
             Ok((f, meta.len()))
         })
@@ -180,8 +181,8 @@ fn copy_core(e: &CoreError) -> CoreError {
             address,
             port,
         } => CoreError::Net {
-            source: match source.raw_os_error() {
-                Some(errno) => io::Error::from_raw_os_error(errno),
+            source: match errno_of(source) {
+                Some(errno) => errno_error(errno),
                 None => io::Error::new(source.kind(), source.to_string()),
             },
             syscall,
@@ -197,8 +198,8 @@ fn copy_core(e: &CoreError) -> CoreError {
 /// answer that is not HTTP, or the connection closed before any answer (Node's "socket hang
 /// up", also `ECONNRESET`). Failures within a body are src/http/body.rs's `body_failed`.
 fn hyper_error(e: &(dyn StdError + 'static)) -> AbioError {
-    if let Some(errno) = find::<io::Error>(e).and_then(|io| io.raw_os_error()) {
-        return CoreError::net(io::Error::from_raw_os_error(errno), "read").into();
+    if let Some(errno) = find::<io::Error>(e).and_then(|io| io.raw_os_error().and(errno_of(io))) {
+        return CoreError::net(errno_error(errno), "read").into();
     }
     if let Some(h) = find::<hyper::Error>(e) {
         if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
@@ -206,7 +207,7 @@ fn hyper_error(e: &(dyn StdError + 'static)) -> AbioError {
                 .into();
         }
     }
-    CoreError::net(io::Error::from_raw_os_error(libc::ECONNRESET), "read").into()
+    CoreError::net(errno_error(libc::ECONNRESET), "read").into()
 }
 
 /// The error of a request that got no response.

@@ -68,6 +68,7 @@ fn uv_error(errno: i32) -> Option<(&'static str, &'static str)> {
         libc::ECONNREFUSED => ("ECONNREFUSED", "connection refused"),
         libc::ECONNRESET => ("ECONNRESET", "connection reset by peer"),
         libc::EDESTADDRREQ => ("EDESTADDRREQ", "destination address required"),
+        #[cfg(unix)]
         libc::EDQUOT => ("EDQUOT", "disk quota exceeded"),
         libc::EEXIST => ("EEXIST", "file already exists"),
         libc::EFAULT => ("EFAULT", "bad address in system call argument"),
@@ -119,6 +120,112 @@ fn uv_error(errno: i32) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// An OS error's errno (`libc`'s numbering on every platform, see
+/// [`abio_core::error::errno_of`]), `EIO` when it has none.
+fn errno_of(e: &std::io::Error) -> i32 {
+    abio_core::error::errno_of(e).unwrap_or(libc::EIO)
+}
+
+/// The `errno` property Node gives an error: the negated errno on Unix; on Windows libuv's
+/// own numbers (`UV_ENOENT` is -4058 there), found by the error's code.
+fn node_errno(errno: i32, code: &str) -> i32 {
+    #[cfg(unix)]
+    {
+        let _ = code;
+        -errno
+    }
+    #[cfg(windows)]
+    {
+        let _ = errno;
+        windows_uv_errno(code)
+    }
+}
+
+/// libuv's error numbers on Windows (uv/errno.h), by code.
+#[cfg(windows)]
+fn windows_uv_errno(code: &str) -> i32 {
+    const CODES: &[&str] = &[
+        "EOF",
+        "UNKNOWN",
+        "E2BIG",
+        "EACCES",
+        "EADDRINUSE",
+        "EADDRNOTAVAIL",
+        "EAFNOSUPPORT",
+        "EAGAIN",
+        "",
+        "",
+        "",
+        "EALREADY",
+        "EBADF",
+        "EBUSY",
+        "ECANCELED",
+        "ECHARSET",
+        "ECONNABORTED",
+        "ECONNREFUSED",
+        "ECONNRESET",
+        "EDESTADDRREQ",
+        "EEXIST",
+        "EFAULT",
+        "EHOSTUNREACH",
+        "EINTR",
+        "EINVAL",
+        "EIO",
+        "EISCONN",
+        "EISDIR",
+        "ELOOP",
+        "EMFILE",
+        "EMSGSIZE",
+        "ENAMETOOLONG",
+        "ENETDOWN",
+        "ENETUNREACH",
+        "ENFILE",
+        "ENOBUFS",
+        "ENODEV",
+        "ENOENT",
+        "ENOMEM",
+        "ENONET",
+        "ENOSPC",
+        "ENOSYS",
+        "ENOTCONN",
+        "ENOTDIR",
+        "ENOTEMPTY",
+        "ENOTSOCK",
+        "ENOTSUP",
+        "EPERM",
+        "EPIPE",
+        "EPROTO",
+        "EPROTONOSUPPORT",
+        "EPROTOTYPE",
+        "EROFS",
+        "ESHUTDOWN",
+        "ESPIPE",
+        "ESRCH",
+        "ETIMEDOUT",
+        "ETXTBSY",
+        "EXDEV",
+        "EFBIG",
+        "ENOPROTOOPT",
+        "ERANGE",
+        "ENXIO",
+        "EMLINK",
+        "EHOSTDOWN",
+        "EREMOTEIO",
+        "ENOTTY",
+        "EFTYPE",
+        "EILSEQ",
+        "EOVERFLOW",
+        "ESOCKTNOSUPPORT",
+        "ENODATA",
+        "EUNATCH",
+    ];
+    // UV_EOF is -4095, and each code after it one more.
+    CODES
+        .iter()
+        .position(|c| *c == code)
+        .map_or(-4094, |i| -4095 + i as i32)
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Error,
@@ -154,7 +261,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             syscall,
             path,
         }) => {
-            let errno = source.raw_os_error().unwrap_or(libc::EIO);
+            let errno = errno_of(source);
             let (code, desc) = uv_error(errno).unwrap_or(("UNKNOWN", "unknown error"));
             let mut message = format!("{code}: {desc}, {syscall}");
             let path = path.as_ref().map(|p| p.to_string_lossy().into_owned());
@@ -162,7 +269,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
                 message.push_str(&format!(" '{p}'"));
             }
             let mut obj = new_error(env, Kind::Error, code, &message)?;
-            obj.set_named_property("errno", -errno)?;
+            obj.set_named_property("errno", node_errno(errno, code))?;
             obj.set_named_property("syscall", *syscall)?;
             if let Some(p) = path {
                 obj.set_named_property("path", p)?;
@@ -192,7 +299,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
         }) => {
             // Node's shapes: `connect ECONNREFUSED 127.0.0.1:1`, `read ECONNRESET`,
             // `listen EADDRINUSE: address already in use 127.0.0.1:80`.
-            let errno = source.raw_os_error().unwrap_or(libc::EIO);
+            let errno = errno_of(source);
             let (code, desc) = uv_error(errno).unwrap_or(("UNKNOWN", "unknown error"));
             let mut message = format!("{syscall} {code}");
             if matches!(*syscall, "listen" | "bind") {
@@ -206,7 +313,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
                 }
             }
             let mut obj = new_error(env, Kind::Error, code, &message)?;
-            obj.set_named_property("errno", -errno)?;
+            obj.set_named_property("errno", node_errno(errno, code))?;
             obj.set_named_property("syscall", *syscall)?;
             if let Some(a) = address {
                 obj.set_named_property("address", a.as_str())?;

@@ -6,7 +6,6 @@
 //! through `runtime.rs`.
 
 use std::fs::File;
-use std::os::unix::io::{AsRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -325,7 +324,7 @@ impl FileHandle {
     #[napi(getter)]
     pub fn fd(&self) -> i32 {
         match self.file.lock() {
-            Ok(f) => f.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            Ok(f) => f.as_ref().map_or(-1, |f| core::fd_number(f)),
             Err(_) => -1,
         }
     }
@@ -419,14 +418,7 @@ impl FileHandle {
         job(file, |file| {
             if let Some(file) = file.take() {
                 if let Ok(file) = Arc::try_unwrap(file) {
-                    let fd = file.into_raw_fd();
-                    // SAFETY: `fd` was just released by its only owner; closing it once.
-                    if unsafe { libc::close(fd) } != 0 {
-                        let e = std::io::Error::last_os_error();
-                        if e.raw_os_error() != Some(libc::EINTR) {
-                            return Err(CoreError::io(e, "close", None).into());
-                        }
-                    }
+                    core::close(file).map_err(|e| CoreError::io(e, "close", None))?;
                 }
             }
             Ok(())

@@ -164,11 +164,7 @@ pub fn unpack(env: Env, packed: BufferSlice, verify: bool) -> napi::Result<Layou
         // Bounded by the input: parse_header checked that the directory fits in it.
         let mut layout =
             Layout::new(&env, header.count, header.total, header.named).map_err(|_| {
-                abio_core::Error::io(
-                    std::io::Error::from_raw_os_error(libc::ENOMEM),
-                    "unpack",
-                    None,
-                )
+                abio_core::Error::io(abio_core::error::errno_error(libc::ENOMEM), "unpack", None)
             })?;
         pack::parse_entries(&packed, &header, |i, kind, name, offset, length| {
             layout.set(i, kind as u8, offset, length, name)

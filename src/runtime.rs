@@ -210,6 +210,118 @@ pub fn net() -> &'static tokio::runtime::Runtime {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// Sockets on the runtime's reactor
+
+/// A socket registered with [`net`]'s reactor: on Unix tokio's `AsyncFd`, which watches any
+/// descriptor (`ready`, then `try_io` around our own nonblocking syscalls).
+#[cfg(unix)]
+pub type AsyncSock = tokio::io::unix::AsyncFd<socket2::Socket>;
+/// What [`AsyncSock::ready`] gives: `try_io` runs a syscall, clearing the readiness when it
+/// would block.
+#[cfg(unix)]
+pub type ReadyGuard<'a> = tokio::io::unix::AsyncFdReadyGuard<'a, socket2::Socket>;
+
+/// Registers `sock` with the runtime's reactor. On a runtime thread.
+#[cfg(unix)]
+pub fn register(
+    sock: socket2::Socket,
+    interest: tokio::io::Interest,
+) -> std::io::Result<AsyncSock> {
+    // SAFETY: a `Socket` owns its descriptor, keeps it open until dropped and always
+    // reports the same one; the `AsyncFd` owns the `Socket`.
+    unsafe { AsyncSock::register_with_interest(sock, interest) }.map_err(std::io::Error::from)
+}
+
+/// Waits on the runtime until the nonblocking `connect` of `sock` is done; then takes its
+/// result (`SO_ERROR`).
+pub async fn connected(sock: socket2::Socket) -> std::io::Result<socket2::Socket> {
+    let io = register(sock, tokio::io::Interest::WRITABLE)?;
+    let _ = io.writable().await?;
+    let sock = io.into_inner();
+    #[cfg(windows)]
+    let sock = sock?;
+    match sock.take_error()? {
+        Some(e) => Err(e),
+        None => Ok(sock),
+    }
+}
+
+/// Windows has no `AsyncFd`: a socket (connected, connecting or listening) is registered as
+/// a tokio `TcpStream`, whose `ready` and `try_io` work the same way for our own syscalls
+/// on its handle (mio's readable interest includes `AFD_POLL_ACCEPT`, so a listening
+/// socket's readiness is its pending connections). The same API as Unix's `AsyncFd`, as far
+/// as abio uses it.
+#[cfg(windows)]
+pub struct AsyncSock {
+    stream: tokio::net::TcpStream,
+}
+
+#[cfg(windows)]
+impl AsyncSock {
+    /// Waits until the socket is ready for `interest`.
+    pub async fn ready(&self, interest: tokio::io::Interest) -> std::io::Result<ReadyGuard<'_>> {
+        self.stream.ready(interest).await?;
+        Ok(ReadyGuard { io: self, interest })
+    }
+
+    /// Waits until the socket is writable.
+    pub async fn writable(&self) -> std::io::Result<ReadyGuard<'_>> {
+        self.ready(tokio::io::Interest::WRITABLE).await
+    }
+
+    /// The socket back, no longer registered.
+    pub fn into_inner(self) -> std::io::Result<socket2::Socket> {
+        self.stream.into_std().map(socket2::Socket::from)
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsRawSocket for AsyncSock {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        self.stream.as_raw_socket()
+    }
+}
+
+/// What [`AsyncSock::ready`] gives: `try_io` runs a syscall, clearing the readiness when it
+/// would block.
+#[cfg(windows)]
+pub struct ReadyGuard<'a> {
+    io: &'a AsyncSock,
+    interest: tokio::io::Interest,
+}
+
+/// `try_io`'s "it would block; the readiness was cleared".
+#[cfg(windows)]
+#[derive(Debug)]
+pub struct TryIoError;
+
+#[cfg(windows)]
+impl<'a> ReadyGuard<'a> {
+    /// Runs `f`; a `WouldBlock` clears the readiness (and re-arms the reactor) and is
+    /// `Err(TryIoError)`, as `AsyncFdReadyGuard::try_io`.
+    pub fn try_io<R>(
+        &mut self,
+        f: impl FnOnce(&'a AsyncSock) -> std::io::Result<R>,
+    ) -> Result<std::io::Result<R>, TryIoError> {
+        let io = self.io;
+        match io.stream.try_io(self.interest, || f(io)) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(TryIoError),
+            r => Ok(r),
+        }
+    }
+}
+
+/// Registers `sock` with the runtime's reactor. On a runtime thread.
+#[cfg(windows)]
+pub fn register(
+    sock: socket2::Socket,
+    _interest: tokio::io::Interest,
+) -> std::io::Result<AsyncSock> {
+    let stream = tokio::net::TcpStream::from_std(std::net::TcpStream::from(sock))?;
+    Ok(AsyncSock { stream })
+}
+
 /// Work for the JS thread, posted from any thread.
 type Call = Box<dyn FnOnce(&Env) + Send>;
 
@@ -514,6 +626,7 @@ pub fn woken_on_cancel(cancel: &abio_core::Cancel) -> Arc<tokio::sync::Notify> {
 // Readiness on the JS thread
 
 /// libuv, as Node exports it to addons.
+#[cfg(unix)]
 mod uv {
     use std::ffi::{c_int, c_void};
 
@@ -521,9 +634,14 @@ mod uv {
     pub const READABLE: c_int = 1;
     pub type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
     pub type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+    /// Linked like the napi functions: Node's executable exports them.
+    pub fn load() -> Result<(), String> {
+        Ok(())
+    }
 
     extern "C" {
         pub fn uv_handle_size(kind: c_int) -> usize;
+        /// `fd` is a `uv_os_sock_t`: a descriptor.
         pub fn uv_poll_init_socket(lp: *mut c_void, handle: *mut c_void, fd: c_int) -> c_int;
         pub fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int;
         pub fn uv_poll_stop(handle: *mut c_void) -> c_int;
@@ -531,6 +649,124 @@ mod uv {
         pub fn uv_unref(handle: *mut c_void);
         pub fn uv_handle_set_data(handle: *mut c_void, data: *mut c_void);
         pub fn uv_handle_get_data(handle: *const c_void) -> *mut c_void;
+    }
+}
+
+/// libuv, as Node exports it to addons. On Windows an addon links against no Node import
+/// library for these: they are found at run time in the process (node.exe, or an embedder's
+/// libnode/node DLL), as napi-sys finds the `napi_*` functions there.
+#[cfg(windows)]
+mod uv {
+    use std::ffi::{c_int, c_void};
+    use std::sync::OnceLock;
+
+    pub const POLL: c_int = 8; // UV_POLL in uv_handle_type
+    pub const READABLE: c_int = 1;
+    pub type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+    pub type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+    /// `uv_os_sock_t`: a `SOCKET`.
+    type Sock = usize;
+
+    struct Api {
+        handle_size: unsafe extern "C" fn(c_int) -> usize,
+        poll_init_socket: unsafe extern "C" fn(*mut c_void, *mut c_void, Sock) -> c_int,
+        poll_start: unsafe extern "C" fn(*mut c_void, c_int, PollCb) -> c_int,
+        poll_stop: unsafe extern "C" fn(*mut c_void) -> c_int,
+        close: unsafe extern "C" fn(*mut c_void, Option<CloseCb>),
+        unref: unsafe extern "C" fn(*mut c_void),
+        handle_set_data: unsafe extern "C" fn(*mut c_void, *mut c_void),
+        handle_get_data: unsafe extern "C" fn(*const c_void) -> *mut c_void,
+        /// Keeps the module the functions live in loaded (it is the process's own anyway).
+        _lib: libloading::os::windows::Library,
+    }
+
+    fn find() -> Result<Api, String> {
+        use libloading::os::windows::Library;
+        let has_uv = |lib: Result<Library, libloading::Error>| {
+            let lib = lib.map_err(|e| e.to_string())?;
+            // SAFETY: only looks the name up; nothing is called.
+            unsafe { lib.get::<unsafe extern "C" fn()>(b"uv_poll_init_socket\0") }
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(lib)
+        };
+        let lib = has_uv(Library::this())
+            .or_else(|_| has_uv(Library::open_already_loaded("libnode")))
+            .or_else(|_| has_uv(Library::open_already_loaded("node")))?;
+        // SAFETY: each name is libuv's function of exactly the signature it is read as
+        // (uv.h); the pointers stay valid while `_lib` (the process's module) is loaded.
+        unsafe {
+            Ok(Api {
+                handle_size: *lib.get(b"uv_handle_size\0").map_err(|e| e.to_string())?,
+                poll_init_socket: *lib
+                    .get(b"uv_poll_init_socket\0")
+                    .map_err(|e| e.to_string())?,
+                poll_start: *lib.get(b"uv_poll_start\0").map_err(|e| e.to_string())?,
+                poll_stop: *lib.get(b"uv_poll_stop\0").map_err(|e| e.to_string())?,
+                close: *lib.get(b"uv_close\0").map_err(|e| e.to_string())?,
+                unref: *lib.get(b"uv_unref\0").map_err(|e| e.to_string())?,
+                handle_set_data: *lib
+                    .get(b"uv_handle_set_data\0")
+                    .map_err(|e| e.to_string())?,
+                handle_get_data: *lib
+                    .get(b"uv_handle_get_data\0")
+                    .map_err(|e| e.to_string())?,
+                _lib: lib,
+            })
+        }
+    }
+
+    fn api() -> &'static Result<Api, String> {
+        static API: OnceLock<Result<Api, String>> = OnceLock::new();
+        API.get_or_init(find)
+    }
+
+    /// Finds the functions (once); every other function here may be called only after this
+    /// succeeded (`JsPoll::start` checks it first).
+    pub fn load() -> Result<(), String> {
+        api().as_ref().map(drop).map_err(Clone::clone)
+    }
+
+    fn loaded() -> &'static Api {
+        api()
+            .as_ref()
+            .expect("uv::load succeeded before any handle was made")
+    }
+
+    pub unsafe fn uv_handle_size(kind: c_int) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().handle_size)(kind) }
+    }
+    pub unsafe fn uv_poll_init_socket(
+        lp: *mut c_void,
+        handle: *mut c_void,
+        fd: std::os::windows::io::RawSocket,
+    ) -> c_int {
+        // SAFETY: forwarded from the caller; a SOCKET is pointer-sized.
+        unsafe { (loaded().poll_init_socket)(lp, handle, fd as Sock) }
+    }
+    pub unsafe fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().poll_start)(handle, events, cb) }
+    }
+    pub unsafe fn uv_poll_stop(handle: *mut c_void) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().poll_stop)(handle) }
+    }
+    pub unsafe fn uv_close(handle: *mut c_void, cb: Option<CloseCb>) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().close)(handle, cb) }
+    }
+    pub unsafe fn uv_unref(handle: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().unref)(handle) }
+    }
+    pub unsafe fn uv_handle_set_data(handle: *mut c_void, data: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().handle_set_data)(handle, data) }
+    }
+    pub unsafe fn uv_handle_get_data(handle: *const c_void) -> *mut c_void {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().handle_get_data)(handle) }
     }
 }
 
@@ -652,10 +888,11 @@ impl JsPoll {
     /// environment goes away before [`JsPoll::close`] (a worker terminated).
     pub fn start(
         env: &Env,
-        fd: i32,
+        fd: abio_core::net::RawSock,
         on_readable: Box<dyn FnMut(&Env)>,
         on_teardown: Box<dyn FnOnce() + Send>,
     ) -> napi::Result<JsPoll> {
+        uv::load().map_err(|e| napi::Error::from_reason(format!("libuv not found: {e}")))?;
         let raw = env.raw();
         // SAFETY: JS thread (`env`); every out-pointer is a live local; the handle memory is
         // as large as libuv says a poll handle is, and lives until `poll_closed` frees it.

@@ -18,38 +18,33 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use abio_core::net::{self, Reader, Step, Want, IOV_MAX};
+use abio_core::error::{errno_error, errno_of};
+use abio_core::net::{self, raw_of, RawSock, Reader, Step, Want, IOV_MAX};
 use abio_core::{frame, Cancel, Error as CoreError};
 use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef, ToNapiValue};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
-use socket2::{Domain, SockAddr, Socket, Type};
-use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
+use socket2::{Domain, SockAddr, Socket};
 use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use crate::bytes::{OutBytes, Outgoing, SendPiece, WriteList};
 use crate::error::{error_value, AbioError, AbioResult};
 use crate::fs::{cancel_of, CancelToken};
-use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
+use crate::runtime::{
+    connected, net as rt, register, woken_on_cancel, AsyncSock, Deferred, Js, KeepAlive, Progress,
+    Promise, ReadyGuard,
+};
 
 /// A registered socket; tasks hold their own clone, so the descriptor closes when the
 /// last of them is done.
-pub(crate) type Io = Arc<AsyncFd<Socket>>;
-
-/// Registers `sock` with the runtime's reactor. On a runtime thread.
-fn register(sock: Socket, interest: Interest) -> io::Result<AsyncFd<Socket>> {
-    // SAFETY: a `Socket` owns its descriptor, keeps it open until dropped and always
-    // reports the same one; the `AsyncFd` owns the `Socket`.
-    unsafe { AsyncFd::register_with_interest(sock, interest) }.map_err(io::Error::from)
-}
+pub(crate) type Io = Arc<AsyncSock>;
 
 /// Locks `m`, also after a panic elsewhere poisoned it (the data stays consistent: every
 /// critical section here is a few field updates).
@@ -78,19 +73,19 @@ enum Failure {
 
 impl Failure {
     fn os(e: &io::Error, syscall: &'static str) -> Failure {
-        Failure::Os(e.raw_os_error().unwrap_or(libc::EIO), syscall)
+        Failure::Os(errno_of(e).unwrap_or(libc::EIO), syscall)
     }
 }
 
 /// Waits until `io` is ready for `interest`; fails with [`Failure::Closed`] once `closing`
 /// is notified (after `is_closed` became true), with [`Failure::Aborted`] once `cancel` is.
 async fn ready<'a>(
-    io: &'a AsyncFd<Socket>,
+    io: &'a AsyncSock,
     interest: Interest,
     closing: &Notify,
     is_closed: &AtomicBool,
     cancel: Option<&Notify>,
-) -> Result<AsyncFdReadyGuard<'a, Socket>, Failure> {
+) -> Result<ReadyGuard<'a>, Failure> {
     let notified = closing.notified();
     tokio::pin!(notified);
     notified.as_mut().enable();
@@ -222,7 +217,7 @@ fn describe(addr: Option<SockAddr>) -> (String, u16, &'static str) {
             Some(SocketAddr::V4(v4)) => (v4.ip().to_string(), v4.port(), "IPv4"),
             Some(SocketAddr::V6(v6)) => (v6.ip().to_string(), v6.port(), "IPv6"),
             None => (
-                a.as_pathname()
+                net::unix_path(&a)
                     .map(|p| p.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 0,
@@ -240,7 +235,7 @@ struct Conn {
     /// `None` once closed or finished; taken on the JS thread only.
     io: Mutex<Option<Io>>,
     /// The descriptor, for syscalls on the JS thread while `io` is `Some`.
-    raw: RawFd,
+    raw: RawSock,
     js: Js,
     allow_half_open: bool,
     keep: KeepAlive,
@@ -267,7 +262,7 @@ impl Conn {
     fn new(sock: Socket, js: Js, allow_half_open: bool) -> io::Result<Arc<Conn>> {
         let (local, local_port, _) = describe(sock.local_addr().ok());
         let (remote, remote_port, family) = describe(sock.peer_addr().ok());
-        let raw = sock.as_raw_fd();
+        let raw = raw_of(&sock);
         let io = Arc::new(register(sock, Interest::READABLE | Interest::WRITABLE)?);
         static NEXT_ID: AtomicU32 = AtomicU32::new(1);
         Ok(Arc::new(Conn {
@@ -325,7 +320,7 @@ impl Conn {
     fn error(&self, f: Failure) -> AbioError {
         match f {
             Failure::Os(errno, syscall) if !self.user_closed.load(Ordering::Acquire) => {
-                CoreError::net(io::Error::from_raw_os_error(errno), syscall).into()
+                CoreError::net(errno_error(errno), syscall).into()
             }
             Failure::Aborted => CoreError::Aborted.into(),
             _ => closed("socket"),
@@ -618,7 +613,7 @@ impl Conn {
         }
         if !self.closed.load(Ordering::Acquire) {
             // Wakes the tasks (their waits end with ABIO_ERR_CLOSED).
-            let _ = net::shutdown(self.raw, libc::SHUT_RDWR);
+            let _ = net::shutdown(self.raw, Shutdown::Both);
         }
         let mut done: Vec<Settle> = Vec::new();
         let queued = std::mem::take(&mut lock(&self.w).queue);
@@ -648,7 +643,7 @@ enum Flow {
 /// Sends the batch's leading writes with as few `sendmsg` calls as the socket allows,
 /// moving finished ones to `done`; stops at a full socket or a `sendFile`.
 fn pump_writes(
-    fd: RawFd,
+    fd: RawSock,
     fin_sent: &AtomicBool,
     batch: &mut VecDeque<Out>,
     done: &mut Vec<Settle>,
@@ -669,7 +664,7 @@ fn pump_writes(
                 // Before the FIN leaves: from then on the peer's FIN may close the
                 // connection, which reads must not take for a reset.
                 fin_sent.store(true, Ordering::Release);
-                net::shutdown(fd, libc::SHUT_WR).map_err(|e| Failure::os(&e, "shutdown"))?;
+                net::shutdown(fd, Shutdown::Write).map_err(|e| Failure::os(&e, "shutdown"))?;
                 let out = batch.pop_front().expect("front exists");
                 done.push((out, Ok(Sent::Unit)));
             }
@@ -709,9 +704,10 @@ fn gather<'a>(batch: &'a VecDeque<Out>, iov: &mut Vec<IoSlice<'a>>) {
                 skip -= piece.len();
                 continue;
             }
-            iov.push(IoSlice::new(&piece[skip..]));
+            let (slice, whole) = net::io_slice(&piece[skip..]);
+            iov.push(slice);
             skip = 0;
-            if iov.len() == IOV_MAX {
+            if iov.len() == IOV_MAX || !whole {
                 return;
             }
         }
@@ -740,7 +736,7 @@ fn advance(batch: &mut VecDeque<Out>, mut n: usize, done: &mut Vec<Settle>) {
 /// to take more; does every `sendFile`; picks up writes queued meanwhile; returns when the
 /// queue is empty.
 async fn writer(conn: Arc<Conn>, io: Io, mut batch: VecDeque<Out>) {
-    let fd = io.as_raw_fd();
+    let fd = raw_of(&*io);
     loop {
         if batch.is_empty() {
             let mut w = lock(&conn.w);
@@ -794,7 +790,7 @@ fn queued_bytes(batch: &VecDeque<Out>) -> usize {
 
 /// Waits until the socket takes bytes again (or closes), then has the JS thread flush.
 async fn wait_writable(conn: Arc<Conn>, io: Io) {
-    let fd = io.as_raw_fd();
+    let fd = raw_of(&*io);
     loop {
         match ready(&io, Interest::WRITABLE, &conn.closing, &conn.closed, None).await {
             // Closed: the flush fails what is queued.
@@ -821,7 +817,7 @@ async fn wait_writable(conn: Arc<Conn>, io: Io) {
 /// own call (nothing was sent); a socket error fails the writes.
 async fn send_file(
     conn: &Arc<Conn>,
-    io: &AsyncFd<Socket>,
+    io: &AsyncSock,
     batch: &mut VecDeque<Out>,
     done: &mut Vec<Settle>,
 ) -> Result<Flow, Failure> {
@@ -842,8 +838,8 @@ async fn send_file(
         .and_then(|f| f.metadata().map(|m| (f, m)).map_err(|e| (e, "fstat")))
         .and_then(|(f, m)| match m {
             m if m.is_file() => Ok((f, m.len())),
-            m if m.is_dir() => Err((io::Error::from_raw_os_error(libc::EISDIR), "read")),
-            _ => Err((io::Error::from_raw_os_error(libc::EINVAL), "sendfile")),
+            m if m.is_dir() => Err((errno_error(libc::EISDIR), "read")),
+            _ => Err((errno_error(libc::EINVAL), "sendfile")),
         });
     let (file, size) = match opened {
         Ok(v) => v,
@@ -856,7 +852,7 @@ async fn send_file(
     let total = job.length.map_or(size - start, |l| l.min(size - start));
     let (cancel, progress) = (job.cancel.clone(), job.progress.clone());
     let aborted = woken_on_cancel(&cancel);
-    let (sock, src) = (io.as_raw_fd(), file.as_raw_fd());
+    let sock = raw_of(io);
     let mut offset = start;
     loop {
         let sent = offset - start;
@@ -885,7 +881,7 @@ async fn send_file(
             Err(failure) => return Err(failure),
         };
         let chunk = (total - sent).min(16 << 20) as usize;
-        match guard.try_io(|_| net::sendfile(sock, src, &mut offset, chunk)) {
+        match guard.try_io(|_| net::sendfile(sock, &file, &mut offset, chunk)) {
             Err(_) => {}
             // The file shrank under us: report what was sent.
             Ok(Ok(0)) => return finish(batch, done, Ok(Sent::Count(sent))),
@@ -900,7 +896,7 @@ async fn send_file(
 /// wait with nobody asking (the next read takes them on the JS thread), at the end of
 /// the stream, on an error, or when the socket closes.
 async fn reader(conn: Arc<Conn>, io: Io) {
-    let fd = io.as_raw_fd();
+    let fd = raw_of(&*io);
     loop {
         let mut done = Vec::new();
         let waited = ready(&io, Interest::READABLE, &conn.closing, &conn.closed, None).await;
@@ -1065,7 +1061,7 @@ impl Drop for NativeSocket {
         }
         conn.keep.release_here();
         if lock(&conn.io).is_some() {
-            let _ = net::shutdown(conn.raw, libc::SHUT_RDWR);
+            let _ = net::shutdown(conn.raw, Shutdown::Both);
         }
     }
 }
@@ -1240,23 +1236,15 @@ fn net_error(e: io::Error, syscall: &'static str, address: String, port: Option<
 }
 
 fn new_socket(domain: Domain) -> io::Result<Socket> {
-    let protocol = (domain != Domain::UNIX).then_some(socket2::Protocol::TCP);
-    Socket::new(domain, Type::STREAM.nonblocking(), protocol)
+    net::stream_socket(domain)
 }
 
 /// Connects a nonblocking socket to `addr`, waiting for the handshake on the runtime.
 async fn connect_one(sock: Socket, addr: &SockAddr) -> io::Result<Socket> {
     match sock.connect(addr) {
-        Ok(()) => return Ok(sock),
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    let io = register(sock, Interest::WRITABLE)?;
-    drop(io.writable().await?);
-    let sock = io.into_inner();
-    match sock.take_error()? {
-        Some(e) => Err(e),
-        None => Ok(sock),
+        Ok(()) => Ok(sock),
+        Err(e) if net::connect_pending(&e) => connected(sock).await,
+        Err(e) => Err(e),
     }
 }
 
@@ -1266,7 +1254,7 @@ pub(crate) async fn open(target: &Target) -> AbioResult<Socket> {
         Target::Unix(path) => {
             let shown = path.to_string_lossy().into_owned();
             let err = |e| net_error(e, "connect", shown.clone(), None);
-            let addr = SockAddr::unix(path).map_err(err)?;
+            let addr = net::unix_addr(path).map_err(err)?;
             let sock = new_socket(Domain::UNIX).map_err(err)?;
             connect_one(sock, &addr).await.map_err(err)
         }
@@ -1416,18 +1404,18 @@ impl Listening {
     }
 
     /// The next accepted connection (nonblocking, close-on-exec), or `None` once closed.
-    pub(crate) async fn accept(&self, io: &AsyncFd<Socket>) -> Option<Socket> {
-        let fd = io.as_raw_fd();
+    pub(crate) async fn accept(&self, io: &AsyncSock) -> Option<Socket> {
+        let fd = raw_of(io);
         loop {
             let mut guard = ready(io, Interest::READABLE, &self.closing, &self.closed, None)
                 .await
                 .ok()?;
-            match guard.try_io(|_| accept(fd)) {
+            match guard.try_io(|_| net::accept(fd)) {
                 Err(_) => continue,
                 Ok(Ok(sock)) => return Some(sock),
                 Ok(Err(e)) => {
                     if matches!(
-                        e.raw_os_error(),
+                        errno_of(&e),
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     ) {
                         // Out of descriptors or memory: the connection waits in the backlog.
@@ -1558,7 +1546,7 @@ async fn bind(
         Target::Unix(path) => {
             let shown = path.to_string_lossy().into_owned();
             let addr =
-                SockAddr::unix(path).map_err(|e| net_error(e, "listen", shown.clone(), None))?;
+                net::unix_addr(path).map_err(|e| net_error(e, "listen", shown.clone(), None))?;
             (addr, shown, None)
         }
         Target::Tcp(host, port) if host.is_empty() => {
@@ -1577,10 +1565,7 @@ async fn bind(
     let err = |e| net_error(e, "listen", shown.clone(), port);
     let sock = new_socket(addr.domain()).map_err(err)?;
     if port.is_some() {
-        sock.set_reuse_address(true).map_err(err)?;
-        if reuse_port {
-            sock.set_reuse_port(true).map_err(err)?;
-        }
+        net::reuse(&sock, reuse_port).map_err(err)?;
         if addr.is_ipv6() {
             sock.set_only_v6(false).map_err(err)?;
         }
@@ -1589,24 +1574,6 @@ async fn bind(
     sock.listen(backlog).map_err(err)?;
     let (host, port, _) = describe(sock.local_addr().ok());
     Ok((sock, host, port))
-}
-
-/// Accepts one pending connection, nonblocking and close-on-exec.
-fn accept(fd: RawFd) -> io::Result<Socket> {
-    // SAFETY: plain syscall; a returned descriptor is ours to own.
-    let r = unsafe {
-        libc::accept4(
-            fd,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `r` is a new descriptor nothing else owns.
-    Ok(unsafe { Socket::from_raw_fd(r) })
 }
 
 /// Accepts connections until the server closes, handing each to `onConnection` on the

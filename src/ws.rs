@@ -23,12 +23,12 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use abio_core::net as sys_net;
+use abio_core::net::{self as sys_net, raw_of, RawSock};
 use abio_core::ws::{self as codec, code, Incoming, Masks, Opcode, Parser, Role, MAX_HEADER};
 use abio_core::Error as CoreError;
 use bytes::Bytes;
@@ -143,7 +143,7 @@ pub(crate) struct Ws {
     id: u32,
     role: Role,
     stream: TcpStream,
-    fd: RawFd,
+    fd: RawSock,
     out: Mutex<Out>,
     /// Bytes queued and not yet taken by the kernel (`bufferedAmount`).
     buffered: AtomicU64,
@@ -181,7 +181,7 @@ impl Ws {
         js: Js,
         registry: Option<Arc<Registry>>,
     ) -> Arc<Ws> {
-        let fd = stream.as_raw_fd();
+        let fd = raw_of(&stream);
         let ws = Arc::new(Ws {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             role,
@@ -288,7 +288,7 @@ impl Ws {
 
     /// Cuts the connection from any thread: the JS thread's reader sees its end.
     fn cut(&self) {
-        let _ = sys_net::shutdown(self.fd, libc::SHUT_RDWR);
+        let _ = sys_net::shutdown(self.fd, Shutdown::Both);
     }
 
     /// The frame of one message: header, then payload pieces (the caller's memory where
@@ -379,12 +379,14 @@ impl Ws {
     /// Sends queued frames until the queue is empty (`true`) or the socket is full.
     fn send_some(&self, out: &mut Out) -> io::Result<bool> {
         while !out.pieces.is_empty() {
-            let slices: Vec<IoSlice<'_>> = out
-                .pieces
-                .iter()
-                .take(IOV_BATCH)
-                .map(|p| IoSlice::new(p))
-                .collect();
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(out.pieces.len().min(IOV_BATCH));
+            for p in out.pieces.iter().take(IOV_BATCH) {
+                let (slice, whole) = sys_net::io_slice(p);
+                slices.push(slice);
+                if !whole {
+                    break;
+                }
+            }
             let mut n = match sys_net::send(self.fd, &slices) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -494,7 +496,7 @@ impl Ws {
         drop(out);
         // The writer task ends too: nothing holds the socket but the JS object then.
         self.wake_writer.notify_one();
-        let _ = sys_net::shutdown(self.fd, libc::SHUT_RDWR);
+        let _ = sys_net::shutdown(self.fd, Shutdown::Both);
     }
 
     /// Reads what is there, parses it, answers pings, and delivers the messages to JS in

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use abio_core::error::{errno_error, errno_of};
 use abio_core::fs::{FileSink, WriteOptions};
 use abio_core::{Cancel, Error as CoreError};
 use bytes::Bytes;
@@ -128,8 +129,8 @@ pub(crate) fn body_failed(
         let mut source = std::error::Error::source(h);
         while let Some(s) = source {
             if let Some(io) = s.downcast_ref::<io::Error>() {
-                if let Some(code) = io.raw_os_error() {
-                    return CoreError::net(io::Error::from_raw_os_error(code), "read");
+                if let Some(code) = io.raw_os_error().and(errno_of(io)) {
+                    return CoreError::net(errno_error(code), "read");
                 }
                 if io.kind() == io::ErrorKind::UnexpectedEof {
                     return CoreError::BodyCut { got, wanted };
@@ -182,9 +183,8 @@ where
             return Err(CoreError::BodyTooLarge { max });
         }
         if all.capacity() - all.len() < data.len() {
-            all.try_reserve(data.len()).map_err(|_| {
-                CoreError::io(io::Error::from_raw_os_error(libc::ENOMEM), "malloc", None)
-            })?;
+            all.try_reserve(data.len())
+                .map_err(|_| CoreError::io(errno_error(libc::ENOMEM), "malloc", None))?;
         }
         all.extend_from_slice(&data);
         progress(all.len() as u64);

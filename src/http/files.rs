@@ -8,7 +8,6 @@
 
 use std::fs::{File, Metadata};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,13 +62,13 @@ struct Key {
 
 impl Key {
     fn of(m: &Metadata) -> Key {
-        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        let (dev, ino, mtime_ns, ctime_ns) = abio_core::fs::version_stamp(m);
         Key {
-            dev: m.dev(),
-            ino: m.ino(),
+            dev,
+            ino,
             len: m.len(),
-            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
-            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+            mtime_ns,
+            ctime_ns,
         }
     }
 }
@@ -134,7 +133,7 @@ fn failed(e: &io::Error) -> Response<Body> {
     empty(match e.kind() {
         io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
         io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-        _ if e.raw_os_error() == Some(libc::ENOTDIR) => StatusCode::NOT_FOUND,
+        _ if abio_core::error::errno_of(e) == Some(libc::ENOTDIR) => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     })
 }

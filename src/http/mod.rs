@@ -146,7 +146,7 @@ fn route_table(
                 let p = PathBuf::from(f);
                 match std::fs::metadata(&p) {
                     Ok(m) if m.is_dir() => {
-                        let e = std::io::Error::from_raw_os_error(libc::EISDIR);
+                        let e = abio_core::error::errno_error(libc::EISDIR);
                         return Err(CoreError::io(e, "open", Some(&p)).into());
                     }
                     Ok(_) => {}

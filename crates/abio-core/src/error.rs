@@ -149,12 +149,173 @@ impl Error {
         }
     }
 
-    /// The errno of an [`Error::Io`] or [`Error::Net`].
+    /// The errno of an [`Error::Io`] or [`Error::Net`] (see [`errno_of`]).
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Io { source, .. } | Error::Net { source, .. } => source.raw_os_error(),
+            Error::Io { source, .. } | Error::Net { source, .. } => errno_of(source),
             _ => None,
         }
+    }
+}
+
+/// The errno an OS error stands for, in `libc`'s numbering (`libc::ENOENT`, …), on every
+/// platform: on Unix its `raw_os_error()`; on Windows, whose OS errors are Win32 and
+/// Winsock codes, the errno libuv translates it to (or the one [`errno_error`] made it
+/// from, or one told by its [`io::ErrorKind`]). `None` when there is none.
+pub fn errno_of(e: &io::Error) -> Option<i32> {
+    #[cfg(unix)]
+    {
+        e.raw_os_error()
+    }
+    #[cfg(windows)]
+    {
+        windows::errno_of(e)
+    }
+}
+
+/// An OS error for `errno` (`libc::EISDIR`, …), for failures abio finds itself;
+/// [`errno_of`] gives `errno` back. On Unix simply `from_raw_os_error`; on Windows, where a
+/// raw OS error is a Win32 code, the errno rides inside the error, with a matching kind.
+pub fn errno_error(errno: i32) -> io::Error {
+    #[cfg(unix)]
+    {
+        io::Error::from_raw_os_error(errno)
+    }
+    #[cfg(windows)]
+    {
+        windows::errno_error(errno)
+    }
+}
+
+/// Windows: Win32 and Winsock codes to errno values, as libuv's `uv_translate_sys_error`.
+#[cfg(windows)]
+mod windows {
+    use std::fmt;
+    use std::io::{self, ErrorKind};
+
+    /// An errno carried inside an `io::Error` (see [`super::errno_error`]).
+    #[derive(Debug)]
+    struct Errno(i32);
+
+    impl fmt::Display for Errno {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{} (errno {})", io::Error::from(kind(self.0)), self.0)
+        }
+    }
+
+    impl std::error::Error for Errno {}
+
+    pub fn errno_error(errno: i32) -> io::Error {
+        io::Error::new(kind(errno), Errno(errno))
+    }
+
+    pub fn errno_of(e: &io::Error) -> Option<i32> {
+        if let Some(Errno(n)) = e.get_ref().and_then(|r| r.downcast_ref::<Errno>()) {
+            return Some(*n);
+        }
+        e.raw_os_error()
+            .and_then(from_code)
+            .or_else(|| from_kind(e.kind()))
+    }
+
+    /// The kind an errno gets, so that checks by kind (`WouldBlock`, …) see it.
+    fn kind(errno: i32) -> ErrorKind {
+        match errno {
+            libc::ENOENT => ErrorKind::NotFound,
+            libc::EACCES | libc::EPERM => ErrorKind::PermissionDenied,
+            libc::EEXIST => ErrorKind::AlreadyExists,
+            libc::EAGAIN | libc::EWOULDBLOCK => ErrorKind::WouldBlock,
+            libc::EINTR => ErrorKind::Interrupted,
+            libc::ECONNREFUSED => ErrorKind::ConnectionRefused,
+            libc::ECONNRESET => ErrorKind::ConnectionReset,
+            libc::ECONNABORTED => ErrorKind::ConnectionAborted,
+            libc::ENOTCONN => ErrorKind::NotConnected,
+            libc::EADDRINUSE => ErrorKind::AddrInUse,
+            libc::EADDRNOTAVAIL => ErrorKind::AddrNotAvailable,
+            libc::EPIPE => ErrorKind::BrokenPipe,
+            libc::EINVAL => ErrorKind::InvalidInput,
+            libc::ETIMEDOUT => ErrorKind::TimedOut,
+            libc::ENOMEM => ErrorKind::OutOfMemory,
+            libc::EISDIR => ErrorKind::IsADirectory,
+            libc::ENOTDIR => ErrorKind::NotADirectory,
+            libc::ENOTSUP => ErrorKind::Unsupported,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// The errno of an error that has only a kind.
+    fn from_kind(kind: ErrorKind) -> Option<i32> {
+        Some(match kind {
+            ErrorKind::NotFound => libc::ENOENT,
+            ErrorKind::PermissionDenied => libc::EACCES,
+            ErrorKind::AlreadyExists => libc::EEXIST,
+            ErrorKind::WouldBlock => libc::EAGAIN,
+            ErrorKind::Interrupted => libc::EINTR,
+            ErrorKind::ConnectionRefused => libc::ECONNREFUSED,
+            ErrorKind::ConnectionReset => libc::ECONNRESET,
+            ErrorKind::ConnectionAborted => libc::ECONNABORTED,
+            ErrorKind::NotConnected => libc::ENOTCONN,
+            ErrorKind::AddrInUse => libc::EADDRINUSE,
+            ErrorKind::AddrNotAvailable => libc::EADDRNOTAVAIL,
+            ErrorKind::BrokenPipe => libc::EPIPE,
+            ErrorKind::InvalidInput => libc::EINVAL,
+            ErrorKind::TimedOut => libc::ETIMEDOUT,
+            ErrorKind::OutOfMemory => libc::ENOMEM,
+            ErrorKind::IsADirectory => libc::EISDIR,
+            ErrorKind::NotADirectory => libc::ENOTDIR,
+            ErrorKind::DirectoryNotEmpty => libc::ENOTEMPTY,
+            ErrorKind::Unsupported => libc::ENOTSUP,
+            _ => return None,
+        })
+    }
+
+    /// A Win32 (`ERROR_*`) or Winsock (`WSAE*`) code's errno, as libuv maps it.
+    fn from_code(code: i32) -> Option<i32> {
+        Some(match code {
+            1 => libc::EISDIR, // ERROR_INVALID_FUNCTION (reading a directory)
+            2 | 3 | 15 | 123 | 126 | 161 | 267 => libc::ENOENT,
+            4 | 10024 => libc::EMFILE,
+            5 | 1314 => libc::EPERM, // ERROR_ACCESS_DENIED, as Node reports it
+            6 | 10009 => libc::EBADF,
+            8 | 14 => libc::ENOMEM,
+            17 => libc::EXDEV,
+            19 => libc::EROFS,
+            32 | 33 | 231 => libc::EBUSY,
+            39 | 112 => libc::ENOSPC,
+            50 | 10045 => libc::ENOTSUP,
+            64 | 10052 | 10054 => libc::ECONNRESET,
+            80 | 183 => libc::EEXIST,
+            87 | 122 | 10022 => libc::EINVAL,
+            109 | 232 | 10058 => libc::EPIPE,
+            121 | 10060 => libc::ETIMEDOUT,
+            145 => libc::ENOTEMPTY,
+            206 | 10063 => libc::ENAMETOOLONG,
+            740 | 998 | 10013 => libc::EACCES,
+            995 | 10004 => libc::ECANCELED,
+            1225 | 10061 => libc::ECONNREFUSED,
+            1227 | 10048 => libc::EADDRINUSE,
+            1231 | 10051 => libc::ENETUNREACH,
+            1232 | 10065 => libc::EHOSTUNREACH,
+            1236 | 10053 => libc::ECONNABORTED,
+            1921 => libc::ELOOP,
+            2250 | 10057 => libc::ENOTCONN,
+            10014 => libc::EFAULT,
+            10035 => libc::EAGAIN,
+            10036 => libc::EINPROGRESS,
+            10037 => libc::EALREADY,
+            10038 => libc::ENOTSOCK,
+            10039 => libc::EDESTADDRREQ,
+            10040 => libc::EMSGSIZE,
+            10041 => libc::EPROTOTYPE,
+            10042 => libc::ENOPROTOOPT,
+            10043 => libc::EPROTONOSUPPORT,
+            10047 => libc::EAFNOSUPPORT,
+            10049 => libc::EADDRNOTAVAIL,
+            10050 => libc::ENETDOWN,
+            10055 => libc::ENOBUFS,
+            10056 => libc::EISCONN,
+            _ => return None,
+        })
     }
 }
 

@@ -10,12 +10,14 @@ pub mod error;
 pub mod frame;
 pub mod fs;
 pub mod http;
-#[cfg(target_os = "linux")]
 pub mod net;
 #[cfg(target_os = "linux")]
 pub mod nowait;
+/// Elsewhere there is no way to know that a read cannot block: every read takes the pool.
+#[cfg(not(target_os = "linux"))]
+#[path = "nowait_other.rs"]
+pub mod nowait;
 pub mod pack;
-#[cfg(target_os = "linux")]
 pub mod ws;
 
 pub use cancel::Cancel;

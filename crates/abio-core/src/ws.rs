@@ -475,26 +475,63 @@ impl Masks {
 pub fn fill_random(buf: &mut [u8]) {
     let mut got = 0;
     while got < buf.len() {
-        // SAFETY: the pointer and length describe the unfilled tail of `buf`, which the
-        // kernel writes at most `len` bytes into.
-        let r = unsafe { libc::getrandom(buf[got..].as_mut_ptr().cast(), buf.len() - got, 0) };
-        if r > 0 {
-            got += r as usize;
-        } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            // No getrandom (very old kernels): a clock-seeded mix, still unique per key.
-            let seed = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            let mut x = seed ^ (buf.as_ptr() as u64);
-            for b in &mut buf[got..] {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
+        match os_random(&mut buf[got..]) {
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                // No OS source (very old kernels): a clock-seeded mix, still unique per key.
+                let seed = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                let mut x = seed ^ (buf.as_ptr() as u64);
+                for b in &mut buf[got..] {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    *b = x as u8;
+                }
+                return;
             }
-            return;
         }
     }
+}
+
+/// Some random bytes into `buf` (non-empty): how many, or the OS's error.
+#[cfg(target_os = "linux")]
+fn os_random(buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: the pointer and length describe `buf`, which the kernel writes at most `len`
+    // bytes into.
+    let r = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if r > 0 {
+        Ok(r as usize)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Unix without `getrandom` (macOS): `getentropy`, at most 256 bytes a call.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn os_random(buf: &mut [u8]) -> std::io::Result<usize> {
+    let n = buf.len().min(256);
+    // SAFETY: the pointer and `n` describe the head of `buf`, which is writable.
+    if unsafe { libc::getentropy(buf.as_mut_ptr().cast(), n) } == 0 {
+        Ok(n)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Windows: `ProcessPrng`, the system's generator (what Rust's std uses; Windows 10+).
+#[cfg(windows)]
+fn os_random(buf: &mut [u8]) -> std::io::Result<usize> {
+    #[link(name = "bcryptprimitives", kind = "raw-dylib")]
+    extern "system" {
+        fn ProcessPrng(pbdata: *mut u8, cbdata: usize) -> i32;
+    }
+    // SAFETY: the pointer and length describe `buf`, writable for its whole length;
+    // ProcessPrng fills it and always succeeds (it returns TRUE).
+    unsafe { ProcessPrng(buf.as_mut_ptr(), buf.len()) };
+    Ok(buf.len())
 }
 
 #[cfg(test)]
