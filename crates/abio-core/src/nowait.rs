@@ -142,13 +142,16 @@ pub fn read_cached<B: AsMut<[u8]>>(
     // SAFETY: a zeroed `statx` is a valid out-parameter.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: `opath` is open; the empty path with AT_EMPTY_PATH names it; `stx` is writable.
+    // The raw syscall (as for openat2 and statmount): the C library's `statx` wrapper is only
+    // in glibc >= 2.28 and musl >= 1.2.5, and a missing symbol would stop the addon loading.
     let r = unsafe {
-        libc::statx(
+        libc::syscall(
+            libc::SYS_statx,
             opath.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
             libc::STATX_TYPE | libc::STATX_SIZE | libc::STATX_MNT_ID_UNIQUE,
-            &mut stx,
+            &mut stx as *mut libc::statx,
         )
     };
     let regular = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG;
@@ -188,13 +191,17 @@ pub fn read_cached<B: AsMut<[u8]>>(
         iov_base: bytes.as_mut_ptr().cast(),
         iov_len: bytes.len(),
     };
-    // SAFETY: `iov` describes `bytes`, writable for its whole length; one iovec.
+    // SAFETY: `iov` describes `bytes`, writable for its whole length; one iovec. The raw
+    // syscall, as `statx` above (the wrapper needs glibc >= 2.26). Its offset comes in two
+    // halves, low and high 32 bits (a 64-bit kernel takes all of it from the low one).
     let n = unsafe {
-        libc::preadv2(
+        libc::syscall(
+            libc::SYS_preadv2,
             file.as_raw_fd(),
-            &iov,
+            &iov as *const libc::iovec,
             1,
-            opts.offset as libc::off_t,
+            opts.offset as libc::c_ulong,
+            (opts.offset >> 32) as libc::c_ulong,
             libc::RWF_NOWAIT,
         )
     };

@@ -500,8 +500,8 @@ pub fn fill_random(buf: &mut [u8]) {
 #[cfg(target_os = "linux")]
 fn os_random(buf: &mut [u8]) -> std::io::Result<usize> {
     // SAFETY: the pointer and length describe `buf`, which the kernel writes at most `len`
-    // bytes into.
-    let r = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    // bytes into. The raw syscall: the C library's wrapper needs glibc >= 2.25.
+    let r = unsafe { libc::syscall(libc::SYS_getrandom, buf.as_mut_ptr(), buf.len(), 0) };
     if r > 0 {
         Ok(r as usize)
     } else {
