@@ -253,6 +253,22 @@ describe('worker_threads', () => {
     expect(run.lines[run.lines.length - 1]).toEqual({ done: true })
   }, 70000)
 
+  const linuxTest = fs.existsSync('/proc/self/fd') ? test : test.skip
+  linuxTest(
+    'servers started in workers close with them (busy or idle); descriptors come back',
+    () => {
+      const run = runFixture([path.join(FIX, 'workers-servers.js')], { timeout: 60000 })
+      expectCleanExit(run)
+      expect(run.lines.find((l) => l.fatal)).toBeUndefined()
+      const steps = run.lines.filter((l) => l.step)
+      expect(steps.filter((s) => s.problem)).toEqual([])
+      expect(steps.filter((s) => s.step === 'round')).toHaveLength(3)
+      expect(steps.find((s) => s.step === 'main')).toEqual({ step: 'main', stillAccepting: 0, fdsBack: true })
+      expect(run.lines[run.lines.length - 1]).toEqual({ done: true })
+    },
+    70000,
+  )
+
   test('an ArrayBuffer from abio can be transferred between threads and outlive the worker', () => {
     const d = newDir('workers-transfer')
     const run = runFixture(['--expose-gc', path.join(FIX, 'workers-transfer.js'), d], { timeout: 60000 })

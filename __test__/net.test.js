@@ -550,6 +550,8 @@ describe.each(SIDES)('interop: %s', (_, side) => {
     await a.writeFrame([])
     await a.writeFrame('strings too ✓')
     await a.writeFrame([new Uint8Array(0), 'x', new ArrayBuffer(0)])
+    const bigParts = ['é'.repeat(20000), ab(20000), '✓'.repeat(10000)]
+    await a.writeFrame(bigParts)
     await a.end()
     const frames = parseFrames(await rec.all())
     expect(frames.map((f) => f.length)).toEqual([
@@ -559,11 +561,14 @@ describe.each(SIDES)('interop: %s', (_, side) => {
       0,
       Buffer.byteLength('strings too ✓'),
       1,
+      40000 + 20000 + 30000,
     ])
     expectBytes(frames[0], Buffer.concat(kinds.map((k) => k.bytes)))
     expectBytes(frames[1], single)
     expectBytes(frames[4], 'strings too ✓')
     expectBytes(frames[5], 'x')
+    // Strings over the 16 KiB that are copied are encoded, never held as JS memory.
+    expectBytes(frames[6], Buffer.concat(bigParts.map((p) => (typeof p === 'string' ? Buffer.from(p) : bufferOver(p)))))
   })
 
   test('readFrame of frames Node wrote by hand: empty, split across writes, many in one write, 10 MiB', async () => {

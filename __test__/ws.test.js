@@ -10,6 +10,7 @@
 // ABIO_WS_IMPL=reference runs the same tests against fixtures/ws-reference.js (abio's API over
 // Node's http and `ws`): the proof that the tests ask only what a trusted peer does.
 
+const fs = require('fs')
 const net = require('net')
 const http = require('http')
 const crypto = require('crypto')
@@ -399,6 +400,8 @@ function dataKinds() {
     ['0-length string', '', false],
     ['64 KiB Uint8Array (16-bit length)', new Uint8Array(ab(64 * KiB)), true],
     ['70,000-byte Buffer (64-bit length)', Buffer.from(ab(70000)), true],
+    // Over the 16 KiB that are copied: a string is encoded, never held.
+    ['40,000-char non-ASCII string', 'ü€'.repeat(20000), false],
   ]
 }
 
@@ -783,6 +786,7 @@ describe('broadcast', () => {
       poolSlice('pooled'),
       new ArrayBuffer(0),
       sab(100),
+      'x✓'.repeat(30000),
     ]
     const wants = messages.map((m) => (typeof m === 'string' ? m : copyOf(m)))
     const counts = messages.map((m) => srv.server.broadcast(m))
@@ -1229,4 +1233,41 @@ describe('connectWebSocket against a ws server', () => {
     const [cl] = await srv.closes.until(1, 'close callbacks')
     expect([cl.code, cl.reason]).toEqual([1000, 'end'])
   })
+})
+
+// ---------------------------------------------------------------------------
+// 7. Resources
+
+describe('resources', () => {
+  const fds = () => fs.readdirSync('/proc/self/fd').length
+  const linuxIt = fs.existsSync('/proc/self/fd') ? it : it.skip
+
+  linuxIt(
+    'a closed WebSocket lets go of its socket at once, on both sides, while JS still holds the objects',
+    async () => {
+      const srv = await recordingServer()
+      const first = await abioConnect(srv.url)
+      first.close(1000)
+      await first.closed
+      await srv.closes.until(1, 'the first close')
+      const before = fds()
+      const kept = [] // held on purpose: no garbage collection may be what frees them
+      for (let i = 0; i < 20; i++) {
+        const c = await abioConnect(srv.url)
+        c.send('hi')
+        await nextMessages(c, 1)
+        c.close(1000)
+        await c.closed
+        kept.push(c)
+      }
+      await srv.closes.until(21, 'close callbacks')
+      let now = fds()
+      for (let i = 0; i < 100 && now > before; i++) {
+        await sleep(20)
+        now = fds()
+      }
+      expect({ open: now, kept: kept.length }).toEqual({ open: before, kept: 20 })
+      expect(srv.closes.items.map((c) => c.ws).every((ws) => ws.send('late') === false)).toBe(true)
+    },
+  )
 })

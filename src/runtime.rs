@@ -501,6 +501,52 @@ impl KeepAlive {
     }
 }
 
+/// Work to do if the JS environment is torn down (a worker terminated, or the main thread
+/// finishing) before [`Teardown::cancel`]: stopping what no JS will close any more, such as
+/// a listening server, whose port would otherwise outlive its worker.
+pub struct Teardown(*mut TeardownWork);
+
+type TeardownWork = Option<Box<dyn FnOnce() + Send>>;
+
+// SAFETY: the pointer is only dereferenced on the JS thread (the cleanup hook, or `cancel`
+// with that thread's `Env`); moving it between threads is fine.
+unsafe impl Send for Teardown {}
+
+unsafe extern "C" fn run_teardown(arg: *mut c_void) {
+    // SAFETY: `arg` is the box `Teardown::new` leaked; the hook runs at most once, and
+    // `cancel` removes it before freeing the box.
+    let work = unsafe { Box::from_raw(arg.cast::<TeardownWork>()) };
+    if let Some(f) = *work {
+        f();
+    }
+}
+
+impl Teardown {
+    /// Runs `f` at the teardown of `env`'s environment unless cancelled first. JS thread.
+    pub fn new(env: &Env, f: Box<dyn FnOnce() + Send>) -> napi::Result<Teardown> {
+        let work = Box::into_raw(Box::new(Some(f)));
+        // SAFETY: JS thread; `work` stays valid until the hook runs or `cancel` frees it.
+        let status =
+            unsafe { sys::napi_add_env_cleanup_hook(env.raw(), Some(run_teardown), work.cast()) };
+        if status != sys::Status::napi_ok {
+            // SAFETY: not registered: still ours.
+            drop(unsafe { Box::from_raw(work) });
+            return Err(napi::Error::from_reason("napi_add_env_cleanup_hook failed"));
+        }
+        Ok(Teardown(work))
+    }
+
+    /// The work is not needed any more (closed by JS): forgets it. JS thread (`env`).
+    pub fn cancel(self, env: &Env) {
+        // SAFETY: JS thread; the hook has not run (it only runs at teardown, after which
+        // no JS calls this), so the box is still ours once the hook is removed.
+        unsafe {
+            sys::napi_remove_env_cleanup_hook(env.raw(), Some(run_teardown), self.0.cast());
+            drop(Box::from_raw(self.0));
+        }
+    }
+}
+
 /// A promise's resolver: made on the JS thread, moved anywhere, settled on the JS thread
 /// (directly, or in a closure given to [`Js::post`]). A `Deferred` dropped unsettled leaves
 /// its promise pending: every path settles it.

@@ -39,7 +39,7 @@ use crate::error::{error_value, AbioError, AbioResult};
 use crate::fs::{cancel_of, CancelToken};
 use crate::runtime::{
     connected, net as rt, register, woken_on_cancel, AsyncSock, Deferred, Js, KeepAlive, Progress,
-    Promise, ReadyGuard,
+    Promise, ReadyGuard, Teardown,
 };
 
 /// A registered socket; tasks hold their own clone, so the descriptor closes when the
@@ -1360,6 +1360,9 @@ pub(crate) struct Listening {
     /// Whether the accept loop has returned (the descriptor is closed), and the `close()`
     /// calls waiting for it.
     stopped: Mutex<(bool, Vec<Deferred>)>,
+    /// Stops accepting if the JS environment goes away first (a worker terminated with the
+    /// server open): its port must not outlive it.
+    teardown: Mutex<Option<Teardown>>,
 }
 
 impl Listening {
@@ -1373,6 +1376,15 @@ impl Listening {
             closed: AtomicBool::new(false),
             closing: Notify::new(),
             stopped: Mutex::new((false, Vec::new())),
+            teardown: Mutex::new(None),
+        }
+    }
+
+    /// Stops accepting (the accept loop then returns and closes the socket). Any thread.
+    fn stop(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.closing.notify_waiters();
+            drop(lock(&self.io).take());
         }
     }
 
@@ -1389,10 +1401,10 @@ impl Listening {
         stopped.1.push(done);
         drop(stopped);
         self.closing_keep.set(env, true);
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            self.closing.notify_waiters();
-            drop(lock(&self.io).take());
+        if let Some(t) = lock(&self.teardown).take() {
+            t.cancel(env);
         }
+        self.stop();
         Ok(promise)
     }
 
@@ -1482,6 +1494,9 @@ pub(crate) fn listening<T: ToNapiValue + 'static>(
             let server = bound.map(|(io, host, port)| {
                 let core = Arc::new(Listening::new(io.clone(), js, unix));
                 core.keep.set(env, true);
+                let weak = Arc::downgrade(&core);
+                let stop = move || weak.upgrade().into_iter().for_each(|c| c.stop());
+                *lock(&core.teardown) = Teardown::new(env, Box::new(stop)).ok();
                 start(core, io, host, port)
             });
             done.settle(env, server);

@@ -142,7 +142,11 @@ impl Registry {
 pub(crate) struct Ws {
     id: u32,
     role: Role,
-    stream: TcpStream,
+    /// The socket, until the connection is over: then it is let go at once, not when the
+    /// JS object is collected. The writer task holds it too while it runs. Every syscall on
+    /// the descriptor goes through [`Ws::with_fd`], so none reaches a number reused since.
+    sock: Mutex<Option<Arc<TcpStream>>>,
+    /// The descriptor, for the JS thread's poll (started while `sock` is there).
     fd: RawSock,
     out: Mutex<Out>,
     /// Bytes queued and not yet taken by the kernel (`bufferedAmount`).
@@ -182,10 +186,11 @@ impl Ws {
         registry: Option<Arc<Registry>>,
     ) -> Arc<Ws> {
         let fd = raw_of(&stream);
+        let stream = Arc::new(stream);
         let ws = Arc::new(Ws {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             role,
-            stream,
+            sock: Mutex::new(Some(stream.clone())),
             fd,
             out: Mutex::default(),
             buffered: AtomicU64::new(0),
@@ -212,7 +217,7 @@ impl Ws {
         if let Some(r) = &ws.registry {
             lock(&r.0).insert(ws.id, ws.clone());
         }
-        rt().spawn(ws.clone().writer());
+        rt().spawn(ws.clone().writer(stream));
         ws
     }
 
@@ -278,17 +283,29 @@ impl Ws {
         if let Some(r) = &self.registry {
             lock(&r.0).remove(&self.id);
         }
+        self.release();
+    }
+
+    /// Runs `f` on the descriptor while the socket is held; `None` once it was let go.
+    fn with_fd<T>(&self, f: impl FnOnce(RawSock) -> T) -> Option<T> {
+        lock(&self.sock).as_ref().map(|s| f(raw_of(&**s)))
+    }
+
+    /// Cuts the connection from any thread: the JS thread's reader sees its end.
+    fn cut(&self) {
+        self.with_fd(|fd| sys_net::shutdown(fd, Shutdown::Both));
+    }
+
+    /// Ends the connection for good: drops what is queued, stops the writer task, shuts the
+    /// socket down and lets go of it (it closes once the writer task has returned).
+    fn release(&self) {
         let mut out = lock(&self.out);
         out.shut = true;
         out.pieces.clear();
         drop(out);
         self.wake_writer.notify_one();
         self.cut();
-    }
-
-    /// Cuts the connection from any thread: the JS thread's reader sees its end.
-    fn cut(&self) {
-        let _ = sys_net::shutdown(self.fd, Shutdown::Both);
+        lock(&self.sock).take();
     }
 
     /// The frame of one message: header, then payload pieces (the caller's memory where
@@ -387,7 +404,8 @@ impl Ws {
                     break;
                 }
             }
-            let mut n = match sys_net::send(self.fd, &slices) {
+            let sent = self.with_fd(|fd| sys_net::send(fd, &slices));
+            let mut n = match sent.unwrap_or_else(|| Err(io::ErrorKind::NotConnected.into())) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
@@ -409,26 +427,24 @@ impl Ws {
     }
 
     /// Sends what `enqueue` could not, as the socket becomes writable.
-    async fn writer(self: Arc<Self>) {
+    async fn writer(self: Arc<Self>, stream: Arc<TcpStream>) {
         loop {
             self.wake_writer.notified().await;
             if lock(&self.out).shut {
                 return;
             }
             loop {
-                if self.stream.writable().await.is_err() {
+                if stream.writable().await.is_err() {
                     return;
                 }
                 let mut out = lock(&self.out);
                 if out.shut {
                     return;
                 }
-                let sent =
-                    self.stream
-                        .try_io(Interest::WRITABLE, || match self.send_some(&mut out) {
-                            Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
-                            other => other,
-                        });
+                let sent = stream.try_io(Interest::WRITABLE, || match self.send_some(&mut out) {
+                    Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+                    other => other,
+                });
                 match sent {
                     Ok(_) => {
                         out.writing = false;
@@ -490,13 +506,7 @@ impl Ws {
         while !lock(&self.out).pieces.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let mut out = lock(&self.out);
-        out.shut = true;
-        out.pieces.clear();
-        drop(out);
-        // The writer task ends too: nothing holds the socket but the JS object then.
-        self.wake_writer.notify_one();
-        let _ = sys_net::shutdown(self.fd, Shutdown::Both);
+        self.release();
     }
 
     /// Reads what is there, parses it, answers pings, and delivers the messages to JS in
@@ -538,7 +548,8 @@ impl Ws {
                     break;
                 }
                 buf.reserve(READ_CHUNK);
-                match sys_net::recv(self.fd, buf.spare_capacity_mut(), false) {
+                let got = self.with_fd(|fd| sys_net::recv(fd, buf.spare_capacity_mut(), false));
+                match got.unwrap_or(Ok(0)) {
                     Ok(0) => {
                         ended = Some(self.abnormal());
                         break;
