@@ -301,7 +301,7 @@ impl Ws {
     fn release(&self) {
         let mut out = lock(&self.out);
         out.shut = true;
-        out.pieces.clear();
+        out.pieces = VecDeque::new();
         drop(out);
         self.wake_writer.notify_one();
         self.cut();
@@ -569,6 +569,11 @@ impl Ws {
             if ended.is_some() {
                 rx.done = true;
             }
+            if rx.buf.is_empty() {
+                // Nothing partial waits: an idle connection keeps no read buffer (a thousand
+                // open connections would otherwise hold 64 KiB each).
+                rx.buf = Vec::new();
+            }
         }
         self.deliver(env, messages);
         if let Some((code, reason)) = ended {
@@ -590,6 +595,15 @@ impl Ws {
     /// what is queued (briefly) and close the socket, and tell JS.
     fn finish(self: &Arc<Self>, env: &Env, code: u16, reason: String) {
         self.over.store(true, Ordering::Release);
+        {
+            // What was read and not delivered is dropped now, not when JS lets go of the
+            // object: V8 does not see this memory, so it would not hurry to collect it.
+            let mut rx = lock(&self.rx);
+            rx.done = true;
+            rx.buf = Vec::new();
+            rx.events = Vec::new();
+            rx.parser = Parser::new(self.role, 0);
+        }
         if let Some(poll) = lock(&self.poll).take() {
             poll.close(env);
         }
