@@ -179,6 +179,18 @@ const fmtMs = (ms) => `${Math.round(ms)} ms`
 // checks: each returns a row { check, rate, memory, fds, notes, ok }
 
 const rows = []
+/** The memory and fds columns of a load row: the server process's RSS samples and descriptors. */
+function serverColumns(mem, fdsBefore, fdsAfter) {
+  return {
+    memory: mem
+      ? `server RSS peak ${fmtMiB(mem.peak)}, final ${fmtMiB(mem.final)}, ${fmtSigned(mem.growth)} after ${mem.markS} s`
+      : '',
+    fds:
+      `server fds ${fdsBefore} -> ${Number.isNaN(fdsAfter.fds) ? '?' : fdsAfter.fds}` +
+      (fdsAfter.afterGc !== undefined ? ` (${fdsAfter.afterGc} after GC)` : ''),
+  }
+}
+
 function row(r) {
   rows.push(r)
   console.log(`  -> ${r.ok ? 'ok' : 'FAIL'}: ${[r.rate, r.memory, r.fds, r.notes].filter(Boolean).join(' | ')}`)
@@ -335,12 +347,7 @@ async function httpLoad() {
   row({
     check,
     rate: `${fmtRate(tally.requests / seconds).replace('/s', ' req/s')}`,
-    memory: mem
-      ? `server RSS peak ${fmtMiB(mem.peak)}, final ${fmtMiB(mem.final)}, ${fmtSigned(mem.growth)} after ${mem.markS} s`
-      : '',
-    fds:
-      `server fds ${fdsBefore} -> ${Number.isNaN(fdsAfter.fds) ? '?' : fdsAfter.fds}` +
-      (fdsAfter.afterGc !== undefined ? ` (${fdsAfter.afterGc} after GC)` : ''),
+    ...serverColumns(mem, fdsBefore, fdsAfter),
     notes: [
       ...problems,
       `${status}; socket errors ${socketErrors}; p99 ${(tally.latencyP99Us / 1000).toFixed(1)} ms`,
@@ -455,12 +462,7 @@ async function wsLoad() {
   row({
     check,
     rate: `${fmtRate(sum.echoes / secs).replace('/s', ' echoes/s')}`,
-    memory: mem
-      ? `server RSS peak ${fmtMiB(mem.peak)}, final ${fmtMiB(mem.final)}, ${fmtSigned(mem.growth)} after ${mem.markS} s`
-      : '',
-    fds:
-      `server fds ${fdsBefore} -> ${Number.isNaN(fdsAfter.fds) ? '?' : fdsAfter.fds}` +
-      (fdsAfter.afterGc !== undefined ? ` (${fdsAfter.afterGc} after GC)` : ''),
+    ...serverColumns(mem, fdsBefore, fdsAfter),
     notes: [
       ...problems,
       `${sum.connects} connections` +
