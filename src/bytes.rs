@@ -163,20 +163,20 @@ impl Outgoing {
     /// when they fit [`COPY_IN`]; `hold(i)` makes a held `Buffer` of part `i` otherwise.
     fn build(
         head: usize,
-        parts: Vec<DataIn<BufferSlice<'_>>>,
+        parts: &mut [DataIn<BufferSlice<'_>>],
         mut hold: impl FnMut(usize) -> napi::Result<Buffer>,
     ) -> napi::Result<Self> {
         let len = parts.iter().map(|p| p.as_bytes().len()).sum::<usize>();
         let small = head + len <= COPY_IN;
-        let text = matches!(parts[..], [DataIn::Text(_)]);
+        let text = matches!(parts, [DataIn::Text(_)]);
         let mut first = Vec::with_capacity(if small { head + len } else { head });
         first.resize(head, 0);
         let mut rest = Vec::new();
-        for (i, part) in parts.into_iter().enumerate() {
+        for (i, part) in parts.iter_mut().enumerate() {
             match part {
                 part if small => first.extend_from_slice(part.as_bytes()),
                 // A string's UTF-8 is our own copy already: moved, there is no JS memory to hold.
-                DataIn::Text(s) => rest.push(SendPiece::Owned(s.into_bytes())),
+                DataIn::Text(s) => rest.push(SendPiece::Owned(std::mem::take(s).into_bytes())),
                 DataIn::View(v) if v.len() <= COPY_IN => rest.push(SendPiece::Owned(v.to_vec())),
                 DataIn::View(_) => rest.push(SendPiece::Held(hold(i)?)),
             }
@@ -219,16 +219,19 @@ impl Outgoing {
             let mut is_array = false;
             napi::check_status!(sys::napi_is_array(env, value, &mut is_array))?;
             if !is_array {
-                // One part (the common case): no array to walk.
-                let part = DataIn::<BufferSlice<'_>>::from_napi_value(env, value)?;
-                return Self::build(head, vec![part], |_| Buffer::from_napi_value(env, value));
+                // One part (the common case): no list to allocate.
+                let mut part = DataIn::<BufferSlice<'_>>::from_napi_value(env, value)?;
+                let parts = std::slice::from_mut(&mut part);
+                return Self::build(head, parts, |_| Buffer::from_napi_value(env, value));
             }
             let values = items(env, value)?;
-            let parts = values
+            let mut parts = values
                 .iter()
                 .map(|&v| DataIn::<BufferSlice<'_>>::from_napi_value(env, v))
                 .collect::<napi::Result<Vec<_>>>()?;
-            Self::build(head, parts, |i| Buffer::from_napi_value(env, values[i]))
+            Self::build(head, &mut parts, |i| {
+                Buffer::from_napi_value(env, values[i])
+            })
         }
     }
 }

@@ -146,8 +146,6 @@ pub(crate) struct Ws {
     /// JS object is collected. The writer task holds it too while it runs. Every syscall on
     /// the descriptor goes through [`Ws::with_fd`], so none reaches a number reused since.
     sock: Mutex<Option<Arc<TcpStream>>>,
-    /// The descriptor, for the JS thread's poll (started while `sock` is there).
-    fd: RawSock,
     out: Mutex<Out>,
     /// Bytes queued and not yet taken by the kernel (`bufferedAmount`).
     buffered: AtomicU64,
@@ -185,13 +183,11 @@ impl Ws {
         js: Js,
         registry: Option<Arc<Registry>>,
     ) -> Arc<Ws> {
-        let fd = raw_of(&stream);
         let stream = Arc::new(stream);
         let ws = Arc::new(Ws {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             role,
             sock: Mutex::new(Some(stream.clone())),
-            fd,
             out: Mutex::default(),
             buffered: AtomicU64::new(0),
             wake_writer: Notify::new(),
@@ -226,20 +222,23 @@ impl Ws {
     pub(crate) fn run(self: &Arc<Self>, env: &Env, early: Vec<u8>) {
         lock(&self.rx).buf = early;
         let (me, gone) = (Arc::downgrade(self), Arc::downgrade(self));
-        let poll = JsPoll::start(
-            env,
-            self.fd,
-            Box::new(move |env| {
-                if let Some(me) = me.upgrade() {
-                    me.pump(env);
-                }
-            }),
-            Box::new(move || {
-                if let Some(me) = gone.upgrade() {
-                    me.torn_down();
-                }
-            }),
-        );
+        let poll = match self.with_fd(|fd| fd) {
+            Some(fd) => JsPoll::start(
+                env,
+                fd,
+                Box::new(move |env| {
+                    if let Some(me) = me.upgrade() {
+                        me.pump(env);
+                    }
+                }),
+                Box::new(move || {
+                    if let Some(me) = gone.upgrade() {
+                        me.torn_down();
+                    }
+                }),
+            ),
+            None => Err(napi::Error::from_reason("the socket is closed")),
+        };
         match poll {
             Ok(p) => *lock(&self.poll) = Some(p),
             Err(_) => {
