@@ -18,7 +18,8 @@ const cp = require('child_process')
 
 const abio = require('..')
 const { ab, sab, poolSlice } = require('./helpers/inputs')
-const { bufferOver, expectBytes } = require('./helpers/bytes')
+const { bufferOver, expectBytes, copyOf } = require('./helpers/bytes')
+const { within } = require('./helpers/time')
 
 jest.setTimeout(20000)
 
@@ -26,18 +27,6 @@ const ROOT = path.join(__dirname, '..')
 const KiB = 1024
 const MiB = 1024 * 1024
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-/** `promise`, or `{ timedOut: true }` after `ms` (the timer is cleared either way). */
-async function within(promise, ms) {
-  let timer
-  const late = new Promise((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), ms)))
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-/** A copy of the bytes of any Bytes value, taken now. */
-const copyOf = (x) => Buffer.from(bufferOver(x))
 
 const { HAS_CURL } = require('./helpers/http-peers')
 if (!HAS_CURL) console.warn('SKIPPING the curl tests: curl is not installed (apt-get install -y curl)')

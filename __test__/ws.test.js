@@ -19,7 +19,8 @@ const { WebSocket: WsClient, WebSocketServer } = require('ws')
 const REFERENCE = process.env.ABIO_WS_IMPL === 'reference'
 const abio = REFERENCE ? require('./fixtures/ws-reference') : require('..')
 const { ab, sab, poolSlice } = require('./helpers/inputs')
-const { bufferOver, expectBytes } = require('./helpers/bytes')
+const { bufferOver, expectBytes, copyOf } = require('./helpers/bytes')
+const { within } = require('./helpers/time')
 const { track, closeAll } = require('./helpers/cleanup')
 const { thrownBy } = require('./helpers/throws')
 
@@ -32,19 +33,6 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 const tag = (x) => Object.prototype.toString.call(x)
 const sha256 = (x) => crypto.createHash('sha256').update(bufferOver(x)).digest('hex')
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-/** A copy of the bytes of any Bytes value, taken now. */
-const copyOf = (x) => Buffer.from(bufferOver(x))
-
-/** `promise`, or `{ timedOut: true }` after `ms` (the timer is cleared either way). */
-async function within(promise, ms) {
-  let timer
-  const late = new Promise((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), ms)))
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** `promise`'s value, or a thrown Error naming `what` after `ms`. */
 async function waitFor(promise, what, ms = 5000) {
@@ -1239,8 +1227,34 @@ describe('connectWebSocket against a ws server', () => {
 // 7. Resources
 
 describe('resources', () => {
-  const fds = () => fs.readdirSync('/proc/self/fd').length
-  const linuxIt = fs.existsSync('/proc/self/fd') ? it : it.skip
+  /** The socket inodes of this process's open descriptors. */
+  function ourSockets() {
+    const inodes = new Set()
+    for (const fd of fs.readdirSync('/proc/self/fd')) {
+      let target = ''
+      try {
+        target = fs.readlinkSync(`/proc/self/fd/${fd}`)
+      } catch {} // the directory's own descriptor, gone by now
+      const m = /^socket:\[(\d+)\]$/.exec(target)
+      if (m) inodes.add(m[1])
+    }
+    return inodes
+  }
+  /** The inodes of the connected sockets with `port` at either end (/proc/net/tcp*). */
+  function connectedOn(port) {
+    const hex = ':' + port.toString(16).toUpperCase().padStart(4, '0')
+    const inodes = new Set()
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      if (!fs.existsSync(table)) continue
+      for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/)
+        const listening = cols[3] === '0A'
+        if (cols.length > 9 && !listening && (cols[1].endsWith(hex) || cols[2].endsWith(hex))) inodes.add(cols[9])
+      }
+    }
+    return inodes
+  }
+  const linuxIt = fs.existsSync('/proc/net/tcp') ? it : it.skip
 
   linuxIt(
     'a closed WebSocket lets go of its socket at once, on both sides, while JS still holds the objects',
@@ -1250,23 +1264,25 @@ describe('resources', () => {
       first.close(1000)
       await first.closed
       await srv.closes.until(1, 'the first close')
-      const before = fds()
       const kept = [] // held on purpose: no garbage collection may be what frees them
+      const used = new Set() // both ends of each connection, seen while it was open
       for (let i = 0; i < 20; i++) {
         const c = await abioConnect(srv.url)
         c.send('hi')
         await nextMessages(c, 1)
+        for (const inode of connectedOn(srv.port)) if (ourSockets().has(inode)) used.add(inode)
         c.close(1000)
         await c.closed
         kept.push(c)
       }
       await srv.closes.until(21, 'close callbacks')
-      let now = fds()
-      for (let i = 0; i < 100 && now > before; i++) {
+      const stillOpen = () => [...ourSockets()].filter((inode) => used.has(inode)).length
+      let open = stillOpen()
+      for (let i = 0; i < 100 && open > 0; i++) {
         await sleep(20)
-        now = fds()
+        open = stillOpen()
       }
-      expect({ open: now, kept: kept.length }).toEqual({ open: before, kept: 20 })
+      expect({ used: used.size, open, kept: kept.length }).toEqual({ used: 40, open: 0, kept: 20 })
       expect(srv.closes.items.map((c) => c.ws).every((ws) => ws.send('late') === false)).toBe(true)
     },
   )

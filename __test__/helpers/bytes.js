@@ -8,6 +8,9 @@ function bufferOver(x) {
   return Buffer.from(x)
 }
 
+/** A copy of the bytes of any Bytes value, taken now. */
+const copyOf = (x) => Buffer.from(bufferOver(x))
+
 function firstDifference(a, b) {
   const n = Math.min(a.length, b.length)
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i
@@ -26,4 +29,4 @@ function expectBytes(actual, expected) {
   }
 }
 
-module.exports = { bufferOver, expectBytes }
+module.exports = { bufferOver, copyOf, expectBytes }
