@@ -204,6 +204,17 @@ const MEM_WORKLOADS = [
   ['ws', 'WebSocket messages', 'serve + connectWebSocket echo, text and binary, 32 in flight, 5000 per connection'],
 ]
 
+/**
+ * The result line of a finished child (the first that `isResult` accepts), or null after a
+ * failed row for `check` when the child crashed or reported a fatal error instead.
+ */
+function resultOf(run, check, isResult) {
+  const r = run.lines.find((l) => l.fatal || isResult(l)) || {}
+  if (run.code === 0 && !r.fatal && isResult(r)) return r
+  row({ check, notes: r.fatal ? `failed: ${r.fatal.split('\n')[0]}` : `crashed (${describeExit(run)})`, ok: false })
+  return null
+}
+
 async function memoryFlat(workload, title, what) {
   const count = cfg[workload]
   const check = `memory: ${kfmt(count)} ${title}`
@@ -211,14 +222,8 @@ async function memoryFlat(workload, title, what) {
   const run = await node('mem.js', [workload, String(count), fs.mkdtempSync(path.join(tmp, workload + '-'))], {
     timeoutMs: 600000,
   }).exited
-  const r = run.lines.find((l) => l.workload === workload) || {}
-  if (run.code !== 0 || r.fatal || r.rate === undefined) {
-    return row({
-      check,
-      notes: r.fatal ? `failed: ${r.fatal.split('\n')[0]}` : `crashed (${describeExit(run)})`,
-      ok: false,
-    })
-  }
+  const r = resultOf(run, check, (l) => l.workload === workload && l.rate !== undefined)
+  if (!r) return
   const growth = r.rssEnd - r.rssStart
   const fdsOk = r.fdsNoGc === r.fdsStart && r.fdsEnd === r.fdsStart
   const notes = [`peak fds ${r.peakFds}`]
@@ -483,14 +488,8 @@ async function churn() {
     [String(cfg.workers), String(cfg.workersAtOnce), fs.mkdtempSync(path.join(tmp, 'workers-'))],
     { timeoutMs: 300000 },
   ).exited
-  const r = run.lines.find((l) => l.workers !== undefined || l.fatal) || {}
-  if (run.code !== 0 || r.fatal || r.workers === undefined) {
-    return row({
-      check,
-      notes: r.fatal ? `failed: ${r.fatal.split('\n')[0]}` : `crashed (${describeExit(run)})`,
-      ok: false,
-    })
-  }
+  const r = resultOf(run, check, (l) => l.workers !== undefined)
+  if (!r) return
   const growth = r.rssEnd - r.rssStart
   const problems = [...r.problems]
   if (r.fdsNoGc !== r.fdsStart || r.fdsEnd !== r.fdsStart)

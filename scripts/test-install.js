@@ -46,14 +46,25 @@ function sh(cmd, args, cwd, { allowFail = false } = {}) {
   return r
 }
 
+/** This machine's platform as napi-rs names its packages (`linux-x64-gnu`, `darwin-arm64`, ...). */
+function thisPlatform() {
+  const abi =
+    process.platform === 'linux'
+      ? process.report.getReport().header.glibcVersionRuntime
+        ? '-gnu'
+        : '-musl'
+      : process.platform === 'win32'
+        ? '-msvc'
+        : ''
+  return `${process.platform}-${process.arch}${abi}`
+}
+
+/** The main tarball and this platform's, as `npm run pack:all` wrote them. */
 function tarballs() {
-  const version = pkg.version
-  const platform = fs
-    .readdirSync(dist)
-    .find((f) => f.startsWith(`${pkg.name}-`) && f.endsWith(`-${version}.tgz`) && f !== `${pkg.name}-${version}.tgz`)
-  const main = path.join(dist, `${pkg.name}-${version}.tgz`)
-  if (!platform || !fs.existsSync(main)) throw new Error(`no tarballs in ${dist}: run \`npm run pack:all\``)
-  return { main, platform: path.join(dist, platform) }
+  const main = path.join(dist, `${pkg.name}-${pkg.version}.tgz`)
+  const platform = path.join(dist, `${pkg.name}-${thisPlatform()}-${pkg.version}.tgz`)
+  for (const f of [main, platform]) if (!fs.existsSync(f)) throw new Error(`no ${f}: run \`npm run pack:all\``)
+  return { main, platform }
 }
 
 function freshProject(name) {
