@@ -269,6 +269,24 @@ describe('worker_threads', () => {
     70000,
   )
 
+  // design.md section 2: at a worker's teardown every operation holding its memory is stopped
+  // before the teardown returns. The peer paused after 1 MiB; the worker is terminated and
+  // fresh memory filled with 0xEE; the peer then reads on. Before the fix the peer got 0xEE.
+  test.each(['route', 'fetch', 'request', 'download', 'send', 'broadcast', 'tcp'])(
+    'a worker terminated while its held 32 MiB is being sent (%s): the peer gets exact bytes or a cut, never freed memory',
+    (kind) => {
+      const run = runFixture([path.join(FIX, 'workers-held.js'), kind], { timeout: 60000 })
+      expectCleanExit(run)
+      const r = run.lines[0] || {}
+      expect(r.fatal).toBeUndefined()
+      expect(r.kind).toBe(kind)
+      expect(r.got).toBeGreaterThanOrEqual(MiB)
+      expect(r.got).toBeLessThanOrEqual(r.total)
+      expect(r.bad).toBe(-1)
+    },
+    70000,
+  )
+
   test('an ArrayBuffer from abio can be transferred between threads and outlive the worker', () => {
     const d = newDir('workers-transfer')
     const run = runFixture(['--expose-gc', path.join(FIX, 'workers-transfer.js'), d], { timeout: 60000 })

@@ -1,8 +1,9 @@
 //! The HTTP client (design.md section 7): `request()` and `download()` on hyper 1 over the
 //! shared tokio runtime.
 //!
-//! Connections are pooled by `hyper_util`'s legacy `Client` (keep-alive, one pool per
-//! process) over our own connector ([`Connector`]): it resolves and connects the way
+//! Connections are pooled by `hyper_util`'s legacy `Client` (keep-alive, one pool per JS
+//! environment, whose connections are tasks of that environment: a terminated worker's stop
+//! with it) over our own connector ([`Connector`]): it resolves and connects the way
 //! `connect()` does (src/tcp.rs: Node-shaped `ECONNREFUSED`/`ENOTFOUND`) and sets
 //! `TCP_NODELAY`. Chosen over a hand-made pool over `hyper::client::conn::http1`: that
 //! pool would have to redo what this one already does right: check out only idle
@@ -22,12 +23,13 @@
 //! Redirects follow the Fetch standard, with the rules of [`abio_core::client`]; the body
 //! of a response is read into one exact allocation when its length is announced.
 
+use std::cell::RefCell;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -40,9 +42,9 @@ use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use napi::bindgen_prelude::{ClassInstance, FnArgs, Function};
-use napi::Env;
+use napi::{sys, Env};
 use napi_derive::napi;
 use tokio::net::TcpStream;
 
@@ -99,14 +101,29 @@ impl tower_service::Service<Uri> for Connector {
     }
 }
 
-/// The process's pool. Made on a runtime thread (its tasks are spawned there).
-fn client() -> &'static Client<Connector, ReqBody> {
-    static CLIENT: OnceLock<Client<Connector, ReqBody>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        Client::builder(TokioExecutor::new())
+/// A pool of keep-alive connections.
+type Pool = Client<Connector, ReqBody>;
+
+thread_local! {
+    /// The pool of this thread's JS environment. One per environment, not per process: its
+    /// connections (which send held request bodies) run as tasks of that environment
+    /// ([`Js::spawn`]), so a worker's teardown stops them before its memory is freed.
+    static POOL: RefCell<Option<(sys::napi_env, Pool)>> = const { RefCell::new(None) };
+}
+
+/// The pool of `env`'s environment, made on first use. JS thread.
+fn pool(env: &Env, js: &Js) -> Pool {
+    POOL.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if let Some((_, pool)) = slot.as_ref().filter(|(owner, _)| *owner == env.raw()) {
+            return pool.clone();
+        }
+        let pool = Client::builder(js.clone())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE)
-            .build(Connector)
+            .build(Connector);
+        *slot = Some((env.raw(), pool.clone()));
+        pool
     })
 }
 
@@ -324,14 +341,15 @@ async fn drain(body: Incoming) {
     .await;
 }
 
-/// Sends `spec` and follows redirects (when asked to); the final response and its URL.
-async fn exchange(spec: &mut Spec) -> AbioResult<(Response<Incoming>, Url)> {
+/// Sends `spec` over `pool` and follows redirects (when asked to); the final response and
+/// its URL.
+async fn exchange(pool: &Pool, spec: &mut Spec) -> AbioResult<(Response<Incoming>, Url)> {
     let mut url = spec.url.clone();
     let mut hops = 0;
     loop {
         let (body, len) = spec.source.open().await?;
         let req = spec.build(&url, body, len)?;
-        let res = client().request(req).await.map_err(send_error)?;
+        let res = pool.request(req).await.map_err(send_error)?;
         if !spec.follow {
             return Ok((res, url));
         }
@@ -538,13 +556,14 @@ pub fn request(
         Spec::new(&url, &method, &headers, source_of(body, file), follow)
     })?;
     let (call, promise) = Call::start(&env, on_progress, token)?;
+    let pool = pool(&env, &call.js);
     let max = limit(max_size);
-    rt().spawn(async move {
+    call.js.clone().spawn(async move {
         let progress = call.progress.clone();
         let js = call.js.clone();
         let cancel = call.cancel.clone();
         let work = async {
-            let (res, final_url) = exchange(&mut spec).await?;
+            let (res, final_url) = exchange(&pool, &mut spec).await?;
             let status = res.status().as_u16() as u32;
             let mut flat = Vec::with_capacity(res.headers().len() * 2);
             let mut last: Option<&HeaderName> = None;
@@ -612,14 +631,15 @@ pub fn download(
     let (call, promise) = Call::start(&env, on_progress, token)?;
     let max = limit(max_size);
     let opts = write_options(flags, mode);
-    rt().spawn(async move {
+    let pool = pool(&env, &call.js);
+    call.js.clone().spawn(async move {
         let progress = call.progress.clone();
         let js = call.js.clone();
         let cancel = call.cancel.clone();
         let work = async {
             // The body's reader watches `cancel` itself, and returns only once the file
             // writer has cleaned up: only the exchange is dropped on abort.
-            let (res, final_url) = abortable(&cancel, exchange(&mut spec)).await?;
+            let (res, final_url) = abortable(&cancel, exchange(&pool, &mut spec)).await?;
             let status = res.status().as_u16();
             if !res.status().is_success() {
                 return Err(CoreError::HttpStatus {

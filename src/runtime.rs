@@ -21,6 +21,7 @@
 
 use std::cell::RefCell;
 use std::ffi::c_void;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -335,9 +336,83 @@ impl Tsfn {
     }
 }
 
-/// The way back to one JS thread: [`Js::post`] runs a closure there, from any thread.
+/// One JS environment's way back ([`Js::post`]) and its tasks on the runtime ([`Js::spawn`]).
+struct PerEnvShared {
+    tsfn: Tsfn,
+    tasks: Tasks,
+}
+
+/// The way back to one JS thread: [`Js::post`] runs a closure there, from any thread; and
+/// the environment's tasks on the runtime, stopped when it is torn down ([`Js::spawn`]).
 #[derive(Clone)]
-pub struct Js(Arc<Tsfn>);
+pub struct Js(Arc<PerEnvShared>);
+
+/// The runtime tasks of one JS environment: every task that may read or write memory of that
+/// environment (held request and response bodies, queued sends) runs as one of them, so the
+/// environment's teardown (a worker terminated, the main thread exiting) can stop them all
+/// before it returns, and so before the isolate frees that memory.
+#[derive(Default)]
+struct Tasks {
+    set: std::sync::Mutex<TaskSet>,
+    /// Signalled when the last task of a stopped set is gone.
+    emptied: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct TaskSet {
+    next: u64,
+    live: std::collections::HashMap<u64, tokio::task::AbortHandle>,
+    /// The environment is being torn down: no task starts any more.
+    stopped: bool,
+}
+
+/// How long a teardown waits for its environment's tasks to stop. Aborted tasks stop at their
+/// next await (they never block a thread), so this is only a guard against a bug hanging a
+/// worker's exit forever.
+const TEARDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Lives inside a task's future: dropped when the task completes or is aborted (its future
+/// dropped), which takes the task off its environment's list.
+struct Member {
+    env: Arc<PerEnvShared>,
+    id: u64,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let tasks = &self.env.tasks;
+        let mut set = tasks.set.lock().unwrap_or_else(|e| e.into_inner());
+        set.live.remove(&self.id);
+        if set.stopped && set.live.is_empty() {
+            tasks.emptied.notify_all();
+        }
+    }
+}
+
+unsafe extern "C" fn stop_tasks(arg: *mut c_void) {
+    // SAFETY: `arg` is the `Arc<PerEnvShared>` leaked for this hook in `Js::of`; the hook runs
+    // once, at the environment's teardown, and is never removed.
+    let shared = unsafe { Arc::from_raw(arg.cast::<PerEnvShared>()) };
+    let tasks = &shared.tasks;
+    let mut set = tasks.set.lock().unwrap_or_else(|e| e.into_inner());
+    set.stopped = true;
+    for task in set.live.values() {
+        task.abort();
+    }
+    // An aborted task's future is dropped by the runtime thread that next looks at it (at
+    // once if it is running now, after its current poll): only then is the memory it holds
+    // out of reach.
+    let (set, waited) = tasks
+        .emptied
+        .wait_timeout_while(set, TEARDOWN_WAIT, |s| !s.live.is_empty())
+        .unwrap_or_else(|e| e.into_inner());
+    if waited.timed_out() {
+        eprintln!(
+            "abio: {} task(s) did not stop at the environment's teardown",
+            set.live.len()
+        );
+    }
+}
 
 struct PerEnv {
     env: sys::napi_env,
@@ -372,10 +447,10 @@ unsafe extern "C" fn run_call(
 }
 
 unsafe extern "C" fn finalize_tsfn(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    // SAFETY: `data` is the `Arc<Tsfn>` leaked when the function was made; Node finalizes
-    // once. Posting threads hold the read lock while they use the raw pointer.
-    let tsfn = unsafe { Arc::from_raw(data.cast::<Tsfn>()) };
-    *tsfn.0.write().unwrap_or_else(|e| e.into_inner()) = None;
+    // SAFETY: `data` is the `Arc<PerEnvShared>` leaked when the function was made; Node
+    // finalizes once. Posting threads hold the read lock while they use the raw pointer.
+    let shared = unsafe { Arc::from_raw(data.cast::<PerEnvShared>()) };
+    *shared.tsfn.0.write().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 impl Js {
@@ -386,10 +461,14 @@ impl Js {
             if let Some(per) = slot.as_ref().filter(|p| p.env == env.raw()) {
                 return Ok(per.js.clone());
             }
-            let tsfn = Arc::new(Tsfn(RwLock::new(None)));
+            let shared = Arc::new(PerEnvShared {
+                tsfn: Tsfn(RwLock::new(None)),
+                tasks: Tasks::default(),
+            });
             let mut raw = std::ptr::null_mut();
             // SAFETY: JS thread (caller's contract). No JS function: `run_call` does the
-            // work. One leaked `Arc` is the finalizer's, reclaimed in `finalize_tsfn`.
+            // work. One leaked `Arc` is the finalizer's, reclaimed in `finalize_tsfn`; one is
+            // the teardown hook's, reclaimed in `stop_tasks`.
             unsafe {
                 let mut name = std::ptr::null_mut();
                 napi::check_status!(sys::napi_create_string_utf8(
@@ -405,7 +484,7 @@ impl Js {
                     name,
                     0,
                     1,
-                    Arc::into_raw(tsfn.clone()) as *mut c_void,
+                    Arc::into_raw(shared.clone()) as *mut c_void,
                     Some(finalize_tsfn),
                     std::ptr::null_mut(),
                     Some(run_call),
@@ -413,9 +492,15 @@ impl Js {
                 ))?;
                 // Nothing is held yet: the process may exit.
                 napi::check_status!(sys::napi_unref_threadsafe_function(env.raw(), raw))?;
+                let hook = Arc::into_raw(shared.clone()) as *mut c_void;
+                let status = sys::napi_add_env_cleanup_hook(env.raw(), Some(stop_tasks), hook);
+                if status != sys::Status::napi_ok {
+                    drop(Arc::from_raw(hook.cast::<PerEnvShared>()));
+                    return Err(napi::Error::from_reason("napi_add_env_cleanup_hook failed"));
+                }
             }
-            *tsfn.0.write().unwrap_or_else(|e| e.into_inner()) = Some(raw as usize);
-            let js = Js(tsfn);
+            *shared.tsfn.0.write().unwrap_or_else(|e| e.into_inner()) = Some(raw as usize);
+            let js = Js(shared);
             *slot = Some(PerEnv {
                 env: env.raw(),
                 js: js.clone(),
@@ -428,7 +513,7 @@ impl Js {
     /// Runs `f` on the JS thread soon. When the environment is gone, `f` is dropped
     /// without running (and `false` is returned).
     pub fn post(&self, f: impl FnOnce(&Env) + Send + 'static) -> bool {
-        let guard = self.0 .0.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.0.tsfn.0.read().unwrap_or_else(|e| e.into_inner());
         let Some(raw) = *guard else { return false };
         let call: Box<Call> = Box::new(Box::new(f));
         let data = Box::into_raw(call);
@@ -447,6 +532,45 @@ impl Js {
             return false;
         }
         true
+    }
+
+    /// Runs `work` on the runtime as a task of this environment: one that may read or write
+    /// its memory (a held body, a queued send) must be started here, never with a bare
+    /// `tokio::spawn`. At the environment's teardown every such task is aborted and the
+    /// teardown waits until its future is dropped, so nothing touches the memory the isolate
+    /// frees next. After the teardown began, `work` is dropped without running. Any thread.
+    pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let mut set = self.0.tasks.set.lock().unwrap_or_else(|e| e.into_inner());
+        if set.stopped {
+            return;
+        }
+        let id = set.next;
+        set.next += 1;
+        let member = Member {
+            env: self.0.clone(),
+            id,
+        };
+        // The task cannot take itself off the list before it is on it: its `Member` needs
+        // the lock held here.
+        let task = net().spawn(async move {
+            let _member = member;
+            work.await
+        });
+        set.live.insert(id, task.abort_handle());
+    }
+}
+
+/// hyper's connections (the client's pooled ones) run as tasks of the environment that made
+/// them ([`Js::spawn`]).
+impl<F> hyper::rt::Executor<F> for Js
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.spawn(async move {
+            fut.await;
+        });
     }
 }
 
@@ -482,7 +606,9 @@ impl KeepAlive {
             } else {
                 before.saturating_sub(1)
             };
-            let Some(raw) = per.js.0.raw() else { return };
+            let Some(raw) = per.js.0.tsfn.raw() else {
+                return;
+            };
             // SAFETY: JS thread; the function is alive (checked just above, and only
             // this thread's environment teardown finalizes it).
             unsafe {

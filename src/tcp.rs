@@ -300,7 +300,7 @@ impl Conn {
         self.keep.set(env, true);
         lock(&self.r).task = true;
         if let Some(io) = self.io() {
-            rt().spawn(reader(self.clone(), io));
+            self.js.spawn(reader(self.clone(), io));
         }
         NativeSocket { conn: self.clone() }
     }
@@ -419,7 +419,7 @@ impl Conn {
                 // this thread for each refill).
                 w.writer = true;
                 drop(w);
-                rt().spawn(writer(self.clone(), io, batch));
+                self.js.spawn(writer(self.clone(), io, batch));
             }
             Ok(Flow::Blocked) => {
                 // Full, with small writes: they stay queued, and this thread sends them
@@ -428,14 +428,14 @@ impl Conn {
                 w.queue = batch;
                 w.waiting = true;
                 drop(w);
-                rt().spawn(wait_writable(self.clone(), io));
+                self.js.spawn(wait_writable(self.clone(), io));
             }
             Ok(Flow::File) => {
                 // sendfile(2) may wait on the disk: the writer task does it, and what
                 // follows it.
                 w.writer = true;
                 drop(w);
-                rt().spawn(writer(self.clone(), io, batch));
+                self.js.spawn(writer(self.clone(), io, batch));
             }
             Err(failure) => {
                 drop(w);
@@ -541,7 +541,7 @@ impl Conn {
         if !r.task {
             if let Some(io) = self.io() {
                 r.task = true;
-                rt().spawn(reader(self.clone(), io));
+                self.js.spawn(reader(self.clone(), io));
             }
         }
         Ok(promise)
@@ -1641,7 +1641,7 @@ pub fn listen(
                 options,
                 on_connection,
             });
-            rt().spawn(accept_loop(inner.clone(), io));
+            inner.core.js.spawn(accept_loop(inner.clone(), io));
             NativeServer {
                 inner,
                 host,

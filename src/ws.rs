@@ -213,7 +213,7 @@ impl Ws {
         if let Some(r) = &ws.registry {
             lock(&r.0).insert(ws.id, ws.clone());
         }
-        rt().spawn(ws.clone().writer(stream));
+        ws.js.spawn(ws.clone().writer(stream));
         ws
     }
 
@@ -254,7 +254,7 @@ impl Ws {
         if self.ping_ms > 0 {
             let me = Arc::downgrade(self);
             let every = Duration::from_millis(self.ping_ms);
-            rt().spawn(async move {
+            self.js.spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
                     let Some(me) = me.upgrade() else { return };
@@ -491,7 +491,7 @@ impl Ws {
             None,
         );
         let me = Arc::downgrade(self);
-        rt().spawn(async move {
+        self.js.spawn(async move {
             tokio::time::sleep(CLOSE_TIMEOUT).await;
             if let Some(me) = me.upgrade() {
                 me.cut();
@@ -611,7 +611,7 @@ impl Ws {
         }
         self.keep.set(env, false);
         let me = self.clone();
-        rt().spawn(async move { me.flush_and_shut().await });
+        self.js.spawn(async move { me.flush_and_shut().await });
         self.settle_drained(env);
         with_events(env, |env, ev| {
             if let Ok(f) = ev.close.borrow_back(env) {

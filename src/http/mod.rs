@@ -46,7 +46,7 @@ use timeouts::{Activity, Tracked, Watched};
 use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes, WriteList};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::fs::{cancel_of, write_options, CancelToken};
-use crate::runtime::{net as rt, Deferred, Js, Promise};
+use crate::runtime::{Deferred, Js, Promise};
 use crate::tcp::{listening, lock, target, Io, Listening};
 use crate::ws::{NativeWebSocket, Registry, Ws, WsOptions};
 use abio_core::ws::{self as codec, Role};
@@ -291,7 +291,7 @@ impl NativeRequest {
         };
         let (done, promise) = Deferred::new(env)?;
         let x = self.x.clone();
-        rt().spawn(async move {
+        self.x.js.spawn(async move {
             let result = read(body, x.max_body).await;
             if matches!(result, Err(CoreError::BodyTooLarge { .. })) {
                 x.too_large.store(true, Ordering::Release);
@@ -396,7 +396,7 @@ impl NativeRequest {
                 let unread = lock(&self.x.body).take();
                 let drain = !self.x.too_large.load(Ordering::Acquire) && !self.x.expects_continue;
                 if let Some(unread) = unread.filter(|_| drain) {
-                    rt().spawn(async move {
+                    self.x.js.spawn(async move {
                         let _ = Limited::new(unread, DRAIN_MAX).collect().await;
                     });
                 }
@@ -579,7 +579,8 @@ fn accept_upgrade(server: Arc<Http>, mut req: Request<Incoming>) -> Response<Bod
     let key = req.headers()[header::SEC_WEBSOCKET_KEY].as_bytes().to_vec();
     let upgraded = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
-    rt().spawn(async move {
+    let js = server.core.js.clone();
+    js.spawn(async move {
         let Some(ws) = &server.ws else { return };
         let Ok(up) = upgraded.await else { return };
         let Ok(parts_io) = up.downcast::<TokioIo<Watched<tokio::net::TcpStream>>>() else {
@@ -638,7 +639,7 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
             continue;
         };
         let me = server.clone();
-        rt().spawn(async move {
+        server.core.js.spawn(async move {
             let mut stop = me.shutdown.subscribe();
             let activity = Activity::new();
             let (routes_of, watched) = (me.clone(), activity.clone());
@@ -832,7 +833,7 @@ pub fn serve(
                 fetch,
                 ws,
             });
-            rt().spawn(serve_loop(inner.clone(), io));
+            inner.core.js.spawn(serve_loop(inner.clone(), io));
             NativeHttpServer {
                 inner,
                 host,
