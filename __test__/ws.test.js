@@ -854,6 +854,100 @@ describe('backpressure', () => {
   })
 })
 
+describe('held memory and order (issue: trust)', () => {
+  it('send() copies a payload of up to 16 KiB at the call: a scratch buffer reused in one turn sends each content', async () => {
+    const srv = await recordingServer({ echo: false })
+    const c = await wsConnect(srv.url)
+    const [{ ws }] = await srv.opened.until(1, 'opens')
+    for (const size of [1, 1000, 16 * KiB]) {
+      const scratch = new Uint8Array(size)
+      const before = c.inbox.items.length
+      for (let i = 0; i < 5; i++) {
+        scratch.fill(i + 1)
+        ws.send(scratch)
+      }
+      // Overwritten before the flush at the end of the turn: what was sent must not change.
+      scratch.fill(0xee)
+      const got = (await c.inbox.until(before + 5, `5 messages of ${size} B`)).slice(before)
+      expect(got.map((m) => [m.data.length, [...new Set(m.data)]])).toEqual([1, 2, 3, 4, 5].map((v) => [size, [v]]))
+    }
+    // The client side too (its frames are masked copies, made at the call as well).
+    const srv2 = await recordingServer({ echo: true })
+    const client = await abioConnect(srv2.url)
+    const dv = new DataView(new ArrayBuffer(64), 8, 32)
+    for (let i = 0; i < 3; i++) {
+      new Uint8Array(dv.buffer).fill(i + 10)
+      client.send(dv)
+    }
+    new Uint8Array(dv.buffer).fill(0)
+    const back = await nextMessages(client, 3)
+    expect(back.map((m) => [...new Set(new Uint8Array(m))])).toEqual([[10], [11], [12]])
+  })
+
+  it("ws.send('A'); server.broadcast('B'); ws.send('C') in one turn arrive A, B, C", async () => {
+    const srv = await recordingServer({ echo: false })
+    const c = await wsConnect(srv.url)
+    const [{ ws }] = await srv.opened.until(1, 'opens')
+    const other = await wsConnect(srv.url)
+    await srv.opened.until(2, 'opens')
+    ws.send('A')
+    srv.server.broadcast('B')
+    ws.send('C')
+    srv.server.broadcast(new Uint8Array([68]))
+    ws.send('E')
+    const got = await c.inbox.until(5, 'five messages')
+    expect(got.map((m) => m.data.toString())).toEqual(['A', 'B', 'C', 'D', 'E'])
+    const theirs = await other.inbox.until(2, 'two broadcasts')
+    expect(theirs.map((m) => m.data.toString())).toEqual(['B', 'D'])
+  })
+
+  it('a client that floods pings and never reads keeps the server bounded (pongs count against backpressureLimit); others are served', async () => {
+    const LIMIT = 64 * KiB
+    const srv = await recordingServer({ backpressureLimit: LIMIT })
+    const { sock } = await rawUpgrade(srv.port)
+    const [{ ws }] = await srv.opened.until(1, 'opens')
+    sock.pause() // never reads: every pong stays queued
+    const ping = frame(PING, Buffer.alloc(125, 7))
+    const burst = Buffer.concat(Array.from({ length: 1024 }, () => ping)) // 131 KiB of pings
+    // 16 MiB of pings (as fast as the server takes them), with the server watched meanwhile.
+    let written = 0
+    let peak = 0
+    const deadline = Date.now() + 8000
+    while (written < 16 * MiB && Date.now() < deadline) {
+      if (!sock.write(burst)) await Promise.race([new Promise((r) => sock.once('drain', r)), sleep(100)])
+      written += burst.length
+      peak = Math.max(peak, ws.bufferedAmount)
+    }
+    await sleep(300)
+    peak = Math.max(peak, ws.bufferedAmount)
+    // Bounded by the limit plus what one read (64 KiB of pings) answers; before the fix the
+    // server queued a pong for every ping it read (tens of MiB).
+    expect(peak).toBeLessThan(LIMIT + 256 * KiB)
+    await expectStillServing(srv.url)
+    sock.destroy()
+  })
+
+  it('a view of a resizable ArrayBuffer or growable SharedArrayBuffer is copied at the call (send, broadcast)', async () => {
+    const srv = await recordingServer({ echo: false })
+    const c = await wsConnect(srv.url)
+    const [{ ws }] = await srv.opened.until(1, 'opens')
+    const N = 1 * MiB
+    const rab = new ArrayBuffer(N, { maxByteLength: 2 * N })
+    new Uint8Array(rab).fill(0x5a)
+    ws.send(new Uint8Array(rab))
+    rab.resize(0)
+    const gsab = new SharedArrayBuffer(N, { maxByteLength: 2 * N })
+    new Uint8Array(gsab).fill(0x6b)
+    srv.server.broadcast(gsab)
+    new Uint8Array(gsab).fill(0)
+    const got = await c.inbox.until(2, 'two messages', 10000)
+    expect(got.map((m) => [m.data.length, [...new Set(m.data)]])).toEqual([
+      [N, [0x5a]],
+      [N, [0x6b]],
+    ])
+  })
+})
+
 // ---------------------------------------------------------------------------
 // 7. The path option, and HTTP on the same port
 

@@ -1,7 +1,8 @@
 'use strict'
 // Bytes in: any ArrayBuffer, SharedArrayBuffer, ArrayBufferView or string, checked and
 // shaped for the binding (bare buffers become a Uint8Array over the same memory: Node 20's
-// Node-API cannot see a bare SharedArrayBuffer). No copy is ever made here.
+// Node-API cannot see a bare SharedArrayBuffer). No copy is made here, but of memory abio
+// would hold past the call that may shrink under it (`held`).
 
 const { isAnyArrayBuffer, isArrayBuffer } = require('node:util/types')
 const { invalidType, invalidValue } = require('./errors')
@@ -57,6 +58,51 @@ function toData(value, name) {
   return parts
 }
 
+/** Whether `buffer` may shrink or move: a resizable ArrayBuffer or a growable SharedArrayBuffer. */
+function isResizable(buffer) {
+  return buffer.resizable === true || buffer.growable === true
+}
+
+/**
+ * `view` (or a string) as memory abio may hold past the call (async calls, routes, sends): a view
+ * over a resizable ArrayBuffer or a growable SharedArrayBuffer is copied now, as a Uint8Array of
+ * its current bytes, since `resize()` may decommit the pages abio would read later (design.md
+ * section 2). Any other view is returned as it is: held, not copied.
+ */
+function held(view) {
+  if (typeof view === 'string' || !isResizable(view.buffer)) return view
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice()
+}
+
+/** A `Data` argument abio holds past the call. */
+function toHeldPart(value, name) {
+  return held(toPart(value, name))
+}
+
+/** A `Data | Data[]` argument abio holds past the call. */
+function toHeldData(value, name) {
+  const d = toData(value, name)
+  if (!Array.isArray(d)) return held(d)
+  for (let i = 0; i < d.length; i++) d[i] = held(d[i])
+  return d
+}
+
+/**
+ * A view abio fills after the call returns (`readFileInto`, `readInto`): one over memory that may
+ * shrink is refused, since a copy would not be the caller's memory.
+ */
+function toTarget(value, name) {
+  if (!ArrayBuffer.isView(value)) throw invalidType(name, 'a Buffer, TypedArray or DataView', value)
+  const view = toView(value, name)
+  if (isResizable(view.buffer))
+    throw invalidValue(
+      name,
+      'must not be a view of a resizable ArrayBuffer or growable SharedArrayBuffer (it is filled after the call returns)',
+      value,
+    )
+  return view
+}
+
 /**
  * The exact bytes of `data` as an ArrayBuffer: the same ArrayBuffer when `data` is one or
  * a view spanning one whole, otherwise one copy of just the view's bytes (a
@@ -81,4 +127,15 @@ function toBuffer(data) {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength)
 }
 
-module.exports = { toView, toPart, toData, toArrayBuffer, toBuffer, public: { toArrayBuffer, toBuffer } }
+module.exports = {
+  toView,
+  toPart,
+  toData,
+  held,
+  toHeldPart,
+  toHeldData,
+  toTarget,
+  toArrayBuffer,
+  toBuffer,
+  public: { toArrayBuffer, toBuffer },
+}

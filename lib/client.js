@@ -5,7 +5,7 @@
 const { constants } = require('node:buffer')
 const { isAnyArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
-const { toPart } = require('./bytes')
+const { toHeldPart } = require('./bytes')
 const { invalidType, invalidValue } = require('./errors')
 const { checkPath, parseUrl, checkObject, checkIndex, checkSignal, withSignal, writeOptions } = require('./args')
 
@@ -68,7 +68,7 @@ function checkBody(value, method) {
       throw invalidType('options.body', 'a string, ArrayBuffer, SharedArrayBuffer, ArrayBufferView or { file }', value)
     return [undefined, checkPath(value.file, 'options.body.file')]
   }
-  return [toPart(value, 'options.body'), undefined]
+  return [toHeldPart(value, 'options.body'), undefined]
 }
 
 /** `onProgress(done, total)`, with Rust's -1 for an unknown total given as `null`. */

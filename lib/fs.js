@@ -2,7 +2,7 @@
 // Files: argument checks and AbortSignal wiring in front of src/fs.rs. No I/O here.
 
 const binding = require('../binding.js')
-const { toData, toPart, toView } = require('./bytes')
+const { toData, toHeldData, toHeldPart, toTarget } = require('./bytes')
 const { invalidType, invalidValue } = require('./errors')
 const {
   checkPath,
@@ -29,7 +29,7 @@ function writeFileSync(path, data, options) {
 
 function writeFile(path, data, options) {
   const p = checkPath(path)
-  const d = toData(data, 'data')
+  const d = toHeldData(data, 'data')
   const [flags, mode, signal] = writeOptions(options)
   return withSignal(signal, (token) => binding.writeFile(p, d, flags, mode, token))
 }
@@ -64,14 +64,9 @@ function readFile(path, options) {
   return withSignal(signal, (token) => binding.readFile(p, offset, length, maxSize, token))
 }
 
-function checkTarget(target, name) {
-  if (!ArrayBuffer.isView(target)) throw invalidType(name, 'a Buffer, TypedArray or DataView', target)
-  return toView(target, name)
-}
-
 function readFileInto(path, target, options) {
   const p = checkPath(path)
-  const t = checkTarget(target, 'target')
+  const t = toTarget(target, 'target')
   const o = checkObject(options, 'options')
   const position = o === undefined ? 0 : checkIndex(o.position, 'options.position', 0)
   const signal = o === undefined ? undefined : checkSignal(o.signal, 'options.signal')
@@ -87,7 +82,7 @@ function writeFiles(entries, options) {
     if (entry === null || typeof entry !== 'object')
       throw invalidType(`entries[${i}]`, 'an object { path, data }', entry)
     paths[i] = checkPath(entry.path, `entries[${i}].path`)
-    data[i] = toData(entry.data, `entries[${i}].data`)
+    data[i] = toHeldData(entry.data, `entries[${i}].data`)
   }
   const [flags, mode, signal] = writeOptions(options)
   return withSignal(signal, (token) => binding.writeFiles(paths, data, flags, mode, token))
@@ -124,17 +119,17 @@ class FileHandle {
   }
 
   readInto(target, position = 0) {
-    const t = checkTarget(target, 'target')
+    const t = toTarget(target, 'target')
     return this.#native.readInto(t, checkIndex(position, 'position', 0))
   }
 
   write(data, position) {
-    return this.#native.writev([toPart(data, 'data')], checkIndex(position, 'position', -1))
+    return this.#native.writev([toHeldPart(data, 'data')], checkIndex(position, 'position', -1))
   }
 
   writev(parts, position) {
     checkArray(parts, 'parts')
-    return this.#native.writev(toData(parts, 'parts'), checkIndex(position, 'position', -1))
+    return this.#native.writev(toHeldData(parts, 'parts'), checkIndex(position, 'position', -1))
   }
 
   size() {

@@ -5,11 +5,11 @@ const { resolve } = require('node:path')
 const { markAsUntransferable } = require('node:worker_threads')
 const { isAnyArrayBuffer, isSharedArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
-const { toPart } = require('./bytes')
+const { toHeldPart } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkObject, checkBool, checkIndex, checkPath, checkPort, writeOptions, withSignal } = require('./args')
 const { Listening, nativeOf } = require('./net')
-const { serverOptions, opener } = require('./ws')
+const { serverOptions, opener, flushPending } = require('./ws')
 
 const OCTETS = 'application/octet-stream'
 const TEXT = 'text/plain; charset=utf-8'
@@ -53,7 +53,7 @@ function routeTable(routes, name) {
         if (route.body !== undefined) throw invalidValue(at, 'has both body and file', route)
         file = resolve(checkPath(route.file, `${at}.file`))
       } else {
-        body = toPart(route.body, `${at}.body`)
+        body = toHeldPart(route.body, `${at}.body`)
         type = typeof body === 'string' ? TEXT : OCTETS
       }
       if (route.contentType !== undefined) {
@@ -63,7 +63,7 @@ function routeTable(routes, name) {
       }
       extra = flatHeaders(route.headers, `${at}.headers`)
     } else {
-      body = toPart(route, at)
+      body = toHeldPart(route, at)
       if (typeof body === 'string')
         throw invalidType(at, 'Bytes, or an object { body, contentType, headers } or { file, contentType }', route)
       type = OCTETS
@@ -125,7 +125,7 @@ function response(res) {
   if (o.body === undefined || o.body === null) return [status, flat, undefined, undefined]
   if (isShape(o.body) && o.body.file !== undefined)
     return [status, flat, undefined, resolve(checkPath(o.body.file, 'the response body.file'))]
-  return [status, flat, toPart(o.body, 'the response body'), undefined]
+  return [status, flat, toHeldPart(o.body, 'the response body'), undefined]
 }
 
 /** Calls `fetch(req)` for each request no route answers; a throw or rejection is a 500. */
@@ -178,7 +178,10 @@ class HttpServer extends Listening {
    */
   broadcast(data) {
     const native = nativeOf(this)
-    const n = native.broadcast([toPart(data, 'data')])
+    const part = toHeldPart(data, 'data')
+    // Messages sent earlier in this turn leave before the broadcast.
+    flushPending()
+    const n = native.broadcast([part])
     if (!this.#flushQueued && n !== 0) {
       this.#flushQueued = true
       setImmediate(() => {

@@ -3,7 +3,7 @@
 // src/tcp.rs. No I/O here.
 
 const binding = require('../binding.js')
-const { toData, toPart } = require('./bytes')
+const { toHeldData, toHeldPart } = require('./bytes')
 const { invalidType, invalidValue, outOfRange, abortError, closedError } = require('./errors')
 const {
   checkPath,
@@ -137,16 +137,16 @@ class Socket {
   }
 
   write(data) {
-    return this.#push(toPart(data, 'data'), false)
+    return this.#push(toHeldPart(data, 'data'), false)
   }
 
   writev(parts) {
     checkArray(parts, 'parts')
-    return this.#push(toData(parts, 'parts'), false)
+    return this.#push(toHeldData(parts, 'parts'), false)
   }
 
   writeFrame(data) {
-    const d = toData(data, 'data')
+    const d = toHeldData(data, 'data')
     const len = frameLength(d)
     if (len > MAX_FRAME) return Promise.reject(frameTooLarge(len))
     return this.#push(d, true)

@@ -5,7 +5,7 @@
 
 const { isAnyArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
-const { toView } = require('./bytes')
+const { toView, held } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkPath, checkObject, checkBool, writeOptions, withSignal } = require('./args')
 const { readFile } = require('./fs')
@@ -210,6 +210,8 @@ function unpack(packed, options) {
 function savePacked(path, parts, options) {
   const p = checkPath(path)
   const { views, kinds, names } = normalizeParts(parts)
+  // Held until the write settles: views of memory that may shrink are copied now.
+  for (let i = 0; i < views.length; i++) views[i] = held(views[i])
   const [align, checksum] = packOptions(options)
   const [flags, mode, signal] = writeOptions(options)
   return withSignal(signal, (token) => binding.savePacked(p, views, kinds, names, align, checksum, flags, mode, token))

@@ -3,7 +3,7 @@
 // here.
 
 const binding = require('../binding.js')
-const { toPart } = require('./bytes')
+const { toHeldPart } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkObject, checkIndex, checkSignal, parseUrl, withSignal } = require('./args')
 
@@ -14,6 +14,40 @@ const INBOX_HIGH = 1024
 
 const deliver = Symbol('deliver')
 const ended = Symbol('ended')
+const flushNow = Symbol('flushNow')
+
+// Payloads of up to COPY_IN bytes are copied at the call, as the typings promise (the caller may
+// reuse its memory at once): into a scratch area shared by this thread's connections. The flush
+// hands them to Rust, which copies payloads this small into its frames (src/bytes.rs `COPY_IN`),
+// so the area is reused as soon as no unflushed batch refers to it. Larger ones are held.
+const COPY_IN = 16 * 1024
+const SCRATCH = 256 * 1024
+let scratch = null
+let scratchUsed = 0
+let scratchUsers = 0
+
+/** A copy of the small `view` in the scratch area. */
+function copySmall(view) {
+  const n = view.byteLength
+  if (scratch === null || scratchUsed + n > SCRATCH) {
+    // Batches still holding views of a full area keep it alive; new copies go to a fresh one.
+    scratch = new Uint8Array(SCRATCH)
+    scratchUsed = 0
+  }
+  scratch.set(view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, n), scratchUsed)
+  const copy = scratch.subarray(scratchUsed, scratchUsed + n)
+  scratchUsed += n
+  return copy
+}
+
+// Connections with messages not handed to Rust yet: a broadcast first hands theirs over, so that
+// every connection's messages leave in call order.
+const unflushed = new Set()
+
+/** Hands every connection's pending messages to Rust (before a broadcast queues its frames). */
+function flushPending() {
+  for (const ws of unflushed) ws[flushNow]()
+}
 
 // Open connections by id; events for an id not registered yet wait in `early` (a
 // connection's first messages can be dispatched before its promise's reactions run).
@@ -76,6 +110,8 @@ class WebSocket {
   // This microtask turn's messages, not handed to Rust yet, and their bytes.
   #batch = []
   #queued = 0
+  // Whether #batch holds copies in the scratch area.
+  #scratch = false
   // What Rust had queued after the last hand-over (it only shrinks until the next).
   #snapshot = 0
   #flushQueued = false
@@ -124,10 +160,18 @@ class WebSocket {
    * message is queued anyway); after the connection closed, drops it and returns false.
    */
   send(data) {
-    const part = toPart(data, 'data')
+    let part = toHeldPart(data, 'data')
     if (this.#closing || this.#closed) return false
-    this.#batch.push(part)
     const len = typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
+    if (typeof part !== 'string' && len <= COPY_IN) {
+      part = copySmall(part)
+      if (!this.#scratch) {
+        this.#scratch = true
+        scratchUsers++
+      }
+    }
+    if (this.#batch.length === 0) unflushed.add(this)
+    this.#batch.push(part)
     // As Rust counts it: the frame, header included (a client's has a 4-byte mask too).
     this.#queued += len + (len < 126 ? 2 : len < 65536 ? 4 : 10) + this.#maskBytes
     if (!this.#flushQueued) {
@@ -143,9 +187,24 @@ class WebSocket {
   #flush() {
     if (this.#batch.length === 0) return
     const batch = this.#batch
+    this.#dropBatch()
+    this.#snapshot = this.#native.sendBatch(batch)
+  }
+
+  /** @internal Hands this turn's messages to Rust now (a broadcast is about to queue). */
+  [flushNow]() {
+    this.#flush()
+  }
+
+  /** Forgets the pending messages (sent, or the connection is gone) and their scratch copies. */
+  #dropBatch() {
     this.#batch = []
     this.#queued = 0
-    this.#snapshot = this.#native.sendBatch(batch)
+    unflushed.delete(this)
+    if (this.#scratch) {
+      this.#scratch = false
+      if (--scratchUsers === 0) scratchUsed = 0
+    }
   }
 
   /** Bytes queued and not yet handed to the kernel. */
@@ -218,8 +277,7 @@ class WebSocket {
   /** @internal The connection is gone. */
   [ended](code, reason) {
     this.#closed = true
-    this.#batch = []
-    this.#queued = 0
+    this.#dropBatch()
     this.#resolveClosed({ code, reason })
     this.#wake()
     const onClose = this.#handlers.close
@@ -297,4 +355,4 @@ function connectWebSocket(url, options) {
   })
 }
 
-module.exports = { WebSocket, connectWebSocket, serverOptions, opener }
+module.exports = { WebSocket, connectWebSocket, serverOptions, opener, flushPending }

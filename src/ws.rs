@@ -164,6 +164,11 @@ pub(crate) struct Ws {
     timed_out: AtomicBool,
     /// JS paused reading (a consumer behind): silence is not a dead peer then.
     paused: AtomicBool,
+    /// More than `limit` bytes are queued to send: nothing more is read (a peer's pings would
+    /// queue pongs without bound) until the queue has drained.
+    throttled: AtomicBool,
+    /// `backpressureLimit`.
+    limit: u64,
     masks: Mutex<Masks>,
     ping_ms: u64,
     js: Js,
@@ -204,6 +209,8 @@ impl Ws {
             heard: AtomicBool::new(true),
             timed_out: AtomicBool::new(false),
             paused: AtomicBool::new(false),
+            throttled: AtomicBool::new(false),
+            limit: options.backpressure_limit as u64,
             masks: Mutex::default(),
             ping_ms: options.ping_interval as u64,
             js,
@@ -261,7 +268,9 @@ impl Ws {
                     if me.over.load(Ordering::Acquire) {
                         return;
                     }
-                    let paused = me.paused.load(Ordering::Acquire);
+                    // Not reading (JS paused us, or the queue is full) is not silence.
+                    let paused =
+                        me.paused.load(Ordering::Acquire) || me.throttled.load(Ordering::Acquire);
                     if !me.heard.swap(false, Ordering::AcqRel) && !paused {
                         me.timed_out.store(true, Ordering::Release);
                         me.cut();
@@ -373,6 +382,7 @@ impl Ws {
                 drop(out);
                 if let Some(env) = env {
                     self.settle_drained(env);
+                    self.unthrottle(env);
                 } else {
                     self.post_drained();
                 }
@@ -457,6 +467,8 @@ impl Ws {
                         out.pieces.clear();
                         drop(out);
                         self.cut();
+                        // A throttled reader must read again to see the end.
+                        self.post_drained();
                         return;
                     }
                 }
@@ -472,12 +484,36 @@ impl Ws {
         }
     }
 
+    /// The queue is empty (or failed): settles `drained()` and lets a throttled reader read
+    /// again, on the JS thread.
     fn post_drained(self: &Arc<Self>) {
-        if lock(&self.drained).is_empty() {
+        if lock(&self.drained).is_empty() && !self.throttled.load(Ordering::Acquire) {
             return;
         }
         let me = self.clone();
-        self.js.post(move |env| me.settle_drained(env));
+        self.js.post(move |env| {
+            me.settle_drained(env);
+            me.unthrottle(env);
+        });
+    }
+
+    /// Reads again after a throttle, once the queue is back under the limit (JS thread).
+    fn unthrottle(self: &Arc<Self>, env: &Env) {
+        let queued = self.buffered.load(Ordering::Acquire);
+        let failed = lock(&self.out).shut;
+        if (queued <= self.limit || failed) && self.throttled.swap(false, Ordering::AcqRel) {
+            self.watch_poll();
+            // What arrived meanwhile, or the end, is read now.
+            self.pump(env);
+        }
+    }
+
+    /// Starts or stops the poll: it runs unless JS paused reading or the queue is full.
+    fn watch_poll(&self) {
+        let on = !self.paused.load(Ordering::Acquire) && !self.throttled.load(Ordering::Acquire);
+        if let Some(poll) = lock(&self.poll).as_ref() {
+            poll.resume(on);
+        }
     }
 
     /// Starts the closing handshake with `code` and `reason` (once); the connection is
@@ -546,6 +582,12 @@ impl Ws {
                     // The rest waits for the next callback (the poll is level-triggered).
                     break;
                 }
+                if self.buffered.load(Ordering::Acquire) > self.limit {
+                    // The peer is not taking what we send (pongs included): read no more
+                    // until it has, so what it makes us queue stays bounded.
+                    self.throttled.store(true, Ordering::Release);
+                    break;
+                }
                 buf.reserve(READ_CHUNK);
                 let got = self.with_fd(|fd| sys_net::recv(fd, buf.spare_capacity_mut(), false));
                 match got.unwrap_or(Ok(0)) {
@@ -567,6 +609,14 @@ impl Ws {
             }
             if ended.is_some() {
                 rx.done = true;
+            }
+            if self.throttled.load(Ordering::Acquire) && ended.is_none() {
+                self.watch_poll();
+                // The queue may have drained in the meantime, before the flag was seen.
+                if self.buffered.load(Ordering::Acquire) <= self.limit {
+                    let me = self.clone();
+                    self.js.post(move |env| me.unthrottle(env));
+                }
             }
             if rx.buf.is_empty() {
                 // Nothing partial waits: an idle connection keeps no read buffer (a thousand
@@ -775,9 +825,7 @@ impl NativeWebSocket {
     #[napi]
     pub fn pause(&self, paused: bool) {
         self.ws.paused.store(paused, Ordering::Release);
-        if let Some(poll) = lock(&self.ws.poll).as_ref() {
-            poll.resume(!paused);
-        }
+        self.ws.watch_poll();
     }
 }
 
