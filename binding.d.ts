@@ -218,6 +218,12 @@ export interface HttpOptions {
   headersTimeout: number
   /** Milliseconds a connection may wait for its next request, then it is closed. */
   idleTimeout: number
+  /**
+   * Milliseconds a request may go without progress while it waits on the client (a
+   * handler waits for body bytes, or the kernel takes no byte of the answer), then the
+   * connection is closed.
+   */
+  bodyTimeout: number
   /** Bytes of a request body `req.body()` reads, then 413. */
   maxBodySize: number
 }

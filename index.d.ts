@@ -477,12 +477,19 @@ export class Request {
   readonly url: string
   /** The path, without the query. */
   readonly path: string
-  /** Header names lower-case (as in Node); repeated headers joined with `', '`. */
+  /**
+   * Header names lower-case (as in Node); repeated headers joined with `', '`. An object
+   * without a prototype (`Object.create(null)`): a client's `constructor` or `__proto__`
+   * header is a header like any other, and `headers.toString` is `undefined`.
+   */
   readonly headers: Record<string, string>
   /**
    * The whole body as an exact `ArrayBuffer`. Once only (then `ABIO_ERR_CLOSED`). A body over
    * `maxBodySize` rejects with a `RangeError` `code: 'ABIO_ERR_BODY_TOO_LARGE'`, and the
-   * answer is 413 whatever the handler then returns.
+   * answer is 413 whatever the handler then returns. A malformed chunked body rejects with
+   * `code: 'ABIO_ERR_HTTP_PARSE'` (answer 400). A client that sends no byte of its body for
+   * `bodyTimeout` has its connection closed and the promise rejects with
+   * `code: 'ABIO_ERR_TIMEOUT'`; one closing midway, `ABIO_ERR_CLOSED`.
    */
   body(): Promise<ArrayBuffer>
   /**
@@ -491,7 +498,10 @@ export class Request {
    * `false` (or `append` is set): a body cut short (the client gone, `maxBodySize`, the
    * signal) rejects and leaves the old file as it was, with no temporary file behind; a file
    * it created is removed. Over `maxBodySize`: rejects with `ABIO_ERR_BODY_TOO_LARGE`, answer
-   * 413. The client closing midway: `ABIO_ERR_CLOSED`.
+   * 413. The client closing midway: `ABIO_ERR_CLOSED`; stalling past `bodyTimeout`:
+   * `ABIO_ERR_TIMEOUT`; a malformed chunked body: `ABIO_ERR_HTTP_PARSE` (answer 400).
+   * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for a bad path (a null byte, or a
+   * `file:` URL with `%00`) or bad options, synchronously.
    */
   bodyToFile(path: string | URL, options?: WriteOptions): Promise<number>
 }
@@ -542,6 +552,16 @@ export interface ServeOptions {
    * A request being answered (a slow handler, a large body) is not cut. @default 60000
    */
   idleTimeout?: number
+  /**
+   * Milliseconds a request may make no progress while it waits on the client, then the
+   * connection is closed: a handler waits in `req.body()`/`bodyToFile()` and no byte of the
+   * body arrives (the promise rejects with `code: 'ABIO_ERR_TIMEOUT'`), or no byte of the
+   * answer is taken by the kernel (the client does not read it). Progress-based, unlike Node's
+   * `requestTimeout` (300 s for the whole request): a slow upload or download that keeps moving
+   * is never cut, and a slow handler neither, so the default can be as short as
+   * `headersTimeout`'s. @default 30000
+   */
+  bodyTimeout?: number
   /** `SO_REUSEPORT`: several processes (node:cluster, pm2) share one port. @default false */
   reusePort?: boolean
   /** WebSocket upgrades on the same port. */
@@ -737,7 +757,11 @@ export interface RequestOptions {
 export interface ClientResponse {
   /** The final status (after redirects). */
   status: number
-  /** Header names lower-case (as in Node); repeated headers joined with `', '`. */
+  /**
+   * Header names lower-case (as in Node); repeated headers joined with `', '`. An object
+   * without a prototype: a server's `constructor` or `__proto__` header is a header like any
+   * other.
+   */
   headers: Record<string, string>
   /** The whole body as an exact `ArrayBuffer` (empty for `HEAD`, 204, 304). */
   body: ArrayBuffer
@@ -761,7 +785,8 @@ export interface ClientResponse {
  * Rejects with Node-shaped connection errors (`connect ECONNREFUSED 127.0.0.1:80`,
  * `getaddrinfo ENOTFOUND host`, `read ECONNRESET` when the server closes before answering),
  * `ABIO_ERR_CLOSED` when the server closes the connection in the middle of the body (never a
- * short body), `ABIO_ERR_BAD_FORMAT` for an answer that is not HTTP, and the errors listed
+ * short body), `ABIO_ERR_HTTP_PARSE` for an answer that is not HTTP (a
+ * malformed head or chunked body), and the errors listed
  * under {@link RequestOptions}.
  */
 export function request(url: string | URL, options?: RequestOptions): Promise<ClientResponse>

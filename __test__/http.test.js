@@ -50,31 +50,7 @@ async function serve(options) {
 // ---------------------------------------------------------------------------
 // Peers
 
-const { request, curl, curlGet, parseHead } = require('./helpers/http-peers')
-
-/** Connects a raw socket; errors are kept on `sock.lastError`. */
-function rawConnect(port, host = '127.0.0.1') {
-  return new Promise((resolve, reject) => {
-    const s = track('node-socket', net.connect({ port, host }))
-    s.once('error', reject)
-    s.once('connect', () => {
-      s.off('error', reject)
-      s.on('error', (e) => (s.lastError = e))
-      resolve(s)
-    })
-  })
-}
-
-/** Writes `data` on a fresh raw socket and resolves with everything read until the server closes. */
-async function exchange(port, data) {
-  const s = await rawConnect(port)
-  const chunks = []
-  s.on('data', (c) => chunks.push(c))
-  const closed = new Promise((resolve) => s.once('close', resolve))
-  s.write(data)
-  await closed
-  return Buffer.concat(chunks)
-}
+const { request, curl, curlGet, parseHead, rawConnect, exchange, closedAfter } = require('./helpers/http-peers')
 
 /** A raw HTTP/1.1 request. */
 function rawRequest(method, urlPath, headers = {}) {
@@ -107,13 +83,6 @@ function parseResponses(buf, methods) {
   }
   return { responses: out, rest: buf.subarray(at) }
 }
-
-/** Resolves once `sock` is closed, with the ms it took from `since`. */
-const closedAfter = (sock, since) =>
-  new Promise((resolve) => {
-    if (sock.destroyed) resolve(Date.now() - since)
-    else sock.once('close', () => resolve(Date.now() - since))
-  })
 
 /** Whether a TCP connect to `port` is refused. */
 function refused(port, host = '127.0.0.1') {
@@ -895,6 +864,8 @@ describe('reload() and validation', () => {
       ['headersTimeout 1.5', { headersTimeout: 1.5 }, 'RangeError'],
       ['idleTimeout 0', { idleTimeout: 0 }, 'RangeError'],
       ['idleTimeout "1"', { idleTimeout: '1' }, 'TypeError'],
+      ['bodyTimeout 0', { bodyTimeout: 0 }, 'RangeError'],
+      ['bodyTimeout "1"', { bodyTimeout: '1' }, 'TypeError'],
       ['reusePort "yes"', { reusePort: 'yes' }, 'TypeError'],
     ])('%s', (_, options, name) => {
       expectInvalidArg(() => abio.serve(options), name)

@@ -133,6 +133,7 @@ async function http(): Promise<void> {
     maxHeaderSize: 8192,
     headersTimeout: 1000,
     idleTimeout: 5000,
+    bodyTimeout: 30000,
     maxBodySize: 1 << 20,
     fetch: async (req: abio.Request): Promise<abio.Response> => {
       const body: ArrayBuffer = await req.body()

@@ -21,11 +21,15 @@ function checkPath(path, name = 'path') {
     (path !== null && typeof path === 'object' && typeof path.href === 'string' && typeof path.protocol === 'string')
   ) {
     if (path.protocol !== 'file:') throw invalidValue(name, 'must be a file: URL', path.href)
+    let p
     try {
-      return fileURLToPath(path)
+      p = fileURLToPath(path)
     } catch (err) {
       throw invalidValue(name, `is not a usable file: URL (${err.message})`, path.href)
     }
+    // `%00` decodes to a null byte, which no OS path can hold (Node's fs says so too).
+    if (p.includes('\0')) throw invalidValue(name, 'must be a file: URL without null bytes (%00)', path.href)
+    return p
   }
   throw invalidType(name, 'of type string or an instance of URL', path)
 }
@@ -42,6 +46,20 @@ function parseUrl(url, name = 'url') {
   } catch {
     throw invalidValue(name, 'is not a valid URL', href)
   }
+}
+
+/**
+ * Headers from Rust's flat `[name, value, ...]` list as an object without a prototype, so
+ * that a peer's `__proto__`, `constructor` or `toString` header is a header like any other;
+ * repeated names joined with `', '`, as Node joins them.
+ */
+function headerRecord(flat) {
+  const headers = Object.create(null)
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i]
+    headers[k] = headers[k] === undefined ? flat[i + 1] : `${headers[k]}, ${flat[i + 1]}`
+  }
+  return headers
 }
 
 function checkObject(value, name) {
@@ -165,6 +183,7 @@ function checkArray(value, name) {
 
 module.exports = {
   checkPath,
+  headerRecord,
   parseUrl,
   checkObject,
   checkBool,

@@ -7,7 +7,16 @@ const { isAnyArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
 const { toHeldPart } = require('./bytes')
 const { invalidType, invalidValue } = require('./errors')
-const { checkPath, parseUrl, checkObject, checkIndex, checkSignal, withSignal, writeOptions } = require('./args')
+const {
+  checkPath,
+  headerRecord,
+  parseUrl,
+  checkObject,
+  checkIndex,
+  checkSignal,
+  withSignal,
+  writeOptions,
+} = require('./args')
 
 // RFC 9110 section 5.6.2.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -84,13 +93,6 @@ function checkRedirect(value) {
   throw invalidValue('options.redirect', "must be 'follow' or 'manual'", value)
 }
 
-/** The headers of a response as an object: names lower-case (Rust joined repeats). */
-function headerObject(flat) {
-  const headers = {}
-  for (let i = 0; i < flat.length; i += 2) headers[flat[i]] = flat[i + 1]
-  return headers
-}
-
 /** The options common to request() and download(); `maxSize` defaults to `defaultMax` (-1: none). */
 function common(o, defaultMax) {
   const method = checkMethod(o.method)
@@ -112,7 +114,7 @@ function request(url, options) {
   const [body, file] = checkBody(o.body, c.method)
   return withSignal(c.signal, (token) =>
     binding.request(href, c.method, c.headers, body, file, c.maxSize, c.follow, c.onProgress, token),
-  ).then((res) => ({ status: res.status, headers: headerObject(res.headers), body: res.body, url: res.url }))
+  ).then((res) => ({ status: res.status, headers: headerRecord(res.headers), body: res.body, url: res.url }))
 }
 
 function download(url, path, options) {

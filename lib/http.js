@@ -7,7 +7,16 @@ const { isAnyArrayBuffer, isSharedArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
 const { toHeldPart } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
-const { checkObject, checkBool, checkIndex, checkPath, checkPort, writeOptions, withSignal } = require('./args')
+const {
+  checkObject,
+  checkBool,
+  checkIndex,
+  checkPath,
+  checkPort,
+  headerRecord,
+  writeOptions,
+  withSignal,
+} = require('./args')
 const { Listening, nativeOf } = require('./net')
 const { serverOptions, opener, flushPending } = require('./ws')
 
@@ -95,12 +104,7 @@ class Request {
     this.url = url
     const q = url.indexOf('?')
     this.path = q < 0 ? url : url.slice(0, q)
-    const headers = {}
-    for (let i = 0; i < flat.length; i += 2) {
-      const k = flat[i]
-      headers[k] = headers[k] === undefined ? flat[i + 1] : `${headers[k]}, ${flat[i + 1]}`
-    }
-    this.headers = headers
+    this.headers = headerRecord(flat)
   }
 
   body() {
@@ -128,12 +132,15 @@ function response(res) {
   return [status, flat, toHeldPart(o.body, 'the response body'), undefined]
 }
 
+// The client's fault, answered by abio whatever the handler does (413, 400, or the connection
+// closed): nothing to report when a handler passes their error on.
+const PEER_FAULTS = new Set(['ABIO_ERR_BODY_TOO_LARGE', 'ABIO_ERR_HTTP_PARSE', 'ABIO_ERR_TIMEOUT'])
+
 /** Calls `fetch(req)` for each request no route answers; a throw or rejection is a 500. */
 function dispatcher(fetch) {
   const failed = (native, err) => {
     native.respond(500, [], undefined, undefined)
-    // A body over maxBodySize is answered 413 whatever the handler does: nothing to report.
-    if (err === null || typeof err !== 'object' || err.code !== 'ABIO_ERR_BODY_TOO_LARGE')
+    if (err === null || typeof err !== 'object' || !PEER_FAULTS.has(err.code))
       console.error('abio: a fetch handler threw or rejected; answered 500:', err)
   }
   const answer = (native, res) => {
@@ -211,6 +218,7 @@ function serve(options) {
     maxHeaderSize: positive(o.maxHeaderSize, 'options.maxHeaderSize', 16 * 1024),
     headersTimeout: positive(o.headersTimeout, 'options.headersTimeout', 30000),
     idleTimeout: positive(o.idleTimeout, 'options.idleTimeout', 60000),
+    bodyTimeout: positive(o.bodyTimeout, 'options.bodyTimeout', 30000),
     maxBodySize: checkIndex(o.maxBodySize, 'options.maxBodySize', 16 * 1024 * 1024),
   }
   const table = routeTable(o.routes, 'options.routes')

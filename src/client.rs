@@ -220,7 +220,7 @@ fn hyper_error(e: &(dyn StdError + 'static)) -> AbioError {
     }
     if let Some(h) = find::<hyper::Error>(e) {
         if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
-            return CoreError::BadFormat(format!("The server's answer is not valid HTTP/1.x: {h}"))
+            return CoreError::HttpParse(format!("The server's answer is not valid HTTP/1.x: {h}"))
                 .into();
         }
     }

@@ -376,6 +376,9 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
         AbioError::Core(CoreError::BadFormat(msg)) => {
             new_error(env, Kind::Error, "ABIO_ERR_BAD_FORMAT", msg)
         }
+        AbioError::Core(CoreError::HttpParse(msg)) => {
+            new_error(env, Kind::Error, "ABIO_ERR_HTTP_PARSE", msg)
+        }
         AbioError::Core(CoreError::Checksum(msg)) => {
             new_error(env, Kind::Error, "ABIO_ERR_CHECKSUM", msg)
         }

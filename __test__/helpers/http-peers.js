@@ -3,6 +3,7 @@
 
 const cp = require('child_process')
 const http = require('http')
+const net = require('net')
 const { track } = require('./cleanup')
 
 const HAS_CURL = cp.spawnSync('curl', ['--version']).status === 0
@@ -60,4 +61,35 @@ async function curlGet(url, args = []) {
   return { ...parseHead(stdout.subarray(0, end).toString('latin1')), body: stdout.subarray(end + 4) }
 }
 
-module.exports = { HAS_CURL, request, curl, curlGet, parseHead }
+/** Connects a raw socket (tracked); errors are kept on `sock.lastError`. */
+function rawConnect(port, host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const s = track('node-socket', net.connect({ port, host }))
+    s.once('error', reject)
+    s.once('connect', () => {
+      s.off('error', reject)
+      s.on('error', (e) => (s.lastError = e))
+      resolve(s)
+    })
+  })
+}
+
+/** Writes `data` on a fresh raw socket and resolves with everything read until the server closes. */
+async function exchange(port, data) {
+  const s = await rawConnect(port)
+  const chunks = []
+  s.on('data', (c) => chunks.push(c))
+  const closed = new Promise((resolve) => s.once('close', resolve))
+  s.write(data)
+  await closed
+  return Buffer.concat(chunks)
+}
+
+/** Resolves once `sock` is closed, with the ms it took from `since`. */
+const closedAfter = (sock, since) =>
+  new Promise((resolve) => {
+    if (sock.destroyed) resolve(Date.now() - since)
+    else sock.once('close', () => resolve(Date.now() - since))
+  })
+
+module.exports = { HAS_CURL, request, curl, curlGet, parseHead, rawConnect, exchange, closedAfter }

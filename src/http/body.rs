@@ -116,12 +116,19 @@ impl hyper::body::Body for Body {
 }
 
 /// The error for a body that failed after `got` bytes of `wanted` (when announced): the
-/// peer closing midway is [`CoreError::BodyCut`], not an OS error.
+/// peer closing midway is [`CoreError::BodyCut`], a malformed chunked body
+/// [`CoreError::HttpParse`], `bodyTimeout` expiring [`CoreError::Timeout`], not OS errors.
 pub(crate) fn body_failed(
     e: Box<dyn std::error::Error + Send + Sync>,
     got: u64,
     wanted: Option<u64>,
 ) -> CoreError {
+    if let Some(t) = e.downcast_ref::<super::timeouts::BodyTimeout>() {
+        return CoreError::Timeout {
+            what: "Waiting for the request body (bodyTimeout)",
+            ms: t.ms,
+        };
+    }
     if let Some(h) = e.downcast_ref::<hyper::Error>() {
         if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
             return CoreError::BodyCut { got, wanted };
@@ -134,6 +141,13 @@ pub(crate) fn body_failed(
                 }
                 if io.kind() == io::ErrorKind::UnexpectedEof {
                     return CoreError::BodyCut { got, wanted };
+                }
+                // hyper's decoder: a malformed chunk size, chunk end or trailer.
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
+                ) {
+                    return CoreError::HttpParse(format!("The body is not valid HTTP/1.1: {io}"));
                 }
             }
             source = s.source();

@@ -6,8 +6,8 @@
 //! 304 and single byte ranges ([`answer`], by the rules of [`abio_core::http`]). Other
 //! requests go to the JS `fetch` handler ([`dispatch`]); WebSocket upgrades become
 //! src/ws.rs connections ([`accept_upgrade`]). Bodies both ways are [`body`]; the
-//! `headersTimeout`/`idleTimeout` watch is [`timeouts`]. The listening socket's lifecycle
-//! is tcp.rs's `Listening`.
+//! `headersTimeout`/`idleTimeout`/`bodyTimeout` watch is [`timeouts`]. The listening
+//! socket's lifecycle is tcp.rs's `Listening`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -41,7 +41,7 @@ use body::{body_to_file, body_to_vec, Body};
 
 use answer::{answer, empty, Conditions, Content, Entity};
 use files::{Budget, Dress, FileRoute};
-use timeouts::{Activity, Tracked, Watched};
+use timeouts::{Activity, Drawn, Limits, Tracked, Watched};
 
 use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes, WriteList};
 use crate::error::{sync_call, AbioError, AbioResult};
@@ -233,11 +233,13 @@ const DRAIN_MAX: usize = 64 << 10;
 /// for the response. Dropped unanswered (a handler that never answers, and is collected),
 /// it answers 500.
 struct Exchange {
-    body: Mutex<Option<Incoming>>,
+    body: Mutex<Option<Drawn<Incoming>>>,
     reply: Mutex<Option<oneshot::Sender<Reply>>>,
     max_body: u64,
     /// Over `maxBodySize` (announced or found while reading): the answer is 413.
     too_large: AtomicBool,
+    /// Not valid HTTP (a malformed chunked body): the answer is 400.
+    malformed: AtomicBool,
     /// The client waits for `100 Continue` before sending the body.
     expects_continue: bool,
     js: Js,
@@ -259,7 +261,7 @@ pub struct NativeRequest {
 
 impl NativeRequest {
     /// The body, unless announced too large or already taken.
-    fn take_body(&self) -> Option<Incoming> {
+    fn take_body(&self) -> Option<Drawn<Incoming>> {
         if self.x.too_large.load(Ordering::Acquire) {
             return None;
         }
@@ -283,7 +285,7 @@ impl NativeRequest {
     fn consume<T, F, Fut>(&self, env: &Env, read: F) -> napi::Result<Promise>
     where
         T: ToNapiValue + Send + 'static,
-        F: FnOnce(Incoming, u64) -> Fut + Send + 'static,
+        F: FnOnce(Drawn<Incoming>, u64) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, CoreError>> + Send + 'static,
     {
         let Some(body) = self.take_body() else {
@@ -293,8 +295,10 @@ impl NativeRequest {
         let x = self.x.clone();
         self.x.js.spawn(async move {
             let result = read(body, x.max_body).await;
-            if matches!(result, Err(CoreError::BodyTooLarge { .. })) {
-                x.too_large.store(true, Ordering::Release);
+            match result {
+                Err(CoreError::BodyTooLarge { .. }) => x.too_large.store(true, Ordering::Release),
+                Err(CoreError::HttpParse(_)) => x.malformed.store(true, Ordering::Release),
+                _ => {}
             }
             let result = result.map_err(AbioError::from);
             let js = x.js.clone();
@@ -360,8 +364,15 @@ impl NativeRequest {
                 })?;
             let mut pairs = header_pairs(&headers, "The response")?;
             pairs.retain(|(n, _)| n != header::CONTENT_LENGTH && n != header::TRANSFER_ENCODING);
-            let reply = if self.x.too_large.load(Ordering::Acquire) {
-                let mut r = empty(StatusCode::PAYLOAD_TOO_LARGE);
+            let refused = if self.x.too_large.load(Ordering::Acquire) {
+                Some(StatusCode::PAYLOAD_TOO_LARGE)
+            } else if self.x.malformed.load(Ordering::Acquire) {
+                Some(StatusCode::BAD_REQUEST)
+            } else {
+                None
+            };
+            let reply = if let Some(refused) = refused {
+                let mut r = empty(refused);
                 r.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 Reply::Ready(r)
@@ -419,8 +430,9 @@ enum Reply {
 }
 
 /// Hands `req` to the JS `fetch` handler and waits for its answer.
-async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Body> {
+async fn dispatch(server: Arc<Http>, req: Request<Incoming>, on: Arc<Activity>) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    let body = Drawn::new(body, on);
     let c = Conditions::of(&parts.method, &parts.headers);
     let max_body = server.options.max_body_size as u64;
     let announced = parts
@@ -434,6 +446,7 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>) -> Response<Body> {
         reply: Mutex::new(Some(tx)),
         max_body,
         too_large: AtomicBool::new(announced.is_some_and(|n| n > max_body)),
+        malformed: AtomicBool::new(false),
         expects_continue: parts
             .headers
             .get(header::EXPECT)
@@ -491,6 +504,10 @@ pub struct HttpOptions {
     pub headers_timeout: f64,
     /// Milliseconds a connection may wait for its next request, then it is closed.
     pub idle_timeout: f64,
+    /// Milliseconds a request may go without progress while it waits on the client (a
+    /// handler waits for body bytes, or the kernel takes no byte of the answer), then the
+    /// connection is closed.
+    pub body_timeout: f64,
     /// Bytes of a request body `req.body()` reads, then 413.
     pub max_body_size: f64,
 }
@@ -658,7 +675,7 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
                     let handled = server.fetch.is_some();
                     let r = match route_answer(&routes, &server.budget, &req, handled).await {
                         Some(r) => r,
-                        None => dispatch(server, req).await,
+                        None => dispatch(server, req, activity.clone()).await,
                     };
                     Ok::<_, Infallible>(r.map(|body| Tracked { body, activity }))
                 }
@@ -678,11 +695,12 @@ async fn serve_loop(server: Arc<Http>, io: Io) {
                 conn.as_mut().graceful_shutdown();
             }
             let ms = |n: f64| Duration::from_millis(n as u64);
-            let overstayed = timeouts::watch(
-                activity,
-                ms(me.options.headers_timeout),
-                ms(me.options.idle_timeout),
-            );
+            let limits = Limits {
+                headers: ms(me.options.headers_timeout),
+                idle: ms(me.options.idle_timeout),
+                body: ms(me.options.body_timeout),
+            };
+            let overstayed = timeouts::watch(activity, limits);
             tokio::pin!(overstayed);
             tokio::select! {
                 _ = conn.as_mut() => return,

@@ -1,22 +1,26 @@
-//! `headersTimeout` and `idleTimeout` (design.md section 7), told apart as Node tells them
-//! apart. hyper 1's `header_read_timeout` starts as soon as a connection waits for a request,
-//! so it bounds idle keep-alive connections and slow request heads with one figure. abio
-//! watches each connection itself instead: [`Watched`] (its socket) sees the first byte of a
-//! request arrive, the service sees the head complete, and [`Tracked`] (the response body)
-//! sees the answer go out. [`watch`] closes the connection when it sits idle longer than
-//! `idleTimeout`, or takes longer than `headersTimeout` from a request's first byte to the
-//! end of its head. A request being answered (a slow handler, a long body) is never cut.
+//! `headersTimeout`, `idleTimeout` and `bodyTimeout` (design.md section 7), told apart as
+//! Node tells the first two apart. hyper 1's `header_read_timeout` starts as soon as a
+//! connection waits for a request, so it bounds idle keep-alive connections and slow request
+//! heads with one figure. abio watches each connection itself instead: [`Watched`] (its
+//! socket) sees the first byte of a request arrive and each byte move, the service sees the
+//! head complete, [`Drawn`] (the request body) sees a handler wait for body bytes, and
+//! [`Tracked`] (the response body) sees the answer go out. [`watch`] closes the connection
+//! when it sits idle longer than `idleTimeout`, takes longer than `headersTimeout` from a
+//! request's first byte to the end of its head, or makes no progress for `bodyTimeout`
+//! while it waits on its peer: a handler waits for request body bytes that do not come, or
+//! the kernel takes no byte of the answer (the client does not read it). A slow handler is
+//! never cut, nor a slow peer that keeps moving bytes.
 
+use std::fmt;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 
 const IDLE: u8 = 0;
 const HEAD: u8 = 1;
@@ -28,13 +32,20 @@ fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// Where one connection is: idle, reading a request head, or busy with a request; and since
-/// when.
+/// Where one connection is: idle, reading a request head, or busy with a request, and since
+/// when; whether it waits on its peer (for body bytes, or for room to send), and since its
+/// last progress.
 pub(crate) struct Activity {
     phase: AtomicU8,
     since: AtomicU64,
-    /// Told when a request starts arriving: the limit shortens from idle to headers.
-    started: Notify,
+    /// A handler waits for request body bytes ([`Drawn`]).
+    body_wanted: AtomicBool,
+    /// The kernel refused the last write: the peer is not reading the answer.
+    write_blocked: AtomicBool,
+    /// When a wait on the peer began, or last moved a byte.
+    progress: AtomicU64,
+    /// The limit (ms) after which [`watch`] closed the connection; 0 while open.
+    expired: AtomicU64,
 }
 
 impl Activity {
@@ -42,7 +53,10 @@ impl Activity {
         Arc::new(Activity {
             phase: AtomicU8::new(IDLE),
             since: AtomicU64::new(now_ms()),
-            started: Notify::new(),
+            body_wanted: AtomicBool::new(false),
+            write_blocked: AtomicBool::new(false),
+            progress: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
         })
     }
 
@@ -51,13 +65,35 @@ impl Activity {
         self.phase.store(phase, Ordering::Release);
     }
 
-    /// A request head is complete: no timeout until its answer is out.
+    /// A request head is complete: no timeout until its answer is out, unless it waits on
+    /// the peer.
     pub(crate) fn busy(&self) {
         self.enter(BUSY);
     }
+
+    /// A wait on the peer begins (`flag` goes up): the progress clock starts now.
+    fn wait_on(&self, flag: &AtomicBool) {
+        if !flag.load(Ordering::Relaxed) {
+            self.progress.store(now_ms(), Ordering::Relaxed);
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    /// A write returned: refused (`pending`), the wait on the peer begins; taken, it ends,
+    /// and a connection flushing the end of an answer is not idle.
+    fn wrote(&self, pending: bool) {
+        if pending {
+            self.wait_on(&self.write_blocked);
+        } else if self.write_blocked.load(Ordering::Relaxed) {
+            self.write_blocked.store(false, Ordering::Relaxed);
+            if self.phase.load(Ordering::Acquire) == IDLE {
+                self.since.store(now_ms(), Ordering::Relaxed);
+            }
+        }
+    }
 }
 
-/// A connection's socket, noting the first byte of each request.
+/// A connection's socket, noting the first byte of each request and the progress of bodies.
 pub(crate) struct Watched<S> {
     pub io: S,
     pub activity: Arc<Activity>,
@@ -71,9 +107,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before && self.activity.phase.load(Ordering::Acquire) == IDLE {
-            self.activity.enter(HEAD);
-            self.activity.started.notify_one();
+        if buf.filled().len() > before {
+            let a = &self.activity;
+            if a.phase.load(Ordering::Acquire) == IDLE {
+                a.enter(HEAD);
+            } else if a.body_wanted.load(Ordering::Relaxed) {
+                a.progress.store(now_ms(), Ordering::Relaxed);
+            }
         }
         r
     }
@@ -85,7 +125,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.activity.wrote(r.is_pending());
+        r
     }
 
     fn poll_write_vectored(
@@ -93,7 +135,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.activity.wrote(r.is_pending());
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -141,27 +185,135 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for Tracked<B> {
     }
 }
 
-/// Resolves when the connection has overstayed: idle longer than `idle`, or reading one
-/// request head longer than `headers`.
-pub(crate) async fn watch(activity: Arc<Activity>, headers: Duration, idle: Duration) {
-    let (headers, idle) = (headers.as_millis() as u64, idle.as_millis() as u64);
+/// The error of a request body whose connection [`watch`] closed: src/http/body.rs's
+/// `body_failed` makes it `ABIO_ERR_TIMEOUT`.
+#[derive(Debug)]
+pub(crate) struct BodyTimeout {
+    /// The limit that expired, in milliseconds.
+    pub ms: u64,
+}
+
+impl fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no progress for {} ms", self.ms)
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+/// A request body as a handler reads it: while the handler waits for bytes, the connection
+/// waits on its peer (`bodyTimeout` counts). Once [`watch`] has closed the connection, the
+/// end of the body is a [`BodyTimeout`], not a short body.
+pub(crate) struct Drawn<B> {
+    body: B,
+    activity: Arc<Activity>,
+    waiting: bool,
+}
+
+impl<B> Drawn<B> {
+    pub(crate) fn new(body: B, activity: Arc<Activity>) -> Drawn<B> {
+        Drawn {
+            body,
+            activity,
+            waiting: false,
+        }
+    }
+
+    fn wait(&mut self, on: bool) {
+        if on != self.waiting {
+            self.waiting = on;
+            if on {
+                self.activity.wait_on(&self.activity.body_wanted);
+            } else {
+                self.activity.body_wanted.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<B> Drop for Drawn<B> {
+    fn drop(&mut self) {
+        self.wait(false);
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<B> hyper::body::Body for Drawn<B>
+where
+    B: hyper::body::Body + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
+        let r = Pin::new(&mut self.body).poll_frame(cx);
+        self.wait(r.is_pending());
+        let ms = self.activity.expired.load(Ordering::Acquire);
+        match r {
+            Poll::Ready(None | Some(Err(_))) if ms != 0 => {
+                Poll::Ready(Some(Err(Box::new(BodyTimeout { ms }))))
+            }
+            r => r.map(|f| f.map(|f| f.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The limits of [`watch`].
+pub(crate) struct Limits {
+    pub headers: Duration,
+    pub idle: Duration,
+    pub body: Duration,
+}
+
+/// Resolves when the connection has overstayed: idle longer than `idle`, reading one
+/// request head longer than `headers`, or waiting on its peer without progress longer than
+/// `body`.
+///
+/// Nothing wakes the watch when the connection changes (no cost per request): it looks
+/// again at least every shortest limit, which is enough to be exact. Whatever starts a limit
+/// at `t` sets its end at `t + limit` or later, and the look that follows `t` comes by
+/// `t + shortest`, then sleeps until that end.
+pub(crate) async fn watch(activity: Arc<Activity>, limits: Limits) {
+    let ms = |d: Duration| d.as_millis() as u64;
+    let (headers, idle, body) = (ms(limits.headers), ms(limits.idle), ms(limits.body));
+    let shortest = headers.min(idle).min(body).max(1);
+    let a = &activity;
     loop {
-        let since = activity.since.load(Ordering::Relaxed);
-        let limit = match activity.phase.load(Ordering::Acquire) {
-            IDLE => idle,
-            HEAD => headers,
-            // Busy: look again after the shorter limit; the phase will have moved on.
-            _ => headers.min(idle),
+        let since = a.since.load(Ordering::Relaxed);
+        let mut due = match a.phase.load(Ordering::Acquire) {
+            IDLE => Some((since + idle, idle)),
+            HEAD => Some((since + headers, headers)),
+            // Busy: a slow handler is not cut.
+            _ => None,
         };
-        let busy = activity.phase.load(Ordering::Acquire) == BUSY;
+        let stalled =
+            a.body_wanted.load(Ordering::Acquire) || a.write_blocked.load(Ordering::Acquire);
+        if stalled {
+            let d = (a.progress.load(Ordering::Relaxed) + body, body);
+            due = Some(due.map_or(d, |o| o.min(d)));
+        }
         let now = now_ms();
-        let deadline = if busy { now + limit } else { since + limit };
-        if !busy && now >= deadline {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
-            _ = activity.started.notified() => {}
-        }
+        let next = match due {
+            Some((at, limit)) if now >= at => {
+                a.expired.store(limit.max(1), Ordering::Release);
+                return;
+            }
+            Some((at, _)) => at.min(now + shortest),
+            None => now + shortest,
+        };
+        tokio::time::sleep(Duration::from_millis(next - now)).await;
     }
 }

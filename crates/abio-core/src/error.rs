@@ -113,6 +113,9 @@ pub enum Error {
     },
     /// Bytes that should be a pack (or a frame) break a rule of docs/FORMAT.md.
     BadFormat(String),
+    /// The peer's HTTP/1.x is malformed (a response head that is not HTTP, a bad chunk size
+    /// line in a chunked body): what was wrong.
+    HttpParse(String),
     /// A checksum does not match: the bytes were corrupted.
     Checksum(String),
     /// A frame longer than the reader's (or the format's) limit.
@@ -394,7 +397,7 @@ impl fmt::Display for Error {
                     "The WebSocket handshake failed (status {status}): {reason}"
                 )
             }
-            Error::BadFormat(m) | Error::Checksum(m) => f.write_str(m),
+            Error::BadFormat(m) | Error::Checksum(m) | Error::HttpParse(m) => f.write_str(m),
             Error::FrameTooLarge { len, max } => {
                 write!(f, "A frame of {len} bytes is over the limit of {max}")
             }
