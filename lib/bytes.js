@@ -81,4 +81,4 @@ function toBuffer(data) {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength)
 }
 
-module.exports = { toView, toPart, toData, toArrayBuffer, toBuffer, public: { toArrayBuffer, toBuffer } }
+module.exports = { toView, toPart, toData, toArrayBuffer, toBuffer }
