@@ -1629,6 +1629,90 @@ describe('lifecycle', () => {
     await rec.until(() => rec.closed || rec.ended, 'the close')
   })
 
+  test('an onConnection that rejects (its client left early) or throws: socket closed, error logged, server goes on', async () => {
+    // The README's own pattern: an async handler whose awaited read rejects when the client
+    // leaves. Not awaited by anybody, its rejection would be the process's unhandled one.
+    const code = `${req}
+      const net = require('net')
+      const calls = []
+      ;(async () => {
+        const srv = await abio.listen({ host: '127.0.0.1', port: 0 }, async (s) => {
+          const n = calls.push(0)
+          if (n === 2) throw new Error('sync-like throw from an async handler')
+          if (n === 3) {
+            await s.write(await s.readExactly(4)) // the healthy one: an echo
+            return s.end()
+          }
+          await s.readExactly(100) // the client sends 3 bytes and leaves
+        })
+        const closedByAbio = (send) =>
+          new Promise((resolve) => {
+            const c = net.connect(srv.port, '127.0.0.1', () => send(c))
+            c.on('error', () => {})
+            c.resume()
+            c.on('close', () => resolve(true))
+          })
+        // 1. The client leaves early: readExactly rejects, so does the handler.
+        await new Promise((resolve) => {
+          const c = net.connect(srv.port, '127.0.0.1', () => c.end('abc'))
+          c.on('error', () => {})
+          c.resume()
+          c.on('close', resolve)
+        })
+        // 2. A handler that fails before touching its socket: abio closes it.
+        const closed = await closedByAbio(() => {})
+        // 3. The server still accepts and answers.
+        const echo = await new Promise((resolve) => {
+          const c = net.connect(srv.port, '127.0.0.1', () => c.write('ping'))
+          let got = ''
+          c.setEncoding('utf8').on('data', (d) => (got += d))
+          c.on('end', () => resolve(got))
+        })
+        await srv.close()
+        console.log(JSON.stringify({ closed, echo, calls: calls.length }))
+      })()`
+    const c = child(code)
+    const run = await within(c.exited, 20000, 'the child')
+    const stderr = run.stderr
+    expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null })
+    expect(await c.line()).toEqual({ closed: true, echo: 'ping', calls: 3 })
+    const reports = stderr.split('\n').filter((l) => l.startsWith('abio: an onConnection handler threw or rejected'))
+    expect(reports.length).toBe(2)
+    expect(stderr).toContain('ABIO_ERR_CLOSED')
+    expect(stderr).toContain('sync-like throw from an async handler')
+  })
+
+  test('a synchronous onConnection that throws: socket closed, error logged, the server goes on', async () => {
+    const code = `${req}
+      const net = require('net')
+      let n = 0
+      ;(async () => {
+        const srv = await abio.listen({ host: '127.0.0.1', port: 0 }, (s) => {
+          if (++n === 1) throw new TypeError('thrown synchronously')
+          s.write('ok').then(() => s.end())
+        })
+        const talk = () =>
+          new Promise((resolve) => {
+            const c = net.connect(srv.port, '127.0.0.1')
+            let got = ''
+            c.on('error', () => {})
+            c.setEncoding('utf8').on('data', (d) => (got += d))
+            c.on('close', () => resolve(got))
+          })
+        const first = await talk()
+        const second = await talk()
+        await srv.close()
+        console.log(JSON.stringify({ first, second }))
+      })()`
+    const c = child(code)
+    const run = await within(c.exited, 20000, 'the child')
+    expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null })
+    expect(await c.line()).toEqual({ first: '', second: 'ok' })
+    expect(run.stderr).toMatch(
+      /^abio: an onConnection handler threw or rejected; closed its socket: TypeError: thrown synchronously/,
+    )
+  })
+
   test('worker_threads: 5 workers in turn load abio, do a TCP round trip and exit; no crash', async () => {
     const code = `
       const { Worker } = require('worker_threads')
