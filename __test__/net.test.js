@@ -914,7 +914,7 @@ describe.each(SIDES)('end and allowHalfOpen: %s', (_, side) => {
     const rec = record(n)
     await a.write('hi')
     n.end()
-    await rec.until(() => rec.ended, "Node's 'end'", 3000)
+    await rec.until(() => rec.ended, "Node's 'end'")
     expectBytes(rec.bytes(), 'hi')
     await rec.until(() => rec.closed, 'the Node socket to close')
     expectClosed(await rejectionOf(a.write('too late')))
@@ -1225,7 +1225,7 @@ describe('faults', () => {
       expect(tag(e)).toBe('[object Error]')
       expect(e.code).toBe('ABIO_ERR_TIMEOUT')
       expect(ms).toBeGreaterThanOrEqual(290)
-      expect(ms).toBeLessThan(2000)
+      expect(ms).toBeLessThan(3000) // 10x: it fired, on a busy machine too
     })
 
     test('connect with a signal aborted meanwhile (or before) rejects with AbortError', async () => {
@@ -1234,7 +1234,7 @@ describe('faults', () => {
       const t0 = Date.now()
       setTimeout(() => ac.abort(), 100)
       expectAbortError(await rejectionOf(abio.connect({ host: '127.0.0.1', port, signal: ac.signal })))
-      expect(Date.now() - t0).toBeLessThan(2000)
+      expect(Date.now() - t0).toBeLessThan(5000) // the abort (at 100 ms) ended it: nothing else would
       expectAbortError(await rejectionOf(abio.connect({ host: '127.0.0.1', port, signal: AbortSignal.abort() })))
       // an abort wins over a longer timeout
       const ac2 = new AbortController()
@@ -1586,7 +1586,7 @@ describe('lifecycle', () => {
     expect({ a: out.a, b: out.b }).toEqual({ a: 'ping', b: 'echo' })
     const lag = run.at - out.settled
     console.log(`child exit: ${lag} ms after its last promise (${run.at - t0} ms in all)`)
-    expect(lag).toBeLessThan(1000)
+    expect(lag).toBeLessThan(5000) // ~tens of ms; generous for a busy machine, still catching a held loop
   })
 
   test('in a child with nothing else to do, `await server.close()` resolves (20 servers in turn)', async () => {
@@ -1624,7 +1624,7 @@ describe('lifecycle', () => {
     const out = await c.line()
     expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
     expect(out.open).toBe(true)
-    expect(run.at - out.settled).toBeLessThan(1000)
+    expect(run.at - out.settled).toBeLessThan(5000)
     const rec = await peer
     await rec.until(() => rec.closed || rec.ended, 'the peer to see the exit')
   })
@@ -1668,7 +1668,7 @@ describe('lifecycle', () => {
     const run = await within(c.exited, 10000, 'the child after the peer ended')
     expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
     console.log(`child exit: ${run.at - t0} ms after the peer ended its side`)
-    expect(run.at - t0).toBeLessThan(2000)
+    expect(run.at - t0).toBeLessThan(10000)
     await rec.until(() => rec.ended, "the child's end of the stream")
   })
 
@@ -1689,7 +1689,7 @@ describe('lifecycle', () => {
     const rec = record(n)
     const run = await within(c.exited, 10000, 'the child after its server closed')
     expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
-    expect(run.at - t0).toBeLessThan(2000)
+    expect(run.at - t0).toBeLessThan(10000)
     await rec.until(() => rec.closed || rec.ended, 'the close')
   })
 
