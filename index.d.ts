@@ -430,12 +430,17 @@ export function connect(options: ConnectOptions): Promise<Socket>
 /**
  * Listens over TCP or on a Unix socket and calls `onConnection` (on the JS thread) with each
  * accepted socket. Resolves once listening. A listening server keeps the process alive
- * until `close()` or `unref()`.
+ * until `close()` or `unref()`. A handler that throws, or returns a promise that rejects
+ * (an `async` one whose client left early), has its socket closed and the error logged
+ * with `console.error`; the server goes on accepting.
  *
  * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad options, synchronously.
  * Rejects with Node-shaped errors such as `listen EADDRINUSE: address already in use 127.0.0.1:80`.
  */
-export function listen(options: ListenOptions, onConnection: (socket: Socket) => void): Promise<Server>
+export function listen(
+  options: ListenOptions,
+  onConnection: (socket: Socket) => void | Promise<unknown>,
+): Promise<Server>
 
 /**
  * A route answered in Rust, without entering JS: `Bytes` (sent as

@@ -307,7 +307,7 @@ describe('request', () => {
     expect(out.stderr).toBe('')
     expect(out.stdout.trim()).toBe('ok')
     expect(out.status).toBe(0)
-    expect(Date.now() - started).toBeLessThan(3000)
+    expect(Date.now() - started).toBeLessThan(9000) // exited by itself, before spawnSync's 10 s kill
   })
 
   it('a pending request keeps the process alive until it settles', () => {

@@ -699,7 +699,7 @@ describe('limits', () => {
     clearInterval(drip)
     expect(served).toEqual(Array(4).fill([200, 'ok']))
     expect(ms).toBeGreaterThanOrEqual(400)
-    expect(ms).toBeLessThan(2000)
+    expect(ms).toBeLessThan(5000) // 10x headersTimeout: it fired, on a busy machine too
     expect(Buffer.concat(got).toString('latin1')).not.toMatch(/^HTTP\/1\.1 200/)
   })
 
@@ -720,9 +720,9 @@ describe('limits', () => {
     idle.write(rawRequest('GET', '/a'))
     const [a, b] = await Promise.all([silentMs, idleMs])
     expect(a).toBeGreaterThanOrEqual(400)
-    expect(a).toBeLessThan(2000)
+    expect(a).toBeLessThan(5000) // 10x idleTimeout
     expect(b).toBeGreaterThanOrEqual(400)
-    expect(b).toBeLessThan(2000)
+    expect(b).toBeLessThan(5000)
     const { responses } = parseResponses(Buffer.concat(got), ['GET'])
     expect(responses[0].status).toBe(200)
   })
@@ -945,7 +945,7 @@ describe('close(), ref()/unref() and host', () => {
     const got = await all
     expect(res.statusCode).toBe(200)
     expectBytes(got, big)
-    expect(await closed).toBeLessThan(3000)
+    expect(await closed).toBeLessThan(10000)
   })
 
   it('a request whose head is half sent when close() is called is still answered', async () => {
@@ -970,7 +970,7 @@ describe('close(), ref()/unref() and host', () => {
     const r = await request(s.port, '/a', { agent })
     const closed = closedAfter(r.socket, Date.now())
     await s.close()
-    expect(await closed).toBeLessThan(2000)
+    expect(await closed).toBeLessThan(10000)
   })
 
   it('close() twice resolves both times', async () => {
@@ -2029,7 +2029,7 @@ describe('fetch handlers', () => {
       sock.write(body)
       await sleep(30)
       sock.write(rawRequest('GET', '/next', { Connection: 'close' }))
-      const done = await within(closed, 1500)
+      const done = await within(closed, 10000)
       return { stalled: done !== 'closed', out: Buffer.concat(chunks) }
     }
     /** The first response has `status`; then either the connection was closed or GET /next got 'yes'. */

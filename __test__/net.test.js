@@ -52,6 +52,11 @@ afterAll(() => {
 const { track, closeAll } = require('./helpers/cleanup')
 afterEach(closeAll)
 
+const netns = require('./helpers/netns')
+const NETNS_PROBLEM = netns.cannotMakeNamespaces()
+if (NETNS_PROBLEM)
+  console.warn(`SKIPPING the unreachable-address tests (they run in a network namespace): ${NETNS_PROBLEM}`)
+
 // ---------------------------------------------------------------------------
 // Peers
 
@@ -909,7 +914,7 @@ describe.each(SIDES)('end and allowHalfOpen: %s', (_, side) => {
     const rec = record(n)
     await a.write('hi')
     n.end()
-    await rec.until(() => rec.ended, "Node's 'end'", 3000)
+    await rec.until(() => rec.ended, "Node's 'end'")
     expectBytes(rec.bytes(), 'hi')
     await rec.until(() => rec.closed, 'the Node socket to close')
     expectClosed(await rejectionOf(a.write('too late')))
@@ -1034,37 +1039,96 @@ describe('faults', () => {
     })
   })
 
-  test('an unreachable address (192.0.2.1 port 9, timeout 300) fails as it does for Node', async () => {
-    const t0 = Date.now()
-    const e = await rejectionOf(abio.connect({ host: '192.0.2.1', port: 9, timeout: 300 }))
-    const ms = Date.now() - t0
-    expect(ms).toBeLessThan(3000)
-    const expected = ['ENETUNREACH', 'EHOSTUNREACH', 'ABIO_ERR_TIMEOUT']
-    if (!expected.includes(e.code)) {
-      // Some sandboxes route TEST-NET-1 to a gateway that answers: abio must then say what Node says.
-      const s = track('node-socket', net.connect({ host: '192.0.2.1', port: 9 }))
-      const nodeOutcome = await new Promise((resolve) => {
-        s.once('error', (err) => resolve(err.code))
-        s.once('connect', () => resolve('connected'))
-        setTimeout(() => resolve('ABIO_ERR_TIMEOUT'), 300)
-      })
-      console.warn(`192.0.2.1:9 is not unreachable here: Node gets ${nodeOutcome}, abio ${e.code}`)
-      expect(e.code).toBe(nodeOutcome)
-    }
-  })
+  // Unreachable addresses and unknown names are tried inside a network namespace the test
+  // makes (nothing leaves this machine's loopback): with only `lo` up there is no route; with
+  // a route into a veth whose other end answers nothing, the SYN is lost and only the timeout
+  // ends it; names are looked up from fixtures/nxdomain.js, a resolver in the namespace.
+  const testNetns = NETNS_PROBLEM ? test.skip : test
+  /** Runs, in `ns`, abio's connect to host:port (then Node's, with `node`); their errors. */
+  async function connectIn(ns, { host, port, timeout = 0, node = false, dns = false }) {
+    const code = `const abio = require(${JSON.stringify(ROOT)})
+      const net = require('net')
+      const { serveNxdomain } = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'nxdomain.js'))})
+      const [host, port, timeout, node, dns] = JSON.parse(process.argv[1])
+      const pick = (e) => {
+        const { code, errno, syscall, address, port, hostname, message } = e
+        return { tag: Object.prototype.toString.call(e), code, errno, syscall, address, port, hostname, message }
+      }
+      ;(async () => {
+        const resolver = dns ? await serveNxdomain() : null
+        const t0 = Date.now()
+        const a = await abio.connect({ host, port, timeout }).then((s) => (s.close(), { connected: true }), pick)
+        const ms = Date.now() - t0
+        const n = node
+          ? await new Promise((resolve) => {
+              const s = net.connect({ host, port })
+              s.once('error', (e) => resolve(pick(e)))
+              s.once('connect', () => (s.destroy(), resolve({ connected: true })))
+            })
+          : null
+        if (resolver) resolver.close()
+        console.log(JSON.stringify({ abio: a, ms, node: n }))
+      })()`
+    const r = await ns.exec(['-e', code, JSON.stringify([host, port, timeout, node, dns])])
+    expect({ code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
+    return JSON.parse(r.stdout)
+  }
 
-  test('unknown host: ENOTFOUND, syscall getaddrinfo, like Node', async () => {
-    const host = 'nosuchhost.invalid'
-    const e = await rejectionOf(abio.connect({ host, port: 80 }))
-    expect(tag(e)).toBe('[object Error]')
-    expect({ code: e.code, syscall: e.syscall, hostname: e.hostname }).toEqual({
-      code: 'ENOTFOUND',
-      syscall: 'getaddrinfo',
-      hostname: host,
-    })
-    const nodeErr = await nodeConnectError({ host, port: 80 })
-    if (nodeErr.code === 'ENOTFOUND') {
-      expect({ errno: e.errno, message: e.message }).toEqual({ errno: nodeErr.errno, message: nodeErr.message })
+  testNetns(
+    'an unreachable address (no route, in a namespace with only loopback): ENETUNREACH, as for Node',
+    async () => {
+      const ns = netns.isolated()
+      try {
+        const { abio: a, node: n } = await connectIn(ns, { host: '192.0.2.1', port: 9, node: true })
+        expect(a).toMatchObject({
+          tag: '[object Error]',
+          code: 'ENETUNREACH',
+          syscall: 'connect',
+          address: '192.0.2.1',
+          port: 9,
+          message: 'connect ENETUNREACH 192.0.2.1:9',
+        })
+        // Node's message adds " - Local (0.0.0.0:0)"; the fields are the same.
+        expect({ ...a, message: undefined }).toEqual({ ...n, message: undefined })
+      } finally {
+        ns.remove()
+      }
+    },
+  )
+
+  testNetns(
+    'an address whose packets are dropped (a route into a silent veth): the timeout (300 ms) ends the connect',
+    async () => {
+      const ns = netns.isolated()
+      try {
+        // A veth pair with both ends in the namespace: what p0 sends arrives at p1, which has
+        // no address and answers nothing (a static neighbour entry: no ARP to fail either).
+        ns.ip(['link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1'])
+        ns.ip(['addr', 'add', '10.99.0.1/24', 'dev', 'p0'])
+        ns.ip(['link', 'set', 'p0', 'up'])
+        ns.ip(['link', 'set', 'p1', 'up'])
+        ns.ip(['route', 'add', '192.0.2.0/24', 'dev', 'p0'])
+        ns.ip(['neigh', 'add', '192.0.2.1', 'lladdr', '02:00:00:00:00:01', 'dev', 'p0', 'nud', 'permanent'])
+        const { abio: a, ms } = await connectIn(ns, { host: '192.0.2.1', port: 9, timeout: 300 })
+        expect(a.code).toBe('ABIO_ERR_TIMEOUT')
+        // It fired (not before its time), and not never: the child would hang without it.
+        expect(ms).toBeGreaterThanOrEqual(250)
+        expect(ms).toBeLessThan(30000)
+      } finally {
+        ns.remove()
+      }
+    },
+  )
+
+  testNetns('unknown host: ENOTFOUND, syscall getaddrinfo, like Node (the resolver says NXDOMAIN)', async () => {
+    const ns = netns.isolated({ dns: true })
+    try {
+      const host = 'nosuchhost.invalid'
+      const { abio: a, node: n } = await connectIn(ns, { host, port: 80, node: true, dns: true })
+      expect(a).toMatchObject({ tag: '[object Error]', code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: host })
+      expect(a).toEqual(n)
+    } finally {
+      ns.remove()
     }
   })
 
@@ -1161,7 +1225,7 @@ describe('faults', () => {
       expect(tag(e)).toBe('[object Error]')
       expect(e.code).toBe('ABIO_ERR_TIMEOUT')
       expect(ms).toBeGreaterThanOrEqual(290)
-      expect(ms).toBeLessThan(2000)
+      expect(ms).toBeLessThan(3000) // 10x: it fired, on a busy machine too
     })
 
     test('connect with a signal aborted meanwhile (or before) rejects with AbortError', async () => {
@@ -1170,7 +1234,7 @@ describe('faults', () => {
       const t0 = Date.now()
       setTimeout(() => ac.abort(), 100)
       expectAbortError(await rejectionOf(abio.connect({ host: '127.0.0.1', port, signal: ac.signal })))
-      expect(Date.now() - t0).toBeLessThan(2000)
+      expect(Date.now() - t0).toBeLessThan(5000) // the abort (at 100 ms) ended it: nothing else would
       expectAbortError(await rejectionOf(abio.connect({ host: '127.0.0.1', port, signal: AbortSignal.abort() })))
       // an abort wins over a longer timeout
       const ac2 = new AbortController()
@@ -1522,7 +1586,7 @@ describe('lifecycle', () => {
     expect({ a: out.a, b: out.b }).toEqual({ a: 'ping', b: 'echo' })
     const lag = run.at - out.settled
     console.log(`child exit: ${lag} ms after its last promise (${run.at - t0} ms in all)`)
-    expect(lag).toBeLessThan(1000)
+    expect(lag).toBeLessThan(5000) // ~tens of ms; generous for a busy machine, still catching a held loop
   })
 
   test('in a child with nothing else to do, `await server.close()` resolves (20 servers in turn)', async () => {
@@ -1560,7 +1624,7 @@ describe('lifecycle', () => {
     const out = await c.line()
     expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
     expect(out.open).toBe(true)
-    expect(run.at - out.settled).toBeLessThan(1000)
+    expect(run.at - out.settled).toBeLessThan(5000)
     const rec = await peer
     await rec.until(() => rec.closed || rec.ended, 'the peer to see the exit')
   })
@@ -1604,7 +1668,7 @@ describe('lifecycle', () => {
     const run = await within(c.exited, 10000, 'the child after the peer ended')
     expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
     console.log(`child exit: ${run.at - t0} ms after the peer ended its side`)
-    expect(run.at - t0).toBeLessThan(2000)
+    expect(run.at - t0).toBeLessThan(10000)
     await rec.until(() => rec.ended, "the child's end of the stream")
   })
 
@@ -1625,8 +1689,92 @@ describe('lifecycle', () => {
     const rec = record(n)
     const run = await within(c.exited, 10000, 'the child after its server closed')
     expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({ code: 0, signal: null, stderr: '' })
-    expect(run.at - t0).toBeLessThan(2000)
+    expect(run.at - t0).toBeLessThan(10000)
     await rec.until(() => rec.closed || rec.ended, 'the close')
+  })
+
+  test('an onConnection that rejects (its client left early) or throws: socket closed, error logged, server goes on', async () => {
+    // The README's own pattern: an async handler whose awaited read rejects when the client
+    // leaves. Not awaited by anybody, its rejection would be the process's unhandled one.
+    const code = `${req}
+      const net = require('net')
+      const calls = []
+      ;(async () => {
+        const srv = await abio.listen({ host: '127.0.0.1', port: 0 }, async (s) => {
+          const n = calls.push(0)
+          if (n === 2) throw new Error('sync-like throw from an async handler')
+          if (n === 3) {
+            await s.write(await s.readExactly(4)) // the healthy one: an echo
+            return s.end()
+          }
+          await s.readExactly(100) // the client sends 3 bytes and leaves
+        })
+        const closedByAbio = (send) =>
+          new Promise((resolve) => {
+            const c = net.connect(srv.port, '127.0.0.1', () => send(c))
+            c.on('error', () => {})
+            c.resume()
+            c.on('close', () => resolve(true))
+          })
+        // 1. The client leaves early: readExactly rejects, so does the handler.
+        await new Promise((resolve) => {
+          const c = net.connect(srv.port, '127.0.0.1', () => c.end('abc'))
+          c.on('error', () => {})
+          c.resume()
+          c.on('close', resolve)
+        })
+        // 2. A handler that fails before touching its socket: abio closes it.
+        const closed = await closedByAbio(() => {})
+        // 3. The server still accepts and answers.
+        const echo = await new Promise((resolve) => {
+          const c = net.connect(srv.port, '127.0.0.1', () => c.write('ping'))
+          let got = ''
+          c.setEncoding('utf8').on('data', (d) => (got += d))
+          c.on('end', () => resolve(got))
+        })
+        await srv.close()
+        console.log(JSON.stringify({ closed, echo, calls: calls.length }))
+      })()`
+    const c = child(code)
+    const run = await within(c.exited, 20000, 'the child')
+    const stderr = run.stderr
+    expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null })
+    expect(await c.line()).toEqual({ closed: true, echo: 'ping', calls: 3 })
+    const reports = stderr.split('\n').filter((l) => l.startsWith('abio: an onConnection handler threw or rejected'))
+    expect(reports.length).toBe(2)
+    expect(stderr).toContain('ABIO_ERR_CLOSED')
+    expect(stderr).toContain('sync-like throw from an async handler')
+  })
+
+  test('a synchronous onConnection that throws: socket closed, error logged, the server goes on', async () => {
+    const code = `${req}
+      const net = require('net')
+      let n = 0
+      ;(async () => {
+        const srv = await abio.listen({ host: '127.0.0.1', port: 0 }, (s) => {
+          if (++n === 1) throw new TypeError('thrown synchronously')
+          s.write('ok').then(() => s.end())
+        })
+        const talk = () =>
+          new Promise((resolve) => {
+            const c = net.connect(srv.port, '127.0.0.1')
+            let got = ''
+            c.on('error', () => {})
+            c.setEncoding('utf8').on('data', (d) => (got += d))
+            c.on('close', () => resolve(got))
+          })
+        const first = await talk()
+        const second = await talk()
+        await srv.close()
+        console.log(JSON.stringify({ first, second }))
+      })()`
+    const c = child(code)
+    const run = await within(c.exited, 20000, 'the child')
+    expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null })
+    expect(await c.line()).toEqual({ first: '', second: 'ok' })
+    expect(run.stderr).toMatch(
+      /^abio: an onConnection handler threw or rejected; closed its socket: TypeError: thrown synchronously/,
+    )
   })
 
   test('worker_threads: 5 workers in turn load abio, do a TCP round trip and exit; no crash', async () => {

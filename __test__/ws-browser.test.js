@@ -19,7 +19,7 @@ const cp = require('child_process')
 const { track, closeAll } = require('./helpers/cleanup')
 const { expectBytes } = require('./helpers/bytes')
 
-jest.setTimeout(30000)
+jest.setTimeout(120000)
 
 const HOST = '127.0.0.1'
 const PAGE = fs.readFileSync(path.join(__dirname, 'fixtures', 'ws-browser.html'), 'utf8')
@@ -35,7 +35,68 @@ const CHROMIUM = findChromium()
 if (!CHROMIUM) console.warn('SKIPPING the browser tests: Chromium is not installed (apt-get install -y chromium)')
 const describeBrowser = CHROMIUM ? describe : describe.skip
 
-afterEach(closeAll)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// Every Chromium started, with its profile directory: stopped and removed after each test,
+// awaited, so nothing is left running (or logging) once the suite has ended.
+const browsers = []
+
+/** Kills Chromium's whole process group (its helpers too), waits until none of it is left,
+ * then removes its profile, retrying while a straggler may still hold it. */
+async function stopBrowsers() {
+  for (const { proc, exited, profile } of browsers.splice(0)) {
+    const group = -proc.pid
+    const alive = () => {
+      try {
+        process.kill(group, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    try {
+      process.kill(group, 'SIGKILL')
+    } catch {}
+    await exited
+    for (let i = 0; i < 200 && alive(); i++) await sleep(50)
+    for (let i = 0; ; i++) {
+      try {
+        await fs.promises.rm(profile, { recursive: true, force: true })
+        break
+      } catch (e) {
+        if (i === 100) throw new Error(`could not remove ${profile}: ${e.message}`)
+        await sleep(100)
+      }
+    }
+  }
+}
+
+afterEach(async () => {
+  await closeAll()
+  await stopBrowsers()
+})
+
+// Every profile directory made, and what still runs with it (Chromium's processes all
+// carry --user-data-dir): nothing may be left once the tests are done.
+const profiles = []
+function processesUsing(dirs) {
+  if (process.platform !== 'linux') return []
+  const found = []
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd = ''
+    try {
+      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    } catch {
+      continue
+    }
+    if (dirs.some((d) => cmd.includes(`--user-data-dir=${d}`))) found.push(`${pid} ${cmd.split('\0')[0]}`)
+  }
+  return found
+}
+afterAll(() => {
+  expect(processesUsing(profiles)).toEqual([])
+  expect(profiles.filter((d) => fs.existsSync(d))).toEqual([])
+})
 
 /** Byte i of pattern(n, seed) is (i * 31 + seed) & 255, as in the page. */
 function pattern(n, seed) {
@@ -88,9 +149,10 @@ async function pageServer(impl) {
   return { server, url: `http://${HOST}:${server.port}/`, result, seen }
 }
 
-/** Starts headless Chromium on `url`; it is killed after the test. `output()` is what it printed. */
+/** Starts headless Chromium on `url`; it is stopped after the test. `output()` is what it printed. */
 function startChromium(url) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'abio-chromium-'))
+  profiles.push(profile)
   const proc = cp.spawn(
     CHROMIUM,
     [
@@ -103,21 +165,14 @@ function startChromium(url) {
       `--user-data-dir=${profile}`,
       url,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // Its own process group, so that stopBrowsers() can kill its helper processes too.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   )
-  track('child', proc)
   let out = ''
   proc.stdout.on('data', (d) => (out += d))
   proc.stderr.on('data', (d) => (out += d))
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
-  exited.then(() => {
-    // Chromium's helper processes may still write there for a moment after the browser exits.
-    try {
-      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
-    } catch (e) {
-      console.warn(`could not remove ${profile}: ${e.message}`)
-    }
-  })
+  browsers.push({ proc, exited, profile })
   return { proc, exited, output: () => out.slice(-3000) }
 }
 
@@ -149,7 +204,7 @@ describeBrowser('headless Chromium', () => {
   it.each(IMPLS)('exchanges binary and text both ways with %s', async (_, load) => {
     const { url, result, seen } = await pageServer(load())
     const chromium = startChromium(url)
-    const r = await resultWithin(result, chromium, 20000)
+    const r = await resultWithin(result, chromium, 60000)
 
     // what the page found
     expect(r.errors).toEqual([])
@@ -178,8 +233,8 @@ describeBrowser('headless Chromium', () => {
     expectBytes(big, pattern(1 << 20, 4))
     expect(empty.byteLength).toBe(0)
     expect([text, emptyText]).toEqual(['from browser: ünïcode \u{1F680}', ''])
-    // the close callback may come after the page's POST: wait for it, up to 2 s
-    for (let i = 0; i < 100 && seen.closes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    // the close callback may come after the page's POST: wait for it, up to 20 s
+    for (let i = 0; i < 1000 && seen.closes.length === 0; i++) await sleep(20)
     expect(seen.closes).toEqual([{ code: 1000, reason: 'done' }])
   })
 })

@@ -35,7 +35,7 @@ const sha256 = (x) => crypto.createHash('sha256').update(bufferOver(x)).digest('
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** `promise`'s value, or a thrown Error naming `what` after `ms`. */
-async function waitFor(promise, what, ms = 5000) {
+async function waitFor(promise, what, ms = 15000) {
   const r = await within(
     promise.then((value) => ({ value })),
     ms,
@@ -64,7 +64,7 @@ class Inbox {
     this.#waiters = this.#waiters.filter((w) => !w())
   }
   /** The first `n` items, once there are that many (an Error naming `what` after `ms`). */
-  until(n, what = 'messages', ms = 5000) {
+  until(n, what = 'messages', ms = 15000) {
     const p = new Promise((resolve) => {
       const check = () => {
         if (this.items.length < n) return false
@@ -927,6 +927,22 @@ describe('held memory and order (issue: trust)', () => {
     sock.destroy()
   })
 
+  it("open()'s request headers have no prototype: a peer's constructor and __proto__ headers are headers", async () => {
+    const srv = await recordingServer()
+    const sock = await rawConnect(srv.port)
+    const reader = new RawReader(sock)
+    const key = crypto.randomBytes(16).toString('base64')
+    sock.write(
+      `GET / HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nconstructor: x\r\n__proto__: y\r\n\r\n`,
+    )
+    expect(await reader.head()).toMatch(/^HTTP\/1\.1 101 /)
+    const [{ req }] = await srv.opened.until(1, 'opens')
+    expect(Object.getPrototypeOf(req.headers)).toBe(null)
+    expect(req.headers.constructor).toBe('x')
+    expect(req.headers['__proto__']).toBe('y')
+  })
+
   it('a view of a resizable ArrayBuffer or growable SharedArrayBuffer is copied at the call (send, broadcast)', async () => {
     const srv = await recordingServer({ echo: false })
     const c = await wsConnect(srv.url)
@@ -1026,7 +1042,7 @@ describe('pingInterval', () => {
     expect(cl.code).toBe(1006)
     expect(Date.now() - t0).toBeGreaterThanOrEqual(90) // a whole interval after a ping (t0 is a little after open)
     await waitFor(reader.ended, 'the silent socket to be closed')
-    await pings.until(3, 'pings to the live client', 2000)
+    await pings.until(3, 'pings to the live client', 5000)
     expect(live.readyState).toBe(WsClient.OPEN)
     expect(srv.closes.items.length).toBe(1)
     await expectStillServing(srv.url, live)

@@ -137,5 +137,4 @@ module.exports = {
   toTarget,
   toArrayBuffer,
   toBuffer,
-  public: { toArrayBuffer, toBuffer },
 }

@@ -331,6 +331,13 @@ class Server extends Listening {
   }
 }
 
+/** An `onConnection` that threw or rejected: its socket is closed and the server goes on
+ * accepting (as a fetch handler's failure is a 500, not the process's crash). */
+function handlerFailed(socket, err) {
+  socket.close()
+  console.error('abio: an onConnection handler threw or rejected; closed its socket:', err)
+}
+
 function listen(options, onConnection) {
   const o = checkObject(options, 'options') ?? {}
   if (typeof onConnection !== 'function') throw invalidType('onConnection', 'of type function', onConnection)
@@ -338,7 +345,17 @@ function listen(options, onConnection) {
   const backlog = checkIndex(o.backlog, 'options.backlog', 511)
   const reusePort = checkBool(o.reusePort, 'options.reusePort')
   const opts = socketOptions(o)
-  const accept = (native) => onConnection(new Socket(native))
+  const accept = (native) => {
+    const socket = new Socket(native)
+    let result
+    try {
+      result = onConnection(socket)
+    } catch (err) {
+      return handlerFailed(socket, err)
+    }
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function')
+      Promise.resolve(result).catch((err) => handlerFailed(socket, err))
+  }
   return binding
     .listen(host, port, path, Math.min(backlog, 65535), reusePort, opts, accept)
     .then((native) => new Server(native))

@@ -5,7 +5,7 @@
 const binding = require('../binding.js')
 const { toHeldPart } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
-const { checkObject, checkIndex, checkSignal, parseUrl, withSignal } = require('./args')
+const { checkObject, checkIndex, checkSignal, headerRecord, parseUrl, withSignal } = require('./args')
 
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 const DEFAULT_BACKPRESSURE = 1024 * 1024
@@ -300,12 +300,7 @@ class WebSocket {
 /** The Request-like `{ method, url, path, headers }` of an upgrade. */
 function upgradeRequest(method, url, flat) {
   const q = url.indexOf('?')
-  const headers = {}
-  for (let i = 0; i < flat.length; i += 2) {
-    const k = flat[i]
-    headers[k] = headers[k] === undefined ? flat[i + 1] : `${headers[k]}, ${flat[i + 1]}`
-  }
-  return { method, url, path: q < 0 ? url : url.slice(0, q), headers }
+  return { method, url, path: q < 0 ? url : url.slice(0, q), headers: headerRecord(flat) }
 }
 
 /** lib/http.js's `onOpen` for a server: wraps each new connection and calls `open`. */

@@ -7,6 +7,7 @@
 //      binding" (what a lockfile that dropped the optional packages gives, npm/cli#4828);
 //   2. `npm install` of both tarballs, and a script that uses files, pack, TCP, HTTP and a
 //      WebSocket once each, checking every byte, loads the addon from the platform package;
+//      an ES module consumer imports the public names by name;
 //   3. a TypeScript consumer compiles with `tsc --strict` against the installed typings.
 // `--no-pack` uses the tarballs already in dist/.
 
@@ -105,11 +106,12 @@ function main() {
     dirs.push(app)
     const typesNode = require('@types/node/package.json').version
     install(app, [mainTgz, platformTgz, `@types/node@${typesNode}`])
-    for (const f of ['consumer.js', 'consumer.ts']) {
+    for (const f of ['consumer.js', 'consumer.mjs', 'consumer.ts', 'consumer.mts']) {
       fs.copyFileSync(path.join(__dirname, 'install', f), path.join(app, f))
     }
     const run = sh(process.execPath, ['consumer.js'], app)
     process.stdout.write(run.stdout)
+    process.stdout.write(sh(process.execPath, ['consumer.mjs'], app).stdout)
 
     // 3. tsc --strict against the installed typings (the repository's compiler, the
     //    consumer's node_modules).
@@ -125,13 +127,13 @@ function main() {
           types: ['node'],
           lib: ['es2022', 'esnext.disposable'],
         },
-        files: ['consumer.ts'],
+        files: ['consumer.ts', 'consumer.mts'],
       }),
     )
     const ts = path.dirname(require.resolve('typescript/package.json', { paths: [root] }))
     const tsc = path.join(ts, require(path.join(ts, 'package.json')).bin.tsc)
     sh(process.execPath, [tsc, '-p', 'tsconfig.json'], app)
-    console.log('consumer.ts: tsc --strict passes against the installed typings')
+    console.log('consumer.ts, consumer.mts: tsc --strict passes against the installed typings')
     console.log(
       `\ntest:install ok (${path.basename(mainTgz)} + ${path.basename(platformTgz)}, no cargo or rustc on PATH)`,
     )

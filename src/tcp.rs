@@ -315,15 +315,24 @@ impl Conn {
         drop(io);
     }
 
+    /// Whether the stream failed (a reset) as a peek or a write saw it.
+    fn reset(&self) -> bool {
+        lock(&self.failed_with).is_some()
+    }
+
     /// The error a failed write reports: `ABIO_ERR_CLOSED` after `close()`, whatever the
-    /// OS said then (the shutdown made it fail).
+    /// OS said then (the shutdown made it fail); the reset that finished the socket when
+    /// the peer's failure did.
     fn error(&self, f: Failure) -> AbioError {
+        let user_closed = self.user_closed.load(Ordering::Acquire);
         match f {
-            Failure::Os(errno, syscall) if !self.user_closed.load(Ordering::Acquire) => {
-                CoreError::net(errno_error(errno), syscall).into()
-            }
             Failure::Aborted => CoreError::Aborted.into(),
-            _ => closed("socket"),
+            _ if user_closed => closed("socket"),
+            Failure::Os(errno, syscall) => CoreError::net(errno_error(errno), syscall).into(),
+            Failure::Closed => match *lock(&self.failed_with) {
+                Some(errno) => CoreError::net(errno_error(errno), "write").into(),
+                None => closed("socket"),
+            },
         }
     }
 
@@ -492,7 +501,7 @@ impl Conn {
             // `out.job` (held JS memory) is released here, on the JS thread.
         }
         run.report(env, self.id);
-        let failed = lock(&self.failed_with).is_some();
+        let failed = self.reset();
         if self.write_done.load(Ordering::Acquire)
             && (failed || lock(&self.r).reader.ended())
             && !self.closed.load(Ordering::Acquire)
@@ -589,7 +598,7 @@ impl Conn {
     fn after_read(self: &Arc<Self>, env: &Env) {
         let (ended, failed) = {
             let r = lock(&self.r);
-            (r.reader.ended(), r.reader.failed())
+            (r.reader.ended(), r.reader.failed() || self.reset())
         };
         if self.closed.load(Ordering::Acquire) || !(ended || failed) {
             return;
@@ -919,10 +928,16 @@ async fn reader(conn: Arc<Conn>, io: Io) {
                                 r.reader.set_ended();
                                 Ok(())
                             }
-                            // Bytes wait, or the stream failed: the next read sees it.
+                            // Bytes wait: the next read takes them.
                             Ok(false) => Ok(()),
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
-                            Err(_) => Ok(()),
+                            // Reset: the peek took the error the kernel reports once. Kept
+                            // for the reads and writes still to come; the socket finishes.
+                            Err(e) => {
+                                let errno = errno_of(&e).unwrap_or(libc::ECONNRESET);
+                                lock(&conn.failed_with).get_or_insert(errno);
+                                Ok(())
+                            }
                         };
                     };
                     let ended = conn.fin_sent.load(Ordering::Acquire);
@@ -943,7 +958,7 @@ async fn reader(conn: Arc<Conn>, io: Io) {
         }
         let stop = {
             let mut r = lock(&conn.r);
-            let over = r.reader.ended() || r.reader.failed();
+            let over = r.reader.ended() || r.reader.failed() || conn.reset();
             let stop = gone || (r.ops.is_empty() && (idle || over));
             if stop {
                 r.task = false;
@@ -1606,7 +1621,7 @@ async fn accept_loop(server: Arc<Listener>, io: Io) {
             }
             let socket = conn.start(env);
             if let Ok(f) = me.on_connection.borrow_back(env) {
-                // A throwing listener is the caller's uncaught exception, as in Node.
+                // lib/net.js catches what the handler throws or rejects with.
                 let _ = f.call(socket);
             }
         });

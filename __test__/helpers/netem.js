@@ -20,39 +20,11 @@ const cp = require('child_process')
 const fs = require('fs')
 const path = require('path')
 const readline = require('readline')
+const { run, attempt, problem, alive, cannotMakeNamespaces } = require('./netns')
 
 const WIRE = path.join(__dirname, '..', 'fixtures', 'netem-wire.pl')
 const DEFAULTS = { delayMs: 2, lossPct: 0.5, reorderPct: 25, reorderCorrPct: 50 }
 const STEP_TIMEOUT_MS = 10000
-
-/** Run a command; its stdout, or an Error carrying its stderr. */
-function run(cmd, args) {
-  try {
-    return cp.execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: STEP_TIMEOUT_MS })
-  } catch (e) {
-    const said = (e.stderr && String(e.stderr).trim()) || e.message
-    throw new Error(`\`${cmd} ${args.join(' ')}\` failed: ${said}`)
-  }
-}
-/** Run a command whose failure does not matter (cleanup of what may not exist). */
-function attempt(cmd, args) {
-  try {
-    run(cmd, args)
-    return true
-  } catch {
-    return false
-  }
-}
-const problem = (e) => e.message.replace(/\s+/g, ' ')
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return e.code === 'EPERM'
-  }
-}
 
 /** `tc netem` arguments for one direction. */
 function netemArgs(p) {
@@ -107,15 +79,8 @@ function probe() {
   if (!['auto', 'netem', 'wire', 'veth', 'off'].includes(want))
     return unavailable(`ABIO_NETEM=${want} is not one of auto, netem, wire, veth, off`)
   if (want === 'off') return unavailable('ABIO_NETEM=off')
-  if (process.platform !== 'linux')
-    return unavailable(`network namespaces are Linux-only (this is ${process.platform})`)
-  const uid = process.getuid()
-  if (uid !== 0) return unavailable(`not root (uid ${uid}): network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN`)
-  try {
-    run('ip', ['-V'])
-  } catch (e) {
-    return unavailable(`iproute2's \`ip\` is missing (apt-get install iproute2): ${problem(e)}`)
-  }
+  const cannot = cannotMakeNamespaces()
+  if (cannot) return unavailable(cannot)
 
   const ns = `abio-probe-${process.pid}`
   try {
