@@ -124,8 +124,9 @@ pub(super) struct PublishError {
 /// (`clone(CLONE_VM | CLONE_VFORK)`, as `posix_spawn` starts a child, with every signal
 /// blocked): a signal that kills this process does not stop the helper, which finishes
 /// the rename and exits (a moment after this process, at worst). If the helper cannot be
-/// started (seccomp, a pid limit) the steps run here. The helper costs ~0.1-0.3 ms per
-/// replace, next to the `fdatasync` of every atomic write (milliseconds on disks).
+/// started (seccomp, a pid limit) the steps run here. The helper costs ~35 µs per
+/// replace here (a 4 KiB atomic overwrite on tmpfs: 56 µs instead of 21), next to the
+/// `fdatasync` of every atomic write (milliseconds on disks).
 #[cfg(target_os = "linux")]
 pub(super) fn publish(file: &File, tmp: &Path, target: &Path) -> Result<(), PublishError> {
     use std::os::unix::ffi::OsStrExt;
@@ -210,6 +211,19 @@ fn in_helper(steps: &mut Steps) -> bool {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
+    // The helper runs while this thread sleeps: on this thread's CPU it needs no wake-up of
+    // another one (an inter-processor interrupt, tens of µs on VMs). It inherits the mask.
+    // SAFETY: cpu_set_t is plain data; the affinity calls read and write only the sets.
+    let mut was: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    let pinned = unsafe {
+        let cpu = libc::sched_getcpu();
+        let mut here: libc::cpu_set_t = std::mem::zeroed();
+        cpu >= 0 && libc::sched_getaffinity(0, size, &mut was) == 0 && {
+            libc::CPU_SET(cpu as usize, &mut here);
+            libc::sched_setaffinity(0, size, &here) == 0
+        }
+    };
     // SAFETY: the helper runs `run_steps` on its own stack (`stack`, alive until it exits:
     // CLONE_VFORK suspends this thread until then) with `steps`, which outlives it for the
     // same reason. It only makes syscalls through libc's wrappers (errno lands in this
@@ -231,6 +245,10 @@ fn in_helper(steps: &mut Steps) -> bool {
     };
     // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    if pinned {
+        // SAFETY: restores the affinity saved above.
+        unsafe { libc::sched_setaffinity(0, size, &was) };
+    }
     if pid <= 0 {
         return false;
     }
