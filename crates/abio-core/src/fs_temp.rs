@@ -45,6 +45,12 @@ pub(super) fn resolve_target(path: &Path) -> CoreResult<(PathBuf, Option<std::fs
             let real = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd()))
                 .or_else(|_| std::fs::canonicalize(path))
                 .map_err(|e| io_err(e, "realpath", path))?;
+            // Removed since it was opened (the name then ends in " (deleted)"): the link
+            // dangles now, and is replaced itself.
+            use std::os::unix::fs::MetadataExt;
+            if f.metadata().is_ok_and(|m| m.nlink() == 0) {
+                return Ok((path.to_path_buf(), None));
+            }
             Ok((real, Some(meta)))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((path.to_path_buf(), None)),
