@@ -19,8 +19,10 @@ export interface WriteOptions {
   /**
    * Write a temporary file in the same directory, flush it (`fdatasync`) and rename it over
    * the target: readers see the old or the new file, never a torn one. A failed or aborted
-   * atomic write leaves the old file intact and no temporary file behind. The old file's mode
-   * is kept unless `mode` is given. @default false
+   * atomic write leaves the old file intact and no temporary file behind (on Linux not even
+   * when the process is killed). The old file's mode is kept unless `mode` is given. Through
+   * a symlink the file it points at is replaced; the kernel follows the link, so
+   * `fs.protected_symlinks` applies (`EACCES`) as for a plain write. @default false
    */
   atomic?: boolean
   /** `fdatasync` before resolving (and `fsync` the directory when `atomic`). @default false */
@@ -46,7 +48,9 @@ export interface ReadOptions {
   length?: number
   /**
    * Refuse to return more than this many bytes: throws/rejects with a `RangeError` with
-   * `code: 'ABIO_ERR_FILE_TOO_LARGE'` before anything is allocated.
+   * `code: 'ABIO_ERR_FILE_TOO_LARGE'` before anything is allocated. A file of unknown size
+   * (FIFO, pipe, device such as `/dev/zero`, `/proc`) is read as a stream and refused one
+   * byte over the limit, which without `maxSize` is 2 GiB - 1 (Node's, for such files).
    */
   maxSize?: number
   /**
@@ -96,7 +100,8 @@ export function writeFile(path: string | URL, data: Data | Data[], options?: Wri
  * Files over 2 GiB work.
  *
  * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for a bad argument.
- * @throws {RangeError} `code: 'ABIO_ERR_FILE_TOO_LARGE'` over `maxSize`.
+ * @throws {RangeError} `code: 'ABIO_ERR_FILE_TOO_LARGE'` over `maxSize` (or over 2 GiB - 1
+ *   from a file of unknown size without `maxSize`).
  * @throws {SystemError} when the OS refuses.
  */
 export function readFileSync(path: string | URL, options?: ReadOptions): ArrayBuffer

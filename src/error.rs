@@ -276,7 +276,11 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             }
             Ok(obj)
         }
-        AbioError::Core(e @ CoreError::TooLarge { path, size, max }) => {
+        AbioError::Core(
+            e @ CoreError::TooLarge {
+                path, size, max, ..
+            },
+        ) => {
             let mut obj = new_error(env, Kind::Range, "ABIO_ERR_FILE_TOO_LARGE", &e.to_string())?;
             obj.set_named_property("path", path.to_string_lossy().as_ref())?;
             obj.set_named_property("size", *size as f64)?;

@@ -25,8 +25,11 @@ pub enum Error {
         path: PathBuf,
         /// The size found (or a lower bound, for files of unknown size).
         size: u64,
-        /// The limit given.
+        /// The limit given, or [`crate::fs::UNSIZED_MAX`].
         max: u64,
+        /// True when the caller gave no limit: `max` is the default cap for files of
+        /// unknown size, and `size` a lower bound.
+        default_max: bool,
     },
     /// The operation was cancelled through its [`crate::Cancel`].
     Aborted,
@@ -336,7 +339,20 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::TooLarge { path, size, max } => write!(
+            Error::TooLarge {
+                path,
+                max,
+                default_max: true,
+                ..
+            } => write!(
+                f,
+                "File '{}' has no known size and is over {max} bytes, the most read \
+                 without maxSize",
+                path.display()
+            ),
+            Error::TooLarge {
+                path, size, max, ..
+            } => write!(
                 f,
                 "File '{}' is {size} bytes, over maxSize {max}",
                 path.display()

@@ -13,10 +13,17 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 #[cfg(unix)]
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::errno_error;
 use crate::{Cancel, Error, Result};
+
+#[path = "fs_unsized.rs"]
+mod unsized_read;
+use unsized_read::read_unsized;
+pub use unsized_read::UNSIZED_MAX;
+#[path = "fs_temp.rs"]
+mod temp;
+use temp::{create_temp, publish, resolve_target, temp_path};
 
 /// Largest number of bytes one read or write syscall is asked to move, so that a
 /// cancellation is seen within a few milliseconds even for multi-GiB transfers.
@@ -180,23 +187,21 @@ pub fn write_file(
     sink.commit()
 }
 
+/// `fdatasync` when `durable`. A FIFO, pipe or character device has nothing to flush to a
+/// device (`fdatasync` fails there with `EINVAL`): not an error.
 fn sync_if_durable(file: &File, durable: bool, path: &Path) -> Result<()> {
-    if durable {
-        file.sync_data().map_err(|e| io_err(e, "fdatasync", path))?;
+    if !durable {
+        return Ok(());
     }
-    Ok(())
-}
-
-fn temp_path(target: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mut name = OsString::from(".");
-    name.push(target.file_name().unwrap_or_default());
-    name.push(format!(".{:x}.{n:x}{nanos:x}.abio-tmp", std::process::id()));
-    target.with_file_name(name)
+    match file.sync_data() {
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINVAL)
+                && file.metadata().is_ok_and(|m| !m.is_file()) =>
+        {
+            Ok(())
+        }
+        r => r.map_err(|e| io_err(e, "fdatasync", path)),
+    }
 }
 
 /// A file written piece by piece, as a body arrives from the network: [`FileSink::create`],
@@ -253,6 +258,7 @@ impl FileSink {
                 Err(e) if e.errno() == Some(libc::EEXIST) => {
                     let f = open_write(path, opts, false)?;
                     let meta = f.metadata().map_err(|e| io_err(e, "fstat", path))?;
+                    // A FIFO, pipe or device has no tail to cut.
                     let old_len = if meta.is_file() { meta.len() } else { 0 };
                     (
                         f,
@@ -280,19 +286,15 @@ impl FileSink {
     }
 
     fn atomic(path: &Path, opts: &WriteOptions) -> Result<FileSink> {
-        // Replace what the path points at, as a plain write would, not a symlink itself.
-        let target = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-            }
-            _ => path.to_path_buf(),
-        };
-        let old_mode = match std::fs::metadata(&target) {
-            Ok(m) if m.is_dir() => {
+        // Replace what the path points at, as a plain write would, not a symlink itself
+        // (the kernel follows the link: see `resolve_target`).
+        let (target, old) = resolve_target(path)?;
+        let old_mode = match old {
+            Some(m) if m.is_dir() => {
                 return Err(io_err(errno_error(libc::EISDIR), "open", path));
             }
-            Ok(m) => file_mode(&m),
-            Err(_) => None,
+            Some(m) => file_mode(&m),
+            None => None,
         };
         let tmp = temp_path(&target);
         // Errors name the caller's path: the temporary file is ours, not theirs.
@@ -312,12 +314,12 @@ impl FileSink {
     }
 
     /// Writes every byte of `parts` after what was written before; returns their length.
+    ///
+    /// Writes are sequential (`writev`, from the file offset of a descriptor opened for this
+    /// sink alone), not positioned: a FIFO, a pipe (`/dev/stdout`) or a character device
+    /// cannot seek, and `pwritev` fails there with `ESPIPE`.
     pub fn write(&mut self, parts: &[&[u8]], cancel: &Cancel) -> Result<u64> {
-        let at = match self.how {
-            Sink::Append => None,
-            _ => Some(self.written),
-        };
-        let n = write_parts(&self.file, parts, at, cancel, &self.path)?;
+        let n = write_parts(&self.file, parts, None, cancel, &self.path)?;
         self.written += n;
         Ok(n)
     }
@@ -337,11 +339,14 @@ impl FileSink {
                 self.file
                     .sync_data()
                     .map_err(|e| io_err(e, "fdatasync", path))?;
-                if !*named {
-                    link_temp(&self.file, tmp).map_err(|e| io_err(e, "link", path))?;
-                    *named = true;
+                if *named {
+                    std::fs::rename(&*tmp, &*target).map_err(|e| io_err(e, "rename", path))?;
+                } else {
+                    publish(&self.file, tmp, target).map_err(|e| {
+                        *named = e.linked;
+                        io_err(e.err, e.syscall, path)
+                    })?;
                 }
-                std::fs::rename(&*tmp, &*target).map_err(|e| io_err(e, "rename", path))?;
                 self.done = true;
                 if self.durable {
                     let dir = dir_of(target);
@@ -427,80 +432,6 @@ fn dir_of(target: &Path) -> &Path {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     }
-}
-
-/// The file an atomic write fills: an unnamed one (`O_TMPFILE`) where the filesystem has
-/// them, so that a process killed mid-write leaves nothing behind, else `tmp` created
-/// exclusively. Returns whether the file is named.
-fn create_temp(dir: &Path, tmp: &Path, opts: &WriteOptions) -> Result<(File, bool)> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut o = OpenOptions::new();
-        o.write(true)
-            .mode(opts.mode.unwrap_or(0o666))
-            .custom_flags(libc::O_TMPFILE);
-        let mut r = o.open(dir);
-        if opts.mkdirs && matches!(&r, Err(e) if e.kind() == io::ErrorKind::NotFound) {
-            std::fs::create_dir_all(dir).map_err(|e| io_err(e, "mkdir", dir))?;
-            r = o.open(dir);
-        }
-        match r {
-            Ok(f) => return Ok((f, false)),
-            // No O_TMPFILE on this filesystem (or kernel): use a named file.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
-                ) => {}
-            Err(e) => return Err(io_err(e, "open", tmp)),
-        }
-    }
-    // No O_TMPFILE outside Linux: always the named file.
-    #[cfg(not(target_os = "linux"))]
-    let _ = dir;
-    open_write(tmp, opts, true).map(|f| (f, true))
-}
-
-/// Gives an `O_TMPFILE` file the name `tmp`, right before it is renamed over the target.
-#[cfg(target_os = "linux")]
-fn link_temp(file: &File, tmp: &Path) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let to = std::ffi::CString::new(tmp.as_os_str().as_bytes())?;
-    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
-    // SAFETY: both paths are NUL-terminated strings that outlive the calls.
-    let r = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    // Without /proc: AT_EMPTY_PATH links the descriptor itself (needs CAP_DAC_READ_SEARCH).
-    // SAFETY: as above; the empty path with AT_EMPTY_PATH names `file`.
-    let r = unsafe {
-        libc::linkat(
-            file.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn link_temp(_file: &File, _tmp: &Path) -> io::Result<()> {
-    unreachable!("unnamed temporary files exist only on Linux")
 }
 
 /// Writes every byte of `parts` with `writev`/`pwritev` (at `position`, or at the file
@@ -740,7 +671,9 @@ pub fn read_into_at(
 }
 
 /// Reads up to `length` bytes at `position` into a new exact-size `Vec` (short only at
-/// end of file). For regular files the allocation is capped at what the file holds.
+/// end of file). For regular files the allocation is capped at what the file holds; a
+/// file of unknown size (a device, `/proc`) grows the buffer as bytes arrive and refuses
+/// more than [`UNSIZED_MAX`] bytes with [`Error::TooLarge`].
 pub fn read_at(
     file: &File,
     position: u64,
@@ -749,12 +682,12 @@ pub fn read_at(
     path: &Path,
 ) -> Result<Vec<u8>> {
     let meta = file.metadata().map_err(|e| io_err(e, "fstat", path))?;
-    let cap = if meta.is_file() {
-        length.min(meta.len().saturating_sub(position))
+    if meta.is_file() && meta.len() > 0 {
+        let cap = length.min(meta.len().saturating_sub(position));
+        read_len(file, position, cap, cancel, path)
     } else {
-        length
-    };
-    read_len(file, position, cap, cancel, path)
+        read_unsized(file, Some(position), 0, length, None, cancel, path)
+    }
 }
 
 /// Reads `len` bytes at `position` into a new `Vec` of that capacity (shorter only at end
@@ -786,8 +719,9 @@ pub fn open_read(path: &Path) -> Result<File> {
 /// Reads a whole file (or the part `opts` selects) into an exact-size `Vec`.
 ///
 /// Regular files are sized by `fstat` and read straight into one allocation; other files
-/// (pipes, `/proc`) are read until end of stream. `max_size` is checked before the
-/// allocation for sized files and while reading for the others.
+/// (pipes, devices, `/proc`) are read until end of stream. `max_size` is checked before the
+/// allocation for sized files and while reading for the others, which without `max_size`
+/// stop at [`UNSIZED_MAX`] bytes (`/dev/zero` never ends).
 pub fn read_file(path: &Path, opts: &ReadOptions, cancel: &Cancel) -> Result<Vec<u8>> {
     read_file_spread(path, opts, cancel, &|n, f| (0..n).for_each(f))
 }
@@ -996,39 +930,16 @@ fn check_max(path: &Path, size: u64, opts: &ReadOptions) -> Result<()> {
             path: path.to_path_buf(),
             size,
             max,
+            default_max: false,
         }),
         _ => Ok(()),
     }
 }
 
+/// Reads a file of unknown size as `opts` selects (sequentially: pipes cannot seek).
 fn read_stream(file: &File, path: &Path, opts: &ReadOptions, cancel: &Cancel) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut reader = file;
     let limit = opts.length.unwrap_or(u64::MAX);
-    let mut skip = opts.offset;
-    let mut out: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 64 << 10];
-    loop {
-        cancel.check()?;
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(out),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err(e, "read", path)),
-        };
-        let mut got = &chunk[..n];
-        let s = skip.min(got.len() as u64) as usize;
-        skip -= s as u64;
-        got = &got[s..];
-        let room = limit - out.len() as u64;
-        let take = got.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        check_max(path, (out.len() + take) as u64, opts)?;
-        out.try_reserve(take).map_err(|_| enomem(path))?;
-        out.extend_from_slice(&got[..take]);
-        if out.len() as u64 == limit {
-            return Ok(out);
-        }
-    }
+    read_unsized(file, None, opts.offset, limit, opts.max_size, cancel, path)
 }
 
 /// Reads `path` from `position` into `target` until it is full or the file ends;
@@ -1235,6 +1146,7 @@ pub fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// A fresh directory, removed when dropped.
     struct TempDir(PathBuf);
