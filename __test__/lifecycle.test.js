@@ -302,6 +302,50 @@ describe('worker_threads', () => {
 })
 
 // ---------------------------------------------------------------------------
+// Held memory that may shrink (design.md section 2)
+// ---------------------------------------------------------------------------
+describe('resizable and growable buffers', () => {
+  test('held views of them are copied at the call: resizing after savePacked, writeFile, a route, a fetch answer, a TCP write, request() changes nothing', () => {
+    const d = newDir('resizable')
+    const run = runFixture([path.join(FIX, 'resizable.js'), d], { timeout: 60000 })
+    expectCleanExit(run)
+    expect(run.lines).toEqual(
+      ['savePacked', 'writeFile', 'route', 'fetchAnswer', 'tcpWrite', 'request'].map((c) => ({ case: c, ok: true })),
+    )
+  }, 70000)
+
+  test('a read target over one is refused with ABIO_ERR_INVALID_ARG (it is filled after the call returns)', async () => {
+    const abio = require('..')
+    const d = newDir('resizable-target')
+    const file = path.join(d, 'f')
+    fs.writeFileSync(file, 'abcd')
+    const rab = new ArrayBuffer(8, { maxByteLength: 16 })
+    const gsab = new SharedArrayBuffer(8, { maxByteLength: 16 })
+    const fh = await abio.open(file)
+    try {
+      for (const target of [new Uint8Array(rab), new DataView(gsab)]) {
+        for (const call of [() => abio.readFileInto(file, target), () => fh.readInto(target, 0)]) {
+          let thrown
+          try {
+            call()
+          } catch (e) {
+            thrown = e
+          }
+          expect(thrown && [thrown.name, thrown.code]).toEqual(['TypeError', 'ABIO_ERR_INVALID_ARG'])
+        }
+      }
+      // Sync calls borrow them as they are.
+      const ok = new Uint8Array(new ArrayBuffer(4, { maxByteLength: 8 }))
+      expect(await abio.readFileInto(file, new Uint8Array(4))).toBe(4)
+      abio.writeFileSync(file, ok)
+      expect(fs.readFileSync(file)).toEqual(Buffer.alloc(4))
+    } finally {
+      await fh.close()
+    }
+  })
+})
+
+// ---------------------------------------------------------------------------
 // Extra: memory stays flat (design.md section 9)
 // ---------------------------------------------------------------------------
 describe('memory stays flat', () => {
