@@ -5,7 +5,11 @@
 /**
  * Any JS memory abio reads from: an `ArrayBuffer`, a `SharedArrayBuffer`, or any view over
  * one (`Buffer`, every TypedArray, `DataView`). A view's `byteOffset`/`byteLength` are
- * honoured exactly. Never copied on the way in.
+ * honoured exactly. Never copied on the way in, with one exception: a call that holds the
+ * memory past its return copies a view of a resizable `ArrayBuffer` or growable
+ * `SharedArrayBuffer` at the call (a `resize()` could pull the pages from under it). Memory
+ * abio holds must not be modified, transferred or detached until it is let go (README, "Who
+ * owns your memory"); transferring it is undefined behaviour, as with Node's `fs`.
  */
 export type Bytes = ArrayBuffer | SharedArrayBuffer | ArrayBufferView
 
@@ -121,6 +125,8 @@ export function readFile(path: string | URL, options?: ReadOptions): Promise<Arr
  *
  * `target` is held and written in place until the promise settles: do not read, mutate or
  * transfer it before then.
+ * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for a `target` over a resizable
+ * `ArrayBuffer` or growable `SharedArrayBuffer` (it is written after the call returns).
  */
 export function readFileInto(
   path: string | URL,
@@ -168,7 +174,7 @@ export class FileHandle {
   readonly fd: number
   /** Reads up to `length` bytes at `position` into an exact-size `ArrayBuffer`: short only at end of file. */
   read(position: number, length: number): Promise<ArrayBuffer>
-  /** Fills `target` from `position`; resolves with the bytes read. `target` is held and written until the promise settles. */
+  /** Fills `target` from `position`; resolves with the bytes read. `target` is held and written until the promise settles (not one over a resizable buffer: `ABIO_ERR_INVALID_ARG`). */
   readInto(target: ArrayBufferView, position?: number): Promise<number>
   /** Writes every byte of `data` at `position` (default: the file offset; appends for `'a'`). `data` is held until the promise settles. */
   write(data: Data, position?: number): Promise<number>
@@ -624,9 +630,11 @@ export interface UpgradeRequest {
 export class WebSocket {
   private constructor()
   /**
-   * Queues a message: a string as text, bytes as binary. Payloads up to 16 KiB are copied;
-   * larger ones are held, not copied, until sent: do not modify them meanwhile (a client
-   * masks a copy). The messages of one turn of the event loop leave together (in its check
+   * Queues a message: a string as text, bytes as binary. Payloads up to 16 KiB are copied at
+   * the call (the memory may be reused at once); larger ones are held, not copied, until sent:
+   * do not modify them meanwhile (a client masks a copy). Messages leave in call order,
+   * `server.broadcast` messages included. A connection with more than `backpressureLimit`
+   * bytes queued is not read until the peer takes them (its pings would queue pongs). The messages of one turn of the event loop leave together (in its check
    * phase, as `setImmediate`), or at `drained()`. Returns false when more
    * than `backpressureLimit` bytes wait (the message is queued anyway: wait for
    * `drained()`); after `close()` or the end of the connection the message is dropped and the

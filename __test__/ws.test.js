@@ -910,11 +910,19 @@ describe('held memory and order (issue: trust)', () => {
     const ping = frame(PING, Buffer.alloc(125, 7))
     const burst = Buffer.concat(Array.from({ length: 1024 }, () => ping)) // 131 KiB of pings
     // 16 MiB of pings (as fast as the server takes them), with the server watched meanwhile.
+    // Ends when 16 MiB are written or the server has stopped taking them (5 waits for 'drain'
+    // in a row time out: it no longer reads, which is the point).
     let written = 0
     let peak = 0
-    const deadline = Date.now() + 8000
-    while (written < 16 * MiB && Date.now() < deadline) {
-      if (!sock.write(burst)) await Promise.race([new Promise((r) => sock.once('drain', r)), sleep(100)])
+    let stalls = 0
+    while (written < 16 * MiB && stalls < 5) {
+      if (!sock.write(burst)) {
+        const drained = await Promise.race([
+          new Promise((r) => sock.once('drain', () => r(true))),
+          sleep(100).then(() => false),
+        ])
+        stalls = drained ? 0 : stalls + 1
+      }
       written += burst.length
       peak = Math.max(peak, ws.bufferedAmount)
     }
@@ -924,7 +932,10 @@ describe('held memory and order (issue: trust)', () => {
     // server queued a pong for every ping it read (tens of MiB).
     expect(peak).toBeLessThan(LIMIT + 256 * KiB)
     await expectStillServing(srv.url)
+    // A throttled connection still notices that its peer is gone.
     sock.destroy()
+    const [closed] = await srv.closes.until(1, 'the close of the flooding client', 15000)
+    expect(closed.ws).toBe(ws)
   })
 
   it("open()'s request headers have no prototype: a peer's constructor and __proto__ headers are headers", async () => {

@@ -299,8 +299,20 @@ impl Ws {
         lock(&self.sock).as_ref().map(|s| f(raw_of(&**s)))
     }
 
-    /// Cuts the connection from any thread: the JS thread's reader sees its end.
-    fn cut(&self) {
+    /// Cuts the connection from any thread: the JS thread's reader sees its end (a throttled
+    /// one is woken to read it).
+    fn cut(self: &Arc<Self>) {
+        self.shut_socket();
+        if self.throttled.swap(false, Ordering::AcqRel) {
+            let me = self.clone();
+            self.js.post(move |env| {
+                me.watch_poll();
+                me.pump(env);
+            });
+        }
+    }
+
+    fn shut_socket(&self) {
         self.with_fd(|fd| sys_net::shutdown(fd, Shutdown::Both));
     }
 
@@ -308,11 +320,10 @@ impl Ws {
     /// socket down and lets go of it (it closes once the writer task has returned).
     fn release(&self) {
         let mut out = lock(&self.out);
-        out.shut = true;
-        out.pieces = VecDeque::new();
+        self.drop_queue(&mut out);
         drop(out);
         self.wake_writer.notify_one();
-        self.cut();
+        self.shut_socket();
         lock(&self.sock).take();
     }
 
@@ -394,12 +405,18 @@ impl Ws {
             }
             Err(_) => {
                 // The reader sees the failure too and reports the close.
-                out.shut = true;
-                out.pieces.clear();
+                self.drop_queue(&mut out);
                 drop(out);
                 self.cut();
             }
         }
+    }
+
+    /// Nothing more will be sent: the queue is dropped (held memory let go) and counts as empty.
+    fn drop_queue(&self, out: &mut Out) {
+        out.shut = true;
+        out.pieces = VecDeque::new();
+        self.buffered.store(0, Ordering::Release);
     }
 
     /// Sends queued frames until the queue is empty (`true`) or the socket is full.
@@ -463,12 +480,9 @@ impl Ws {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(_) => {
-                        out.shut = true;
-                        out.pieces.clear();
+                        self.drop_queue(&mut out);
                         drop(out);
                         self.cut();
-                        // A throttled reader must read again to see the end.
-                        self.post_drained();
                         return;
                     }
                 }
