@@ -23,6 +23,7 @@ const { bufferOver, expectBytes, copyOf } = require('./helpers/bytes')
 const { within } = require('./helpers/time')
 const { track, closeAll } = require('./helpers/cleanup')
 const { thrownBy } = require('./helpers/throws')
+const { rawConnect } = require('./helpers/http-peers')
 
 jest.setTimeout(20000)
 
@@ -200,19 +201,6 @@ async function expectStillServing(url, bystander) {
   const [m] = (await c.inbox.until(before + 1, 'echo from the server')).slice(before)
   expect(m.isBinary).toBe(true)
   expectBytes(m.data, payload)
-}
-
-/** Connects a raw socket; errors are kept on `sock.lastError`. */
-function rawConnect(port, host = HOST) {
-  return new Promise((resolve, reject) => {
-    const s = track('node-socket', net.connect({ port, host }))
-    s.once('error', reject)
-    s.once('connect', () => {
-      s.off('error', reject)
-      s.on('error', (e) => (s.lastError = e))
-      resolve(s)
-    })
-  })
 }
 
 /** Reads a raw socket: the HTTP head, then WebSocket frames as the server sends them (unmasked). */
