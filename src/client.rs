@@ -49,11 +49,12 @@ use napi_derive::napi;
 use tokio::net::TcpStream;
 
 use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes};
+use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
-use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::http::body::{body_to_file, body_to_vec, Body as ReqBody};
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
 use crate::tcp::{open, Target};
+use crate::write_options::write_options;
 
 /// How long a pooled connection may sit idle before it is closed: under the 5 s
 /// `keepAliveTimeout` of Node's server (undici uses 4 s too), so that we rarely reuse a

@@ -9,32 +9,17 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use abio_core::fs::{self as core, Arena, OpenFlags, ReadOptions, WriteOptions};
+use abio_core::fs::{self as core, Arena, OpenFlags, ReadOptions};
 use abio_core::{Cancel, Error as CoreError};
 use napi::bindgen_prelude::{AsyncTask, ClassInstance, ToNapiValue, TypeName};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::bytes::{BatchOut, BorrowedList, HeldList, NewArrayBuffer, OutBytes, Target};
+use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{guard, sync_call, AbioError, AbioResult};
 use crate::runtime::{job, parallel_map, spread, Job, FILES_PER_THREAD};
-
-/// `WriteOptions` flattened by `lib/fs.js` into bits.
-const APPEND: u32 = 1;
-const ATOMIC: u32 = 2;
-const DURABLE: u32 = 4;
-const MKDIRS: u32 = 8;
-
-/// `WriteOptions` from the bits and mode `lib/` passes.
-pub fn write_options(flags: u32, mode: i32) -> WriteOptions {
-    WriteOptions {
-        append: flags & APPEND != 0,
-        atomic: flags & ATOMIC != 0,
-        durable: flags & DURABLE != 0,
-        mkdirs: flags & MKDIRS != 0,
-        mode: u32::try_from(mode).ok(),
-    }
-}
+use crate::write_options::write_options;
 
 /// A JS number that `lib/` checked to be a safe integer; negative means "not given".
 fn opt_u64(n: f64) -> Option<u64> {
@@ -47,32 +32,6 @@ fn read_options(offset: f64, length: f64, max_size: f64) -> ReadOptions {
         length: opt_u64(length),
         max_size: opt_u64(max_size),
     }
-}
-
-/// A cancellation flag that `lib/` sets from an `AbortSignal`'s `abort` event; the
-/// operation stops at its next check (between syscalls of at most 64 MiB).
-#[napi]
-pub struct CancelToken(Cancel);
-
-#[napi]
-impl CancelToken {
-    /// A new, unset flag.
-    #[napi(constructor)]
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        CancelToken(Cancel::new())
-    }
-
-    /// Sets the flag.
-    #[napi]
-    pub fn cancel(&self) {
-        self.0.cancel();
-    }
-}
-
-/// The flag behind an optional token.
-pub fn cancel_of(token: Option<ClassInstance<CancelToken>>) -> Cancel {
-    token.map(|t| t.0.clone()).unwrap_or_default()
 }
 
 /// Writes `data` (one part or many, in order, with `writev`) to `path`; returns the bytes

@@ -4,6 +4,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod bytes;
+pub mod cancel;
 pub mod client;
 pub mod error;
 pub mod fs;
@@ -11,4 +12,5 @@ pub mod http;
 pub mod pack;
 pub mod runtime;
 pub mod tcp;
+pub mod write_options;
 pub mod ws;

@@ -15,9 +15,10 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::bytes::{BorrowedList, HeldList, Layout, OutBuffer};
+use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
-use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::runtime::{job, spread, Job};
+use crate::write_options::write_options;
 
 /// The parts of a call as the core sees them.
 fn parts<'a>(

@@ -35,8 +35,8 @@ use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use crate::bytes::{OutBytes, Outgoing, SendPiece, WriteList};
+use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{error_value, AbioError, AbioResult};
-use crate::fs::{cancel_of, CancelToken};
 use crate::runtime::{
     connected, net as rt, register, woken_on_cancel, AsyncSock, Deferred, Js, KeepAlive, Progress,
     Promise, ReadyGuard, Teardown,

@@ -44,10 +44,11 @@ use files::{Budget, Dress, FileRoute};
 use timeouts::{Activity, Drawn, Limits, Tracked, Watched};
 
 use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes, WriteList};
+use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
-use crate::fs::{cancel_of, write_options, CancelToken};
 use crate::runtime::{Deferred, Js, Promise};
 use crate::tcp::{listening, lock, target, Io, Listening};
+use crate::write_options::write_options;
 use crate::ws::{NativeWebSocket, Registry, Ws, WsOptions};
 use abio_core::ws::{self as codec, Role};
 
