@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod client;
 pub mod error;
 pub mod fs;
+pub mod headers;
 pub mod http;
 pub mod pack;
 pub mod runtime;

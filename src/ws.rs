@@ -45,7 +45,7 @@ use tokio::sync::Notify;
 use crate::bytes::{OutBytes, WriteList};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
-use crate::http::header_pairs;
+use crate::headers::header_pairs;
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, JsPoll, KeepAlive, Promise};
 use crate::tcp::{lock, open, Target};
 

@@ -43,9 +43,10 @@ use answer::{answer, empty, Conditions, Content, Entity};
 use files::{Budget, Dress, FileRoute};
 use timeouts::{Activity, Drawn, Limits, Tracked, Watched};
 
-use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes, WriteList};
+use crate::bytes::{latin1_string, HeldBytes, OutBytes, WriteList};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
+use crate::headers::header_pairs;
 use crate::runtime::{Deferred, Js, Promise};
 use crate::tcp::{listening, lock, target, Io, Listening};
 use crate::write_options::write_options;
@@ -71,27 +72,6 @@ type Routes = HashMap<String, Route>;
 
 fn invalid(msg: String) -> AbioError {
     AbioError::InvalidArg(msg)
-}
-
-/// The `(name, value)` pairs of a flat `[name, value, ...]` list from JS, each checked;
-/// `whose` names their owner in the error.
-pub(crate) fn header_pairs(
-    flat: &[String],
-    whose: &str,
-) -> AbioResult<Vec<(HeaderName, HeaderValue)>> {
-    flat.chunks_exact(2)
-        .map(|pair| {
-            let (name, value) = (&pair[0], &pair[1]);
-            let n = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| invalid(format!("{whose} has an invalid header name: {name:?}")))?;
-            let v = latin1_bytes(value)
-                .and_then(|b| HeaderValue::from_bytes(&b).ok())
-                .ok_or_else(|| {
-                    invalid(format!("{whose} has an invalid value for header '{name}'"))
-                })?;
-            Ok((n, v))
-        })
-        .collect()
 }
 
 /// The routes of `serve`/`reload`, from the JS layer's parallel arrays: `paths[i]` answers
