@@ -52,8 +52,8 @@ use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::http::body::{body_to_file, body_to_vec, Body as ReqBody};
+use crate::net::dial::{open, Target};
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
-use crate::tcp::{open, Target};
 use crate::write_options::write_options;
 
 /// How long a pooled connection may sit idle before it is closed: under the 5 s

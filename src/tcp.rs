@@ -13,7 +13,8 @@
 //! calls as the socket allows (up to 1024 buffers each, never concatenated), and are
 //! settled in order through [`report_writes`]: one callback for many plain JS promises,
 //! no Node-API promise per write. The byte rules (chunks, exact reads, frames) are
-//! [`abio_core::net::Reader`]'s.
+//! [`abio_core::net::Reader`]'s. Dialing (hosts, Unix paths, Node-shaped errors) is
+//! src/net/dial.rs, shared with the HTTP and WebSocket clients.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -21,7 +22,7 @@ use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use abio_core::error::{errno_error, errno_of};
@@ -37,20 +38,16 @@ use tokio::sync::Notify;
 use crate::bytes::{OutBytes, Outgoing, SendPiece, WriteList};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{error_value, AbioError, AbioResult};
+use crate::net::dial::{net_error, new_socket, open, resolve, target, Target};
+use crate::net::lock;
 use crate::runtime::{
-    connected, net as rt, register, woken_on_cancel, AsyncSock, Deferred, Js, KeepAlive, Progress,
-    Promise, ReadyGuard, Teardown,
+    net as rt, register, woken_on_cancel, AsyncSock, Deferred, Js, KeepAlive, Progress, Promise,
+    ReadyGuard, Teardown,
 };
 
 /// A registered socket; tasks hold their own clone, so the descriptor closes when the
 /// last of them is done.
 pub(crate) type Io = Arc<AsyncSock>;
-
-/// Locks `m`, also after a panic elsewhere poisoned it (the data stays consistent: every
-/// critical section here is a few field updates).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn closed(what: &'static str) -> AbioError {
     CoreError::Closed(what).into()
@@ -1206,89 +1203,6 @@ impl NativeSocket {
 
 // ---------------------------------------------------------------------------------------
 // connect
-
-/// Where to connect or listen.
-pub(crate) enum Target {
-    Tcp(String, u16),
-    Unix(PathBuf),
-}
-
-pub(crate) fn target(host: Option<String>, port: u32, path: Option<String>) -> Target {
-    match path {
-        Some(p) => Target::Unix(PathBuf::from(p)),
-        None => Target::Tcp(host.unwrap_or_default(), port as u16),
-    }
-}
-
-/// The addresses of `host`: itself when it is an IP, else a lookup (Node's
-/// `getaddrinfo ENOTFOUND` when it fails).
-async fn resolve(host: &str, port: u16) -> AbioResult<Vec<SocketAddr>> {
-    let literal = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = literal.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let not_found = || CoreError::NotFound {
-        host: host.to_string(),
-    };
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| not_found())?
-        .collect();
-    if addrs.is_empty() {
-        return Err(not_found().into());
-    }
-    Ok(addrs)
-}
-
-fn net_error(e: io::Error, syscall: &'static str, address: String, port: Option<u16>) -> AbioError {
-    CoreError::Net {
-        source: e,
-        syscall,
-        address: Some(address),
-        port,
-    }
-    .into()
-}
-
-fn new_socket(domain: Domain) -> io::Result<Socket> {
-    net::stream_socket(domain)
-}
-
-/// Connects a nonblocking socket to `addr`, waiting for the handshake on the runtime.
-async fn connect_one(sock: Socket, addr: &SockAddr) -> io::Result<Socket> {
-    match sock.connect(addr) {
-        Ok(()) => Ok(sock),
-        Err(e) if net::connect_pending(&e) => connected(sock).await,
-        Err(e) => Err(e),
-    }
-}
-
-/// Opens a connection to `target`, trying each address of a host name in turn.
-pub(crate) async fn open(target: &Target) -> AbioResult<Socket> {
-    match target {
-        Target::Unix(path) => {
-            let shown = path.to_string_lossy().into_owned();
-            let err = |e| net_error(e, "connect", shown.clone(), None);
-            let addr = net::unix_addr(path).map_err(err)?;
-            let sock = new_socket(Domain::UNIX).map_err(err)?;
-            connect_one(sock, &addr).await.map_err(err)
-        }
-        Target::Tcp(host, port) => {
-            let mut last = None;
-            for addr in resolve(host, *port).await? {
-                let err = |e| net_error(e, "connect", addr.ip().to_string(), Some(*port));
-                match new_socket(Domain::for_address(addr)) {
-                    Ok(sock) => match connect_one(sock, &addr.into()).await {
-                        Ok(sock) => return Ok(sock),
-                        Err(e) => last = Some(err(e)),
-                    },
-                    Err(e) => last = Some(err(e)),
-                }
-            }
-            Err(last.unwrap_or_else(|| closed("socket")))
-        }
-    }
-}
 
 /// Socket options shared by `connect` and `listen`.
 #[napi(object)]

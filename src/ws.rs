@@ -46,8 +46,9 @@ use crate::bytes::{OutBytes, WriteList};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::headers::header_pairs;
+use crate::net::dial::{open, Target};
+use crate::net::lock;
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, JsPoll, KeepAlive, Promise};
-use crate::tcp::{lock, open, Target};
 
 /// Reads per readiness callback at most, so that one busy connection cannot starve the
 /// event loop.

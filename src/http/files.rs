@@ -21,8 +21,8 @@ use hyper::{Response, StatusCode};
 
 use super::answer::{answer, empty, Conditions, Content, Entity};
 use super::body::Body;
+use crate::net::lock;
 use crate::runtime::net as rt;
-use crate::tcp::lock;
 
 /// Files up to this size are kept in memory.
 pub(crate) const CACHE_FILE_MAX: u64 = 8 << 20;
