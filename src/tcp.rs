@@ -19,7 +19,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,23 +31,19 @@ use abio_core::{frame, Cancel, Error as CoreError};
 use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef, ToNapiValue};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
-use socket2::{Domain, SockAddr, Socket};
+use socket2::Socket;
 use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use crate::bytes::{OutBytes, Outgoing, SendPiece, WriteList};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{error_value, AbioError, AbioResult};
-use crate::net::dial::{net_error, new_socket, open, resolve, target, Target};
-use crate::net::lock;
+use crate::net::dial::{open, target, Target};
+use crate::net::listen::{listening, Listening};
+use crate::net::{describe, lock, ready, Failure, Io};
 use crate::runtime::{
     net as rt, register, woken_on_cancel, AsyncSock, Deferred, Js, KeepAlive, Progress, Promise,
-    ReadyGuard, Teardown,
 };
-
-/// A registered socket; tasks hold their own clone, so the descriptor closes when the
-/// last of them is done.
-pub(crate) type Io = Arc<AsyncSock>;
 
 fn closed(what: &'static str) -> AbioError {
     CoreError::Closed(what).into()
@@ -55,51 +51,6 @@ fn closed(what: &'static str) -> AbioError {
 
 fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
-}
-
-/// Why a write (or every write after it) failed.
-#[derive(Clone, Copy, Debug)]
-enum Failure {
-    /// The socket was closed (or finished) meanwhile.
-    Closed,
-    /// A `sendFile`'s signal aborted it.
-    Aborted,
-    /// An OS error (errno, syscall).
-    Os(i32, &'static str),
-}
-
-impl Failure {
-    fn os(e: &io::Error, syscall: &'static str) -> Failure {
-        Failure::Os(errno_of(e).unwrap_or(libc::EIO), syscall)
-    }
-}
-
-/// Waits until `io` is ready for `interest`; fails with [`Failure::Closed`] once `closing`
-/// is notified (after `is_closed` became true), with [`Failure::Aborted`] once `cancel` is.
-async fn ready<'a>(
-    io: &'a AsyncSock,
-    interest: Interest,
-    closing: &Notify,
-    is_closed: &AtomicBool,
-    cancel: Option<&Notify>,
-) -> Result<ReadyGuard<'a>, Failure> {
-    let notified = closing.notified();
-    tokio::pin!(notified);
-    notified.as_mut().enable();
-    if is_closed.load(Ordering::Acquire) {
-        return Err(Failure::Closed);
-    }
-    let aborted = async {
-        match cancel {
-            Some(n) => n.notified().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        g = io.ready(interest) => g.map_err(|e| Failure::os(&e, "poll")),
-        _ = notified => Err(Failure::Closed),
-        _ = aborted => Err(Failure::Aborted),
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -206,23 +157,6 @@ struct Addresses {
     remote: String,
     remote_port: u16,
     family: &'static str,
-}
-
-fn describe(addr: Option<SockAddr>) -> (String, u16, &'static str) {
-    match addr {
-        Some(a) => match a.as_socket() {
-            Some(SocketAddr::V4(v4)) => (v4.ip().to_string(), v4.port(), "IPv4"),
-            Some(SocketAddr::V6(v6)) => (v6.ip().to_string(), v6.port(), "IPv6"),
-            None => (
-                net::unix_path(&a)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                0,
-                "Unix",
-            ),
-        },
-        None => (String::new(), 0, ""),
-    }
 }
 
 /// A connected socket, shared by its JS object and its tasks.
@@ -1273,167 +1207,6 @@ pub fn connect(
 // ---------------------------------------------------------------------------------------
 // listen
 
-/// A listening socket's lifecycle, shared by `listen` and `serve` (src/http.rs): it keeps
-/// the event loop alive while listening (unless unref'd), and `close()` resolves once the
-/// accept loop has returned and the descriptor is closed (its port free again, a Unix
-/// socket's file removed).
-pub(crate) struct Listening {
-    io: Mutex<Option<Io>>,
-    pub(crate) js: Js,
-    unix: Option<PathBuf>,
-    keep: KeepAlive,
-    /// Holds the loop while a `close()` waits for the accept loop (even when unref'd).
-    closing_keep: KeepAlive,
-    pub(crate) closed: AtomicBool,
-    pub(crate) closing: Notify,
-    /// Whether the accept loop has returned (the descriptor is closed), and the `close()`
-    /// calls waiting for it.
-    stopped: Mutex<(bool, Vec<Deferred>)>,
-    /// Stops accepting if the JS environment goes away first (a worker terminated with the
-    /// server open): its port must not outlive it.
-    teardown: Mutex<Option<Teardown>>,
-}
-
-impl Listening {
-    fn new(io: Io, js: Js, unix: Option<PathBuf>) -> Listening {
-        Listening {
-            io: Mutex::new(Some(io)),
-            js,
-            unix,
-            keep: KeepAlive::default(),
-            closing_keep: KeepAlive::default(),
-            closed: AtomicBool::new(false),
-            closing: Notify::new(),
-            stopped: Mutex::new((false, Vec::new())),
-            teardown: Mutex::new(None),
-        }
-    }
-
-    /// Stops accepting (the accept loop then returns and closes the socket). Any thread.
-    fn stop(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            self.closing.notify_waiters();
-            drop(lock(&self.io).take());
-        }
-    }
-
-    /// Stops accepting; the promise resolves once the accept loop has closed the socket.
-    pub(crate) fn close(&self, env: &Env) -> napi::Result<Promise> {
-        let (done, promise) = Deferred::new(env)?;
-        self.keep.set(env, false);
-        let mut stopped = lock(&self.stopped);
-        if stopped.0 {
-            drop(stopped);
-            done.settle(env, Ok(()));
-            return Ok(promise);
-        }
-        stopped.1.push(done);
-        drop(stopped);
-        self.closing_keep.set(env, true);
-        if let Some(t) = lock(&self.teardown).take() {
-            t.cancel(env);
-        }
-        self.stop();
-        Ok(promise)
-    }
-
-    /// `ref()` (`true`) or `unref()`.
-    pub(crate) fn hold(&self, env: &Env, on: bool) {
-        if !on || !self.closed.load(Ordering::Acquire) {
-            self.keep.set(env, on);
-        }
-    }
-
-    /// The next accepted connection (nonblocking, close-on-exec), or `None` once closed.
-    pub(crate) async fn accept(&self, io: &AsyncSock) -> Option<Socket> {
-        let fd = raw_of(io);
-        loop {
-            let mut guard = ready(io, Interest::READABLE, &self.closing, &self.closed, None)
-                .await
-                .ok()?;
-            match guard.try_io(|_| net::accept(fd)) {
-                Err(_) => continue,
-                Ok(Ok(sock)) => return Some(sock),
-                Ok(Err(e)) => {
-                    if matches!(
-                        errno_of(&e),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                    ) {
-                        // Out of descriptors or memory: the connection waits in the backlog.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The accept loop has returned: closes the descriptor, removes a Unix socket's file,
-    /// settles the `close()` calls.
-    pub(crate) fn stopped(self: &Arc<Self>, io: Io) {
-        drop(io);
-        drop(lock(&self.io).take());
-        if let Some(path) = &self.unix {
-            let _ = std::fs::remove_file(path);
-        }
-        let waiting = {
-            let mut stopped = lock(&self.stopped);
-            stopped.0 = true;
-            std::mem::take(&mut stopped.1)
-        };
-        let me = self.clone();
-        self.js.post(move |env| {
-            me.closing_keep.set(env, false);
-            for d in waiting {
-                d.settle(env, Ok(()));
-            }
-        });
-    }
-}
-
-/// Binds `target` on the runtime (holding the event loop meanwhile), then on the JS thread
-/// hands the listening socket to `start` with the address bound, which spawns its accept
-/// loop and makes the server object the promise resolves with. The listening socket holds
-/// the loop from then on.
-pub(crate) fn listening<T: ToNapiValue + 'static>(
-    env: &Env,
-    target: Target,
-    backlog: i32,
-    reuse_port: bool,
-    start: impl FnOnce(Arc<Listening>, Io, String, u16) -> T + Send + 'static,
-) -> napi::Result<Promise> {
-    let (done, promise) = Deferred::new(env)?;
-    let js = Js::of(env)?;
-    let keep = KeepAlive::default();
-    keep.set(env, true);
-    let back = js.clone();
-    rt().spawn(async move {
-        let unix = match &target {
-            Target::Unix(p) => Some(p.clone()),
-            Target::Tcp(..) => None,
-        };
-        let bound = bind(&target, backlog, reuse_port)
-            .await
-            .and_then(|(sock, host, port)| {
-                let io =
-                    register(sock, Interest::READABLE).map_err(|e| CoreError::net(e, "listen"))?;
-                Ok((Arc::new(io), host, port))
-            });
-        back.post(move |env| {
-            keep.set(env, false);
-            let server = bound.map(|(io, host, port)| {
-                let core = Arc::new(Listening::new(io.clone(), js, unix));
-                core.keep.set(env, true);
-                let weak = Arc::downgrade(&core);
-                let stop = move || weak.upgrade().into_iter().for_each(|c| c.stop());
-                *lock(&core.teardown) = Teardown::new(env, Box::new(stop)).ok();
-                start(core, io, host, port)
-            });
-            done.settle(env, server);
-        });
-    });
-    Ok(promise)
-}
-
 /// A `listen` server: its listening socket, and what each connection gets.
 struct Listener {
     core: Arc<Listening>,
@@ -1477,47 +1250,6 @@ impl NativeServer {
     pub fn unref(&self, env: Env) {
         self.inner.core.hold(&env, false);
     }
-}
-
-/// Binds and listens on `target`. The default host is `::` (dual-stack), or `0.0.0.0`
-/// where IPv6 is missing, as Node.
-async fn bind(
-    target: &Target,
-    backlog: i32,
-    reuse_port: bool,
-) -> AbioResult<(Socket, String, u16)> {
-    let (addr, shown, port) = match target {
-        Target::Unix(path) => {
-            let shown = path.to_string_lossy().into_owned();
-            let addr =
-                net::unix_addr(path).map_err(|e| net_error(e, "listen", shown.clone(), None))?;
-            (addr, shown, None)
-        }
-        Target::Tcp(host, port) if host.is_empty() => {
-            let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port);
-            let addr = match new_socket(Domain::IPV6) {
-                Ok(_) => any6,
-                Err(_) => SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), *port),
-            };
-            (addr.into(), addr.ip().to_string(), Some(*port))
-        }
-        Target::Tcp(host, port) => {
-            let addr = resolve(host, *port).await?[0];
-            (addr.into(), addr.ip().to_string(), Some(*port))
-        }
-    };
-    let err = |e| net_error(e, "listen", shown.clone(), port);
-    let sock = new_socket(addr.domain()).map_err(err)?;
-    if port.is_some() {
-        net::reuse(&sock, reuse_port).map_err(err)?;
-        if addr.is_ipv6() {
-            sock.set_only_v6(false).map_err(err)?;
-        }
-    }
-    sock.bind(&addr).map_err(err)?;
-    sock.listen(backlog).map_err(err)?;
-    let (host, port, _) = describe(sock.local_addr().ok());
-    Ok((sock, host, port))
 }
 
 /// Accepts connections until the server closes, handing each to `onConnection` on the
