@@ -471,67 +471,12 @@ impl Masks {
     }
 }
 
-/// Fills `buf` from the OS's random source.
+/// Fills `buf` from the OS's random source (the `getrandom` crate: the `getrandom` syscall,
+/// `getentropy`, `ProcessPrng`, ... per platform). There is no weaker fallback: a masking key
+/// must be unpredictable (RFC 6455 section 10.3), so a system without a random source
+/// cannot make one, and this panics (a panic in a call is reported as `ABIO_ERR_INTERNAL`).
 pub fn fill_random(buf: &mut [u8]) {
-    let mut got = 0;
-    while got < buf.len() {
-        match os_random(&mut buf[got..]) {
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                // No OS source (very old kernels): a clock-seeded mix, still unique per key.
-                let seed = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                let mut x = seed ^ (buf.as_ptr() as u64);
-                for b in &mut buf[got..] {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    *b = x as u8;
-                }
-                return;
-            }
-        }
-    }
-}
-
-/// Some random bytes into `buf` (non-empty): how many, or the OS's error.
-#[cfg(target_os = "linux")]
-fn os_random(buf: &mut [u8]) -> std::io::Result<usize> {
-    // SAFETY: the pointer and length describe `buf`, which the kernel writes at most `len`
-    // bytes into. The raw syscall: the C library's wrapper needs glibc >= 2.25.
-    let r = unsafe { libc::syscall(libc::SYS_getrandom, buf.as_mut_ptr(), buf.len(), 0) };
-    if r > 0 {
-        Ok(r as usize)
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Unix without `getrandom` (macOS): `getentropy`, at most 256 bytes a call.
-#[cfg(all(unix, not(target_os = "linux")))]
-fn os_random(buf: &mut [u8]) -> std::io::Result<usize> {
-    let n = buf.len().min(256);
-    // SAFETY: the pointer and `n` describe the head of `buf`, which is writable.
-    if unsafe { libc::getentropy(buf.as_mut_ptr().cast(), n) } == 0 {
-        Ok(n)
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Windows: `ProcessPrng`, the system's generator (what Rust's std uses; Windows 10+).
-#[cfg(windows)]
-fn os_random(buf: &mut [u8]) -> std::io::Result<usize> {
-    #[link(name = "bcryptprimitives", kind = "raw-dylib")]
-    extern "system" {
-        fn ProcessPrng(pbdata: *mut u8, cbdata: usize) -> i32;
-    }
-    // SAFETY: the pointer and length describe `buf`, writable for its whole length;
-    // ProcessPrng fills it and always succeeds (it returns TRUE).
-    unsafe { ProcessPrng(buf.as_mut_ptr(), buf.len()) };
-    Ok(buf.len())
+    getrandom::fill(buf).expect("the OS's random source works");
 }
 
 #[cfg(test)]
