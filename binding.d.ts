@@ -59,7 +59,9 @@ export declare class FileHandle {
 
 /** A listening HTTP server (the native half of `lib/http.js`'s `HttpServer`). */
 export declare class NativeHttpServer {
+  /** The address it listens on. */
   get host(): string
+  /** The port it listens on (the one picked when 0 was asked). */
   get port(): number
   /** Replaces the routes; requests already answered keep the bodies they got. */
   reload(paths: Array<string>, bodies: Array<string | ArrayBufferView | undefined>, files: Array<string | undefined | null>, types: Array<string | undefined | null>, headers: Array<Array<string>>): void
@@ -75,7 +77,9 @@ export declare class NativeHttpServer {
   broadcast(list: Array<string | ArrayBufferView>): number
   /** Sends what this turn's broadcasts queued. */
   flushBroadcasts(): void
+  /** Keeps the process alive while listening (the default). */
   ref(): void
+  /** Lets the process exit while listening. */
   unref(): void
 }
 
@@ -103,14 +107,18 @@ export declare class NativeRequest {
 
 /** A listening server (the native half of `lib/net.js`'s `Server`). */
 export declare class NativeServer {
+  /** The address it listens on (a Unix socket's path). */
   get host(): string
+  /** The port it listens on (the one picked when 0 was asked; 0 for a Unix socket). */
   get port(): number
   /**
    * Stops accepting and closes the listening socket (its port is free when this
    * resolves; a Unix socket's file is removed). Open connections stay open.
    */
   close(): Promise<void>
+  /** Keeps the process alive while listening (the default). */
   ref(): void
+  /** Lets the process exit while listening. */
   unref(): void
 }
 
@@ -145,15 +153,21 @@ export declare class NativeSocket {
   unref(): void
   /** Whether the socket is closed (by `close`, or finished). */
   get closed(): boolean
+  /** This end's address. */
   get localAddress(): string
+  /** This end's port (0 for a Unix socket). */
   get localPort(): number
+  /** The peer's address (a Unix socket's path, if any). */
   get remoteAddress(): string
+  /** The peer's port (0 for a Unix socket). */
   get remotePort(): number
+  /** `IPv4`, `IPv6` or `Unix`. */
   get remoteFamily(): string
 }
 
 /** A WebSocket connection (the native half of `lib/ws.js`'s `WebSocket`). */
 export declare class NativeWebSocket {
+  /** How lib/ws.js knows this connection in its events. */
   get id(): number
   /** Bytes queued and not yet taken by the kernel. */
   get bufferedAmount(): number
@@ -176,9 +190,11 @@ export declare class NativeWebSocket {
 
 /** A response for JS (lib/client.js shapes `headers` into an object). */
 export interface ClientResponse {
+  /** The final status code. */
   status: number
   /** Name, value, name, value, ...: names lower-case, values Latin-1, in arrival order. */
   headers: Array<string>
+  /** The whole body, as an exact `ArrayBuffer`. */
   body: ArrayBuffer
   /** The URL that answered (after redirects). */
   url: string
@@ -326,8 +342,11 @@ export declare function setWriteCallback(callback: () => void): void
 
 /** Socket options shared by `connect` and `listen`. */
 export interface SocketOptions {
+  /** `TCP_NODELAY` (writes leave at once). */
   noDelay: boolean
+  /** `SO_KEEPALIVE`. */
   keepAlive: boolean
+  /** Keep our side open after the peer ended its own. */
   allowHalfOpen: boolean
 }
 
@@ -369,5 +388,6 @@ export interface WsOptions {
 export interface WsServeOptions {
   /** Upgrades only on this path; any path when absent. */
   path?: string
+  /** What every connection gets. */
   connection: WsOptions
 }

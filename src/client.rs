@@ -455,9 +455,11 @@ async fn abortable<T>(cancel: &Cancel, work: impl Future<Output = AbioResult<T>>
 /// A response for JS (lib/client.js shapes `headers` into an object).
 #[napi(object, object_from_js = false)]
 pub struct ClientResponse {
+    /// The final status code.
     pub status: u32,
     /// Name, value, name, value, ...: names lower-case, values Latin-1, in arrival order.
     pub headers: Vec<String>,
+    /// The whole body, as an exact `ArrayBuffer`.
     #[napi(ts_type = "ArrayBuffer")]
     pub body: OutBytes,
     /// The URL that answered (after redirects).
@@ -539,7 +541,10 @@ fn source_of(body: Option<HeldBytes>, file: Option<String>) -> Source {
 /// value, ...; `body` is held (not copied) until the promise settles; `file` is a path
 /// streamed instead. `follow`: follow redirects (else the 3xx is the answer).
 #[napi(ts_return_type = "Promise<ClientResponse>")]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
+)]
 pub fn request(
     env: Env,
     url: String,
@@ -609,7 +614,10 @@ pub fn request(
 /// is touched; a failure midway (the server closing, an abort, `maxSize`) leaves no file
 /// and no temporary file behind.
 #[napi(ts_return_type = "Promise<number>")]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
+)]
 pub fn download(
     env: Env,
     url: String,

@@ -181,7 +181,10 @@ pub fn unpack(env: Env, packed: BufferSlice, verify: bool) -> napi::Result<Layou
 /// never building the packed buffer: the parts are held, not copied, until the promise
 /// settles. `flags`/`mode` as `writeFile`'s.
 #[napi(ts_return_type = "Promise<number>")]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
+)]
 pub fn save_packed(
     path: String,
     #[napi(ts_arg_type = "ArrayBufferView[]")] parts: HeldList,

@@ -1109,26 +1109,31 @@ impl NativeSocket {
         self.conn.closed.load(Ordering::Acquire)
     }
 
+    /// This end's address.
     #[napi(getter)]
     pub fn local_address(&self) -> String {
         self.conn.addresses.local.clone()
     }
 
+    /// This end's port (0 for a Unix socket).
     #[napi(getter)]
     pub fn local_port(&self) -> u32 {
         self.conn.addresses.local_port as u32
     }
 
+    /// The peer's address (a Unix socket's path, if any).
     #[napi(getter)]
     pub fn remote_address(&self) -> String {
         self.conn.addresses.remote.clone()
     }
 
+    /// The peer's port (0 for a Unix socket).
     #[napi(getter)]
     pub fn remote_port(&self) -> u32 {
         self.conn.addresses.remote_port as u32
     }
 
+    /// `IPv4`, `IPv6` or `Unix`.
     #[napi(getter)]
     pub fn remote_family(&self) -> String {
         self.conn.addresses.family.to_string()
@@ -1141,8 +1146,11 @@ impl NativeSocket {
 /// Socket options shared by `connect` and `listen`.
 #[napi(object)]
 pub struct SocketOptions {
+    /// `TCP_NODELAY` (writes leave at once).
     pub no_delay: bool,
+    /// `SO_KEEPALIVE`.
     pub keep_alive: bool,
+    /// Keep our side open after the peer ended its own.
     pub allow_half_open: bool,
 }
 
@@ -1159,7 +1167,10 @@ fn configure(sock: &Socket, unix: bool, o: &SocketOptions) -> io::Result<()> {
 /// Connects to `host:port` (or the Unix socket at `path`); `timeout_ms` 0 waits as long
 /// as the OS does. Keeps the event loop alive until it settles.
 #[napi(ts_return_type = "Promise<NativeSocket>")]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
+)]
 pub fn connect(
     env: Env,
     host: Option<String>,
@@ -1224,11 +1235,13 @@ pub struct NativeServer {
 
 #[napi]
 impl NativeServer {
+    /// The address it listens on (a Unix socket's path).
     #[napi(getter)]
     pub fn host(&self) -> String {
         self.host.clone()
     }
 
+    /// The port it listens on (the one picked when 0 was asked; 0 for a Unix socket).
     #[napi(getter)]
     pub fn port(&self) -> u32 {
         self.port
@@ -1241,11 +1254,13 @@ impl NativeServer {
         self.inner.core.close(&env)
     }
 
+    /// Keeps the process alive while listening (the default).
     #[napi(js_name = "ref")]
     pub fn ref_(&self, env: Env) {
         self.inner.core.hold(&env, true);
     }
 
+    /// Lets the process exit while listening.
     #[napi]
     pub fn unref(&self, env: Env) {
         self.inner.core.hold(&env, false);
@@ -1278,7 +1293,10 @@ async fn accept_loop(server: Arc<Listener>, io: Io) {
 /// Listens on `host:port` (or the Unix socket `path`) and calls `onConnection` with each
 /// accepted socket. Resolves once listening.
 #[napi(ts_return_type = "Promise<NativeServer>")]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
+)]
 pub fn listen(
     env: Env,
     host: Option<String>,

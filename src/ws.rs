@@ -787,6 +787,7 @@ fn frames_of(ws: &Ws, list: &WriteList) -> napi::Result<Vec<Bytes>> {
 
 #[napi]
 impl NativeWebSocket {
+    /// How lib/ws.js knows this connection in its events.
     #[napi(getter)]
     pub fn id(&self) -> u32 {
         self.ws.id
@@ -951,7 +952,10 @@ async fn handshake(
 /// value, ...); resolves with the open connection. lib/ws.js turned the `ws:` URL into
 /// these.
 #[napi(ts_return_type = "Promise<NativeWebSocket>")]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
+)]
 pub fn connect_web_socket(
     env: Env,
     host: String,

@@ -475,6 +475,7 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>, on: Arc<Activity>) 
 pub struct WsServeOptions {
     /// Upgrades only on this path; any path when absent.
     pub path: Option<String>,
+    /// What every connection gets.
     pub connection: WsOptions,
 }
 
@@ -712,11 +713,13 @@ pub struct NativeHttpServer {
 
 #[napi]
 impl NativeHttpServer {
+    /// The address it listens on.
     #[napi(getter)]
     pub fn host(&self) -> String {
         self.host.clone()
     }
 
+    /// The port it listens on (the one picked when 0 was asked).
     #[napi(getter)]
     pub fn port(&self) -> u32 {
         self.port
@@ -771,11 +774,13 @@ impl NativeHttpServer {
         }
     }
 
+    /// Keeps the process alive while listening (the default).
     #[napi(js_name = "ref")]
     pub fn ref_(&self, env: Env) {
         self.inner.core.hold(&env, true);
     }
 
+    /// Lets the process exit while listening.
     #[napi]
     pub fn unref(&self, env: Env) {
         self.inner.core.hold(&env, false);
@@ -784,7 +789,10 @@ impl NativeHttpServer {
 
 /// Listens on `host:port` and serves the routes. Resolves once listening.
 #[napi(ts_return_type = "Promise<NativeHttpServer>")]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
+)]
 pub fn serve(
     env: Env,
     host: Option<String>,

@@ -113,7 +113,13 @@ pub(super) fn create_temp(dir: &Path, tmp: &Path, opts: &WriteOptions) -> CoreRe
 
 /// Why [`publish`] failed: the error, its syscall, and whether `tmp` exists by then (and
 /// must be removed).
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(
+        dead_code,
+        reason = "only Linux has unnamed temporary files to publish"
+    )
+)]
 pub(super) struct PublishError {
     pub err: io::Error,
     pub syscall: &'static str,
@@ -211,6 +217,7 @@ fn in_helper(steps: &mut Steps) -> bool {
     // SAFETY: sigset_t is plain data that sigfillset initialises; the masks are this
     // thread's and restored below.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointers to the sets above.
     unsafe {
@@ -222,6 +229,8 @@ fn in_helper(steps: &mut Steps) -> bool {
     // SAFETY: cpu_set_t is plain data; the affinity calls read and write only the sets.
     let mut was: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: sched_getcpu takes nothing; the affinity calls get this thread's id (0) and the
+    // sets above, of `size` bytes; the old affinity is restored below.
     let pinned = unsafe {
         let cpu = libc::sched_getcpu();
         let mut here: libc::cpu_set_t = std::mem::zeroed();
