@@ -16,6 +16,7 @@ const crypto = require('crypto')
 
 const abio = require('..')
 const { expectBytes } = require('./helpers/bytes')
+const { tag } = require('./helpers/throws')
 const { track, closeAll } = require('./helpers/cleanup')
 
 jest.setTimeout(20000)
@@ -23,7 +24,6 @@ jest.setTimeout(20000)
 const ROOT = path.join(__dirname, '..')
 const KiB = 1024
 const MiB = 1024 * 1024
-const tag = (x) => Object.prototype.toString.call(x)
 const sha256 = (x) => crypto.createHash('sha256').update(x).digest('hex')
 
 /** `n` bytes with zero bytes spread through (every 7th), the rest varied. */

@@ -15,7 +15,7 @@ const cp = require('child_process')
 const crypto = require('crypto')
 
 const abio = require('..')
-const { thrownBy } = require('./helpers/throws')
+const { thrownBy, rejectionOf } = require('./helpers/throws')
 
 jest.setTimeout(60000)
 
@@ -29,15 +29,6 @@ const tmp = (name = 'f') => path.join(dir, `${name}-${++seq}`)
 const rnd = (n) => crypto.randomBytes(n)
 const bytes = (ab) => Buffer.from(ab)
 const noTempFiles = (d) => expect(fs.readdirSync(d).filter((f) => f.endsWith('.abio-tmp'))).toEqual([])
-
-async function rejectionOf(p) {
-  try {
-    await p
-  } catch (e) {
-    return e
-  }
-  throw new Error('expected a rejection')
-}
 
 /** Runs `sh -c script` with args ($0, $1, ...); resolves with its exit code and stderr. */
 function sh(script, ...args) {

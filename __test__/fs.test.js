@@ -16,13 +16,12 @@ const crypto = require('crypto')
 const abio = require('..')
 const { ab, sab, poolSlice, detachedArrayBuffer } = require('./helpers/inputs')
 const { bufferOver: view, expectBytes } = require('./helpers/bytes')
+const { syncThrowOf: thrownBy, rejectionOf, expectInvalidArg, tag } = require('./helpers/throws')
 
 jest.setTimeout(20000)
 
 // ---------------------------------------------------------------------------
 // helpers
-
-const tag = (x) => Object.prototype.toString.call(x)
 
 let dir
 let seq = 0
@@ -71,39 +70,6 @@ function expectFile(p, expected) {
 }
 const modeOf = (p) => fs.statSync(p).mode & 0o777
 
-/** The error `fn` throws synchronously; fails if it returns (a promise or anything). */
-function thrownBy(fn) {
-  let ret
-  try {
-    ret = fn()
-  } catch (e) {
-    return e
-  }
-  const isPromise = ret != null && typeof ret.then === 'function'
-  if (isPromise)
-    ret.then(
-      () => {},
-      () => {},
-    ) // no unhandled rejection
-  throw new Error(`expected a synchronous throw, got ${isPromise ? 'a promise' : tag(ret)}`)
-}
-/** The error a promise rejects with; fails if `p` is not a promise or resolves. */
-async function rejectionOf(p) {
-  expect(p != null && typeof p.then === 'function').toBe(true)
-  try {
-    await p
-  } catch (e) {
-    return e
-  }
-  throw new Error('expected the promise to reject, it resolved')
-}
-function expectInvalidArg(fn, names = ['TypeError']) {
-  const e = thrownBy(fn)
-  expect(names).toContain(e.name)
-  expect(e.code).toBe('ABIO_ERR_INVALID_ARG')
-  expect(typeof e.message).toBe('string')
-  expect(e.message.length).toBeGreaterThan(0)
-}
 const pick = (e) => ({ code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, message: e.message })
 /** `err` has the code, errno, syscall, path and message Node gives in `nodeErr`. */
 function expectLikeNode(err, nodeErr) {

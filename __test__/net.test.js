@@ -19,6 +19,9 @@ const crypto = require('crypto')
 const abio = require('..')
 const { ab, sab, poolSlice, detachedArrayBuffer } = require('./helpers/inputs')
 const { bufferOver, expectBytes } = require('./helpers/bytes')
+const { syncThrowOf: thrownBy, rejectionOf, expectInvalidArg, tag } = require('./helpers/throws')
+
+const noop = () => {}
 
 jest.setTimeout(20000)
 
@@ -26,7 +29,6 @@ const ROOT = path.join(__dirname, '..')
 const KiB = 1024
 const MiB = 1024 * 1024
 const ERRNO = os.constants.errno
-const tag = (x) => Object.prototype.toString.call(x)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const rnd = (n) => crypto.randomBytes(n)
 
@@ -274,34 +276,6 @@ const big64MiB = () => (big64 ??= rnd(64 * MiB))
 // ---------------------------------------------------------------------------
 // Errors
 
-/** The error `fn` throws synchronously; fails if it returns (a promise or anything). */
-function thrownBy(fn) {
-  let ret
-  try {
-    ret = fn()
-  } catch (e) {
-    return e
-  }
-  const isPromise = ret != null && typeof ret.then === 'function'
-  if (isPromise) ret.then(noop, noop)
-  throw new Error(`expected a synchronous throw, got ${isPromise ? 'a promise' : tag(ret)}`)
-}
-function noop() {}
-/** The error a promise rejects with; fails if it resolves. */
-async function rejectionOf(p) {
-  expect(p != null && typeof p.then === 'function').toBe(true)
-  try {
-    await p
-  } catch (e) {
-    return e
-  }
-  throw new Error('expected the promise to reject, it resolved')
-}
-function expectInvalidArg(fn, name) {
-  const e = thrownBy(fn)
-  expect({ name: e.name, code: e.code }).toEqual({ name, code: 'ABIO_ERR_INVALID_ARG' })
-  expect(e.message.length).toBeGreaterThan(0)
-}
 function expectAbortError(e) {
   expect({ name: e.name, code: e.code }).toEqual({ name: 'AbortError', code: 'ABORT_ERR' })
 }

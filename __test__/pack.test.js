@@ -17,13 +17,13 @@ const path = require('path')
 const abio = require('..')
 const { ab, sab, poolSlice, detachedArrayBuffer } = require('./helpers/inputs')
 const { bufferOver: viewOf, expectBytes } = require('./helpers/bytes')
+const { syncThrowOf: thrownBy, rejectionOf, expectInvalidArg, tag } = require('./helpers/throws')
 
 jest.setTimeout(20000)
 
 // ---------------------------------------------------------------------------
 // helpers
 
-const tag = (x) => Object.prototype.toString.call(x)
 const BAD_FORMAT = 'ABIO_ERR_BAD_FORMAT'
 const CHECKSUM = 'ABIO_ERR_CHECKSUM'
 const INVALID_ARG = 'ABIO_ERR_INVALID_ARG'
@@ -67,36 +67,6 @@ function randomBytes(n, r = rand) {
 /** A copy of the bytes of any Bytes value. */
 const bytesOf = (x) => Buffer.from(viewOf(x))
 
-/** The error `fn` throws synchronously; fails if it returns (a promise or anything). */
-function thrownBy(fn) {
-  let ret
-  try {
-    ret = fn()
-  } catch (e) {
-    return e
-  }
-  if (ret != null && typeof ret.then === 'function')
-    ret.then(
-      () => {},
-      () => {},
-    )
-  throw new Error(`expected a synchronous throw, got ${tag(ret)}`)
-}
-async function rejectionOf(p) {
-  expect(p != null && typeof p.then === 'function').toBe(true)
-  try {
-    await p
-  } catch (e) {
-    return e
-  }
-  throw new Error('expected the promise to reject, it resolved')
-}
-function expectInvalidArg(fn, names = ['TypeError']) {
-  const e = thrownBy(fn)
-  expect(names).toContain(e.name)
-  expect(e.code).toBe(INVALID_ARG)
-  expect(e.message.length).toBeGreaterThan(0)
-}
 /** `fn` throws an Error with `code` (a format or checksum error). */
 function expectCode(fn, code) {
   const e = thrownBy(fn)

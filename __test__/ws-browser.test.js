@@ -18,12 +18,12 @@ const cp = require('child_process')
 
 const { track, closeAll } = require('./helpers/cleanup')
 const { expectBytes } = require('./helpers/bytes')
+const { tag } = require('./helpers/throws')
 
 jest.setTimeout(120000)
 
 const HOST = '127.0.0.1'
 const PAGE = fs.readFileSync(path.join(__dirname, 'fixtures', 'ws-browser.html'), 'utf8')
-const tag = (x) => Object.prototype.toString.call(x)
 
 /** The Chromium binary: $CHROMIUM, or the first of the usual names that runs. */
 function findChromium() {

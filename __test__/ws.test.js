@@ -22,7 +22,7 @@ const { ab, sab, poolSlice } = require('./helpers/inputs')
 const { bufferOver, expectBytes, copyOf } = require('./helpers/bytes')
 const { within } = require('./helpers/time')
 const { track, closeAll } = require('./helpers/cleanup')
-const { thrownBy } = require('./helpers/throws')
+const { thrownBy, tag } = require('./helpers/throws')
 const { rawConnect } = require('./helpers/http-peers')
 
 jest.setTimeout(20000)
@@ -31,7 +31,6 @@ const KiB = 1024
 const MiB = 1024 * 1024
 const HOST = '127.0.0.1'
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
-const tag = (x) => Object.prototype.toString.call(x)
 const sha256 = (x) => crypto.createHash('sha256').update(bufferOver(x)).digest('hex')
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
