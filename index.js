@@ -2,56 +2,44 @@
 // abio: move bytes between JavaScript memory, disk and network without copies.
 // The public entry: the thin JS layer of lib/ in front of the native binding.
 //
-// Every export is named here, one by one, in a literal Node's ESM loader can read
+// Every export is assigned here by name (`exports.x = …`), a form Node's ESM loader reads
 // (cjs-module-lexer does not follow object spreads): `import { readFile } from 'abio'` works,
 // and the lib/ helpers the public names are built from do not leak into the namespace. The
 // list is exactly what index.d.ts declares (pinned by __test__/exports.test.js).
 
-const { toArrayBuffer, toBuffer } = require('./lib/bytes')
-const {
-  writeFile,
-  writeFileSync,
-  readFile,
-  readFileSync,
-  readFileInto,
-  writeFiles,
-  readFiles,
-  open,
-  FileHandle,
-} = require('./lib/fs')
-const { pack, packedSize, packInto, unpack, savePacked, loadPacked } = require('./lib/pack')
-const { connect, listen, Socket, Server } = require('./lib/net')
-const { serve, HttpServer, Request } = require('./lib/http')
-const { request, download } = require('./lib/client')
-const { WebSocket, connectWebSocket } = require('./lib/ws')
+const bytes = require('./lib/bytes')
+const fs = require('./lib/fs')
+const pack = require('./lib/pack')
+const net = require('./lib/net')
+const http = require('./lib/http')
+const client = require('./lib/client')
+const ws = require('./lib/ws')
 
-module.exports = {
-  writeFile,
-  writeFileSync,
-  readFile,
-  readFileSync,
-  readFileInto,
-  writeFiles,
-  readFiles,
-  open,
-  FileHandle,
-  toArrayBuffer,
-  toBuffer,
-  pack,
-  packedSize,
-  packInto,
-  unpack,
-  savePacked,
-  loadPacked,
-  connect,
-  listen,
-  Socket,
-  Server,
-  serve,
-  HttpServer,
-  Request,
-  request,
-  download,
-  WebSocket,
-  connectWebSocket,
-}
+exports.writeFile = fs.writeFile
+exports.writeFileSync = fs.writeFileSync
+exports.readFile = fs.readFile
+exports.readFileSync = fs.readFileSync
+exports.readFileInto = fs.readFileInto
+exports.writeFiles = fs.writeFiles
+exports.readFiles = fs.readFiles
+exports.open = fs.open
+exports.FileHandle = fs.FileHandle
+exports.toArrayBuffer = bytes.toArrayBuffer
+exports.toBuffer = bytes.toBuffer
+exports.pack = pack.pack
+exports.packedSize = pack.packedSize
+exports.packInto = pack.packInto
+exports.unpack = pack.unpack
+exports.savePacked = pack.savePacked
+exports.loadPacked = pack.loadPacked
+exports.connect = net.connect
+exports.listen = net.listen
+exports.Socket = net.Socket
+exports.Server = net.Server
+exports.serve = http.serve
+exports.HttpServer = http.HttpServer
+exports.Request = http.Request
+exports.request = client.request
+exports.download = client.download
+exports.WebSocket = ws.WebSocket
+exports.connectWebSocket = ws.connectWebSocket

@@ -53,19 +53,25 @@ function run(mode) {
 
 const FAILED = ['ECONNRESET', 'EPIPE', 'ABIO_ERR_CLOSED']
 
+/** Runs the fixture's `scenario` (run number `i`): it must exit by itself, with code 0 and nothing on stderr. */
+async function cleanRun(scenario, i) {
+  const r = await run(scenario)
+  expect({ run: i, hung: r.hung, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({
+    run: i,
+    hung: false,
+    code: 0,
+    signal: null,
+    stderr: '',
+  })
+  return r
+}
+
 describe.each(['client', 'server'])('abio as the %s, the peer resets', (side) => {
   test.each(['write', 'sendfile'])(
     `a pending %s rejects and the process exits by itself (${RUNS} runs)`,
     async (kind) => {
       for (let i = 0; i < RUNS; i++) {
-        const r = await run(`${side}-${kind}`)
-        expect({ run: i, hung: r.hung, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({
-          run: i,
-          hung: false,
-          code: 0,
-          signal: null,
-          stderr: '',
-        })
+        const r = await cleanRun(`${side}-${kind}`, i)
         expect(r.result.settled).toBe('rejected')
         expect(FAILED).toContain(r.result.code)
       }
@@ -74,14 +80,7 @@ describe.each(['client', 'server'])('abio as the %s, the peer resets', (side) =>
 
   test(`with nothing pending (a write already taken), the process exits by itself (${RUNS} runs)`, async () => {
     for (let i = 0; i < RUNS; i++) {
-      const r = await run(`${side}-idle`)
-      expect({ run: i, hung: r.hung, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({
-        run: i,
-        hung: false,
-        code: 0,
-        signal: null,
-        stderr: '',
-      })
+      const r = await cleanRun(`${side}-idle`, i)
       expect(r.result).toEqual({ settled: 'resolved', value: null })
     }
   })

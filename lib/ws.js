@@ -3,7 +3,7 @@
 // here.
 
 const binding = require('../binding.js')
-const { toHeldPart } = require('./bytes')
+const { toPart, held } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkObject, checkIndex, checkSignal, headerRecord, parseUrl, withSignal } = require('./args')
 
@@ -160,14 +160,18 @@ class WebSocket {
    * message is queued anyway); after the connection closed, drops it and returns false.
    */
   send(data) {
-    let part = toHeldPart(data, 'data')
+    let part = toPart(data, 'data')
     if (this.#closing || this.#closed) return false
     const len = typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
-    if (typeof part !== 'string' && len <= COPY_IN) {
-      part = copySmall(part)
-      if (!this.#scratch) {
-        this.#scratch = true
-        scratchUsers++
+    if (typeof part !== 'string') {
+      // Small: copied now (whatever buffer it is over). Large: held until sent.
+      if (len > COPY_IN) part = held(part)
+      else {
+        part = copySmall(part)
+        if (!this.#scratch) {
+          this.#scratch = true
+          scratchUsers++
+        }
       }
     }
     if (this.#batch.length === 0) unflushed.add(this)

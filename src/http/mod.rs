@@ -7,7 +7,7 @@
 //! requests go to the JS `fetch` handler ([`dispatch`]); WebSocket upgrades become
 //! src/ws.rs connections ([`accept_upgrade`]). Bodies both ways are [`body`]; the
 //! `headersTimeout`/`idleTimeout`/`bodyTimeout` watch is [`timeouts`]. The listening
-//! socket's lifecycle is tcp.rs's `Listening`.
+//! socket's lifecycle is src/net/listen.rs's `Listening`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
