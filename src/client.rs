@@ -46,13 +46,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use napi::bindgen_prelude::{ClassInstance, FnArgs, Function};
 use napi::{sys, Env};
 use napi_derive::napi;
-use tokio::net::TcpStream;
 
 use crate::bytes::{latin1_bytes, latin1_string, HeldBytes, OutBytes};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::http::body::{body_to_file, body_to_vec, Body as ReqBody};
 use crate::net::dial::{open, Target};
+use crate::net::transport::Transport;
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
 use crate::write_options::write_options;
 
@@ -78,7 +78,7 @@ fn invalid(msg: String) -> AbioError {
 struct Connector;
 
 impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<Transport>;
     type Error = CoreError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, CoreError>> + Send>>;
 
@@ -95,10 +95,16 @@ impl tower_service::Service<Uri> for Connector {
                 other => CoreError::net(io::Error::other(format!("{other:?}")), "connect"),
             })?;
             let _ = sock.set_tcp_nodelay(true);
-            let stream =
-                TcpStream::from_std(sock.into()).map_err(|e| CoreError::net(e, "connect"))?;
+            let stream = Transport::new(sock).map_err(|e| CoreError::net(e, "connect"))?;
             Ok(TokioIo::new(stream))
         })
+    }
+}
+
+/// What the pool knows of a connection: a plain HTTP/1.1 one (no proxy, no ALPN).
+impl hyper_util::client::legacy::connect::Connection for Transport {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new()
     }
 }
 

@@ -234,6 +234,43 @@ pub fn register(
     unsafe { AsyncSock::register_with_interest(sock, interest) }.map_err(std::io::Error::from)
 }
 
+/// Polls `sock` for `interest`, then runs `f` (a nonblocking syscall) until it does not
+/// say `WouldBlock` (which clears the readiness, so the next poll waits). `f` also tells
+/// whether the socket is now drained or full (a short read or write): its readiness is
+/// cleared too, sparing a syscall that would only say `WouldBlock`.
+#[cfg(unix)]
+pub fn poll_io<R>(
+    sock: &AsyncSock,
+    cx: &mut std::task::Context<'_>,
+    interest: tokio::io::Interest,
+    mut f: impl FnMut() -> std::io::Result<(R, bool)>,
+) -> std::task::Poll<std::io::Result<R>> {
+    use std::task::Poll;
+    loop {
+        let polled = if interest.is_readable() {
+            sock.poll_read_ready(cx)
+        } else {
+            sock.poll_write_ready(cx)
+        };
+        let mut guard = match polled {
+            Poll::Ready(Ok(g)) => g,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        match guard.try_io(|_| f()) {
+            Ok(Ok((r, drained))) => {
+                if drained {
+                    guard.clear_ready();
+                }
+                return Poll::Ready(Ok(r));
+            }
+            Ok(Err(e)) => return Poll::Ready(Err(e)),
+            // `WouldBlock`: the readiness was cleared; poll again.
+            Err(_) => continue,
+        }
+    }
+}
+
 /// Waits on the runtime until the nonblocking `connect` of `sock` is done; then takes its
 /// result (`SO_ERROR`).
 pub async fn connected(sock: socket2::Socket) -> std::io::Result<socket2::Socket> {
@@ -309,6 +346,35 @@ impl<'a> ReadyGuard<'a> {
         match io.stream.try_io(self.interest, || f(io)) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(TryIoError),
             r => Ok(r),
+        }
+    }
+}
+
+/// Polls `sock` for `interest`, then runs `f` (a nonblocking syscall) until it does not
+/// say `WouldBlock` (which clears the readiness, so the next poll waits), as the Unix one.
+/// (tokio keeps no readiness to clear on a short read or write on Windows.)
+#[cfg(windows)]
+pub fn poll_io<R>(
+    sock: &AsyncSock,
+    cx: &mut std::task::Context<'_>,
+    interest: tokio::io::Interest,
+    mut f: impl FnMut() -> std::io::Result<(R, bool)>,
+) -> std::task::Poll<std::io::Result<R>> {
+    use std::task::Poll;
+    loop {
+        let polled = if interest.is_readable() {
+            sock.stream.poll_read_ready(cx)
+        } else {
+            sock.stream.poll_write_ready(cx)
+        };
+        match polled {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        match sock.stream.try_io(interest, || f()) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r.map(|(r, _)| r)),
         }
     }
 }

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use abio_core::error::{errno_error, errno_of};
-use abio_core::net::{self, raw_of, RawSock, Reader, Step, Want, IOV_MAX};
+use abio_core::net::{self, Reader, Step, Want, IOV_MAX};
 use abio_core::{frame, Cancel, Error as CoreError};
 use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef, ToNapiValue};
 use napi::{sys, Env, JsValue};
@@ -39,11 +39,10 @@ use crate::bytes::{OutBytes, Outgoing, SendPiece, WriteList};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{error_value, AbioError, AbioResult};
 use crate::net::dial::{open, target, Target};
-use crate::net::listen::{listening, Listening};
+use crate::net::listen::{listening, Bound, Listening};
+use crate::net::transport::Transport;
 use crate::net::{describe, lock, ready, Failure, Io};
-use crate::runtime::{
-    net as rt, register, woken_on_cancel, AsyncSock, Deferred, Js, KeepAlive, Progress, Promise,
-};
+use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
 
 fn closed(what: &'static str) -> AbioError {
     CoreError::Closed(what).into()
@@ -165,8 +164,6 @@ struct Conn {
     id: u32,
     /// `None` once closed or finished; taken on the JS thread only.
     io: Mutex<Option<Io>>,
-    /// The descriptor, for syscalls on the JS thread while `io` is `Some`.
-    raw: RawSock,
     js: Js,
     allow_half_open: bool,
     keep: KeepAlive,
@@ -193,13 +190,11 @@ impl Conn {
     fn new(sock: Socket, js: Js, allow_half_open: bool) -> io::Result<Arc<Conn>> {
         let (local, local_port, _) = describe(sock.local_addr().ok());
         let (remote, remote_port, family) = describe(sock.peer_addr().ok());
-        let raw = raw_of(&sock);
-        let io = Arc::new(register(sock, Interest::READABLE | Interest::WRITABLE)?);
+        let io = Arc::new(Transport::new(sock)?);
         static NEXT_ID: AtomicU32 = AtomicU32::new(1);
         Ok(Arc::new(Conn {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             io: Mutex::new(Some(io)),
-            raw,
             js,
             allow_half_open,
             keep: KeepAlive::default(),
@@ -223,6 +218,15 @@ impl Conn {
 
     fn io(&self) -> Option<Io> {
         lock(&self.io).clone()
+    }
+
+    /// The transport while the socket is neither closed nor finished.
+    fn live(&self) -> Option<Io> {
+        if self.closed.load(Ordering::Acquire) {
+            None
+        } else {
+            self.io()
+        }
     }
 
     /// Hands a new connection to JS: it keeps the loop alive, and a reader watches for
@@ -341,17 +345,12 @@ impl Conn {
         }
         let mut batch = std::mem::take(&mut w.queue);
         let mut done = Vec::new();
-        let io = if self.closed.load(Ordering::Acquire) {
-            None
-        } else {
-            self.io()
-        };
-        let Some(io) = io else {
+        let Some(io) = self.live() else {
             drop(w);
             self.fail_writes(batch, Failure::Closed, &mut done);
             return self.settle_writes(env, done);
         };
-        match pump_writes(self.raw, &self.fin_sent, &mut batch, &mut done) {
+        match pump_writes(&io, &self.fin_sent, &mut batch, &mut done) {
             Ok(Flow::Idle) => drop(w),
             Ok(Flow::Blocked) if queued_bytes(&batch) >= BULK => {
                 // Full, with a bulk transfer: the writer task refills the socket as soon
@@ -462,13 +461,13 @@ impl Conn {
         }
         let mut r = lock(&self.r);
         if r.ops.is_empty() {
-            let step = if self.closed.load(Ordering::Acquire) {
-                self.poll_finished(&mut r.reader, want)
-            } else {
-                let (fd, ended) = (self.raw, self.fin_sent.load(Ordering::Acquire));
-                r.reader.poll(want, &mut |b| net::recv(fd, b, ended), &|| {
-                    net::available(fd)
-                })
+            let step = match self.live() {
+                None => self.poll_finished(&mut r.reader, want),
+                Some(io) => {
+                    let ended = self.fin_sent.load(Ordering::Acquire);
+                    r.reader
+                        .poll(want, &mut |b| io.recv(b, ended), &|| io.available())
+                }
             };
             if let Step::Done(result) = step {
                 drop(r);
@@ -551,9 +550,9 @@ impl Conn {
         if self.user_closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if !self.closed.load(Ordering::Acquire) {
+        if let Some(io) = self.live() {
             // Wakes the tasks (their waits end with ABIO_ERR_CLOSED).
-            let _ = net::shutdown(self.raw, Shutdown::Both);
+            let _ = io.shutdown(Shutdown::Both);
         }
         let mut done: Vec<Settle> = Vec::new();
         let queued = std::mem::take(&mut lock(&self.w).queue);
@@ -583,7 +582,7 @@ enum Flow {
 /// Sends the batch's leading writes with as few `sendmsg` calls as the socket allows,
 /// moving finished ones to `done`; stops at a full socket or a `sendFile`.
 fn pump_writes(
-    fd: RawSock,
+    io: &Transport,
     fin_sent: &AtomicBool,
     batch: &mut VecDeque<Out>,
     done: &mut Vec<Settle>,
@@ -604,7 +603,8 @@ fn pump_writes(
                 // Before the FIN leaves: from then on the peer's FIN may close the
                 // connection, which reads must not take for a reset.
                 fin_sent.store(true, Ordering::Release);
-                net::shutdown(fd, Shutdown::Write).map_err(|e| Failure::os(&e, "shutdown"))?;
+                io.shutdown(Shutdown::Write)
+                    .map_err(|e| Failure::os(&e, "shutdown"))?;
                 let out = batch.pop_front().expect("front exists");
                 done.push((out, Ok(Sent::Unit)));
             }
@@ -614,7 +614,7 @@ fn pump_writes(
                 let n = if iov.is_empty() {
                     0
                 } else {
-                    match net::send(fd, &iov) {
+                    match io.send(&iov) {
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             return Ok(Flow::Blocked)
@@ -676,7 +676,6 @@ fn advance(batch: &mut VecDeque<Out>, mut n: usize, done: &mut Vec<Settle>) {
 /// to take more; does every `sendFile`; picks up writes queued meanwhile; returns when the
 /// queue is empty.
 async fn writer(conn: Arc<Conn>, io: Io, mut batch: VecDeque<Out>) {
-    let fd = raw_of(&*io);
     loop {
         if batch.is_empty() {
             let mut w = lock(&conn.w);
@@ -687,10 +686,17 @@ async fn writer(conn: Arc<Conn>, io: Io, mut batch: VecDeque<Out>) {
             batch = std::mem::take(&mut w.queue);
         }
         let mut done = Vec::new();
-        let flow = match ready(&io, Interest::WRITABLE, &conn.closing, &conn.closed, None).await {
+        let flow = match ready(
+            io.ready(Interest::WRITABLE),
+            &conn.closing,
+            &conn.closed,
+            None,
+        )
+        .await
+        {
             Err(e) => Err(e),
             Ok(mut guard) => match guard.try_io(|_| {
-                match pump_writes(fd, &conn.fin_sent, &mut batch, &mut done) {
+                match pump_writes(&io, &conn.fin_sent, &mut batch, &mut done) {
                     Ok(Flow::Blocked) => Err(would_block()),
                     other => Ok(other),
                 }
@@ -730,15 +736,21 @@ fn queued_bytes(batch: &VecDeque<Out>) -> usize {
 
 /// Waits until the socket takes bytes again (or closes), then has the JS thread flush.
 async fn wait_writable(conn: Arc<Conn>, io: Io) {
-    let fd = raw_of(&*io);
     loop {
-        match ready(&io, Interest::WRITABLE, &conn.closing, &conn.closed, None).await {
+        match ready(
+            io.ready(Interest::WRITABLE),
+            &conn.closing,
+            &conn.closed,
+            None,
+        )
+        .await
+        {
             // Closed: the flush fails what is queued.
             Err(_) => break,
             // tokio's readiness may be stale (the JS thread's sends do not clear it): ask
             // the socket, and on "not yet" clear it and wait for the next edge.
             Ok(mut guard) => {
-                if guard.try_io(|_| net::poll_writable(fd)).is_ok() {
+                if guard.try_io(|_| io.poll_writable()).is_ok() {
                     break;
                 }
             }
@@ -757,7 +769,7 @@ async fn wait_writable(conn: Arc<Conn>, io: Io) {
 /// own call (nothing was sent); a socket error fails the writes.
 async fn send_file(
     conn: &Arc<Conn>,
-    io: &AsyncSock,
+    io: &Transport,
     batch: &mut VecDeque<Out>,
     done: &mut Vec<Settle>,
 ) -> Result<Flow, Failure> {
@@ -792,7 +804,6 @@ async fn send_file(
     let total = job.length.map_or(size - start, |l| l.min(size - start));
     let (cancel, progress) = (job.cancel.clone(), job.progress.clone());
     let aborted = woken_on_cancel(&cancel);
-    let sock = raw_of(io);
     let mut offset = start;
     loop {
         let sent = offset - start;
@@ -807,21 +818,14 @@ async fn send_file(
         if cancel.is_cancelled() {
             return finish(batch, done, Err(CoreError::Aborted.into()));
         }
-        let mut guard = match ready(
-            io,
-            Interest::WRITABLE,
-            &conn.closing,
-            &conn.closed,
-            Some(&aborted),
-        )
-        .await
-        {
+        let writable = io.ready(Interest::WRITABLE);
+        let mut guard = match ready(writable, &conn.closing, &conn.closed, Some(&aborted)).await {
             Ok(g) => g,
             Err(Failure::Aborted) => return finish(batch, done, Err(CoreError::Aborted.into())),
             Err(failure) => return Err(failure),
         };
         let chunk = (total - sent).min(16 << 20) as usize;
-        match guard.try_io(|_| net::sendfile(sock, &file, &mut offset, chunk)) {
+        match guard.try_io(|_| io.sendfile(&file, &mut offset, chunk)) {
             Err(_) => {}
             // The file shrank under us: report what was sent.
             Ok(Ok(0)) => return finish(batch, done, Ok(Sent::Count(sent))),
@@ -836,10 +840,10 @@ async fn send_file(
 /// wait with nobody asking (the next read takes them on the JS thread), at the end of
 /// the stream, on an error, or when the socket closes.
 async fn reader(conn: Arc<Conn>, io: Io) {
-    let fd = raw_of(&*io);
     loop {
         let mut done = Vec::new();
-        let waited = ready(&io, Interest::READABLE, &conn.closing, &conn.closed, None).await;
+        let readable = io.ready(Interest::READABLE);
+        let waited = ready(readable, &conn.closing, &conn.closed, None).await;
         // Whether the socket has nothing more for us (bytes wait unasked, or it ended).
         let mut idle = false;
         let gone = waited.is_err();
@@ -854,7 +858,7 @@ async fn reader(conn: Arc<Conn>, io: Io) {
                     }
                     let Some(&(want, _)) = r.ops.front() else {
                         let ended = conn.fin_sent.load(Ordering::Acquire);
-                        return match net::peek_end(fd, ended) {
+                        return match io.peek_end(ended) {
                             Ok(true) => {
                                 r.reader.set_ended();
                                 Ok(())
@@ -872,9 +876,9 @@ async fn reader(conn: Arc<Conn>, io: Io) {
                         };
                     };
                     let ended = conn.fin_sent.load(Ordering::Acquire);
-                    let step = r.reader.poll(want, &mut |b| net::recv(fd, b, ended), &|| {
-                        net::available(fd)
-                    });
+                    let step = r
+                        .reader
+                        .poll(want, &mut |b| io.recv(b, ended), &|| io.available());
                     match step {
                         Step::Done(result) => {
                             let (_, d) = r.ops.pop_front().expect("front exists");
@@ -1006,8 +1010,8 @@ impl Drop for NativeSocket {
             return;
         }
         conn.keep.release_here();
-        if lock(&conn.io).is_some() {
-            let _ = net::shutdown(conn.raw, Shutdown::Both);
+        if let Some(io) = conn.io() {
+            let _ = io.shutdown(Shutdown::Both);
         }
     }
 }
@@ -1269,7 +1273,7 @@ impl NativeServer {
 
 /// Accepts connections until the server closes, handing each to `onConnection` on the
 /// JS thread; then closes the descriptor and settles the `close()` calls.
-async fn accept_loop(server: Arc<Listener>, io: Io) {
+async fn accept_loop(server: Arc<Listener>, io: Bound) {
     let unix = server.core.unix.is_some();
     while let Some(sock) = server.core.accept(&io).await {
         let conn = configure(&sock, unix, &server.options)

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use abio_core::net::{self as sys_net, raw_of, RawSock};
+use abio_core::net::io_slice;
 use abio_core::ws::{self as codec, code, Incoming, Masks, Opcode, Parser, Role, MAX_HEADER};
 use abio_core::Error as CoreError;
 use bytes::Bytes;
@@ -39,7 +39,6 @@ use napi::bindgen_prelude::{ClassInstance, Either, FnArgs, Function, FunctionRef
 use napi::{sys, Env};
 use napi_derive::napi;
 use tokio::io::Interest;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::bytes::{OutBytes, WriteList};
@@ -47,7 +46,8 @@ use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::headers::header_pairs;
 use crate::net::dial::{open, Target};
-use crate::net::lock;
+use crate::net::transport::Transport;
+use crate::net::{lock, Io};
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, JsPoll, KeepAlive, Promise};
 
 /// Reads per readiness callback at most, so that one busy connection cannot starve the
@@ -143,10 +143,10 @@ impl Registry {
 pub(crate) struct Ws {
     id: u32,
     role: Role,
-    /// The socket, until the connection is over: then it is let go at once, not when the
-    /// JS object is collected. The writer task holds it too while it runs. Every syscall on
-    /// the descriptor goes through [`Ws::with_fd`], so none reaches a number reused since.
-    sock: Mutex<Option<Arc<TcpStream>>>,
+    /// The transport, until the connection is over: then it is let go at once, not when
+    /// the JS object is collected. The writer task holds it too while it runs. Every call on
+    /// it goes through [`Ws::with_io`], so none reaches a descriptor number reused since.
+    sock: Mutex<Option<Io>>,
     out: Mutex<Out>,
     /// Bytes queued and not yet taken by the kernel (`bufferedAmount`).
     buffered: AtomicU64,
@@ -183,7 +183,7 @@ impl Ws {
     /// A connection over `stream`; it reads once [`Ws::run`] is called (after JS was told
     /// of it: its messages must not reach JS before it does).
     pub(crate) fn new(
-        stream: TcpStream,
+        stream: Transport,
         role: Role,
         options: &WsOptions,
         js: Js,
@@ -230,7 +230,7 @@ impl Ws {
     pub(crate) fn run(self: &Arc<Self>, env: &Env, early: Vec<u8>) {
         lock(&self.rx).buf = early;
         let (me, gone) = (Arc::downgrade(self), Arc::downgrade(self));
-        let poll = match self.with_fd(|fd| fd) {
+        let poll = match self.with_io(|io| io.raw()) {
             Some(fd) => JsPoll::start(
                 env,
                 fd,
@@ -295,9 +295,9 @@ impl Ws {
         self.release();
     }
 
-    /// Runs `f` on the descriptor while the socket is held; `None` once it was let go.
-    fn with_fd<T>(&self, f: impl FnOnce(RawSock) -> T) -> Option<T> {
-        lock(&self.sock).as_ref().map(|s| f(raw_of(&**s)))
+    /// Runs `f` on the transport while it is held; `None` once it was let go.
+    fn with_io<T>(&self, f: impl FnOnce(&Transport) -> T) -> Option<T> {
+        lock(&self.sock).as_deref().map(f)
     }
 
     /// Cuts the connection from any thread: the JS thread's reader sees its end (a throttled
@@ -314,7 +314,7 @@ impl Ws {
     }
 
     fn shut_socket(&self) {
-        self.with_fd(|fd| sys_net::shutdown(fd, Shutdown::Both));
+        self.with_io(|io| io.shutdown(Shutdown::Both));
     }
 
     /// Ends the connection for good: drops what is queued, stops the writer task, shuts the
@@ -425,13 +425,13 @@ impl Ws {
         while !out.pieces.is_empty() {
             let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(out.pieces.len().min(IOV_BATCH));
             for p in out.pieces.iter().take(IOV_BATCH) {
-                let (slice, whole) = sys_net::io_slice(p);
+                let (slice, whole) = io_slice(p);
                 slices.push(slice);
                 if !whole {
                     break;
                 }
             }
-            let sent = self.with_fd(|fd| sys_net::send(fd, &slices));
+            let sent = self.with_io(|io| io.send(&slices));
             let mut n = match sent.unwrap_or_else(|| Err(io::ErrorKind::NotConnected.into())) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -454,33 +454,34 @@ impl Ws {
     }
 
     /// Sends what `enqueue` could not, as the socket becomes writable.
-    async fn writer(self: Arc<Self>, stream: Arc<TcpStream>) {
+    async fn writer(self: Arc<Self>, transport: Io) {
         loop {
             self.wake_writer.notified().await;
             if lock(&self.out).shut {
                 return;
             }
             loop {
-                if stream.writable().await.is_err() {
+                let Ok(mut guard) = transport.ready(Interest::WRITABLE).await else {
                     return;
-                }
+                };
                 let mut out = lock(&self.out);
                 if out.shut {
                     return;
                 }
-                let sent = stream.try_io(Interest::WRITABLE, || match self.send_some(&mut out) {
+                let sent = guard.try_io(|_| match self.send_some(&mut out) {
                     Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
                     other => other,
                 });
                 match sent {
-                    Ok(_) => {
+                    // Full: the readiness was cleared; wait again.
+                    Err(_) => continue,
+                    Ok(Ok(_)) => {
                         out.writing = false;
                         drop(out);
                         self.post_drained();
                         break;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(_) => {
+                    Ok(Err(_)) => {
                         self.drop_queue(&mut out);
                         drop(out);
                         self.cut();
@@ -604,7 +605,7 @@ impl Ws {
                     break;
                 }
                 buf.reserve(READ_CHUNK);
-                let got = self.with_fd(|fd| sys_net::recv(fd, buf.spare_capacity_mut(), false));
+                let got = self.with_io(|io| io.recv(buf.spare_capacity_mut(), false));
                 match got.unwrap_or(Ok(0)) {
                     Ok(0) => {
                         ended = Some(self.abnormal());
@@ -889,10 +890,10 @@ async fn handshake(
     port: u16,
     target: String,
     headers: Vec<(HeaderName, HeaderValue)>,
-) -> AbioResult<(TcpStream, Vec<u8>)> {
+) -> AbioResult<(Transport, Vec<u8>)> {
     let sock = open(&Target::Tcp(host.clone(), port)).await?;
     let _ = sock.set_tcp_nodelay(true);
-    let stream = TcpStream::from_std(sock.into()).map_err(|e| CoreError::net(e, "connect"))?;
+    let stream = Transport::new(sock).map_err(|e| CoreError::net(e, "connect"))?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
@@ -943,7 +944,7 @@ async fn handshake(
         .await
         .map_err(|e| handshake_error(status, e))?;
     let parts = up
-        .downcast::<TokioIo<TcpStream>>()
+        .downcast::<TokioIo<Transport>>()
         .map_err(|_| handshake_error(status, "the connection could not be taken over"))?;
     Ok((parts.io.into_inner(), parts.read_buf.to_vec()))
 }

@@ -48,9 +48,9 @@ use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
 use crate::headers::header_pairs;
 use crate::net::dial::target;
-use crate::net::listen::{listening, Listening};
+use crate::net::listen::{listening, Bound, Listening};
 use crate::net::lock;
-use crate::net::Io;
+use crate::net::transport::Transport;
 use crate::runtime::{Deferred, Js, Promise};
 use crate::write_options::write_options;
 use crate::ws::{NativeWebSocket, Registry, Ws, WsOptions};
@@ -585,7 +585,7 @@ fn accept_upgrade(server: Arc<Http>, mut req: Request<Incoming>) -> Response<Bod
     js.spawn(async move {
         let Some(ws) = &server.ws else { return };
         let Ok(up) = upgraded.await else { return };
-        let Ok(parts_io) = up.downcast::<TokioIo<Watched<tokio::net::TcpStream>>>() else {
+        let Ok(parts_io) = up.downcast::<TokioIo<Watched<Transport>>>() else {
             return;
         };
         let early = parts_io.read_buf.to_vec();
@@ -634,10 +634,10 @@ fn request_line(parts: &hyper::http::request::Parts) -> (String, String, Vec<Str
 }
 
 /// Accepts connections until the server closes; each is served by hyper on its own task.
-async fn serve_loop(server: Arc<Http>, io: Io) {
+async fn serve_loop(server: Arc<Http>, io: Bound) {
     while let Some(sock) = server.core.accept(&io).await {
         let _ = sock.set_tcp_nodelay(true);
-        let Ok(stream) = tokio::net::TcpStream::from_std(sock.into()) else {
+        let Ok(stream) = Transport::new(sock) else {
             continue;
         };
         let me = server.clone();

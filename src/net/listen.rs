@@ -18,16 +18,20 @@ use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use super::dial::{net_error, new_socket, resolve, Target};
-use super::{describe, lock, ready, Io};
+use super::{describe, lock, ready};
 use crate::error::AbioResult;
 use crate::runtime::{net as rt, register, AsyncSock, Deferred, Js, KeepAlive, Promise, Teardown};
+
+/// A listening socket registered with the runtime (readable: connections wait); the accept
+/// loop holds a clone, so the descriptor closes when it returns.
+pub(crate) type Bound = Arc<AsyncSock>;
 
 /// A listening socket's lifecycle, shared by `listen` (src/tcp.rs) and `serve` (src/http/): it keeps
 /// the event loop alive while listening (unless unref'd), and `close()` resolves once the
 /// accept loop has returned and the descriptor is closed (its port free again, a Unix
 /// socket's file removed).
 pub(crate) struct Listening {
-    io: Mutex<Option<Io>>,
+    io: Mutex<Option<Bound>>,
     pub(crate) js: Js,
     pub(crate) unix: Option<PathBuf>,
     keep: KeepAlive,
@@ -44,7 +48,7 @@ pub(crate) struct Listening {
 }
 
 impl Listening {
-    fn new(io: Io, js: Js, unix: Option<PathBuf>) -> Listening {
+    fn new(io: Bound, js: Js, unix: Option<PathBuf>) -> Listening {
         Listening {
             io: Mutex::new(Some(io)),
             js,
@@ -97,7 +101,8 @@ impl Listening {
     pub(crate) async fn accept(&self, io: &AsyncSock) -> Option<Socket> {
         let fd = raw_of(io);
         loop {
-            let mut guard = ready(io, Interest::READABLE, &self.closing, &self.closed, None)
+            let readable = io.ready(Interest::READABLE);
+            let mut guard = ready(readable, &self.closing, &self.closed, None)
                 .await
                 .ok()?;
             match guard.try_io(|_| net::accept(fd)) {
@@ -118,7 +123,7 @@ impl Listening {
 
     /// The accept loop has returned: closes the descriptor, removes a Unix socket's file,
     /// settles the `close()` calls.
-    pub(crate) fn stopped(self: &Arc<Self>, io: Io) {
+    pub(crate) fn stopped(self: &Arc<Self>, io: Bound) {
         drop(io);
         drop(lock(&self.io).take());
         if let Some(path) = &self.unix {
@@ -148,7 +153,7 @@ pub(crate) fn listening<T: ToNapiValue + 'static>(
     target: Target,
     backlog: i32,
     reuse_port: bool,
-    start: impl FnOnce(Arc<Listening>, Io, String, u16) -> T + Send + 'static,
+    start: impl FnOnce(Arc<Listening>, Bound, String, u16) -> T + Send + 'static,
 ) -> napi::Result<Promise> {
     let (done, promise) = Deferred::new(env)?;
     let js = Js::of(env)?;

@@ -1,8 +1,10 @@
 //! What every network area shares (TCP sockets, the HTTP server and client, WebSockets):
-//! dialing ([`dial`]), listening ([`listen`]), and the socket core here: a registered
-//! socket ([`Io`]), waiting for its readiness until it is closed ([`ready`]), its
-//! addresses as Node shows them ([`describe`]), and the lock helper their shared state uses.
+//! dialing ([`dial`]), listening ([`listen`]), the transport seam every connection's bytes
+//! pass through ([`transport`]), and the socket core here: waiting for a socket's readiness
+//! until it is closed ([`ready`]), its addresses as Node shows them ([`describe`]), and the
+//! lock helper their shared state uses.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,13 +13,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use abio_core::error::errno_of;
 use abio_core::net;
 use socket2::SockAddr;
-use tokio::io::Interest;
 use tokio::sync::Notify;
 
-use crate::runtime::{AsyncSock, ReadyGuard};
+use crate::runtime::ReadyGuard;
 
 pub mod dial;
 pub mod listen;
+pub mod transport;
 
 /// Locks `m`, also after a panic elsewhere poisoned it (the data stays consistent: every
 /// critical section here is a few field updates).
@@ -25,9 +27,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A registered socket; tasks hold their own clone, so the descriptor closes when the
-/// last of them is done.
-pub(crate) type Io = Arc<AsyncSock>;
+/// A connection's transport, shared: tasks hold their own clone, so the descriptor closes
+/// when the last of them is done.
+pub(crate) type Io = Arc<transport::Transport>;
 
 /// Why a write (or every write after it) failed.
 #[derive(Clone, Copy, Debug)]
@@ -46,11 +48,11 @@ impl Failure {
     }
 }
 
-/// Waits until `io` is ready for `interest`; fails with [`Failure::Closed`] once `closing`
-/// is notified (after `is_closed` became true), with [`Failure::Aborted`] once `cancel` is.
+/// Waits for `readiness` (a socket's `ready(interest)`); fails with [`Failure::Closed`] once
+/// `closing` is notified (after `is_closed` became true), with [`Failure::Aborted`] once
+/// `cancel` is.
 pub(crate) async fn ready<'a>(
-    io: &'a AsyncSock,
-    interest: Interest,
+    readiness: impl Future<Output = io::Result<ReadyGuard<'a>>>,
     closing: &Notify,
     is_closed: &AtomicBool,
     cancel: Option<&Notify>,
@@ -68,7 +70,7 @@ pub(crate) async fn ready<'a>(
         }
     };
     tokio::select! {
-        g = io.ready(interest) => g.map_err(|e| Failure::os(&e, "poll")),
+        g = readiness => g.map_err(|e| Failure::os(&e, "poll")),
         _ = notified => Err(Failure::Closed),
         _ = aborted => Err(Failure::Aborted),
     }
