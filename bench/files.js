@@ -356,24 +356,19 @@ const CASES = [
       u.assertSameBytes(a, content, 'abio.readFile(4 KiB file)')
       u.assertSameBytes(await fsp.readFile(file), content, 'fs.promises.readFile(4 KiB file)')
 
+      /** `ops` reads of the file by `readFile`, one await at a time; the last one is checked. */
+      const oneAtATime = (what, readFile) => ({
+        async run() {
+          let last
+          for (let i = 0; i < ops; i++) last = await readFile(file)
+          return last
+        },
+        after: (rep, last) => u.assertSameBytes(last, content, `${what} (last of a rep)`),
+      })
       const res = await u.interleave(
         {
-          abio: {
-            async run() {
-              let last
-              for (let i = 0; i < ops; i++) last = await abio.readFile(file)
-              return last
-            },
-            after: (rep, last) => u.assertSameBytes(last, content, 'abio.readFile (last of a rep)'),
-          },
-          node: {
-            async run() {
-              let last
-              for (let i = 0; i < ops; i++) last = await fsp.readFile(file)
-              return last
-            },
-            after: (rep, last) => u.assertSameBytes(last, content, 'fs.promises.readFile (last of a rep)'),
-          },
+          abio: oneAtATime('abio.readFile', (f) => abio.readFile(f)),
+          node: oneAtATime('fs.promises.readFile', (f) => fsp.readFile(f)),
         },
         { reps: cfg.seqReps, warmup: 1, onRep, onReduce, budget: BUDGET.readFile4k },
       )
@@ -472,9 +467,8 @@ async function main() {
 
   const ran = await u.runCases(selected, rows)
 
-  log(`\ncleaning up ${root} ...`)
   const tClean = u.now()
-  run.cleanup()
+  run.cleanup({ say: true })
   log(`  (${u.fmtSeconds(u.since(tClean))})`)
 
   u.report({

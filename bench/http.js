@@ -422,8 +422,7 @@ Needs wrk (apt-get install wrk).`,
 
     const ran = await u.runCases(selected, rows)
 
-    log(`\ncleaning up ${root} ...`)
-    run.cleanup()
+    run.cleanup({ say: true })
 
     u.report({
       bench: 'http',

@@ -593,8 +593,7 @@ async function main() {
 
   const ran = await u.runCases(selected, rows)
 
-  log(`\ncleaning up ${root} ...`)
-  run.cleanup()
+  run.cleanup({ say: true })
 
   u.report({
     bench: 'tcp',

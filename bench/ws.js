@@ -367,7 +367,10 @@ function runBench() {
     const s = await u.ready(server)
     if (s.missing) return s
     const client = start('--client', { stack, port: s.port })
-    const c = await u.ready(client)
+    const c = await u.ready(client).catch(async (e) => {
+      await server.stop()
+      throw e
+    })
     if (c.missing) {
       await server.stop()
       return c

@@ -51,7 +51,6 @@ const exitOf = (x) => (x.error ? x.error.message : (x.code ?? x.signal))
 function startChild(children, what, cmd, args, { stdin = 'pipe', raw = false } = {}) {
   const child = spawnTracked(children, cmd, args, { stdio: [stdin, 'pipe', 'inherit'] })
   child.what = what
-  let buf = ''
   const lines = []
   let wake = null
   let done = false // no more lines will come
@@ -59,13 +58,8 @@ function startChild(children, what, cmd, args, { stdin = 'pipe', raw = false } =
     done = true
     if (wake) wake()
   }
-  child.stdout.setEncoding('utf8').on('data', (d) => {
-    buf += d
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, nl))
-      buf = buf.slice(nl + 1)
-    }
+  eachLine(child.stdout, (line) => {
+    lines.push(line)
     if (wake) wake()
   })
   child.stdout.on('end', end)
@@ -159,8 +153,9 @@ function benchDir() {
  *   run.startChild(what, cmd, args, o) startChild() into run.children
  *   run.makeRoot(prefix)               a fresh directory `${prefix}XXXXXX` under benchDir():
  *                                      run.root, returned
- *   run.cleanup()                      ends every child, then (when there is a root)
- *                                      beforeRemove() (e.g. unmount) and removes run.root
+ *   run.cleanup({ say })               ends every child, then (when there is a root) says
+ *                                      `cleaning up <root> ...` if `say`, runs beforeRemove()
+ *                                      (e.g. unmount) and removes run.root
  */
 function resources({ beforeRemove } = {}) {
   const children = new Set()
@@ -175,7 +170,7 @@ function resources({ beforeRemove } = {}) {
       run.root = fs.mkdtempSync(path.join(base, prefix))
       return run.root
     },
-    cleanup() {
+    cleanup({ say = false } = {}) {
       for (const c of children) {
         try {
           c.kill('SIGTERM')
@@ -185,6 +180,7 @@ function resources({ beforeRemove } = {}) {
       if (!run.root) return
       const r = run.root
       run.root = undefined
+      if (say) console.log(`\ncleaning up ${r} ...`)
       if (beforeRemove) beforeRemove()
       removeDir(r)
     },
@@ -203,18 +199,23 @@ function say(msg) {
 
 /** Child side: calls `onLine(obj)` for each JSON line on stdin; exits when stdin ends. */
 function commandsFromStdin(onLine = () => {}) {
+  eachLine(process.stdin, (line) => line && onLine(JSON.parse(line)))
+  process.stdin.on('end', () => process.exit(0))
+}
+
+/** Calls `onLine(line)` for each whole line (without its newline) the readable `stream` gives, read as UTF-8. */
+function eachLine(stream, onLine) {
   let buf = ''
-  process.stdin.setEncoding('utf8')
-  process.stdin.on('data', (d) => {
+  stream.setEncoding('utf8')
+  stream.on('data', (d) => {
     buf += d
     let nl
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl)
       buf = buf.slice(nl + 1)
-      if (line) onLine(JSON.parse(line))
+      onLine(line)
     }
   })
-  process.stdin.on('end', () => process.exit(0))
 }
 
 /**
@@ -247,6 +248,7 @@ module.exports = {
   resources,
   say,
   commandsFromStdin,
+  eachLine,
   loadAbio,
   notYet,
 }
