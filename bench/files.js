@@ -18,6 +18,7 @@ const path = require('path')
 const crypto = require('crypto')
 const { execFileSync } = require('child_process')
 const u = require('./util')
+const { log } = u
 let abio // loaded in main(), so --help works without the addon
 
 const KiB = 1024
@@ -27,7 +28,7 @@ const BATCH = 256 // Promise.all batch size of the fs.promises contenders
 // ---------------------------------------------------------------------------
 // command line
 
-const opts = u.parseArgs(process.argv.slice(2), fail)
+const { opts, fail } = u.commandLine('bench/files.js')
 
 const cfg = opts.quick
   ? {
@@ -55,23 +56,13 @@ const cfg = opts.quick
 if (opts.reps) for (const k of Object.keys(cfg)) if (k.endsWith('Reps')) cfg[k] = opts.reps
 const FILE_SIZE = 4 * KiB
 
-function fail(msg) {
-  console.error(`bench/files.js: ${msg} (try --help)`)
-  process.exit(2)
-}
-
-function log(...args) {
-  console.log(...args)
-}
-
 // ---------------------------------------------------------------------------
 // the bench directory: a fresh one per run, removed at the end
 
-const baseDir = process.env.BENCH_DIR ? path.resolve(process.env.BENCH_DIR) : os.tmpdir()
-let root
+const run = u.resources({ beforeRemove: unmountScratch }) // run.root: the bench root
 let dirSeq = 0
 /** A new, never reused, directory under the bench root (or under `parent`). */
-function freshDir(tag, parent = root) {
+function freshDir(tag, parent = run.root) {
   const d = path.join(parent, `${String(++dirSeq).padStart(3, '0')}-${tag}`)
   fs.mkdirSync(d)
   return d
@@ -88,8 +79,8 @@ function scratchFs() {
   if (scratch !== undefined) return scratch || undefined
   scratch = ''
   if (process.env.BENCH_DIR || process.getuid?.() !== 0) return undefined
-  const img = path.join(root, 'scratch.img')
-  const mnt = path.join(root, 'scratch')
+  const img = path.join(run.root, 'scratch.img')
+  const mnt = path.join(run.root, 'scratch')
   try {
     fs.mkdirSync(mnt)
     fs.closeSync(fs.openSync(img, 'w'))
@@ -99,26 +90,21 @@ function scratchFs() {
     scratch = mnt
     return mnt
   } catch (e) {
-    log(`  (no scratch ext4 filesystem: ${String(e.message).split('\n')[0]}; using ${root})`)
+    log(`  (no scratch ext4 filesystem: ${String(e.message).split('\n')[0]}; using ${run.root})`)
     return undefined
   }
 }
 
-function cleanup() {
-  if (!root) return
-  const r = root
-  root = undefined
-  if (scratch) {
-    try {
-      execFileSync('umount', [scratch], { stdio: 'pipe' })
-    } catch (e) {
-      console.error(`could not unmount ${scratch}: ${e.message}`)
-    }
-    scratch = ''
+/** Before the bench root is removed: the scratch filesystem unmounted. */
+function unmountScratch() {
+  if (!scratch) return
+  try {
+    execFileSync('umount', [scratch], { stdio: 'pipe' })
+  } catch (e) {
+    console.error(`could not unmount ${scratch}: ${e.message}`)
   }
-  u.removeDir(r)
+  scratch = ''
 }
-u.cleanupOnSignal(cleanup)
 
 // ---------------------------------------------------------------------------
 // shared data sets
@@ -156,19 +142,11 @@ function getSmallFileSet() {
 
 const rows = []
 /** Records one comparison (u.record); `node` is the interleave() result of the Node contender. */
-function record({ node, ...comparison }) {
-  return u.record(rows, { ...comparison, other: node }, { otherKey: 'node', otherLabel: 'node' })
-}
-
-function onRep(rep, name, seconds) {
-  if (opts.verbose) log(`    rep ${rep + 1} ${name}: ${u.fmtSeconds(seconds)}`)
-}
+const record = u.recorder(rows, { otherKey: 'node', otherLabel: 'node' })
+const { onRep, onReduce } = u.progress(opts.verbose)
 
 /** Time budgets (seconds) of the timed repetitions of each case: a slow or busy machine gets fewer reps, not a longer run. */
 const BUDGET = { readFile256: 25, readFiles: 30, writeFiles: 90, readFile4k: 20, writeFileSync: 30 }
-function onReduce(reps, perRep) {
-  log(`  (one repetition takes ${u.fmtSeconds(perRep)}: running ${reps} repetitions to stay within the time budget)`)
-}
 
 // ---------------------------------------------------------------------------
 // cases
@@ -281,7 +259,7 @@ const CASES = [
     async run() {
       const n = cfg.nFiles
       const contents = makeSmallContents(n)
-      const parent = scratchFs() || root
+      const parent = scratchFs() || run.root
       // Every repetition of every contender writes into a NEW directory (never reused,
       // removed only at the end), on a fresh filesystem where possible (see scratchFs).
       const contenders = {
@@ -378,24 +356,19 @@ const CASES = [
       u.assertSameBytes(a, content, 'abio.readFile(4 KiB file)')
       u.assertSameBytes(await fsp.readFile(file), content, 'fs.promises.readFile(4 KiB file)')
 
+      /** `ops` reads of the file by `readFile`, one await at a time; the last one is checked. */
+      const oneAtATime = (what, readFile) => ({
+        async run() {
+          let last
+          for (let i = 0; i < ops; i++) last = await readFile(file)
+          return last
+        },
+        after: (rep, last) => u.assertSameBytes(last, content, `${what} (last of a rep)`),
+      })
       const res = await u.interleave(
         {
-          abio: {
-            async run() {
-              let last
-              for (let i = 0; i < ops; i++) last = await abio.readFile(file)
-              return last
-            },
-            after: (rep, last) => u.assertSameBytes(last, content, 'abio.readFile (last of a rep)'),
-          },
-          node: {
-            async run() {
-              let last
-              for (let i = 0; i < ops; i++) last = await fsp.readFile(file)
-              return last
-            },
-            after: (rep, last) => u.assertSameBytes(last, content, 'fs.promises.readFile (last of a rep)'),
-          },
+          abio: oneAtATime('abio.readFile', (f) => abio.readFile(f)),
+          node: oneAtATime('fs.promises.readFile', (f) => fsp.readFile(f)),
         },
         { reps: cfg.seqReps, warmup: 1, onRep, onReduce, budget: BUDGET.readFile4k },
       )
@@ -475,12 +448,9 @@ const CASES = [
 // main
 
 function printHelp() {
-  log(`usage: node bench/files.js [--quick] [--reps N] [--verbose] [case ...]
-
-cases (a unique prefix is enough):`)
-  for (const c of CASES) log(`  ${c.id.padEnd(14)} ${c.title()}`)
-  log(`
-BENCH_DIR=dir puts the bench files under dir (default ${os.tmpdir()}).`)
+  u.printHelp('bench/files.js', CASES, {
+    notes: `BENCH_DIR=dir puts the bench files under dir (default ${os.tmpdir()}).`,
+  })
 }
 
 async function main() {
@@ -488,38 +458,27 @@ async function main() {
   const selected = u.selectCases(CASES, opts.cases, fail)
   abio = require('..')
 
-  fs.mkdirSync(baseDir, { recursive: true })
-  root = fs.mkdtempSync(path.join(baseDir, 'abio-bench-'))
+  const root = run.makeRoot('abio-bench-')
   const info = u.machineInfo(root)
   log(
-    `abio file benchmarks${opts.quick ? ' (--quick)' : ''}: node ${info.node}, ${info.platform}, ${info.cores} x ${info.cpu}, ` +
-      `${info.memGiB} GiB, files in ${root} (${info.fs || 'unknown fs'})`,
+    `abio file benchmarks${opts.quick ? ' (--quick)' : ''}: ${u.machineLine(info)}, files in ${root} (${info.fs || 'unknown fs'})`,
   )
   log('medians of interleaved repetitions; ratio = abio throughput / node throughput (higher = abio faster)')
 
-  const t0 = u.now()
-  const errors = await u.runCases(selected, rows)
+  const ran = await u.runCases(selected, rows)
 
-  log(`\ncleaning up ${root} ...`)
   const tClean = u.now()
-  cleanup()
+  run.cleanup({ say: true })
   log(`  (${u.fmtSeconds(u.since(tClean))})`)
 
   u.report({
     bench: 'files',
-    header: `abio vs node fs${opts.quick ? ' (--quick: smaller counts, fewer repetitions)' : ''} — ${info.node}, ${info.cores} cores, ${info.fs || '?'}; total ${u.fmtSeconds(u.since(t0))}`,
+    header: `abio vs node fs${opts.quick ? ' (--quick: smaller counts, fewer repetitions)' : ''} — ${info.node}, ${info.cores} cores, ${info.fs || '?'}`,
     otherKey: 'node',
-    rows,
-    errors,
     quick: opts.quick,
     machine: { ...info, dir: undefined },
+    ...ran,
   })
-  // A missed target is reported, not failed; a wrong result or a crash is a failure.
-  process.exitCode = errors.length ? 1 : 0
 }
 
-main().catch((e) => {
-  cleanup()
-  console.error(e)
-  process.exitCode = 1
-})
+u.runMain(main, run.cleanup)

@@ -16,8 +16,8 @@
 // is judged (the design sets none for the client); the last line is `BENCH_JSON {...}`.
 
 const http = require('http')
-const { spawn } = require('child_process')
 const u = require('./util')
+const { log } = u
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -40,21 +40,17 @@ function runServer() {
     res.end(body)
   })
   server.keepAliveTimeout = 60000
-  server.listen(0, HOST, () => console.log(JSON.stringify({ port: server.address().port })))
-  process.stdin.resume()
-  process.stdin.on('end', () => process.exit(0))
+  server.listen(0, HOST, () => u.say({ port: server.address().port }))
+  u.commandsFromStdin()
 }
 
 // ---------------------------------------------------------------------------
 // the bench
 
-const fail = (msg) => {
-  console.error(`bench/http-client.js: ${msg}`)
-  process.exit(2)
-}
-const opts = process.argv[2] === '--server' ? {} : u.parseArgs(process.argv.slice(2), fail)
+const { opts, fail } = process.argv[2] === '--server' ? { opts: {} } : u.commandLine('bench/http-client.js')
 const rows = []
-const log = (...a) => console.log(...a)
+const record = u.recorder(rows, { otherKey: 'other' })
+const run = u.resources() // the server
 
 const CASES = [
   { id: 'small', size: 16, path: '/small', batch: 2000, quickBatch: 300, inFlight: 1, reps: 7 },
@@ -65,18 +61,10 @@ const CASES = [
   title: () => `GET ${u.humanBytes(c.size)}, ${c.inFlight} in flight, ${opts.quick ? c.quickBatch : c.batch} requests`,
 }))
 
-function printHelp() {
-  log('usage: node bench/http-client.js [--quick] [--reps N] [case ...]')
-  log(`cases: ${CASES.map((c) => c.id).join(', ')}`)
-}
-
 async function startServer() {
-  const child = spawn(process.execPath, [__filename, '--server'], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const port = await new Promise((resolve, reject) => {
-    child.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port))
-    child.once('exit', (code) => reject(new Error(`the server exited (${code})`)))
-  })
-  return { port, stop: () => child.stdin.end() }
+  const child = run.startChild('the server', process.execPath, [__filename, '--server'])
+  const { port } = await u.ready(child)
+  return { port, stop: child.stop }
 }
 
 /** The three clients: each `get(url)` resolves with the body's length after reading it whole. */
@@ -116,14 +104,11 @@ async function batch(get, url, n, inFlight, size) {
 }
 
 async function main() {
-  if (opts.help) return printHelp()
+  if (opts.help) return u.printHelp('bench/http-client.js', CASES)
   const selected = u.selectCases(CASES, opts.cases, fail)
-  let abio
-  try {
-    abio = require('..')
-    if (typeof abio.request !== 'function') throw new Error('abio.request is not there yet')
-  } catch (e) {
-    log(`bench/http-client.js: skipped: ${String(e.message).split('\n')[0]}`)
+  const { abio, missing } = u.loadAbio('request')
+  if (missing) {
+    log(`bench/http-client.js: skipped: ${missing}`)
     return
   }
   const server = await startServer()
@@ -134,7 +119,6 @@ async function main() {
       `a Node http server in another process on ${HOST}; keep-alive everywhere`,
   )
   log('medians of interleaved repetitions; ratio = abio req/s / other req/s (higher = abio faster); information only')
-  const t0 = u.now()
   for (const k of selected) {
     k.run = async () => {
       const url = `http://${HOST}:${server.port}${k.path}`
@@ -148,38 +132,32 @@ async function main() {
         contenders[name] = { run: () => batch(c[name], url, n, k.inFlight, k.size) }
       const res = await u.interleave(contenders, { reps, warmup: 1 })
       for (const other of ['fetch', 'http.get']) {
-        u.record(
-          rows,
-          {
-            id: `${k.id}-vs-${other}`,
-            work: k.title(),
-            against: other,
-            unit: 'req/s',
-            amount: n,
-            abio: res.abio,
-            other: res[other],
-            target: null,
-            reps,
-          },
-          { otherKey: 'other', otherLabel: other },
-        )
+        record({
+          id: `${k.id}-vs-${other}`,
+          work: k.title(),
+          against: other,
+          unit: 'req/s',
+          amount: n,
+          abio: res.abio,
+          other: res[other],
+          target: null,
+          reps,
+        })
       }
     }
   }
-  const errors = await u.runCases(selected, rows)
-  server.stop()
+  const ran = await u.runCases(selected, rows)
+  await server.stop()
   c.agent.destroy()
   u.report({
     bench: 'http-client',
-    header: `abio request() vs fetch and http.get — ${info.node}, ${info.cores} cores, loopback; total ${u.fmtSeconds(u.since(t0))}`,
+    header: `abio request() vs fetch and http.get — ${info.node}, ${info.cores} cores, loopback`,
     otherKey: 'other',
-    rows,
-    errors,
     quick: opts.quick,
     machine: info,
+    ...ran,
   })
-  process.exitCode = errors.length ? 1 : 0
 }
 
 if (process.argv[2] === '--server') runServer()
-else main()
+else u.runMain(main, run.cleanup)

@@ -33,6 +33,7 @@ const http = require('http')
 const path = require('path')
 const { spawnSync, execFile } = require('child_process')
 const u = require('./util')
+const { log, check } = u
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -62,9 +63,8 @@ function bodyOf(spec) {
 }
 
 function runServer(spec) {
-  const say = (msg) => process.stdout.write(JSON.stringify(msg) + '\n')
-  process.stdin.on('end', () => process.exit(0))
-  process.stdin.resume()
+  const { say } = u
+  u.commandsFromStdin()
 
   if (spec.impl === 'node') {
     const notFound = (res) => {
@@ -96,11 +96,9 @@ function runServer(spec) {
     return
   }
 
-  let abio
-  try {
-    abio = require('..')
-  } catch (e) {
-    say({ missing: `the addon does not load: ${String(e.message).split('\n')[0]}` })
+  const { abio, missing } = u.loadAbio()
+  if (missing) {
+    say({ missing })
     process.exit(0)
   }
   const options = { host: HOST, port: 0 }
@@ -118,7 +116,7 @@ function runServer(spec) {
   try {
     started = abio.serve(options)
   } catch (e) {
-    if (e instanceof TypeError && e.code === 'ABIO_ERR_INVALID_ARG' && /\byet\b/.test(e.message)) {
+    if (u.notYet(e)) {
       say({ missing: e.message })
       process.exit(0)
     }
@@ -137,111 +135,21 @@ function runServer(spec) {
 // the bench
 
 function runBench() {
-  // command line: the shared options, and --duration (this benchmark's own)
-  let duration
-  const rest = []
-  {
-    const argv = process.argv.slice(2)
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i]
-      if (a === '--duration') duration = argv[++i]
-      else if (a.startsWith('--duration=')) duration = a.slice(11)
-      else rest.push(a)
-    }
-  }
-  const opts = u.parseArgs(rest, fail)
-  if (duration !== undefined) {
-    duration = Number(duration)
-    if (!(Number.isInteger(duration) && duration >= 1 && duration <= 600))
-      fail('--duration needs a whole number of seconds, >= 1 and <= 600 (wrk takes whole seconds)')
-  }
-  const cfg = { seconds: duration ?? (opts.quick ? 2 : 5), reps: opts.reps ?? 3 }
+  const { opts, fail } = u.commandLine('bench/http.js', { duration: 'whole' })
+  const cfg = { seconds: opts.duration ?? (opts.quick ? 2 : 5), reps: opts.reps ?? 3 }
 
-  function fail(msg) {
-    console.error(`bench/http.js: ${msg} (try --help)`)
-    process.exit(2)
-  }
-
-  function log(...args) {
-    console.log(...args)
-  }
-
-  /** `wrong result: ...` unless `cond`. */
-  function check(cond, what) {
-    if (!cond) throw new Error(`wrong result: ${what}`)
-  }
-
-  // -------------------------------------------------------------------------
-  // the bench directory (the file route's file) and the child processes
-
-  const baseDir = process.env.BENCH_DIR ? path.resolve(process.env.BENCH_DIR) : os.tmpdir()
-  let root
-  const children = new Set() // every server and wrk still running
-
-  function cleanup() {
-    for (const c of children) {
-      try {
-        c.kill('SIGTERM')
-      } catch {}
-    }
-    children.clear()
-    if (!root) return
-    const r = root
-    root = undefined
-    u.removeDir(r)
-  }
-  u.cleanupOnSignal(cleanup)
-
-  /** Spawns a child that cleanup() ends; its 'exit' is awaitable as `child.exited`. */
-  function spawnChild(cmd, args, options) {
-    return u.spawnTracked(children, cmd, args, options)
-  }
+  // the bench directory (the file route's file) and the child processes: servers and wrk
+  const run = u.resources()
 
   /**
-   * Starts a server (see runServer); resolves with { port, child, stop() } once it listens, or
+   * Starts a server (see runServer); resolves with { port, stop() } once it listens, or
    * { missing } when abio does not have the feature yet.
    */
   async function startServer(spec) {
     const what = `the ${spec.impl} ${spec.kind} server`
-    const child = spawnChild(process.execPath, [__filename, '--server', JSON.stringify(spec)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
-    let timer
-    try {
-      const msg = await Promise.race([
-        new Promise((resolve, reject) => {
-          let out = ''
-          child.stdout.on('data', (d) => {
-            out += d
-            const nl = out.indexOf('\n')
-            if (nl < 0) return
-            try {
-              resolve(JSON.parse(out.slice(0, nl)))
-            } catch {
-              reject(new Error(`${what} printed ${JSON.stringify(out.slice(0, nl))}`))
-            }
-          })
-        }),
-        child.exited.then((x) => {
-          throw new Error(`${what} ended before listening (${x.error ? x.error.message : (x.code ?? x.signal)})`)
-        }),
-        new Promise((resolve, reject) => {
-          timer = setTimeout(() => reject(new Error(`${what} is not listening after 30 s`)), 30000)
-        }),
-      ])
-      if (msg.missing) return { missing: msg.missing }
-      check(Number.isInteger(msg.port) && msg.port > 0, `${what} reported port ${msg.port}`)
-      const stop = async () => {
-        child.kill('SIGTERM')
-        await child.exited
-      }
-      return { port: msg.port, child, stop }
-    } catch (e) {
-      child.kill('SIGTERM')
-      throw e
-    } finally {
-      clearTimeout(timer)
-    }
+    const child = run.startChild(what, process.execPath, [__filename, '--server', JSON.stringify(spec)])
+    const msg = await u.ready(child)
+    return msg.missing ? msg : { port: msg.port, stop: child.stop }
   }
 
   /** One GET with Node's http client: resolves with { status, headers, body (Buffer) }. */
@@ -309,7 +217,7 @@ function runBench() {
         args,
         { encoding: 'utf8', timeout: (seconds + 30) * 1000 },
         (err, stdout, stderr) => {
-          children.delete(child)
+          run.children.delete(child)
           if (err) reject(new Error(`${cmd}: ${err.message}\n${stdout}${stderr}`))
           else {
             try {
@@ -320,7 +228,7 @@ function runBench() {
           }
         },
       )
-      children.add(child) // cleanup() ends it on SIGINT/SIGTERM
+      run.children.add(child) // run.cleanup() ends it on SIGINT/SIGTERM
     })
   }
 
@@ -346,9 +254,7 @@ function runBench() {
 
   const rows = []
   /** Records one comparison (u.record); `node`: the Node contender's result, abio: null when it did not run. */
-  function record({ node, ...comparison }) {
-    return u.record(rows, { ...comparison, other: node }, { otherKey: 'node', otherLabel: 'node' })
-  }
+  const record = u.recorder(rows, { otherKey: 'node', otherLabel: 'node' })
 
   /**
    * Runs one case: starts a server per contender ({ name: spec }, abio's first), checks
@@ -356,52 +262,35 @@ function runBench() {
    * { [name]: { times: seconds per request, median } } for the contenders that ran and
    * { missing: { [name]: why } } for abio contenders without the feature, and reps.
    */
-  async function measure(specs, expected) {
-    const servers = {}
-    const missing = {}
-    try {
-      for (const [name, spec] of Object.entries(specs)) {
-        const s = await startServer(spec)
-        if (s.missing)
-          missing[name] = s.missing // printed with the row
-        else servers[name] = s
-      }
-      check(servers.node, 'the node server did not start')
-      const urlPath = Object.values(specs)[0].path
-
-      // correctness first, for each server: one GET (Node's http client), then a checked warm-up
-      for (const [name, s] of Object.entries(servers)) await checkServer(name, s.port, urlPath, expected)
-      for (const [name, s] of Object.entries(servers)) {
-        const r = await wrk(s.port, urlPath, WARMUP_SECONDS)
-        checkWrk(`${name} (warm-up)`, r, expected.length)
-        if (opts.verbose) log(`    warm-up ${name}: ${u.fmtRate(r.rps, 'req/s')}`)
-      }
-
-      const perRequest = {}
-      const contenders = {}
-      for (const [name, s] of Object.entries(servers)) {
-        perRequest[name] = []
-        contenders[name] = {
+  function measure(specs, expected) {
+    const urlPath = Object.values(specs)[0].path
+    return u.interleaveStarted(
+      Object.keys(specs),
+      {
+        start: (name) => startServer(specs[name]),
+        need: 'node',
+        // correctness first, for each server: one GET (Node's http client), then a checked warm-up
+        async warm(name, s) {
+          await checkServer(name, s.port, urlPath, expected)
+          const r = await wrk(s.port, urlPath, WARMUP_SECONDS)
+          checkWrk(`${name} (warm-up)`, r, expected.length)
+          if (opts.verbose) log(`    warm-up ${name}: ${u.fmtRate(r.rps, 'req/s')}`)
+        },
+        contender: (name, s) => ({
           run: () => wrk(s.port, urlPath, cfg.seconds),
           after(rep, r) {
             checkWrk(name, r, expected.length)
-            perRequest[name].push(1 / r.rps)
             if (opts.verbose) {
               const perSec = (r.bytes / r.requests) * r.rps // wrk's bytes read: headers and bodies
               const bytesPart = expected.length >= 64 * KiB ? `, ${u.fmtRate(perSec, 'GB/s')}` : ''
               log(`    rep ${rep + 1} ${name}: ${u.fmtRate(r.rps, 'req/s')}${bytesPart}`)
             }
           },
-        }
-      }
-      const res = await u.interleave(contenders, { reps: cfg.reps, warmup: 0, gc: false })
-      const out = { missing, reps: res.reps }
-      for (const name of Object.keys(servers))
-        out[name] = { times: perRequest[name], median: u.median(perRequest[name]) }
-      return out
-    } finally {
-      for (const s of Object.values(servers)) await s.stop()
-    }
+          figure: (r) => 1 / r.rps,
+        }),
+      },
+      { reps: cfg.reps, warmup: 0, gc: false },
+    )
   }
 
   const missingWhy = (why) => why && `not available yet: ${why}`
@@ -479,7 +368,7 @@ function runBench() {
       async run() {
         const size = MiB
         const content = u.fillPattern(Buffer.allocUnsafeSlow(size), 1048576)
-        const file = path.join(root, 'file-1m.bin')
+        const file = path.join(run.root, 'file-1m.bin')
         fs.writeFileSync(file, content)
         const spec = { kind: 'file', path: '/file', size, file }
         const res = await measure({ abio: { impl: 'abio', ...spec }, node: { impl: 'node', ...spec } }, content)
@@ -503,15 +392,13 @@ function runBench() {
   // main
 
   function printHelp() {
-    log(`usage: node bench/http.js [--quick] [--reps N] [--duration S] [--verbose] [case ...]
-
-cases (a unique prefix is enough):`)
-    for (const c of CASES) log(`  ${c.id.padEnd(6)} ${c.title()}`)
-    log(`
---duration S: seconds each timed wrk run lasts (default 5, 2 with --quick); --reps N: wrk runs per
+    u.printHelp('bench/http.js', CASES, {
+      duration: true,
+      notes: `--duration S: seconds each timed wrk run lasts (default 5, 2 with --quick); --reps N: wrk runs per
 server (default 3). Load: wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS}; each server in its own node process.
 BENCH_DIR=dir puts the file route's file under dir (default ${os.tmpdir()}).
-Needs wrk (apt-get install wrk).`)
+Needs wrk (apt-get install wrk).`,
+    })
   }
 
   async function main() {
@@ -523,41 +410,31 @@ Needs wrk (apt-get install wrk).`)
       log('bench/http.js: skipped')
       return
     }
-    fs.mkdirSync(baseDir, { recursive: true })
-    root = fs.mkdtempSync(path.join(baseDir, 'abio-bench-http-'))
+    const root = run.makeRoot('abio-bench-http-')
 
     const info = u.machineInfo(root)
     log(
-      `abio HTTP benchmarks${opts.quick ? ' (--quick)' : ''}: node ${info.node}, ${info.platform}, ${info.cores} x ${info.cpu}, ` +
-        `${info.memGiB} GiB; loopback ${HOST}; ${wrkVersion} -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${cfg.seconds}s, ` +
+      `abio HTTP benchmarks${opts.quick ? ' (--quick)' : ''}: ${u.machineLine(info)}; loopback ${HOST}; ` +
+        `${wrkVersion} -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${cfg.seconds}s, ` +
         `${cfg.reps} runs per server; each server in its own node process; files in ${root} (${info.fs || 'unknown fs'})`,
     )
     log('medians of interleaved wrk runs; ratio = abio req/s / node req/s (higher = abio faster)')
 
-    const t0 = u.now()
-    const errors = await u.runCases(selected, rows)
+    const ran = await u.runCases(selected, rows)
 
-    log(`\ncleaning up ${root} ...`)
-    cleanup()
+    run.cleanup({ say: true })
 
     u.report({
       bench: 'http',
       header:
         `abio serve vs node http — wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${cfg.seconds}s${opts.quick ? ' (--quick)' : ''}, ` +
-        `${info.node}, ${info.cores} cores, loopback; total ${u.fmtSeconds(u.since(t0))}`,
+        `${info.node}, ${info.cores} cores, loopback`,
       otherKey: 'node',
-      rows,
-      errors,
       quick: opts.quick,
       machine: { ...info, dir: undefined, wrk: wrkVersion },
+      ...ran,
     })
-    // A missed target is reported, not failed; a wrong result or a crash is a failure.
-    process.exitCode = errors.length ? 1 : 0
   }
 
-  main().catch((e) => {
-    cleanup()
-    console.error(e)
-    process.exitCode = 1
-  })
+  u.runMain(main, run.cleanup)
 }

@@ -10,7 +10,7 @@ const fs = require('fs')
 const path = require('path')
 const { spawnSync } = require('child_process')
 
-const HELPERS = new Set(['index.js', 'util.js'])
+const HELPERS = new Set(['index.js'])
 
 const benches = fs
   .readdirSync(__dirname)

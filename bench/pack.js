@@ -16,6 +16,7 @@
 
 const crypto = require('crypto')
 const u = require('./util')
+const { log, check } = u
 let abio // loaded in main(), so --help works without the addon
 let msgpackr // likewise
 
@@ -24,26 +25,12 @@ const MiB = 1024 * 1024
 // ---------------------------------------------------------------------------
 // command line
 
-const opts = u.parseArgs(process.argv.slice(2), fail)
+const { opts, fail } = u.commandLine('bench/pack.js')
 
 const cfg = opts.quick
   ? { nBig: 16, bigSize: 4 * MiB, packReps: 3, packIntoReps: 3, nSmall: 100000, smallSize: 64, unpackReps: 5 }
   : { nBig: 16, bigSize: 16 * MiB, packReps: 7, packIntoReps: 9, nSmall: 100000, smallSize: 64, unpackReps: 21 }
 if (opts.reps) for (const k of Object.keys(cfg)) if (k.endsWith('Reps')) cfg[k] = opts.reps
-
-function fail(msg) {
-  console.error(`bench/pack.js: ${msg} (try --help)`)
-  process.exit(2)
-}
-
-function log(...args) {
-  console.log(...args)
-}
-
-/** `wrong result: ...` unless `cond`. */
-function check(cond, what) {
-  if (!cond) throw new Error(`wrong result: ${what}`)
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -158,19 +145,11 @@ function jsUnpack(packed) {
 
 const rows = []
 /** Records one comparison (u.record); `other`: the interleave() result of what abio is compared with. */
-function record(comparison) {
-  return u.record(rows, comparison, { otherKey: 'other' })
-}
-
-function onRep(rep, name, seconds) {
-  if (opts.verbose) log(`    rep ${rep + 1} ${name}: ${u.fmtSeconds(seconds)}`)
-}
+const record = u.recorder(rows, { otherKey: 'other' })
+const { onRep, onReduce } = u.progress(opts.verbose)
 
 /** Time budgets (seconds) of the timed repetitions of each case: a slow or busy machine gets fewer reps, not a longer run. */
 const BUDGET = { pack: 30, packInto: 20, unpack: 20 }
-function onReduce(reps, perRep) {
-  log(`  (one repetition takes ${u.fmtSeconds(perRep)}: running ${reps} repetitions to stay within the time budget)`)
-}
 
 // ---------------------------------------------------------------------------
 // cases
@@ -333,40 +312,26 @@ const CASES = [
 // ---------------------------------------------------------------------------
 // main
 
-function printHelp() {
-  log(`usage: node bench/pack.js [--quick] [--reps N] [--verbose] [case ...]
-
-cases (a unique prefix is enough):`)
-  for (const c of CASES) log(`  ${c.id.padEnd(10)} ${c.title()}`)
-}
-
 async function main() {
-  if (opts.help) return printHelp()
+  if (opts.help) return u.printHelp('bench/pack.js', CASES)
   const selected = u.selectCases(CASES, opts.cases, fail)
   abio = require('..')
   msgpackr = require('msgpackr')
 
   const info = u.machineInfo()
-  log(
-    `abio pack benchmarks${opts.quick ? ' (--quick)' : ''}: node ${info.node}, ${info.platform}, ${info.cores} x ${info.cpu}, ` +
-      `${info.memGiB} GiB; msgpackr ${msgpackrVersion()}`,
-  )
+  log(`abio pack benchmarks${opts.quick ? ' (--quick)' : ''}: ${u.machineLine(info)}; msgpackr ${msgpackrVersion()}`)
   log('medians of interleaved repetitions; ratio = abio throughput / the other throughput (higher = abio faster)')
 
-  const t0 = u.now()
-  const errors = await u.runCases(selected, rows)
+  const ran = await u.runCases(selected, rows)
 
   u.report({
     bench: 'pack',
-    header: `abio pack/unpack${opts.quick ? ' (--quick: smaller parts, fewer repetitions)' : ''} — ${info.node}, ${info.cores} cores; total ${u.fmtSeconds(u.since(t0))}`,
+    header: `abio pack/unpack${opts.quick ? ' (--quick: smaller parts, fewer repetitions)' : ''} — ${info.node}, ${info.cores} cores`,
     otherKey: 'other',
-    rows,
-    errors,
     quick: opts.quick,
     machine: info,
+    ...ran,
   })
-  // A missed target is reported, not failed; a wrong result or a crash is a failure.
-  process.exitCode = errors.length ? 1 : 0
 }
 
 /** msgpackr's version (its package.json is not exported: read it next to the entry point). */
@@ -386,7 +351,4 @@ function msgpackrVersion() {
   return '?'
 }
 
-main().catch((e) => {
-  console.error(e)
-  process.exitCode = 1
-})
+u.runMain(main)

@@ -32,10 +32,13 @@ const os = require('os')
 const net = require('net')
 const path = require('path')
 const { once } = require('events')
-const { spawnSync, execFile } = require('child_process')
+const { spawnSync } = require('child_process')
 const u = require('./util')
+const { findIperf3, iperf3Contender } = require('./util/iperf3')
+const { log, check } = u
 let abio // loaded in main(), so --help works without the addon
 let abioMissing // why abio's side cannot run, or undefined when it can
+let iperf3Version // e.g. 'iperf 3.12', or undefined when there is no iperf3
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -47,43 +50,13 @@ const FRAME_BATCH = 256 // frames written between two looks at the clock and at 
 const ABIO_WINDOW = 4 // abio writes of the 1 GiB case in flight at once
 
 // ---------------------------------------------------------------------------
-// command line: the shared options, and --duration (this benchmark's own)
+// command line: the shared options, and --duration
 
-let duration
-const rest = []
-{
-  const argv = process.argv.slice(2)
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (a === '--duration') duration = argv[++i]
-    else if (a.startsWith('--duration=')) duration = a.slice(11)
-    else rest.push(a)
-  }
-}
-const opts = u.parseArgs(rest, fail)
-if (duration !== undefined) {
-  duration = Number(duration)
-  if (!(duration > 0 && duration <= 600)) fail('--duration needs a number of seconds, > 0 and <= 600')
-}
-
+const { opts, fail } = u.commandLine('bench/tcp.js', { duration: 'seconds' })
 const cfg = opts.quick
-  ? { size: 256 * MiB, sendReps: 3, sendFileReps: 3, framesReps: 3, seconds: duration ?? 1 }
-  : { size: GiB, sendReps: 5, sendFileReps: 5, framesReps: 3, seconds: duration ?? 3 }
+  ? { size: 256 * MiB, sendReps: 3, sendFileReps: 3, framesReps: 3, seconds: opts.duration ?? 1 }
+  : { size: GiB, sendReps: 5, sendFileReps: 5, framesReps: 3, seconds: opts.duration ?? 3 }
 if (opts.reps) for (const k of Object.keys(cfg)) if (k.endsWith('Reps')) cfg[k] = opts.reps
-
-function fail(msg) {
-  console.error(`bench/tcp.js: ${msg} (try --help)`)
-  process.exit(2)
-}
-
-function log(...args) {
-  console.log(...args)
-}
-
-/** `wrong result: ...` unless `cond`. */
-function check(cond, what) {
-  if (!cond) throw new Error(`wrong result: ${what}`)
-}
 
 const noop = () => {}
 
@@ -99,35 +72,13 @@ process.on('unhandledRejection', (e) => {
 // ---------------------------------------------------------------------------
 // the bench directory (the sink's binary, the sendFile file) and the child processes
 
-const baseDir = process.env.BENCH_DIR ? path.resolve(process.env.BENCH_DIR) : os.tmpdir()
-let root
+const run = u.resources() // run.root: the sink's binary, the sendFile file; children: sinks, iperf3 servers
 let sinkBin
 const sinks = {} // mode -> { proc, port }
-const children = new Set() // every child process still running (sinks, iperf3 servers)
-
-function cleanup() {
-  for (const c of children) {
-    try {
-      c.kill('SIGTERM')
-    } catch {}
-  }
-  children.clear()
-  for (const m of Object.keys(sinks)) delete sinks[m]
-  if (!root) return
-  const r = root
-  root = undefined
-  u.removeDir(r)
-}
-u.cleanupOnSignal(cleanup)
-
-/** Spawns a child that cleanup() ends; its 'exit' is awaitable as `child.exited`. */
-function spawnChild(cmd, args, options) {
-  return u.spawnTracked(children, cmd, args, options)
-}
 
 /** Compiles bench/sink.c; false when there is no `cc`. */
 function buildSink() {
-  const out = path.join(root, 'sink')
+  const out = path.join(run.root, 'sink')
   const r = spawnSync('cc', ['-O2', '-o', out, path.join(__dirname, 'sink.c')], { encoding: 'utf8' })
   if (r.error && r.error.code === 'ENOENT') return false
   if (r.error) throw r.error
@@ -139,20 +90,11 @@ function buildSink() {
 /** The port of a running sink in `mode` ('bytes' or 'frames'), started on first use. */
 async function sinkPort(mode) {
   if (sinks[mode]) return sinks[mode].port
-  const proc = spawnChild(sinkBin, ['0', mode], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  const port = await Promise.race([
-    new Promise((resolve) => {
-      proc.stdout.on('data', (d) => {
-        out += d
-        const m = /listening (\d+)\n/.exec(out)
-        if (m) resolve(Number(m[1]))
-      })
-    }),
-    proc.exited.then((x) => {
-      throw new Error(`the ${mode} sink ended before listening (${x.error ? x.error.message : (x.code ?? x.signal)})`)
-    }),
-  ])
+  const proc = run.startChild(`the ${mode} sink`, sinkBin, ['0', mode], { stdin: 'ignore', raw: true })
+  const line = await proc.next()
+  const m = /^listening (\d+)$/.exec(line)
+  check(m, `the ${mode} sink said ${JSON.stringify(line)}, expected "listening <port>"`)
+  const port = Number(m[1])
   proc.exited.then(() => {
     if (sinks[mode] && sinks[mode].proc === proc) delete sinks[mode]
   })
@@ -169,95 +111,6 @@ function frameStats(bytes) {
   check(bytes.byteLength === 48, `the frames sink replied ${bytes.byteLength} bytes, expected 48`)
   const [frames, payload, sum, minLen, maxLen, leftover] = [0, 1, 2, 3, 4, 5].map((i) => u64(bytes, i))
   return { frames, payload, sum, minLen, maxLen, leftover }
-}
-
-// ---------------------------------------------------------------------------
-// iperf3: the loopback limit, measured in the same run
-
-let iperf3Version // e.g. 'iperf 3.12', or undefined when there is no iperf3
-function findIperf3() {
-  const r = spawnSync('iperf3', ['--version'], { encoding: 'utf8' })
-  if (r.error || r.status !== 0) return undefined
-  return (r.stdout.split('\n')[0] || 'iperf3').replace(/\s*\(.*$/, '')
-}
-
-/** A port free on 127.0.0.1 right now. */
-async function freePort() {
-  const srv = net.createServer()
-  srv.listen(0, HOST)
-  await once(srv, 'listening')
-  const { port } = srv.address()
-  srv.close()
-  await once(srv, 'close')
-  return port
-}
-
-/** Resolves once something listens on 127.0.0.1:port (from /proc/net/tcp, without connecting). */
-async function waitListening(port, exited) {
-  const key = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`
-  let gone = false
-  exited.then(() => (gone = true))
-  const t0 = u.now()
-  for (;;) {
-    const lines = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n')
-    if (lines.some((l) => l.includes(` ${key} `) && l.split(/\s+/)[4] === '0A')) return
-    if (gone) throw new Error('the iperf3 server ended before listening')
-    if (u.since(t0) > 10) throw new Error(`the iperf3 server is not listening on ${port} after 10 s`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
-/**
- * One iperf3 run: a one-off server (`iperf3 -s -1`) and `iperf3 -c 127.0.0.1 -l 1M -n <bytes> -J`
- * (`-Z`: sendfile). Resolves with { bytes, rate } of the sender, as iperf3 reports them.
- */
-async function iperf3(bytes, { zerocopy = false } = {}) {
-  const port = await freePort()
-  const server = spawnChild('iperf3', ['-s', '-1', '-p', String(port), '-B', HOST], { stdio: 'ignore' })
-  try {
-    await waitListening(port, server.exited)
-    const args = ['-c', HOST, '-p', String(port), '-l', String(CHUNK), '-n', String(bytes), '-J']
-    if (zerocopy) args.push('-Z')
-    const stdout = await new Promise((resolve, reject) => {
-      execFile('iperf3', args, { maxBuffer: 64 * MiB, encoding: 'utf8' }, (err, out) => {
-        let why = err && err.message
-        try {
-          const j = JSON.parse(out)
-          if (j.error) why = j.error
-        } catch {}
-        if (why) reject(new Error(`iperf3 ${args.join(' ')}: ${why}`))
-        else resolve(out)
-      })
-    })
-    const sent = JSON.parse(stdout).end.sum_sent
-    const got = { bytes: sent.bytes, rate: sent.bits_per_second / 8 }
-    const done = await Promise.race([server.exited, new Promise((resolve) => setTimeout(resolve, 5000, null))])
-    if (!done) throw new Error('the iperf3 server did not end after its one test')
-    return got
-  } finally {
-    server.kill('SIGTERM') // a no-op once it has ended
-  }
-}
-
-/**
- * The iperf3 contender of interleave(): run() returns iperf3's own report, and the figures
- * are iperf3's sender rates (not the wall time of starting two processes), as an
- * interleave()-style result: { times: bytes / rate per repetition, median }.
- */
-function iperf3Contender(bytes, options) {
-  const times = []
-  return {
-    contender: {
-      run: () => iperf3(bytes, options),
-      after(rep, got) {
-        check(got.bytes >= bytes, `iperf3 sent ${got.bytes} bytes, expected ${bytes}`)
-        if (rep < 0) return
-        times.push(bytes / got.rate)
-        if (opts.verbose) log(`    rep ${rep + 1} iperf3: ${u.fmtRate(got.rate, 'GB/s')} (its sender's figure)`)
-      },
-    },
-    result: () => ({ times, median: u.median(times) }),
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -341,13 +194,15 @@ async function nodeSendFile(port, file) {
   }
 }
 
-/** abio: sendFile (sendfile(2)). Resolves with { sent, count }: sendFile's result, the sink's count. */
-async function abioSendFile(port, file) {
+/** abio: sendFile (sendfile(2)), checking that it resolves with `total`. Resolves with the sink's count. */
+async function abioSendFile(port, file, total) {
   const sock = await abio.connect({ host: HOST, port })
   try {
     const sent = await sock.sendFile(file)
     await sock.end()
-    return { sent, count: u64(await sock.readExactly(8), 0) }
+    const count = u64(await sock.readExactly(8), 0)
+    check(sent === total, `abio sendFile resolved with ${sent}, expected ${total}`)
+    return count
   } finally {
     sock.close()
   }
@@ -459,12 +314,14 @@ let bigFile // a file holding getSource(), written once, synced and read once (s
 function getBigFile() {
   if (!bigFile) {
     const size = cfg.size
-    const st = fs.statfsSync(root)
+    const st = fs.statfsSync(run.root)
     const free = st.bavail * st.bsize
     if (free < size + 256 * MiB) {
-      throw new Error(`not enough space for a ${u.humanBytes(size)} file in ${root}: ${u.fmtInt(free / MiB)} MiB free`)
+      throw new Error(
+        `not enough space for a ${u.humanBytes(size)} file in ${run.root}: ${u.fmtInt(free / MiB)} MiB free`,
+      )
     }
-    const file = path.join(root, 'send.bin')
+    const file = path.join(run.root, 'send.bin')
     const fd = fs.openSync(file, 'w')
     try {
       const src = getSource()
@@ -490,21 +347,19 @@ function getBigFile() {
 // result rows
 
 const rows = []
+const recordRow = u.recorder(rows, { otherKey: 'node', otherLabel: 'node' })
 /** Records one comparison (u.record); `node`: the interleave() result of the Node contender, abio: null when it did not run. */
-function record({ node, ...comparison }) {
-  return u.record(rows, { ...comparison, other: node, abioMissing }, { otherKey: 'node', otherLabel: 'node' })
-}
+const record = (comparison) => recordRow({ ...comparison, abioMissing })
 
+const progress = u.progress(opts.verbose)
+const { onReduce } = progress
 function onRep(rep, name, seconds) {
   // iperf3's wall time includes starting two processes: its own figure is printed instead (iperf3Contender)
-  if (opts.verbose && name !== 'iperf3') log(`    rep ${rep + 1} ${name}: ${u.fmtSeconds(seconds)}`)
+  if (name !== 'iperf3') progress.onRep(rep, name, seconds)
 }
 
 /** Time budgets (seconds) of the timed repetitions of each case: a slow or busy machine gets fewer reps, not a longer run. */
 const BUDGET = { send: 30, sendFile: 30, frames: 60 }
-function onReduce(reps, perRep) {
-  log(`  (one repetition takes ${u.fmtSeconds(perRep)}: running ${reps} repetitions to stay within the time budget)`)
-}
 
 /**
  * The target of a bytes case: >= `times` x Node, or >= 0.9 x iperf3 where that is lower
@@ -519,111 +374,85 @@ function bytesTarget(times, nodeRate, limitRate) {
 // ---------------------------------------------------------------------------
 // cases
 
-const CASES = [
-  {
-    id: 'send',
-    aliases: ['write'],
-    title: () =>
-      `send ${u.humanBytes(cfg.size)} in 1 MiB writes vs socket.write + 'drain'` +
-      (iperf3Version ? '; iperf3 -l 1M' : ''),
+/**
+ * A bytes case: cfg.size bytes to the bytes sink by each of `senders` ({ name: (port, data,
+ * total) => the sink's count }; abio's only where it runs), `data` made by prepare(), beside
+ * iperf3 (`zerocopy`: -Z) when installed. Every run's count is checked, the first untimed.
+ * Target: >= `times` x Node, or 0.9x iperf3 where that is lower.
+ */
+function bytesCase({ id, aliases, title, work, against, times, zerocopy, limitLabel, prepare, senders }) {
+  return {
+    id,
+    aliases,
+    title: () => title() + (iperf3Version ? `; ${limitLabel}` : ''),
     async run() {
       const total = cfg.size
-      const src = getSource()
+      const data = prepare()
       const port = await sinkPort('bytes')
 
-      const ip = iperf3Version && iperf3Contender(total)
       const contenders = {}
-      if (!abioMissing) {
-        contenders.abio = {
-          run: () => abioSend(port, src, total),
-          after: (rep, n) => check(n === total, `the sink counted ${n} bytes from abio, expected ${total}`),
+      for (const [name, send] of Object.entries(senders)) {
+        if (name === 'abio' && abioMissing) continue
+        contenders[name] = {
+          run: () => send(port, data, total),
+          after: (rep, n) => check(n === total, `the sink counted ${n} bytes from ${name}, expected ${total}`),
         }
       }
-      contenders.node = {
-        run: () => nodeSend(port, src, total),
-        after: (rep, n) => check(n === total, `the sink counted ${n} bytes from node, expected ${total}`),
-      }
-      if (ip) contenders.iperf3 = ip.contender
+      if (iperf3Version)
+        contenders.iperf3 = iperf3Contender(run, total, { chunk: CHUNK, zerocopy, verbose: opts.verbose })
 
       // correctness first: one full, checked run of each (untimed; the timed ones are checked too)
       for (const c of Object.values(contenders)) c.after(-1, await c.run())
 
       const res = await u.interleave(contenders, {
-        reps: cfg.sendReps,
+        reps: cfg[`${id}Reps`],
         warmup: 0,
         onRep,
         onReduce,
-        budget: BUDGET.send,
+        budget: BUDGET[id],
       })
       const nodeRate = total / res.node.median
-      const limit = ip && { rate: total / ip.result().median, label: 'iperf3 -l 1M' }
+      const limit = res.iperf3 && { rate: total / res.iperf3.median, label: limitLabel }
       record({
-        id: 'send',
-        work: `send ${u.humanBytes(total)} in 1 MiB writes`,
-        against: "socket.write + 'drain'",
+        id,
+        work: work(total),
+        against,
         unit: 'GB/s',
         amount: total,
         abio: res.abio || null,
         node: res.node,
         limit,
-        ...bytesTarget(1.1, nodeRate, limit && limit.rate),
+        ...bytesTarget(times, nodeRate, limit && limit.rate),
         reps: res.reps,
       })
     },
-  },
+  }
+}
 
-  {
+const CASES = [
+  bytesCase({
+    id: 'send',
+    aliases: ['write'],
+    title: () => `send ${u.humanBytes(cfg.size)} in 1 MiB writes vs socket.write + 'drain'`,
+    work: (total) => `send ${u.humanBytes(total)} in 1 MiB writes`,
+    against: "socket.write + 'drain'",
+    times: 1.1,
+    limitLabel: 'iperf3 -l 1M',
+    prepare: getSource,
+    senders: { abio: abioSend, node: nodeSend },
+  }),
+
+  bytesCase({
     id: 'sendFile',
-    title: () =>
-      `sendFile of a ${u.humanBytes(cfg.size)} cached file vs createReadStream(1 MiB).pipe(socket)` +
-      (iperf3Version ? '; iperf3 -Z' : ''),
-    async run() {
-      const total = cfg.size
-      const file = getBigFile()
-      const port = await sinkPort('bytes')
-
-      const ip = iperf3Version && iperf3Contender(total, { zerocopy: true })
-      const contenders = {}
-      if (!abioMissing) {
-        contenders.abio = {
-          run: () => abioSendFile(port, file),
-          after(rep, { sent, count }) {
-            check(sent === total, `abio sendFile resolved with ${sent}, expected ${total}`)
-            check(count === total, `the sink counted ${count} bytes from abio, expected ${total}`)
-          },
-        }
-      }
-      contenders.node = {
-        run: () => nodeSendFile(port, file),
-        after: (rep, n) => check(n === total, `the sink counted ${n} bytes from node, expected ${total}`),
-      }
-      if (ip) contenders.iperf3 = ip.contender
-
-      for (const c of Object.values(contenders)) c.after(-1, await c.run())
-
-      const res = await u.interleave(contenders, {
-        reps: cfg.sendFileReps,
-        warmup: 0,
-        onRep,
-        onReduce,
-        budget: BUDGET.sendFile,
-      })
-      const nodeRate = total / res.node.median
-      const limit = ip && { rate: total / ip.result().median, label: 'iperf3 -Z' }
-      record({
-        id: 'sendFile',
-        work: `sendFile of a ${u.humanBytes(total)} cached file`,
-        against: 'createReadStream(1 MiB).pipe(socket)',
-        unit: 'GB/s',
-        amount: total,
-        abio: res.abio || null,
-        node: res.node,
-        limit,
-        ...bytesTarget(1.5, nodeRate, limit && limit.rate),
-        reps: res.reps,
-      })
-    },
-  },
+    title: () => `sendFile of a ${u.humanBytes(cfg.size)} cached file vs createReadStream(1 MiB).pipe(socket)`,
+    work: (total) => `sendFile of a ${u.humanBytes(total)} cached file`,
+    against: 'createReadStream(1 MiB).pipe(socket)',
+    times: 1.5,
+    zerocopy: true,
+    limitLabel: 'iperf3 -Z',
+    prepare: getBigFile,
+    senders: { abio: abioSendFile, node: nodeSendFile },
+  }),
 
   {
     id: 'frames',
@@ -659,39 +488,32 @@ const CASES = [
 
       // Each repetition runs `seconds` and sends as many frames as it can: its figure is its
       // seconds (connect to the sink's reply) per frame; the medians of those are recorded.
-      const perFrame = {} // name -> seconds per frame, one per repetition
-      const sent = {} // name -> frames sent in its latest repetition
       const contenders = {}
       for (const [name, send] of Object.entries(senders)) {
-        perFrame[name] = []
         contenders[name] = {
           run: () => send(port, payload, cfg.seconds),
-          after(rep, got) {
-            verify(name, got)
-            sent[name] = got.frames
-          },
+          after: (rep, got) => verify(name, got),
+          figure: (got, seconds) => seconds / got.frames,
         }
       }
       const res = await u.interleave(contenders, {
         reps: cfg.framesReps,
         warmup: 0,
-        onRep(rep, name, seconds) {
-          perFrame[name].push(seconds / sent[name])
-          if (opts.verbose) log(`    rep ${rep + 1} ${name}: ${u.fmtRate(sent[name] / seconds, 'frames/s')}`)
+        onRep(rep, name, seconds, perFrame) {
+          if (opts.verbose) log(`    rep ${rep + 1} ${name}: ${u.fmtRate(1 / perFrame, 'frames/s')}`)
         },
         onReduce,
         budget: BUDGET.frames,
       })
-      const result = (name) => ({ times: perFrame[name], median: u.median(perFrame[name]) })
       const nodeNames = Object.keys(senders).filter((n) => n !== 'abio')
-      for (const n of nodeNames) log(`    ${n}: ${u.fmtRate(1 / result(n).median, 'frames/s')}`)
+      for (const n of nodeNames) log(`    ${n}: ${u.fmtRate(1 / res[n].median, 'frames/s')}`)
       // The issue's baseline is Node with a hand-written prefix and socket.write: the better
       // of its two plain ways is the target's. Corking a batch (one writev per batch, and no
       // promise per frame) is shown beside it for information: per frame it costs less than
       // abio's one promise per writeFrame.
       const corked = 'node the same, corked per batch'
       const plain = nodeNames.filter((n) => n !== corked)
-      const best = plain.reduce((a, b) => (result(b).median < result(a).median ? b : a))
+      const best = plain.reduce((a, b) => (res[b].median < res[a].median ? b : a))
       for (const [id, against, target] of [
         ['frames', `${best} (the better plain Node way)`, 2],
         ['frames-corked', `${corked} (information: no promise per frame)`, null],
@@ -702,8 +524,8 @@ const CASES = [
           against,
           unit: 'frames/s',
           amount: 1, // the figures are seconds per frame
-          abio: abioMissing ? null : result('abio'),
-          node: result(id === 'frames' ? best : corked),
+          abio: res.abio || null,
+          node: res[id === 'frames' ? best : corked],
           target,
           reps: res.reps,
         })
@@ -716,14 +538,12 @@ const CASES = [
 // main
 
 function printHelp() {
-  log(`usage: node bench/tcp.js [--quick] [--reps N] [--duration S] [--verbose] [case ...]
-
-cases (a unique prefix is enough):`)
-  for (const c of CASES) log(`  ${c.id.padEnd(9)} ${c.title()}`)
-  log(`
---duration S: seconds each frames run lasts (default 3, 1 with --quick).
+  u.printHelp('bench/tcp.js', CASES, {
+    duration: true,
+    notes: `--duration S: seconds each frames run lasts (default 3, 1 with --quick).
 BENCH_DIR=dir puts the sink binary and the sendFile file under dir (default ${os.tmpdir()}).
-Needs cc (to build bench/sink.c); iperf3, if installed, gives the loopback limit.`)
+Needs cc (to build bench/sink.c); iperf3, if installed, gives the loopback limit.`,
+  })
 }
 
 /**
@@ -752,18 +572,12 @@ async function probeAbio() {
 async function main() {
   if (opts.help) return printHelp()
   const selected = u.selectCases(CASES, opts.cases, fail)
-  try {
-    abio = require('..')
-    if (typeof abio.connect !== 'function') abioMissing = 'abio.connect is not there yet'
-  } catch (e) {
-    abioMissing = `the addon does not load: ${String(e.message).split('\n')[0]}`
-  }
+  ;({ abio, missing: abioMissing } = u.loadAbio('connect'))
   if (!abioMissing) abioMissing = await probeAbio()
 
-  fs.mkdirSync(baseDir, { recursive: true })
-  root = fs.mkdtempSync(path.join(baseDir, 'abio-bench-tcp-'))
+  const root = run.makeRoot('abio-bench-tcp-')
   if (!buildSink()) {
-    cleanup()
+    run.cleanup()
     log('bench/tcp.js: skipped: no C compiler (cc) to build the TCP sink, bench/sink.c')
     return
   }
@@ -771,36 +585,26 @@ async function main() {
 
   const info = u.machineInfo(root)
   log(
-    `abio TCP benchmarks${opts.quick ? ' (--quick)' : ''}: node ${info.node}, ${info.platform}, ${info.cores} x ${info.cpu}, ` +
-      `${info.memGiB} GiB; loopback ${HOST}; a C sink receives; ${iperf3Version || 'no iperf3'}; files in ${root} (${info.fs || 'unknown fs'})`,
+    `abio TCP benchmarks${opts.quick ? ' (--quick)' : ''}: ${u.machineLine(info)}; loopback ${HOST}; a C sink receives; ${iperf3Version || 'no iperf3'}; files in ${root} (${info.fs || 'unknown fs'})`,
   )
   if (!iperf3Version) log('iperf3 not found: apt-get install iperf3 (the loopback limit is left out)')
   if (abioMissing) log(`abio's side is skipped (${abioMissing}): Node and iperf3 only, nothing judged`)
   log('medians of interleaved repetitions; ratio = abio throughput / node throughput (higher = abio faster)')
 
-  const t0 = u.now()
-  const errors = await u.runCases(selected, rows)
+  const ran = await u.runCases(selected, rows)
 
-  log(`\ncleaning up ${root} ...`)
-  cleanup()
+  run.cleanup({ say: true })
 
   u.report({
     bench: 'tcp',
-    header: `abio vs node net${opts.quick ? ` (--quick: ${u.humanBytes(cfg.size)}, ${cfg.seconds} s of frames, fewer repetitions)` : ''} — ${info.node}, ${info.cores} cores, loopback; total ${u.fmtSeconds(u.since(t0))}`,
+    header: `abio vs node net${opts.quick ? ` (--quick: ${u.humanBytes(cfg.size)}, ${cfg.seconds} s of frames, fewer repetitions)` : ''} — ${info.node}, ${info.cores} cores, loopback`,
     otherKey: 'node',
     limitTitle: 'iperf3 (limit)',
-    rows,
-    errors,
     quick: opts.quick,
     machine: { ...info, dir: undefined, iperf3: iperf3Version },
+    ...ran,
   })
   if (strayRejections) log(`(${strayRejections} unawaited writes rejected)`)
-  // A missed target is reported, not failed; a wrong result or a crash is a failure.
-  process.exitCode = errors.length ? 1 : 0
 }
 
-main().catch((e) => {
-  cleanup()
-  console.error(e)
-  process.exitCode = 1
-})
+u.runMain(main, run.cleanup)

@@ -34,6 +34,7 @@
 // `BENCH_JSON {...}` for tools; its medianSeconds are seconds per message (1 / rate).
 
 const u = require('./util')
+const { log, say, commandsFromStdin } = u
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -57,39 +58,10 @@ function message(size, seq) {
   return m
 }
 
-function say(msg) {
-  process.stdout.write(JSON.stringify(msg) + '\n')
-}
-
-/** Calls `onLine(obj)` for each JSON line on stdin; exits when stdin ends. */
-function commandsFromStdin(onLine) {
-  let buf = ''
-  process.stdin.setEncoding('utf8')
-  process.stdin.on('data', (d) => {
-    buf += d
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      if (line) onLine(JSON.parse(line))
-    }
-  })
-  process.stdin.on('end', () => process.exit(0))
-}
-
-function loadAbio() {
-  try {
-    // ABIO_WS_IMPL=reference: abio's API over `ws` (the tests' reference), to check this file's abio side
-    if (process.env.ABIO_WS_IMPL === 'reference') return { abio: require('../__test__/fixtures/ws-reference') }
-    return { abio: require('..') }
-  } catch (e) {
-    return { missing: `the addon does not load: ${String(e.message).split('\n')[0]}` }
-  }
-}
-
-/** serve() refusing `websocket` as not supported yet. */
-function yet(e) {
-  return e && e.code === 'ABIO_ERR_INVALID_ARG' && /\byet\b/.test(e.message)
+/** abio, or with ABIO_WS_IMPL=reference abio's API over `ws` (the tests' reference), to check this file's abio side. */
+function loadAbio(needs) {
+  if (process.env.ABIO_WS_IMPL === 'reference') return { abio: require('../__test__/fixtures/ws-reference') }
+  return u.loadAbio(needs)
 }
 
 // ---------------------------------------------------------------------------
@@ -101,7 +73,7 @@ function yet(e) {
 // broadcasts, then broadcasts `end <count>`. Binary messages are echoed. Exits when stdin ends.
 
 function runServer({ stack }) {
-  commandsFromStdin(() => {})
+  commandsFromStdin()
   if (stack === 'ws') return wsServer()
   const { abio, missing } = loadAbio()
   if (missing) return say({ missing })
@@ -153,7 +125,7 @@ function runServer({ stack }) {
       },
     })
   } catch (e) {
-    if (yet(e)) return say({ missing: e.message })
+    if (u.notYet(e)) return say({ missing: e.message })
     throw e
   }
   started.then(
@@ -240,10 +212,10 @@ function runClient({ stack, port }) {
     const WebSocket = require('ws')
     connect = () => wsConnection(WebSocket, url)
   } else {
-    const { abio, missing } = loadAbio()
-    if (missing || typeof abio.connectWebSocket !== 'function') {
-      commandsFromStdin(() => {})
-      return say({ missing: missing || 'connectWebSocket is not exported yet' })
+    const { abio, missing } = loadAbio('connectWebSocket')
+    if (missing) {
+      commandsFromStdin()
+      return say({ missing })
     }
     connect = () => abioConnection(abio, url)
   }
@@ -378,115 +350,37 @@ function echoRun(conn, size, seconds) {
 // the bench
 
 function runBench() {
-  let duration
-  const rest = []
-  {
-    const argv = process.argv.slice(2)
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i]
-      if (a === '--duration') duration = argv[++i]
-      else if (a.startsWith('--duration=')) duration = a.slice(11)
-      else rest.push(a)
-    }
-  }
-  const opts = u.parseArgs(rest, fail)
-  if (duration !== undefined) {
-    duration = Number(duration)
-    if (!(duration > 0 && duration <= 600)) fail('--duration needs a number of seconds, > 0 and <= 600')
-  }
+  const { opts, fail } = u.commandLine('bench/ws.js', { duration: 'seconds' })
   const cfg = {
-    seconds: duration ?? (opts.quick ? 1 : 3),
+    seconds: opts.duration ?? (opts.quick ? 1 : 3),
     warmup: opts.quick ? 0.3 : 0.5,
     reps: opts.reps ?? (opts.quick ? 2 : 3),
   }
 
-  function fail(msg) {
-    console.error(`bench/ws.js: ${msg} (try --help)`)
-    process.exit(2)
-  }
-  const log = (...args) => console.log(...args)
+  const run = u.resources() // the servers and clients
 
-  const children = new Set()
-  function cleanup() {
-    for (const c of children) {
-      try {
-        c.kill('SIGTERM')
-      } catch {}
-    }
-    children.clear()
-  }
-  u.cleanupOnSignal(cleanup)
-
-  /** A child (--server or --client) whose stdout JSON lines are read one by one with `next(what)`. */
-  function startChild(role, spec) {
-    const child = u.spawnTracked(children, process.execPath, [__filename, role, JSON.stringify(spec)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
-    const what = `the ${spec.stack} ${role.slice(2)}`
-    let buf = ''
-    const lines = []
-    let wake = null
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      buf += d
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        lines.push(buf.slice(0, nl))
-        buf = buf.slice(nl + 1)
-      }
-      if (wake) wake()
-    })
-    child.exited.then(() => wake && wake())
-    /** The next JSON line, within `ms`. */
-    child.next = async (ms = 30000) => {
-      const deadline = Date.now() + ms
-      while (!lines.length) {
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`${what} ended (${child.exitCode ?? child.signalCode}) without answering`)
-        if (Date.now() > deadline) throw new Error(`${what} did not answer in ${ms / 1000} s`)
-        let timer
-        await new Promise((resolve) => {
-          wake = resolve
-          timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
-        })
-        clearTimeout(timer)
-        wake = null
-      }
-      const line = lines.shift()
-      try {
-        return JSON.parse(line)
-      } catch {
-        throw new Error(`${what} printed ${JSON.stringify(line)}`)
-      }
-    }
-    child.stop = async () => {
-      child.stdin.end()
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000)
-      await child.exited
-      clearTimeout(t)
-    }
-    return child
-  }
-
-  /** Starts one stack's server and client: { server, client } or { missing }. */
+  /** Starts one stack's server and client: { server, client, stop() } or { missing }. */
   async function startStack(stack) {
-    const server = startChild('--server', { stack })
-    const s = await server.next()
-    if (s.missing) {
+    const start = (role, spec) =>
+      run.startChild(`the ${stack} ${role.slice(2)}`, process.execPath, [__filename, role, JSON.stringify(spec)])
+    const server = start('--server', { stack })
+    const s = await u.ready(server)
+    if (s.missing) return s
+    const client = start('--client', { stack, port: s.port })
+    const c = await u.ready(client).catch(async (e) => {
       await server.stop()
-      return { missing: s.missing }
-    }
-    const client = startChild('--client', { stack, port: s.port })
-    const c = await client.next()
+      throw e
+    })
     if (c.missing) {
-      await Promise.all([client.stop(), server.stop()])
-      return { missing: c.missing }
+      await server.stop()
+      return c
     }
-    return { server, client }
+    return { server, client, stop: () => Promise.all([client.stop(), server.stop()]) }
   }
 
   /** One run on a stack's client: { count, seconds }, checked. */
   async function runOn(name, stack, command) {
-    stack.client.stdin.write(JSON.stringify(command) + '\n')
+    stack.client.tell(command)
     const r = await stack.client.next(command.seconds * 1000 + 30000)
     if (r.error) throw new Error(`${name}: ${r.error}`)
     if (!(r.count > 0)) throw new Error(`wrong result: ${name}: no message received`)
@@ -494,6 +388,7 @@ function runBench() {
   }
 
   const rows = []
+  const record = u.recorder(rows, { otherKey: 'ws', otherLabel: 'ws' })
 
   /**
    * Runs one case on both stacks: a checked warm-up each, then cfg.reps interleaved runs.
@@ -506,56 +401,40 @@ function runBench() {
       aliases,
       title: () => `${work}, vs ${against}`,
       async run() {
-        const stacks = {}
-        const missing = {}
-        try {
-          for (const name of ['abio', 'ws']) {
-            const s = await startStack(name)
-            if (s.missing) missing[name] = s.missing
-            else stacks[name] = s
-          }
-          if (!stacks.ws) throw new Error(`the ws stack did not start: ${missing.ws}`)
-          for (const [name, s] of Object.entries(stacks)) {
-            const r = await runOn(`${name} (warm-up)`, s, command(cfg.warmup))
-            if (opts.verbose) log(`    warm-up ${name}: ${r.count} messages in ${u.fmtSeconds(r.seconds)}`)
-          }
-          const perMessage = {}
-          const contenders = {}
-          for (const [name, s] of Object.entries(stacks)) {
-            perMessage[name] = []
-            contenders[name] = {
+        const res = await u.interleaveStarted(
+          ['abio', 'ws'],
+          {
+            start: startStack,
+            need: 'ws',
+            async warm(name, s) {
+              const r = await runOn(`${name} (warm-up)`, s, command(cfg.warmup))
+              if (opts.verbose) log(`    warm-up ${name}: ${r.count} messages in ${u.fmtSeconds(r.seconds)}`)
+            },
+            contender: (name, s) => ({
               run: () => runOn(name, s, command(cfg.seconds)),
               after(rep, r) {
-                perMessage[name].push(r.seconds / r.count)
                 if (opts.verbose)
                   log(
                     `    rep ${rep + 1} ${name}: ${u.fmtRate(r.count / r.seconds, 'msgs/s')} (${r.count} in ${u.fmtSeconds(r.seconds)})`,
                   )
               },
-            }
-          }
-          const res = await u.interleave(contenders, { reps: cfg.reps, warmup: 0, gc: false })
-          const result = (name) =>
-            perMessage[name] ? { times: perMessage[name], median: u.median(perMessage[name]) } : null
-          u.record(
-            rows,
-            {
-              id,
-              work,
-              against,
-              unit,
-              amount: unit === 'GB/s' ? size : 1,
-              abio: result('abio'),
-              abioMissing: missing.abio && `not available yet: ${missing.abio}`,
-              other: result('ws'),
-              target,
-              reps: res.reps,
-            },
-            { otherKey: 'ws', otherLabel: 'ws' },
-          )
-        } finally {
-          for (const s of Object.values(stacks)) await Promise.all([s.client.stop(), s.server.stop()])
-        }
+              figure: (r) => r.seconds / r.count,
+            }),
+          },
+          { reps: cfg.reps, warmup: 0, gc: false },
+        )
+        record({
+          id,
+          work,
+          against,
+          unit,
+          amount: unit === 'GB/s' ? size : 1,
+          abio: res.abio || null,
+          abioMissing: res.missing.abio && `not available yet: ${res.missing.abio}`,
+          ws: res.ws,
+          target,
+          reps: res.reps,
+        })
       },
     }
   }
@@ -601,13 +480,11 @@ function runBench() {
   ]
 
   function printHelp() {
-    log(`usage: node bench/ws.js [--quick] [--reps N] [--duration S] [--verbose] [case ...]
-
-cases (a unique prefix is enough):`)
-    for (const c of CASES) log(`  ${c.id.padEnd(10)} ${c.title()}`)
-    log(`
---duration S: seconds each timed run lasts (default 3, 1 with --quick); --reps N: runs per stack
-(default 3, 2 with --quick). Each server and each client in its own node process.`)
+    u.printHelp('bench/ws.js', CASES, {
+      duration: true,
+      notes: `--duration S: seconds each timed run lasts (default 3, 1 with --quick); --reps N: runs per stack
+(default 3, 2 with --quick). Each server and each client in its own node process.`,
+    })
   }
 
   function bufferutilVersion() {
@@ -626,31 +503,23 @@ cases (a unique prefix is enough):`)
     const wsVersion = require('ws/package.json').version
     const bu = bufferutilVersion()
     log(
-      `abio WebSocket benchmarks${opts.quick ? ' (--quick)' : ''}: node ${info.node}, ${info.platform}, ${info.cores} x ${info.cpu}, ` +
-        `${info.memGiB} GiB; loopback ${HOST}; ws ${wsVersion}${bu ? ` with bufferutil ${bu}` : ' WITHOUT bufferutil'}; ` +
+      `abio WebSocket benchmarks${opts.quick ? ' (--quick)' : ''}: ${u.machineLine(info)}; loopback ${HOST}; ws ${wsVersion}${bu ? ` with bufferutil ${bu}` : ' WITHOUT bufferutil'}; ` +
         `${cfg.seconds} s runs, ${cfg.reps} per stack; each server and client in its own node process`,
     )
     log('medians of interleaved runs; ratio = abio rate / ws rate (higher = abio faster)')
-    const t0 = u.now()
-    const errors = await u.runCases(selected, rows)
-    cleanup()
+    const ran = await u.runCases(selected, rows)
+    run.cleanup()
     u.report({
       bench: 'ws',
       header:
         `abio WebSocket vs ws ${wsVersion}${bu ? ' + bufferutil' : ''} — ${cfg.seconds} s runs${opts.quick ? ' (--quick)' : ''}, ` +
-        `${info.node}, ${info.cores} cores, loopback; total ${u.fmtSeconds(u.since(t0))}`,
+        `${info.node}, ${info.cores} cores, loopback`,
       otherKey: 'ws',
-      rows,
-      errors,
       quick: opts.quick,
       machine: { ...info, dir: undefined, fs: undefined, ws: wsVersion, bufferutil: bu },
+      ...ran,
     })
-    process.exitCode = errors.length ? 1 : 0
   }
 
-  main().catch((e) => {
-    cleanup()
-    console.error(e)
-    process.exitCode = 1
-  })
+  u.runMain(main, run.cleanup)
 }

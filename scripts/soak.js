@@ -26,6 +26,7 @@ const os = require('os')
 const path = require('path')
 const cp = require('child_process')
 const { MiB, fmtMiB, fmtSigned, fmtRate } = require('./soak/common')
+const { eachLine } = require('../bench/util/children')
 
 const SOAK = path.join(__dirname, 'soak')
 const RSS_BOUND = 40 * MiB // growth allowed after warm-up (memory flat) or after the 10 s mark (load)
@@ -101,23 +102,15 @@ function start(cmd, args, { onLine, timeoutMs = 600000, stdin = 'ignore' } = {})
   children.add(child)
   const run = { child, lines: [], text: [], stderr: '', timedOut: false }
   child.on('error', (e) => (run.stderr += `spawn ${cmd}: ${e.message}\n`)) // 'close' follows
-  let buf = ''
-  child.stdout.setEncoding('utf8')
-  child.stdout.on('data', (d) => {
-    buf += d
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      let obj
-      try {
-        obj = line.startsWith('{') ? JSON.parse(line) : undefined
-      } catch {}
-      if (obj === undefined) run.text.push(line)
-      else {
-        run.lines.push(obj)
-        if (onLine) onLine(obj, Date.now())
-      }
+  eachLine(child.stdout, (line) => {
+    let obj
+    try {
+      obj = line.startsWith('{') ? JSON.parse(line) : undefined
+    } catch {}
+    if (obj === undefined) run.text.push(line)
+    else {
+      run.lines.push(obj)
+      if (onLine) onLine(obj, Date.now())
     }
   })
   child.stderr.setEncoding('utf8')
