@@ -1,13 +1,16 @@
 //! Every JS error abio throws or rejects with is made here, shaped like Node's:
 //! OS failures carry `code`, `errno` (negative), `syscall` and `path`, with the message
-//! libuv would give (`ENOENT: no such file or directory, open '/x'`); abio's own
-//! failures carry a stable `ABIO_ERR_*` code; cancellation is an `AbortError`.
+//! Node gives (`ENOENT: no such file or directory, open '/x'`: name and text from libuv
+//! itself, see [`crate::uv`]); abio's own failures carry a stable `ABIO_ERR_*` code;
+//! cancellation is an `AbortError`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abio_core::Error as CoreError;
 use napi::bindgen_prelude::{JsObjectValue, Object, ToNapiValue};
 use napi::{sys, Env, JsValue};
+
+use crate::uv;
 
 /// A failure on its way to JS.
 #[derive(Debug)]
@@ -51,179 +54,10 @@ pub fn sync_call<T>(env: &Env, f: impl FnOnce() -> AbioResult<T>) -> napi::Resul
     guard(f).map_err(|e| to_js(env, e))
 }
 
-/// The name and message libuv (and so Node) gives an errno.
-fn uv_error(errno: i32) -> Option<(&'static str, &'static str)> {
-    Some(match errno {
-        libc::E2BIG => ("E2BIG", "argument list too long"),
-        libc::EACCES => ("EACCES", "permission denied"),
-        libc::EADDRINUSE => ("EADDRINUSE", "address already in use"),
-        libc::EADDRNOTAVAIL => ("EADDRNOTAVAIL", "address not available"),
-        libc::EAFNOSUPPORT => ("EAFNOSUPPORT", "address family not supported"),
-        libc::EAGAIN => ("EAGAIN", "resource temporarily unavailable"),
-        libc::EALREADY => ("EALREADY", "connection already in progress"),
-        libc::EBADF => ("EBADF", "bad file descriptor"),
-        libc::EBUSY => ("EBUSY", "resource busy or locked"),
-        libc::ECANCELED => ("ECANCELED", "operation canceled"),
-        libc::ECONNABORTED => ("ECONNABORTED", "software caused connection abort"),
-        libc::ECONNREFUSED => ("ECONNREFUSED", "connection refused"),
-        libc::ECONNRESET => ("ECONNRESET", "connection reset by peer"),
-        libc::EDESTADDRREQ => ("EDESTADDRREQ", "destination address required"),
-        #[cfg(unix)]
-        libc::EDQUOT => ("EDQUOT", "disk quota exceeded"),
-        libc::EEXIST => ("EEXIST", "file already exists"),
-        libc::EFAULT => ("EFAULT", "bad address in system call argument"),
-        libc::EFBIG => ("EFBIG", "file too large"),
-        libc::EHOSTUNREACH => ("EHOSTUNREACH", "host is unreachable"),
-        libc::EINTR => ("EINTR", "interrupted system call"),
-        libc::EINVAL => ("EINVAL", "invalid argument"),
-        libc::EIO => ("EIO", "i/o error"),
-        libc::EISCONN => ("EISCONN", "socket is already connected"),
-        libc::EISDIR => ("EISDIR", "illegal operation on a directory"),
-        libc::ELOOP => ("ELOOP", "too many symbolic links encountered"),
-        libc::EMFILE => ("EMFILE", "too many open files"),
-        libc::EMSGSIZE => ("EMSGSIZE", "message too long"),
-        libc::ENAMETOOLONG => ("ENAMETOOLONG", "name too long"),
-        libc::ENETDOWN => ("ENETDOWN", "network is down"),
-        libc::ENETUNREACH => ("ENETUNREACH", "network is unreachable"),
-        libc::ENFILE => ("ENFILE", "file table overflow"),
-        libc::ENOBUFS => ("ENOBUFS", "no buffer space available"),
-        libc::ENODEV => ("ENODEV", "no such device"),
-        libc::ENOENT => ("ENOENT", "no such file or directory"),
-        libc::ENOMEM => ("ENOMEM", "not enough memory"),
-        libc::ENOPROTOOPT => ("ENOPROTOOPT", "protocol not available"),
-        libc::ENOSPC => ("ENOSPC", "no space left on device"),
-        libc::ENOSYS => ("ENOSYS", "function not implemented"),
-        libc::ENOTCONN => ("ENOTCONN", "socket is not connected"),
-        libc::ENOTDIR => ("ENOTDIR", "not a directory"),
-        libc::ENOTEMPTY => ("ENOTEMPTY", "directory not empty"),
-        libc::ENOTSOCK => ("ENOTSOCK", "socket operation on non-socket"),
-        libc::ENOTSUP => ("ENOTSUP", "operation not supported on socket"),
-        libc::EOVERFLOW => ("EOVERFLOW", "value too large for defined data type"),
-        libc::EPERM => ("EPERM", "operation not permitted"),
-        libc::EPIPE => ("EPIPE", "broken pipe"),
-        libc::EPROTO => ("EPROTO", "protocol error"),
-        libc::EPROTONOSUPPORT => ("EPROTONOSUPPORT", "protocol not supported"),
-        libc::EPROTOTYPE => ("EPROTOTYPE", "protocol wrong type for socket"),
-        libc::ERANGE => ("ERANGE", "result too large"),
-        libc::EROFS => ("EROFS", "read-only file system"),
-        libc::ESPIPE => ("ESPIPE", "invalid seek"),
-        libc::ESRCH => ("ESRCH", "no such process"),
-        libc::ETIMEDOUT => ("ETIMEDOUT", "connection timed out"),
-        libc::ETXTBSY => ("ETXTBSY", "text file is busy"),
-        libc::EXDEV => ("EXDEV", "cross-device link not permitted"),
-        libc::ENXIO => ("ENXIO", "no such device or address"),
-        libc::EMLINK => ("EMLINK", "too many links"),
-        libc::ENOTTY => ("ENOTTY", "inappropriate ioctl for device"),
-        libc::EILSEQ => ("EILSEQ", "illegal byte sequence"),
-        libc::ENODATA => ("ENODATA", "no data available"),
-        _ => return None,
-    })
-}
-
 /// An OS error's errno (`libc`'s numbering on every platform, see
 /// [`abio_core::error::errno_of`]), `EIO` when it has none.
 fn errno_of(e: &std::io::Error) -> i32 {
     abio_core::error::errno_of(e).unwrap_or(libc::EIO)
-}
-
-/// The `errno` property Node gives an error: the negated errno on Unix; on Windows libuv's
-/// own numbers (`UV_ENOENT` is -4058 there), found by the error's code.
-fn node_errno(errno: i32, code: &str) -> i32 {
-    #[cfg(unix)]
-    {
-        let _ = code;
-        -errno
-    }
-    #[cfg(windows)]
-    {
-        let _ = errno;
-        windows_uv_errno(code)
-    }
-}
-
-/// libuv's error numbers on Windows (uv/errno.h), by code.
-#[cfg(windows)]
-fn windows_uv_errno(code: &str) -> i32 {
-    const CODES: &[&str] = &[
-        "EOF",
-        "UNKNOWN",
-        "E2BIG",
-        "EACCES",
-        "EADDRINUSE",
-        "EADDRNOTAVAIL",
-        "EAFNOSUPPORT",
-        "EAGAIN",
-        "",
-        "",
-        "",
-        "EALREADY",
-        "EBADF",
-        "EBUSY",
-        "ECANCELED",
-        "ECHARSET",
-        "ECONNABORTED",
-        "ECONNREFUSED",
-        "ECONNRESET",
-        "EDESTADDRREQ",
-        "EEXIST",
-        "EFAULT",
-        "EHOSTUNREACH",
-        "EINTR",
-        "EINVAL",
-        "EIO",
-        "EISCONN",
-        "EISDIR",
-        "ELOOP",
-        "EMFILE",
-        "EMSGSIZE",
-        "ENAMETOOLONG",
-        "ENETDOWN",
-        "ENETUNREACH",
-        "ENFILE",
-        "ENOBUFS",
-        "ENODEV",
-        "ENOENT",
-        "ENOMEM",
-        "ENONET",
-        "ENOSPC",
-        "ENOSYS",
-        "ENOTCONN",
-        "ENOTDIR",
-        "ENOTEMPTY",
-        "ENOTSOCK",
-        "ENOTSUP",
-        "EPERM",
-        "EPIPE",
-        "EPROTO",
-        "EPROTONOSUPPORT",
-        "EPROTOTYPE",
-        "EROFS",
-        "ESHUTDOWN",
-        "ESPIPE",
-        "ESRCH",
-        "ETIMEDOUT",
-        "ETXTBSY",
-        "EXDEV",
-        "EFBIG",
-        "ENOPROTOOPT",
-        "ERANGE",
-        "ENXIO",
-        "EMLINK",
-        "EHOSTDOWN",
-        "EREMOTEIO",
-        "ENOTTY",
-        "EFTYPE",
-        "EILSEQ",
-        "EOVERFLOW",
-        "ESOCKTNOSUPPORT",
-        "ENODATA",
-        "EUNATCH",
-    ];
-    // UV_EOF is -4095, and each code after it one more.
-    CODES
-        .iter()
-        .position(|c| *c == code)
-        .map_or(-4094, |i| -4095 + i as i32)
 }
 
 #[derive(Clone, Copy)]
@@ -261,15 +95,15 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             syscall,
             path,
         }) => {
-            let errno = errno_of(source);
-            let (code, desc) = uv_error(errno).unwrap_or(("UNKNOWN", "unknown error"));
+            let errno = uv::code_of(errno_of(source));
+            let (code, desc) = uv::error_text(errno);
             let mut message = format!("{code}: {desc}, {syscall}");
             let path = path.as_ref().map(|p| p.to_string_lossy().into_owned());
             if let Some(p) = &path {
                 message.push_str(&format!(" '{p}'"));
             }
-            let mut obj = new_error(env, Kind::Error, code, &message)?;
-            obj.set_named_property("errno", node_errno(errno, code))?;
+            let mut obj = new_error(env, Kind::Error, &code, &message)?;
+            obj.set_named_property("errno", errno)?;
             obj.set_named_property("syscall", *syscall)?;
             if let Some(p) = path {
                 obj.set_named_property("path", p)?;
@@ -303,8 +137,8 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
         }) => {
             // Node's shapes: `connect ECONNREFUSED 127.0.0.1:1`, `read ECONNRESET`,
             // `listen EADDRINUSE: address already in use 127.0.0.1:80`.
-            let errno = errno_of(source);
-            let (code, desc) = uv_error(errno).unwrap_or(("UNKNOWN", "unknown error"));
+            let errno = uv::code_of(errno_of(source));
+            let (code, desc) = uv::error_text(errno);
             let mut message = format!("{syscall} {code}");
             if matches!(*syscall, "listen" | "bind") {
                 message.push_str(&format!(": {desc}"));
@@ -316,8 +150,8 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
                     message.push_str(&format!(":{p}"));
                 }
             }
-            let mut obj = new_error(env, Kind::Error, code, &message)?;
-            obj.set_named_property("errno", node_errno(errno, code))?;
+            let mut obj = new_error(env, Kind::Error, &code, &message)?;
+            obj.set_named_property("errno", errno)?;
             obj.set_named_property("syscall", *syscall)?;
             if let Some(a) = address {
                 obj.set_named_property("address", a.as_str())?;

@@ -14,5 +14,6 @@ pub mod net;
 pub mod pack;
 pub mod runtime;
 pub mod tcp;
+pub mod uv;
 pub mod write_options;
 pub mod ws;

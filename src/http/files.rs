@@ -6,6 +6,7 @@
 //! 256 KiB pieces as the client takes them. Files are never mapped: a file truncated
 //! under a mapping kills the process with SIGBUS.
 
+use std::borrow::Cow;
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -172,7 +173,13 @@ fn entity<'a>(v: &'a Version, ty: &'a HeaderValue, dress: &'a Dress) -> Entity<'
 }
 
 fn type_of(path: &Path) -> HeaderValue {
-    HeaderValue::from_static(rules::content_type(path))
+    match rules::content_type(path) {
+        Cow::Borrowed(t) => HeaderValue::from_static(t),
+        // A `text/*` type with its charset: ASCII, so always a valid value.
+        Cow::Owned(t) => {
+            HeaderValue::try_from(t).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+        }
+    }
 }
 
 /// Answers `c` for the file route `route`: from memory when the file is unchanged since it

@@ -1,5 +1,6 @@
 //! HTTP client rules that need no network: `http:` URLs (parsing the normalised form the JS
-//! layer hands over, resolving a `Location` against the current URL) and the redirect rules
+//! layer hands over, resolving a `Location` against the current URL, both by the `url`
+//! crate's WHATWG parser, as Node's `new URL` does) and the redirect rules
 //! of the Fetch standard (section 4.4, "HTTP-redirect fetch"). `src/client.rs` follows them.
 
 use std::fmt;
@@ -40,171 +41,66 @@ impl fmt::Display for UrlError {
     }
 }
 
-/// Bytes of a path or query that a WHATWG URL percent-encodes (C0 controls, space,
-/// non-ASCII, and the few delimiters that may not appear raw).
-fn needs_escape(b: u8, in_query: bool) -> bool {
-    b <= 0x20
-        || b >= 0x7f
-        || matches!(b, b'"' | b'<' | b'>')
-        || (!in_query && matches!(b, b'`' | b'{' | b'}'))
-        || (in_query && b == b'\'')
-}
-
-fn escape(s: &str, in_query: bool, out: &mut String) {
-    for &b in s.as_bytes() {
-        if needs_escape(b, in_query) {
-            out.push_str(&format!("%{b:02X}"));
-        } else {
-            out.push(b as char);
+/// Why the `url` crate refused a URL, in the words of [`UrlError::Invalid`].
+fn reason(e: url::ParseError) -> &'static str {
+    use url::ParseError as P;
+    match e {
+        P::RelativeUrlWithoutBase | P::RelativeUrlWithCannotBeABaseBase => {
+            "it is not an absolute URL"
         }
+        P::EmptyHost => "an http: URL needs a host (http://host/)",
+        P::InvalidPort => "the port is not a number from 0 to 65535",
+        P::InvalidIpv6Address => "the IPv6 address is not valid",
+        P::InvalidIpv4Address => "the IPv4 address is not valid",
+        P::IdnaError | P::InvalidDomainCharacter => "the host is not valid",
+        _ => "it is not a valid URL",
     }
-}
-
-/// RFC 3986 section 5.2.4: removes `.` and `..` segments from an absolute path.
-fn remove_dot_segments(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        let dot = matches!(*seg, "." | "%2e" | "%2E");
-        let dotdot = matches!(
-            seg.to_ascii_lowercase().as_str(),
-            ".." | ".%2e" | "%2e." | "%2e%2e"
-        );
-        if dotdot {
-            out.pop();
-            if i == last {
-                out.push("");
-            }
-        } else if dot {
-            if i == last {
-                out.push("");
-            }
-        } else {
-            out.push(seg);
-        }
-    }
-    let mut s = String::with_capacity(path.len());
-    for seg in out {
-        s.push('/');
-        s.push_str(seg);
-    }
-    if s.is_empty() {
-        s.push('/');
-    }
-    s
-}
-
-/// Splits `s` at its first `#` (the fragment is dropped) and then at its first `?`.
-fn path_and_query(s: &str) -> (&str, Option<&str>) {
-    let s = s.split_once('#').map_or(s, |(a, _)| a);
-    match s.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (s, None),
-    }
-}
-
-fn target_of(path: &str, query: Option<&str>) -> String {
-    let mut t = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
-    escape(&remove_dot_segments(path), false, &mut t);
-    if let Some(q) = query {
-        t.push('?');
-        escape(q, true, &mut t);
-    }
-    t
-}
-
-/// The scheme of `s` (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`, then `:`),
-/// lower-cased, and the rest after the `:`.
-fn scheme_of(s: &str) -> Option<(String, &str)> {
-    let (scheme, rest) = s.split_once(':')?;
-    let mut bytes = scheme.bytes();
-    let first = bytes.next()?;
-    if !first.is_ascii_alphabetic()
-        || !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-    {
-        return None;
-    }
-    Some((scheme.to_ascii_lowercase(), rest))
 }
 
 impl Url {
-    /// Parses an absolute `http:` URL (`http://host[:port][/path][?query][#fragment]`).
-    /// User info (`user:pass@`) is refused, as `fetch` does.
+    /// Parses an absolute `http:` URL (`http://host[:port][/path][?query][#fragment]`) as a
+    /// WHATWG URL parser (Node's `new URL`) does. User info (`user:pass@`) is refused, as
+    /// `fetch` does.
     pub fn parse(s: &str) -> Result<Url, UrlError> {
-        let s = clean(s);
-        let Some((scheme, rest)) = scheme_of(&s) else {
-            return Err(UrlError::Invalid("it is not an absolute URL"));
-        };
-        if scheme != "http" {
-            return Err(UrlError::Scheme(scheme));
+        Url::from_whatwg(url::Url::parse(s).map_err(|e| UrlError::Invalid(reason(e)))?)
+    }
+
+    /// `location` (a `Location` header value) resolved against this URL, as a WHATWG URL
+    /// parser does it (`\` is `/` in an http: URL, `http:path` is relative).
+    pub fn join(&self, location: &str) -> Result<Url, UrlError> {
+        let base = url::Url::parse(&self.to_string()).map_err(|e| UrlError::Invalid(reason(e)))?;
+        Url::from_whatwg(
+            base.join(location)
+                .map_err(|e| UrlError::Invalid(reason(e)))?,
+        )
+    }
+
+    /// The parts of a parsed URL a request needs: refused unless it is `http:`, has a host
+    /// and no credentials.
+    fn from_whatwg(u: url::Url) -> Result<Url, UrlError> {
+        if u.scheme() != "http" {
+            return Err(UrlError::Scheme(u.scheme().to_string()));
         }
-        let Some(rest) = rest.strip_prefix("//") else {
-            return Err(UrlError::Invalid(
-                "an http: URL needs a host (http://host/)",
-            ));
-        };
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        if authority.contains('@') {
+        if !u.username().is_empty() || u.password().is_some() {
             return Err(UrlError::Invalid(
                 "credentials in the URL are not supported: send an authorization header",
             ));
         }
-        let (host, port) = split_port(authority)?;
-        let (path, query) = path_and_query(tail);
-        let path = if path.is_empty() { "/" } else { path };
-        Ok(Url {
-            host,
-            port,
-            target: target_of(path, query),
-        })
-    }
-
-    /// `location` (a `Location` header value) resolved against this URL (RFC 3986 section
-    /// 5.2, the way WHATWG URLs treat a special scheme: `\` is `/`).
-    pub fn join(&self, location: &str) -> Result<Url, UrlError> {
-        let loc = clean(location);
-        if let Some((scheme, rest)) = scheme_of(&loc) {
-            if scheme != "http" {
-                return Err(UrlError::Scheme(scheme));
-            }
-            if rest.starts_with("//") {
-                return Url::parse(&loc);
-            }
-            // `http:path` with an http: base is relative (WHATWG special-scheme rule).
-            return self.join(rest);
-        }
-        if loc.starts_with("//") {
-            return Url::parse(&format!("http:{loc}"));
-        }
-        let (path, query) = path_and_query(&loc);
-        let mut next = self.clone();
-        if path.is_empty() {
-            if let Some(q) = query {
-                let base = self
-                    .target
-                    .split_once('?')
-                    .map_or(&*self.target, |(p, _)| p);
-                next.target = target_of(base, Some(q));
-            }
-            // A fragment only (or nothing): the same resource.
-            return Ok(next);
-        }
-        let merged;
-        let path = if path.starts_with('/') {
-            path
-        } else {
-            let base = self
-                .target
-                .split_once('?')
-                .map_or(&*self.target, |(p, _)| p);
-            let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
-            merged = format!("{dir}{path}");
-            &merged
+        let Some(host) = u.host_str().filter(|h| !h.is_empty()) else {
+            return Err(UrlError::Invalid(
+                "an http: URL needs a host (http://host/)",
+            ));
         };
-        next.target = target_of(path, query);
-        Ok(next)
+        let mut target = u.path().to_string();
+        if let Some(q) = u.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        Ok(Url {
+            host: host.to_string(),
+            port: u.port_or_known_default().unwrap_or(80),
+            target,
+        })
     }
 
     /// Whether `other` has the same origin (scheme, host, port): credentials may follow a
@@ -233,71 +129,6 @@ impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "http://{}{}", self.authority(), self.target)
     }
-}
-
-/// `s` without leading and trailing C0 controls and spaces, and without tabs and newlines
-/// (what a WHATWG URL parser strips); `\` becomes `/` before the query.
-fn clean(s: &str) -> String {
-    let trimmed = s.trim_matches(|c: char| c <= ' ');
-    let mut out = String::with_capacity(trimmed.len());
-    let mut in_query = false;
-    for c in trimmed.chars() {
-        match c {
-            '\t' | '\n' | '\r' => {}
-            '?' | '#' => {
-                in_query = true;
-                out.push(c);
-            }
-            '\\' if !in_query => out.push('/'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `host[:port]` -> (lower-case host, port).
-fn split_port(authority: &str) -> Result<(String, u16), UrlError> {
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let Some((inside, after)) = v6.split_once(']') else {
-            return Err(UrlError::Invalid("the IPv6 address is not closed with ']'"));
-        };
-        if inside.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(UrlError::Invalid("the IPv6 address is not valid"));
-        }
-        let port = match after {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or(UrlError::Invalid("the host is not valid"))?,
-            ),
-        };
-        (format!("[{}]", inside.to_ascii_lowercase()), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_ascii_lowercase(), Some(p)),
-            None => (authority.to_ascii_lowercase(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(UrlError::Invalid(
-            "an http: URL needs a host (http://host/)",
-        ));
-    }
-    let ok =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':');
-    if !host.bytes().all(ok) {
-        return Err(UrlError::Invalid(
-            "the host has characters this version does not accept (non-ASCII names must be punycode)",
-        ));
-    }
-    let port = match port {
-        None | Some("") => 80,
-        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => p
-            .parse::<u16>()
-            .map_err(|_| UrlError::Invalid("the port is over 65535"))?,
-        Some(_) => return Err(UrlError::Invalid("the port is not a number")),
-    };
-    Ok((host, port))
 }
 
 /// What a redirect does to the request (Fetch standard, 4.4 HTTP-redirect fetch).
@@ -410,7 +241,21 @@ mod tests {
             Url::parse("http://h:x/"),
             Err(UrlError::Invalid(_))
         ));
-        assert!(matches!(Url::parse("http:///x"), Err(UrlError::Invalid(_))));
+        // As Node's `new URL` (WHATWG) has them: extra slashes before the host are skipped,
+        // hosts are normalised (IPv4 forms, IDNA to punycode), `%2e` segments are dots.
+        assert_eq!(url("http:///x").to_string(), "http://x/");
+        assert_eq!(url("http://0x7f.1/").to_string(), "http://127.0.0.1/");
+        assert_eq!(url("http://ü.com/").host, "xn--tda.com");
+        assert_eq!(url("http://h/a/%2e%2E/b").target, "/b");
+        assert_eq!(url("http://h/a b/ü?x y#z").target, "/a%20b/%C3%BC?x%20y");
+        assert!(matches!(
+            Url::parse("http://u@h/"),
+            Err(UrlError::Invalid(_))
+        ));
+        assert!(matches!(
+            Url::parse("http://h h/"),
+            Err(UrlError::Invalid(_))
+        ));
         assert!(matches!(
             Url::parse("http://[::1/"),
             Err(UrlError::Invalid(_))

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(target_os = "linux")]
 use super::io_err;
-use super::{open_write, WriteOptions};
+use super::write::open_write;
+use super::WriteOptions;
 use crate::Result as CoreResult;
 
 /// The file an atomic write through `path` replaces, and its metadata if it exists.

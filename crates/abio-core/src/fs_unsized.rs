@@ -7,7 +7,8 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::path::Path;
 
-use super::{enomem, io_err, read_into_at, CHUNK};
+use super::read::enomem;
+use super::{io_err, read_into_at, CHUNK};
 use crate::{Cancel, Error, Result};
 
 /// Most bytes read from a file of unknown size when the caller gives no `maxSize`: Node's

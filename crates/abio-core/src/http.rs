@@ -2,6 +2,7 @@
 //! and `If-None-Match` (section 13.1.2), `Last-Modified`/`If-Modified-Since` (13.1.3), and
 //! the content type of a file from its extension. `src/http/` answers routes with them.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -121,44 +122,39 @@ pub fn not_modified_since(header: &[u8], modified: SystemTime) -> bool {
     secs(modified) <= secs(since)
 }
 
-/// The media type for `path`'s extension, as static file servers send it (text types in
-/// UTF-8); `application/octet-stream` for anything else.
-pub fn content_type(path: &Path) -> &'static str {
-    let ext = path
+/// Extensions whose media type abio keeps from before it used `mime_guess`, which answers
+/// otherwise for them (`application/javascript` for `.mjs`, nothing for `.cjs`, `text/plain`
+/// for `.map`, `text/xml` for `.xml`, `application/font-woff` and `application/font-sfnt`
+/// for `.woff` and `.otf`): the types the WHATWG and IANA registries name today. Checked
+/// before `mime_guess`, case-insensitively.
+const TYPE_OVERRIDES: [(&str, &str); 6] = [
+    ("mjs", "text/javascript"),
+    ("cjs", "text/javascript"),
+    ("map", "application/json"),
+    ("xml", "application/xml"),
+    ("woff", "font/woff"),
+    ("otf", "font/otf"),
+];
+
+/// The media type for `path`'s extension, as static file servers send it: [`TYPE_OVERRIDES`],
+/// else what `mime_guess` knows, with `; charset=utf-8` for `text/*` types;
+/// `application/octet-stream` for anything else.
+pub fn content_type(path: &Path) -> Cow<'static, str> {
+    let ty = path
         .extension()
         .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("html" | "htm") => "text/html; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("js" | "mjs" | "cjs") => "text/javascript; charset=utf-8",
-        Some("json" | "map") => "application/json",
-        Some("txt" | "text" | "log") => "text/plain; charset=utf-8",
-        Some("md" | "markdown") => "text/markdown; charset=utf-8",
-        Some("csv") => "text/csv; charset=utf-8",
-        Some("xml") => "application/xml",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("webp") => "image/webp",
-        Some("avif") => "image/avif",
-        Some("ico") => "image/x-icon",
-        Some("wasm") => "application/wasm",
-        Some("pdf") => "application/pdf",
-        Some("zip") => "application/zip",
-        Some("gz") => "application/gzip",
-        Some("tar") => "application/x-tar",
-        Some("mp4") => "video/mp4",
-        Some("webm") => "video/webm",
-        Some("mp3") => "audio/mpeg",
-        Some("wav") => "audio/wav",
-        Some("ogg") => "audio/ogg",
-        Some("woff") => "font/woff",
-        Some("woff2") => "font/woff2",
-        Some("ttf") => "font/ttf",
-        Some("otf") => "font/otf",
-        _ => "application/octet-stream",
+        .and_then(|ext| {
+            TYPE_OVERRIDES
+                .iter()
+                .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+                .map(|(_, t)| *t)
+                .or_else(|| mime_guess::from_ext(ext).first_raw())
+        })
+        .unwrap_or("application/octet-stream");
+    if ty.starts_with("text/") {
+        Cow::Owned(format!("{ty}; charset=utf-8"))
+    } else {
+        Cow::Borrowed(ty)
     }
 }
 
@@ -192,6 +188,57 @@ mod tests {
         assert!(none_match(b"*", &t));
         assert!(!none_match(b"\"3-00000000\"", &t));
         assert_ne!(etag(b"ABC"), etag(b"ABD"));
+    }
+
+    /// Every extension of the table abio kept by hand before `mime_guess`, with its answer
+    /// then: the overrides keep `.mjs`, `.cjs`, `.map`, `.xml`, `.woff` and `.otf`.
+    #[test]
+    fn content_types_of_the_old_table() {
+        let utf8 = |t: &str| format!("{t}; charset=utf-8");
+        let cases = [
+            ("html htm HTML", utf8("text/html")),
+            ("css", utf8("text/css")),
+            ("js mjs cjs MJS", utf8("text/javascript")),
+            ("json map", "application/json".into()),
+            ("txt text log", utf8("text/plain")),
+            ("md markdown", utf8("text/markdown")),
+            ("csv", utf8("text/csv")),
+            ("xml", "application/xml".into()),
+            ("svg", "image/svg+xml".into()),
+            ("png", "image/png".into()),
+            ("jpg jpeg", "image/jpeg".into()),
+            ("gif", "image/gif".into()),
+            ("webp", "image/webp".into()),
+            ("avif", "image/avif".into()),
+            ("ico", "image/x-icon".into()),
+            ("wasm", "application/wasm".into()),
+            ("pdf", "application/pdf".into()),
+            ("zip", "application/zip".into()),
+            ("gz", "application/gzip".into()),
+            ("tar", "application/x-tar".into()),
+            ("mp4", "video/mp4".into()),
+            ("webm", "video/webm".into()),
+            ("mp3", "audio/mpeg".into()),
+            ("wav", "audio/wav".into()),
+            ("ogg", "audio/ogg".into()),
+            ("woff", "font/woff".into()),
+            ("woff2", "font/woff2".into()),
+            ("ttf", "font/ttf".into()),
+            ("otf OTF", "font/otf".into()),
+            ("no-such-ext", "application/octet-stream".into()),
+        ];
+        for (exts, want) in cases {
+            for ext in exts.split(' ') {
+                let got = content_type(Path::new(&format!("dir/file.{ext}")));
+                assert_eq!((ext, got.as_ref()), (ext, want.as_str()));
+            }
+        }
+        // Beyond the old table, mime_guess's answers (text types in UTF-8).
+        assert_eq!(content_type(Path::new("a.bmp")), "image/bmp");
+        assert_eq!(
+            content_type(Path::new("a.ics")),
+            "text/calendar; charset=utf-8"
+        );
     }
 
     #[test]
