@@ -1,11 +1,11 @@
-//! libuv's names and messages for error codes (`uv_err_name_r`, `uv_strerror_r`), as Node
-//! exports them to addons: the very strings Node prints (`ENOENT`, `no such file or
-//! directory`), for every errno libuv knows, with no table kept here.
+//! libuv, as Node exports it to addons: the poll handle functions behind
+//! [`crate::runtime::JsPoll`], and the names and messages of error codes (`uv_err_name_r`,
+//! `uv_strerror_r`: the very strings Node prints, `ENOENT`, `no such file or directory`,
+//! for every errno libuv knows, with no table kept here) behind [`crate::error`].
 //!
-//! Found like the `uv_poll_*` functions of `runtime.rs`: on Unix linked from the process
-//! (Node's executable exports them, as it does `napi_*`); on Windows looked up at run time
-//! in the process's module (node.exe, or an embedder's libnode/node DLL), as napi-sys finds
-//! `napi_*` there.
+//! On Unix they are linked from the process (Node's executable exports them, as it does
+//! `napi_*`); on Windows looked up once at run time in the process's module (node.exe, or an
+//! embedder's libnode/node DLL), as napi-sys finds `napi_*` there.
 
 use std::ffi::{c_char, c_int, CStr};
 
@@ -16,64 +16,169 @@ const UNKNOWN: c_int = -4094;
 /// `buflen` bytes, NUL included; truncated to fit) and return `buf`.
 type TextFn = unsafe extern "C" fn(err: c_int, buf: *mut c_char, buflen: usize) -> *mut c_char;
 
+/// Linked like the napi functions: Node's executable exports them.
 #[cfg(unix)]
 mod sym {
-    use std::ffi::{c_char, c_int};
+    use std::ffi::{c_char, c_int, c_void};
+
+    pub const POLL: c_int = 8; // UV_POLL in uv_handle_type
+    pub const READABLE: c_int = 1;
+    pub type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+    pub type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+    /// Linked like the napi functions: Node's executable exports them.
+    pub fn load() -> Result<(), String> {
+        Ok(())
+    }
 
     extern "C" {
+        pub fn uv_handle_size(kind: c_int) -> usize;
+        /// `fd` is a `uv_os_sock_t`: a descriptor.
+        pub fn uv_poll_init_socket(lp: *mut c_void, handle: *mut c_void, fd: c_int) -> c_int;
+        pub fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int;
+        pub fn uv_poll_stop(handle: *mut c_void) -> c_int;
+        pub fn uv_close(handle: *mut c_void, cb: Option<CloseCb>);
+        pub fn uv_unref(handle: *mut c_void);
+        pub fn uv_handle_set_data(handle: *mut c_void, data: *mut c_void);
+        pub fn uv_handle_get_data(handle: *const c_void) -> *mut c_void;
         pub fn uv_err_name_r(err: c_int, buf: *mut c_char, buflen: usize) -> *mut c_char;
         pub fn uv_strerror_r(err: c_int, buf: *mut c_char, buflen: usize) -> *mut c_char;
     }
 
-    /// The two functions, linked like the napi functions.
+    /// `uv_err_name_r` and `uv_strerror_r`.
     pub fn text_fns() -> Option<(super::TextFn, super::TextFn)> {
         Some((uv_err_name_r, uv_strerror_r))
     }
 }
 
+/// On Windows an addon links against no Node import library for these: they are found at
+/// run time in the process (node.exe, or an embedder's libnode/node DLL), as napi-sys finds
+/// the `napi_*` functions there.
 #[cfg(windows)]
 mod sym {
+    use std::ffi::{c_int, c_void};
     use std::sync::OnceLock;
 
-    use libloading::os::windows::{Library, Symbol};
+    pub const POLL: c_int = 8; // UV_POLL in uv_handle_type
+    pub const READABLE: c_int = 1;
+    pub type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+    pub type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+    /// `uv_os_sock_t`: a `SOCKET`.
+    type Sock = usize;
 
-    /// The two functions, and the module they live in (kept loaded; it is the process's own).
-    struct Found {
-        name: super::TextFn,
-        message: super::TextFn,
-        _lib: Library,
+    struct Api {
+        handle_size: unsafe extern "C" fn(c_int) -> usize,
+        poll_init_socket: unsafe extern "C" fn(*mut c_void, *mut c_void, Sock) -> c_int,
+        poll_start: unsafe extern "C" fn(*mut c_void, c_int, PollCb) -> c_int,
+        poll_stop: unsafe extern "C" fn(*mut c_void) -> c_int,
+        close: unsafe extern "C" fn(*mut c_void, Option<CloseCb>),
+        unref: unsafe extern "C" fn(*mut c_void),
+        handle_set_data: unsafe extern "C" fn(*mut c_void, *mut c_void),
+        handle_get_data: unsafe extern "C" fn(*const c_void) -> *mut c_void,
+        err_name: super::TextFn,
+        strerror: super::TextFn,
+        /// Keeps the module the functions live in loaded (it is the process's own anyway).
+        _lib: libloading::os::windows::Library,
     }
 
-    fn find() -> Option<Found> {
-        let with_uv = |lib: Result<Library, libloading::Error>| {
-            let lib = lib.ok()?;
-            // SAFETY: both names are libuv's functions of exactly the `TextFn` signature
-            // (uv.h); the pointers stay valid while `lib` (kept in `Found`) is loaded.
-            let (name, message) = unsafe {
-                let name: Symbol<super::TextFn> = lib.get(b"uv_err_name_r\0").ok()?;
-                let message: Symbol<super::TextFn> = lib.get(b"uv_strerror_r\0").ok()?;
-                (*name, *message)
-            };
-            Some(Found {
-                name,
-                message,
+    fn find() -> Result<Api, String> {
+        use libloading::os::windows::Library;
+        let has_uv = |lib: Result<Library, libloading::Error>| {
+            let lib = lib.map_err(|e| e.to_string())?;
+            // SAFETY: only looks the name up; nothing is called.
+            unsafe { lib.get::<unsafe extern "C" fn()>(b"uv_poll_init_socket\0") }
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(lib)
+        };
+        let lib = has_uv(Library::this())
+            .or_else(|_| has_uv(Library::open_already_loaded("libnode")))
+            .or_else(|_| has_uv(Library::open_already_loaded("node")))?;
+        // SAFETY: each name is libuv's function of exactly the signature it is read as
+        // (uv.h); the pointers stay valid while `_lib` (the process's module) is loaded.
+        unsafe {
+            Ok(Api {
+                handle_size: *lib.get(b"uv_handle_size\0").map_err(|e| e.to_string())?,
+                poll_init_socket: *lib
+                    .get(b"uv_poll_init_socket\0")
+                    .map_err(|e| e.to_string())?,
+                poll_start: *lib.get(b"uv_poll_start\0").map_err(|e| e.to_string())?,
+                poll_stop: *lib.get(b"uv_poll_stop\0").map_err(|e| e.to_string())?,
+                close: *lib.get(b"uv_close\0").map_err(|e| e.to_string())?,
+                unref: *lib.get(b"uv_unref\0").map_err(|e| e.to_string())?,
+                handle_set_data: *lib
+                    .get(b"uv_handle_set_data\0")
+                    .map_err(|e| e.to_string())?,
+                handle_get_data: *lib
+                    .get(b"uv_handle_get_data\0")
+                    .map_err(|e| e.to_string())?,
+                err_name: *lib.get(b"uv_err_name_r\0").map_err(|e| e.to_string())?,
+                strerror: *lib.get(b"uv_strerror_r\0").map_err(|e| e.to_string())?,
                 _lib: lib,
             })
-        };
-        with_uv(Library::this())
-            .or_else(|| with_uv(Library::open_already_loaded("libnode")))
-            .or_else(|| with_uv(Library::open_already_loaded("node")))
+        }
     }
 
-    /// The two functions, found once; `None` when the process exports no libuv.
+    fn api() -> &'static Result<Api, String> {
+        static API: OnceLock<Result<Api, String>> = OnceLock::new();
+        API.get_or_init(find)
+    }
+
+    /// Finds the functions (once); every other function here may be called only after this
+    /// succeeded (`JsPoll::start` checks it first).
+    pub fn load() -> Result<(), String> {
+        api().as_ref().map(drop).map_err(Clone::clone)
+    }
+
+    /// `uv_err_name_r` and `uv_strerror_r`, found once; `None` when the process exports no
+    /// libuv.
     pub fn text_fns() -> Option<(super::TextFn, super::TextFn)> {
-        static FOUND: OnceLock<Option<Found>> = OnceLock::new();
-        FOUND
-            .get_or_init(find)
+        api().as_ref().ok().map(|a| (a.err_name, a.strerror))
+    }
+
+    fn loaded() -> &'static Api {
+        api()
             .as_ref()
-            .map(|f| (f.name, f.message))
+            .expect("uv::load succeeded before any handle was made")
+    }
+
+    pub unsafe fn uv_handle_size(kind: c_int) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().handle_size)(kind) }
+    }
+    pub unsafe fn uv_poll_init_socket(
+        lp: *mut c_void,
+        handle: *mut c_void,
+        fd: std::os::windows::io::RawSocket,
+    ) -> c_int {
+        // SAFETY: forwarded from the caller; a SOCKET is pointer-sized.
+        unsafe { (loaded().poll_init_socket)(lp, handle, fd as Sock) }
+    }
+    pub unsafe fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().poll_start)(handle, events, cb) }
+    }
+    pub unsafe fn uv_poll_stop(handle: *mut c_void) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().poll_stop)(handle) }
+    }
+    pub unsafe fn uv_close(handle: *mut c_void, cb: Option<CloseCb>) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().close)(handle, cb) }
+    }
+    pub unsafe fn uv_unref(handle: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().unref)(handle) }
+    }
+    pub unsafe fn uv_handle_set_data(handle: *mut c_void, data: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().handle_set_data)(handle, data) }
+    }
+    pub unsafe fn uv_handle_get_data(handle: *const c_void) -> *mut c_void {
+        // SAFETY: forwarded from the caller.
+        unsafe { (loaded().handle_get_data)(handle) }
     }
 }
+
+pub(crate) use self::sym::*;
 
 /// The text `f` (one of the [`TextFn`]s) gives `err`.
 fn text(f: TextFn, err: c_int) -> String {

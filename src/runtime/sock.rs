@@ -162,7 +162,7 @@ pub fn poll_io<R>(
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         }
-        match sock.stream.try_io(interest, || f()) {
+        match sock.stream.try_io(interest, &mut f) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             r => return Poll::Ready(r.map(|(r, _)| r)),
         }

@@ -125,15 +125,18 @@ pub fn not_modified_since(header: &[u8], modified: SystemTime) -> bool {
 /// Extensions whose media type abio keeps from before it used `mime_guess`, which answers
 /// otherwise for them (`application/javascript` for `.mjs`, nothing for `.cjs`, `text/plain`
 /// for `.map`, `text/xml` for `.xml`, `application/font-woff` and `application/font-sfnt`
-/// for `.woff` and `.otf`): the types the WHATWG and IANA registries name today. Checked
-/// before `mime_guess`, case-insensitively.
-const TYPE_OVERRIDES: [(&str, &str); 6] = [
+/// for `.woff` and `.otf`): the types the WHATWG and IANA registries name today; and `.ts`
+/// as the `mime-types` package (express, serve-static) and nginx answer, `video/mp2t`, not
+/// `mime_guess`'s `video/vnd.dlna.mpeg-tts`. Checked before `mime_guess`,
+/// case-insensitively.
+const TYPE_OVERRIDES: [(&str, &str); 7] = [
     ("mjs", "text/javascript"),
     ("cjs", "text/javascript"),
     ("map", "application/json"),
     ("xml", "application/xml"),
     ("woff", "font/woff"),
     ("otf", "font/otf"),
+    ("ts", "video/mp2t"),
 ];
 
 /// The media type for `path`'s extension, as static file servers send it: [`TYPE_OVERRIDES`],
@@ -225,6 +228,7 @@ mod tests {
             ("woff2", "font/woff2".into()),
             ("ttf", "font/ttf".into()),
             ("otf OTF", "font/otf".into()),
+            ("ts", "video/mp2t".into()),
             ("no-such-ext", "application/octet-stream".into()),
         ];
         for (exts, want) in cases {
