@@ -7,7 +7,7 @@
 //! header (40 bytes) | directory (32 bytes per part) | names | zero padding | part 0 | pad | part 1 | …
 //! ```
 //!
-//! Every integer is little-endian. The reader (`pack_read.rs`) trusts nothing: every
+//! Every integer is little-endian. The reader (`read.rs`) trusts nothing: every
 //! count, offset and length is checked against the input before anything is allocated or
 //! sliced.
 
@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::fs::Spread;
 use crate::{Error, Result};
 
-#[path = "pack_read.rs"]
 mod read;
 pub use read::{parse, parse_entries, parse_header, verify_parts, Entry, Header, Unpacked};
 
@@ -415,5 +414,4 @@ fn put_u64(b: &mut [u8], at: usize, v: u64) {
 }
 
 #[cfg(test)]
-#[path = "pack_tests.rs"]
 mod tests;

@@ -4,9 +4,9 @@
 //! Every function does all of its syscalls on the calling thread: one trip to a worker
 //! per JS call is what makes abio faster than `fs.promises`, which makes 4-5.
 //!
-//! One file per concern: the options and opening here; writing in `fs_write.rs` (with the
-//! temporary file of an atomic write in `fs_temp.rs`), reading in `fs_read.rs` (files of
-//! unknown size in `fs_unsized.rs`), memory maps in `fs_mmap.rs`.
+//! One file per concern: the options and opening here; writing in [`write`] (with the
+//! temporary file of an atomic write in `temp`), reading in [`read`] (files of
+//! unknown size in `unsized_read`), memory maps in [`mmap`].
 
 #[cfg(unix)]
 use std::ffi::OsString;
@@ -21,21 +21,16 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-#[path = "fs_unsized.rs"]
 mod unsized_read;
 pub use unsized_read::UNSIZED_MAX;
-#[path = "fs_temp.rs"]
 mod temp;
-#[path = "fs_write.rs"]
 mod write;
 pub use write::{write_file, write_parts, FileSink};
-#[path = "fs_read.rs"]
 mod read;
 pub use read::{
     alloc, open_read, pread, read_at, read_file, read_file_into, read_file_spread, read_into_at,
     Arena, Piece, Spread, SPREAD_MIN,
 };
-#[path = "fs_mmap.rs"]
 mod mmap;
 pub use mmap::Mapping;
 

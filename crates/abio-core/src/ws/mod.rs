@@ -1,5 +1,5 @@
 //! WebSocket framing (RFC 6455), both roles, no I/O: frame headers to send, masking, the
-//! handshake's accept key, close payloads, and [`Parser`] (in `ws_parse.rs`), which turns
+//! handshake's accept key, close payloads, and [`Parser`] (in `parse.rs`), which turns
 //! received bytes into messages and control frames and refuses whatever breaks the protocol
 //! with the close code to answer.
 //!
@@ -11,7 +11,6 @@
 //! only). This codec is small enough to read top to bottom, and proptest and cargo-fuzz
 //! run against it.
 
-#[path = "ws_parse.rs"]
 mod parse;
 pub use parse::{Incoming, Parser, Role, Violation};
 
