@@ -61,14 +61,14 @@ fn errno_of(e: &std::io::Error) -> i32 {
 }
 
 #[derive(Clone, Copy)]
-enum Kind {
+enum ErrorClass {
     Error,
     Type,
     Range,
 }
 
 /// A new JS error object of `kind` with `code` and `message` set.
-fn new_error<'e>(env: &'e Env, kind: Kind, code: &str, message: &str) -> napi::Result<Object<'e>> {
+fn new_error<'e>(env: &'e Env, kind: ErrorClass, code: &str, message: &str) -> napi::Result<Object<'e>> {
     let raw = env.raw();
     // SAFETY: called on the JS thread that owns `env` (every caller holds the `Env` of a
     // call or task completion); the strings are valid napi values created just before.
@@ -77,9 +77,9 @@ fn new_error<'e>(env: &'e Env, kind: Kind, code: &str, message: &str) -> napi::R
         let msg = ToNapiValue::to_napi_value(raw, message)?;
         let mut out = std::ptr::null_mut();
         let status = match kind {
-            Kind::Error => sys::napi_create_error(raw, code, msg, &mut out),
-            Kind::Type => sys::napi_create_type_error(raw, code, msg, &mut out),
-            Kind::Range => sys::napi_create_range_error(raw, code, msg, &mut out),
+            ErrorClass::Error => sys::napi_create_error(raw, code, msg, &mut out),
+            ErrorClass::Type => sys::napi_create_type_error(raw, code, msg, &mut out),
+            ErrorClass::Range => sys::napi_create_range_error(raw, code, msg, &mut out),
         };
         if status != sys::Status::napi_ok {
             return Err(napi::Error::from_reason(message.to_string()));
@@ -102,7 +102,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             if let Some(p) = &path {
                 message.push_str(&format!(" '{p}'"));
             }
-            let mut obj = new_error(env, Kind::Error, &code, &message)?;
+            let mut obj = new_error(env, ErrorClass::Error, &code, &message)?;
             obj.set_named_property("errno", errno)?;
             obj.set_named_property("syscall", *syscall)?;
             if let Some(p) = path {
@@ -115,20 +115,20 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
                 path, size, max, ..
             },
         ) => {
-            let mut obj = new_error(env, Kind::Range, "ABIO_ERR_FILE_TOO_LARGE", &e.to_string())?;
+            let mut obj = new_error(env, ErrorClass::Range, "ABIO_ERR_FILE_TOO_LARGE", &e.to_string())?;
             obj.set_named_property("path", path.to_string_lossy().as_ref())?;
             obj.set_named_property("size", *size as f64)?;
             obj.set_named_property("maxSize", *max as f64)?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::Aborted) => {
-            let mut obj = new_error(env, Kind::Error, "ABORT_ERR", &e.to_string())?;
+            let mut obj = new_error(env, ErrorClass::Error, "ABORT_ERR", &e.to_string())?;
             obj.set_named_property("name", "AbortError")?;
             Ok(obj)
         }
         AbioError::Core(
             e @ (CoreError::Closed(_) | CoreError::Ended { .. } | CoreError::BodyCut { .. }),
-        ) => new_error(env, Kind::Error, "ABIO_ERR_CLOSED", &e.to_string()),
+        ) => new_error(env, ErrorClass::Error, "ABIO_ERR_CLOSED", &e.to_string()),
         AbioError::Core(CoreError::Net {
             source,
             syscall,
@@ -150,7 +150,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
                     message.push_str(&format!(":{p}"));
                 }
             }
-            let mut obj = new_error(env, Kind::Error, &code, &message)?;
+            let mut obj = new_error(env, ErrorClass::Error, &code, &message)?;
             obj.set_named_property("errno", errno)?;
             obj.set_named_property("syscall", *syscall)?;
             if let Some(a) = address {
@@ -162,7 +162,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::NotFound { host }) => {
-            let mut obj = new_error(env, Kind::Error, "ENOTFOUND", &e.to_string())?;
+            let mut obj = new_error(env, ErrorClass::Error, "ENOTFOUND", &e.to_string())?;
             // libuv's UV_EAI_NONAME, as Node reports it.
             obj.set_named_property("errno", -3008)?;
             obj.set_named_property("syscall", "getaddrinfo")?;
@@ -170,12 +170,12 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::BodyTooLarge { max }) => {
-            let mut obj = new_error(env, Kind::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
+            let mut obj = new_error(env, ErrorClass::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
             obj.set_named_property("maxBodySize", *max as f64)?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::ResponseTooLarge { size, max }) => {
-            let mut obj = new_error(env, Kind::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
+            let mut obj = new_error(env, ErrorClass::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
             obj.set_named_property("maxSize", *max as f64)?;
             if let Some(n) = size {
                 obj.set_named_property("size", *n as f64)?;
@@ -185,7 +185,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
         AbioError::Core(e @ CoreError::TooManyRedirects { url, .. }) => {
             let mut obj = new_error(
                 env,
-                Kind::Error,
+                ErrorClass::Error,
                 "ABIO_ERR_TOO_MANY_REDIRECTS",
                 &e.to_string(),
             )?;
@@ -193,41 +193,41 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::BadRedirect { location, .. }) => {
-            let mut obj = new_error(env, Kind::Error, "ABIO_ERR_BAD_REDIRECT", &e.to_string())?;
+            let mut obj = new_error(env, ErrorClass::Error, "ABIO_ERR_BAD_REDIRECT", &e.to_string())?;
             obj.set_named_property("location", location.as_str())?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::HttpStatus { status, url }) => {
-            let mut obj = new_error(env, Kind::Error, "ABIO_ERR_HTTP_STATUS", &e.to_string())?;
+            let mut obj = new_error(env, ErrorClass::Error, "ABIO_ERR_HTTP_STATUS", &e.to_string())?;
             obj.set_named_property("status", *status as u32)?;
             obj.set_named_property("url", url.as_str())?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::WsHandshake { status, .. }) => {
-            let mut obj = new_error(env, Kind::Error, "ABIO_ERR_WS_HANDSHAKE", &e.to_string())?;
+            let mut obj = new_error(env, ErrorClass::Error, "ABIO_ERR_WS_HANDSHAKE", &e.to_string())?;
             obj.set_named_property("status", *status as u32)?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::Timeout { .. }) => {
-            new_error(env, Kind::Error, "ABIO_ERR_TIMEOUT", &e.to_string())
+            new_error(env, ErrorClass::Error, "ABIO_ERR_TIMEOUT", &e.to_string())
         }
         AbioError::Core(CoreError::BadFormat(msg)) => {
-            new_error(env, Kind::Error, "ABIO_ERR_BAD_FORMAT", msg)
+            new_error(env, ErrorClass::Error, "ABIO_ERR_BAD_FORMAT", msg)
         }
         AbioError::Core(CoreError::HttpParse(msg)) => {
-            new_error(env, Kind::Error, "ABIO_ERR_HTTP_PARSE", msg)
+            new_error(env, ErrorClass::Error, "ABIO_ERR_HTTP_PARSE", msg)
         }
         AbioError::Core(CoreError::Checksum(msg)) => {
-            new_error(env, Kind::Error, "ABIO_ERR_CHECKSUM", msg)
+            new_error(env, ErrorClass::Error, "ABIO_ERR_CHECKSUM", msg)
         }
         AbioError::Core(e @ CoreError::FrameTooLarge { .. }) => {
-            new_error(env, Kind::Range, "ABIO_ERR_FRAME_TOO_LARGE", &e.to_string())
+            new_error(env, ErrorClass::Range, "ABIO_ERR_FRAME_TOO_LARGE", &e.to_string())
         }
-        AbioError::InvalidArg(msg) => new_error(env, Kind::Type, "ABIO_ERR_INVALID_ARG", msg),
-        AbioError::OutOfRange(msg) => new_error(env, Kind::Range, "ABIO_ERR_INVALID_ARG", msg),
+        AbioError::InvalidArg(msg) => new_error(env, ErrorClass::Type, "ABIO_ERR_INVALID_ARG", msg),
+        AbioError::OutOfRange(msg) => new_error(env, ErrorClass::Range, "ABIO_ERR_INVALID_ARG", msg),
         AbioError::Internal(msg) => new_error(
             env,
-            Kind::Error,
+            ErrorClass::Error,
             "ABIO_ERR_INTERNAL",
             &format!("abio internal error (please report): {msg}"),
         ),
