@@ -68,7 +68,12 @@ enum ErrorClass {
 }
 
 /// A new JS error object of `kind` with `code` and `message` set.
-fn new_error<'e>(env: &'e Env, kind: ErrorClass, code: &str, message: &str) -> napi::Result<Object<'e>> {
+fn new_error<'e>(
+    env: &'e Env,
+    kind: ErrorClass,
+    code: &str,
+    message: &str,
+) -> napi::Result<Object<'e>> {
     let raw = env.raw();
     // SAFETY: called on the JS thread that owns `env` (every caller holds the `Env` of a
     // call or task completion); the strings are valid napi values created just before.
@@ -115,7 +120,12 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
                 path, size, max, ..
             },
         ) => {
-            let mut obj = new_error(env, ErrorClass::Range, "ABIO_ERR_FILE_TOO_LARGE", &e.to_string())?;
+            let mut obj = new_error(
+                env,
+                ErrorClass::Range,
+                "ABIO_ERR_FILE_TOO_LARGE",
+                &e.to_string(),
+            )?;
             obj.set_named_property("path", path.to_string_lossy().as_ref())?;
             obj.set_named_property("size", *size as f64)?;
             obj.set_named_property("maxSize", *max as f64)?;
@@ -170,12 +180,22 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::BodyTooLarge { max }) => {
-            let mut obj = new_error(env, ErrorClass::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
+            let mut obj = new_error(
+                env,
+                ErrorClass::Range,
+                "ABIO_ERR_BODY_TOO_LARGE",
+                &e.to_string(),
+            )?;
             obj.set_named_property("maxBodySize", *max as f64)?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::ResponseTooLarge { size, max }) => {
-            let mut obj = new_error(env, ErrorClass::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
+            let mut obj = new_error(
+                env,
+                ErrorClass::Range,
+                "ABIO_ERR_BODY_TOO_LARGE",
+                &e.to_string(),
+            )?;
             obj.set_named_property("maxSize", *max as f64)?;
             if let Some(n) = size {
                 obj.set_named_property("size", *n as f64)?;
@@ -193,18 +213,33 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::BadRedirect { location, .. }) => {
-            let mut obj = new_error(env, ErrorClass::Error, "ABIO_ERR_BAD_REDIRECT", &e.to_string())?;
+            let mut obj = new_error(
+                env,
+                ErrorClass::Error,
+                "ABIO_ERR_BAD_REDIRECT",
+                &e.to_string(),
+            )?;
             obj.set_named_property("location", location.as_str())?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::HttpStatus { status, url }) => {
-            let mut obj = new_error(env, ErrorClass::Error, "ABIO_ERR_HTTP_STATUS", &e.to_string())?;
+            let mut obj = new_error(
+                env,
+                ErrorClass::Error,
+                "ABIO_ERR_HTTP_STATUS",
+                &e.to_string(),
+            )?;
             obj.set_named_property("status", *status as u32)?;
             obj.set_named_property("url", url.as_str())?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::WsHandshake { status, .. }) => {
-            let mut obj = new_error(env, ErrorClass::Error, "ABIO_ERR_WS_HANDSHAKE", &e.to_string())?;
+            let mut obj = new_error(
+                env,
+                ErrorClass::Error,
+                "ABIO_ERR_WS_HANDSHAKE",
+                &e.to_string(),
+            )?;
             obj.set_named_property("status", *status as u32)?;
             Ok(obj)
         }
@@ -220,11 +255,16 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
         AbioError::Core(CoreError::Checksum(msg)) => {
             new_error(env, ErrorClass::Error, "ABIO_ERR_CHECKSUM", msg)
         }
-        AbioError::Core(e @ CoreError::FrameTooLarge { .. }) => {
-            new_error(env, ErrorClass::Range, "ABIO_ERR_FRAME_TOO_LARGE", &e.to_string())
-        }
+        AbioError::Core(e @ CoreError::FrameTooLarge { .. }) => new_error(
+            env,
+            ErrorClass::Range,
+            "ABIO_ERR_FRAME_TOO_LARGE",
+            &e.to_string(),
+        ),
         AbioError::InvalidArg(msg) => new_error(env, ErrorClass::Type, "ABIO_ERR_INVALID_ARG", msg),
-        AbioError::OutOfRange(msg) => new_error(env, ErrorClass::Range, "ABIO_ERR_INVALID_ARG", msg),
+        AbioError::OutOfRange(msg) => {
+            new_error(env, ErrorClass::Range, "ABIO_ERR_INVALID_ARG", msg)
+        }
         AbioError::Internal(msg) => new_error(
             env,
             ErrorClass::Error,

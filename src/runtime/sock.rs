@@ -4,6 +4,11 @@
 //! `AsyncFd`; Windows a tokio `TcpStream` with the same shape. The calls made under the
 //! readiness are src/net/transport.rs's.
 
+use std::io;
+use std::task::{Context, Poll};
+
+use tokio::io::Interest;
+
 /// A socket registered with [`super::net`]'s reactor: on Unix tokio's `AsyncFd`, which watches any
 /// descriptor (`ready`, then `try_io` around our own nonblocking syscalls).
 #[cfg(unix)]
@@ -24,29 +29,32 @@ pub fn register(
     unsafe { AsyncSock::register_with_interest(sock, interest) }.map_err(std::io::Error::from)
 }
 
+/// Polls `sock`'s readiness for `interest` (readable or writable).
+#[cfg(unix)]
+fn poll_ready<'a>(
+    sock: &'a AsyncSock,
+    cx: &mut Context<'_>,
+    interest: Interest,
+) -> Poll<io::Result<ReadyGuard<'a>>> {
+    if interest.is_readable() {
+        sock.poll_read_ready(cx)
+    } else {
+        sock.poll_write_ready(cx)
+    }
+}
+
 /// Polls `sock` for `interest`, then runs `f` (a nonblocking syscall) until it does not
 /// say `WouldBlock` (which clears the readiness, so the next poll waits). `f` also tells
 /// whether the socket is now drained or full (a short read or write): its readiness is
 /// cleared too, sparing a syscall that would only say `WouldBlock`.
-#[cfg(unix)]
 pub fn poll_io<R>(
     sock: &AsyncSock,
-    cx: &mut std::task::Context<'_>,
-    interest: tokio::io::Interest,
-    mut f: impl FnMut() -> std::io::Result<(R, bool)>,
-) -> std::task::Poll<std::io::Result<R>> {
-    use std::task::Poll;
+    cx: &mut Context<'_>,
+    interest: Interest,
+    mut f: impl FnMut() -> io::Result<(R, bool)>,
+) -> Poll<io::Result<R>> {
     loop {
-        let polled = if interest.is_readable() {
-            sock.poll_read_ready(cx)
-        } else {
-            sock.poll_write_ready(cx)
-        };
-        let mut guard = match polled {
-            Poll::Ready(Ok(g)) => g,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
+        let mut guard = std::task::ready!(poll_ready(sock, cx, interest))?;
         match guard.try_io(|_| f()) {
             Ok(Ok((r, drained))) => {
                 if drained {
@@ -138,35 +146,24 @@ impl<'a> ReadyGuard<'a> {
             r => Ok(r),
         }
     }
+
+    /// tokio keeps no readiness to clear after a short read or write on Windows.
+    pub fn clear_ready(&mut self) {}
 }
 
-/// Polls `sock` for `interest`, then runs `f` (a nonblocking syscall) until it does not
-/// say `WouldBlock` (which clears the readiness, so the next poll waits), as the Unix one.
-/// (tokio keeps no readiness to clear on a short read or write on Windows.)
+/// Polls `sock`'s readiness for `interest` (readable or writable).
 #[cfg(windows)]
-pub fn poll_io<R>(
-    sock: &AsyncSock,
-    cx: &mut std::task::Context<'_>,
-    interest: tokio::io::Interest,
-    mut f: impl FnMut() -> std::io::Result<(R, bool)>,
-) -> std::task::Poll<std::io::Result<R>> {
-    use std::task::Poll;
-    loop {
-        let polled = if interest.is_readable() {
-            sock.stream.poll_read_ready(cx)
-        } else {
-            sock.stream.poll_write_ready(cx)
-        };
-        match polled {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        }
-        match sock.stream.try_io(interest, &mut f) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            r => return Poll::Ready(r.map(|(r, _)| r)),
-        }
-    }
+fn poll_ready<'a>(
+    sock: &'a AsyncSock,
+    cx: &mut Context<'_>,
+    interest: Interest,
+) -> Poll<io::Result<ReadyGuard<'a>>> {
+    let polled = if interest.is_readable() {
+        sock.stream.poll_read_ready(cx)
+    } else {
+        sock.stream.poll_write_ready(cx)
+    };
+    polled.map_ok(|()| ReadyGuard { io: sock, interest })
 }
 
 /// Registers `sock` with the runtime's reactor. On a runtime thread.
