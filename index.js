@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // abio: move bytes between JavaScript memory, disk and network without copies.
 // The public entry: the thin JS layer of lib/ in front of the native binding.

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Argument checks and AbortSignal wiring shared by every area of the JS layer. No I/O.
 
@@ -5,11 +6,11 @@ const { fileURLToPath } = require('node:url')
 const binding = require('../binding.js')
 const { invalidType, invalidValue, outOfRange, abortError } = require('./errors')
 
-// WriteOptions as the bits src/fs.rs reads.
-const APPEND = 1
-const ATOMIC = 2
-const DURABLE = 4
-const MKDIRS = 8
+// WriteOptions as the bits src/write_options.rs defines (`WriteFlag`).
+const APPEND = binding.WriteFlag.Append
+const ATOMIC = binding.WriteFlag.Atomic
+const DURABLE = binding.WriteFlag.Durable
+const MKDIRS = binding.WriteFlag.Mkdirs
 
 function checkPath(path, name = 'path') {
   if (typeof path === 'string') {

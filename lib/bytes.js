@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Bytes in: any ArrayBuffer, SharedArrayBuffer, ArrayBufferView or string, checked and
 // shaped for the binding (bare buffers become a Uint8Array over the same memory: Node 20's

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // The HTTP client: argument checks and AbortSignal wiring in front of src/client.rs. No I/O
 // here.
@@ -106,15 +107,24 @@ function common(o, defaultMax) {
   }
 }
 
+/** The request src/client.rs takes, with the call's cancel token. */
+function native(href, c, body, file, token) {
+  const { method, headers, maxSize, follow, onProgress } = c
+  return { url: href, method, headers, body, file, maxSize, follow, onProgress, token }
+}
+
 function request(url, options) {
   const href = checkUrl(url)
   const o = checkObject(options, 'options') ?? {}
   // No limit beyond what an ArrayBuffer can hold.
   const c = common(o, constants.MAX_LENGTH)
   const [body, file] = checkBody(o.body, c.method)
-  return withSignal(c.signal, (token) =>
-    binding.request(href, c.method, c.headers, body, file, c.maxSize, c.follow, c.onProgress, token),
-  ).then((res) => ({ status: res.status, headers: headerRecord(res.headers), body: res.body, url: res.url }))
+  return withSignal(c.signal, (token) => binding.request(native(href, c, body, file, token))).then((res) => ({
+    status: res.status,
+    headers: headerRecord(res.headers),
+    body: res.body,
+    url: res.url,
+  }))
 }
 
 function download(url, path, options) {
@@ -127,7 +137,7 @@ function download(url, path, options) {
   // A body from the network may fail midway: atomic unless told otherwise.
   const [flags, mode] = writeOptions(options, true)
   return withSignal(c.signal, (token) =>
-    binding.download(href, p, c.method, c.headers, body, file, c.maxSize, c.follow, flags, mode, c.onProgress, token),
+    binding.download({ request: native(href, c, body, file, token), path: p, flags, mode }),
   )
 }
 

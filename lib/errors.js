@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // The errors the JS layer throws before a call reaches Rust. Everything else is made by
 // src/error.rs; both use the same codes and shapes.

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Files: argument checks and AbortSignal wiring in front of src/fs.rs. No I/O here.
 

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // HTTP: argument checks in front of src/http/. No I/O here.
 
@@ -18,7 +19,7 @@ const {
   withSignal,
 } = require('./args')
 const { Listening, nativeOf } = require('./net')
-const { serverOptions, opener, flushPending } = require('./ws')
+const { serverOptions, flushPending } = require('./ws')
 
 const OCTETS = 'application/octet-stream'
 const TEXT = 'text/plain; charset=utf-8'
@@ -43,12 +44,12 @@ function flatHeaders(h, name, numbers = false) {
 }
 
 /**
- * `routes` as the parallel arrays src/http/ takes: paths, bodies, files (absolute paths),
- * content types (undefined: the default), headers.
+ * `routes` as the route objects src/http/ takes: a body or a file (an absolute path), the
+ * content type (undefined: the default), headers.
  */
 function routeTable(routes, name) {
   const o = checkObject(routes, name) ?? {}
-  const table = [[], [], [], [], []]
+  const table = []
   for (const path of Object.keys(o)) {
     const at = `${name}['${path}']`
     if (!path.startsWith('/')) throw invalidValue(name, `must map paths that start with '/'`, path)
@@ -81,8 +82,7 @@ function routeTable(routes, name) {
     // (postMessage, structuredClone) and freed under the server.
     if (body !== undefined && typeof body !== 'string' && !isSharedArrayBuffer(body.buffer))
       markAsUntransferable(body.buffer)
-    const row = [path, body, file, type, extra]
-    for (let i = 0; i < row.length; i++) table[i].push(row[i])
+    table.push({ path, body, file, type, headers: extra })
   }
   return table
 }
@@ -202,7 +202,7 @@ class HttpServer extends Listening {
   reload(options) {
     const o = checkObject(options, 'options')
     if (o === undefined) throw invalidType('options', 'an object { routes }', options)
-    nativeOf(this).reload(...routeTable(o.routes, 'options.routes'))
+    nativeOf(this).reload(routeTable(o.routes, 'options.routes'))
   }
 }
 
@@ -221,13 +221,12 @@ function serve(options) {
     bodyTimeout: positive(o.bodyTimeout, 'options.bodyTimeout', 30000),
     maxBodySize: checkIndex(o.maxBodySize, 'options.maxBodySize', 16 * 1024 * 1024),
   }
-  const table = routeTable(o.routes, 'options.routes')
+  const routes = routeTable(o.routes, 'options.routes')
   const fetch = o.fetch === undefined ? undefined : dispatcher(o.fetch)
-  const [websocket, handlers] = serverOptions(o.websocket)
-  const onOpen = websocket === undefined ? undefined : opener(websocket, handlers)
+  const websocket = serverOptions(o.websocket)
   let listening
   try {
-    listening = binding.serve(host, port, reusePort, ...table, limits, fetch, websocket, onOpen)
+    listening = binding.serve({ host, port, reusePort, routes, limits, fetch, websocket })
   } catch (err) {
     // A file route's file missing: an OS error, so a rejection, as listen errors are.
     if (err.code === 'ABIO_ERR_INVALID_ARG') throw err

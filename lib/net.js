@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // TCP and Unix sockets: argument checks, AbortSignal wiring and write batching in front of
 // src/tcp.rs. No I/O here.
@@ -16,7 +17,12 @@ const {
   withSignal,
 } = require('./args')
 
-const MAX_FRAME = 0xffffffff
+// Read kinds and frame limits as src/kinds.rs defines them.
+const CHUNK = binding.ReadKind.Chunk
+const EXACTLY = binding.ReadKind.Exactly
+const FRAME = binding.ReadKind.Frame
+const MAX_FRAME = binding.MAX_FRAME
+const DEFAULT_MAX_FRAME = binding.DEFAULT_MAX_FRAME
 
 // Sockets whose writes were handed to Rust and are not all settled, by id: Rust tells which
 // settled through one callback, in order (see src/tcp.rs `report_writes`).
@@ -26,7 +32,6 @@ binding.setWriteCallback((id, ok, failed, error) => {
   const socket = unsettled.get(id)
   if (socket !== undefined) socket[settle](ok, failed, error)
 })
-const DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 const DEFAULT_MAX_BYTES = 1024 * 1024
 
 function checkHost(value, name) {
@@ -169,20 +174,20 @@ class Socket {
     const o = checkObject(options, 'options')
     const max = o === undefined ? DEFAULT_MAX_BYTES : checkIndex(o.maxBytes, 'options.maxBytes', DEFAULT_MAX_BYTES)
     if (max < 1 || max > 2 ** 31 - 1) throw outOfRange('options.maxBytes', '>= 1 and <= 2^31 - 1', max)
-    return this.#native.read(0, max)
+    return this.#native.read(CHUNK, max)
   }
 
   readExactly(n) {
     const len = checkIndex(n, 'n')
     if (len === undefined) throw invalidType('n', 'of type number', n)
-    return this.#native.read(1, len)
+    return this.#native.read(EXACTLY, len)
   }
 
   readFrame(options) {
     const o = checkObject(options, 'options')
     const max = o === undefined ? DEFAULT_MAX_FRAME : checkIndex(o.maxSize, 'options.maxSize', DEFAULT_MAX_FRAME)
     if (max > MAX_FRAME) throw outOfRange('options.maxSize', '<= 2^32 - 1 (the u32 length field)', max)
-    return this.#native.read(2, max)
+    return this.#native.read(FRAME, max)
   }
 
   async *[Symbol.asyncIterator]() {

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Packing: argument checks, kind codes, and making the views of an unpacked buffer (in JS,
 // where a view costs a fraction of one made through Node-API). The format itself lives in
@@ -214,7 +215,8 @@ function savePacked(path, parts, options) {
   for (let i = 0; i < views.length; i++) views[i] = held(views[i])
   const [align, checksum] = packOptions(options)
   const [flags, mode, signal] = writeOptions(options)
-  return withSignal(signal, (token) => binding.savePacked(p, views, kinds, names, align, checksum, flags, mode, token))
+  const save = { align, checksum, flags, mode }
+  return withSignal(signal, (token) => binding.savePacked(p, views, kinds, names, save, token))
 }
 
 function loadPacked(path, options) {

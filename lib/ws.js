@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // WebSocket: argument checks, send batching and event dispatch in front of src/ws.rs. No I/O
 // here.
@@ -20,7 +21,7 @@ const flushNow = Symbol('flushNow')
 // reuse its memory at once): into a scratch area shared by this thread's connections. The flush
 // hands them to Rust, which copies payloads this small into its frames (src/bytes.rs `COPY_IN`),
 // so the area is reused as soon as no unflushed batch refers to it. Larger ones are held.
-const COPY_IN = 16 * 1024
+const COPY_IN = binding.COPY_IN
 const SCRATCH = 256 * 1024
 let scratch = null
 let scratchUsed = 0
@@ -82,10 +83,10 @@ function connectionOptions(o, at) {
   return { maxPayload, backpressureLimit, pingInterval }
 }
 
-/** `serve({ websocket })` checked: [options for Rust, handlers for JS]. */
+/** `serve({ websocket })` checked, as src/http/ takes it (undefined: no upgrades). */
 function serverOptions(value) {
   const o = checkObject(value, 'options.websocket')
-  if (o === undefined) return [undefined, undefined]
+  if (o === undefined) return undefined
   if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.startsWith('/')))
     throw invalidValue('options.websocket.path', "must be a string that starts with '/'", o.path)
   const handlers = {
@@ -93,7 +94,8 @@ function serverOptions(value) {
     message: checkFunction(o.message, 'options.websocket.message'),
     close: checkFunction(o.close, 'options.websocket.close'),
   }
-  return [{ path: o.path, connection: connectionOptions(o, 'options.websocket') }, handlers]
+  const connection = connectionOptions(o, 'options.websocket')
+  return { path: o.path, connection, onOpen: opener(connection, handlers) }
 }
 
 function report(what, err) {
@@ -307,10 +309,10 @@ function upgradeRequest(method, url, flat) {
   return { method, url, path: q < 0 ? url : url.slice(0, q), headers: headerRecord(flat) }
 }
 
-/** lib/http.js's `onOpen` for a server: wraps each new connection and calls `open`. */
-function opener(options, handlers) {
+/** A server's `onOpen`: wraps each new connection and calls `open`. */
+function opener(connection, handlers) {
   return (native, method, url, flat) => {
-    const ws = new WebSocket(native, options.connection.backpressureLimit, handlers)
+    const ws = new WebSocket(native, connection.backpressureLimit, handlers)
     if (handlers.open !== undefined) {
       try {
         handlers.open(ws, upgradeRequest(method, url, flat))
@@ -354,4 +356,4 @@ function connectWebSocket(url, options) {
   })
 }
 
-module.exports = { WebSocket, connectWebSocket, serverOptions, opener, flushPending }
+module.exports = { WebSocket, connectWebSocket, serverOptions, flushPending }

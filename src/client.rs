@@ -467,7 +467,7 @@ pub struct ClientResponse {
 }
 
 /// `onProgress(done, total)`; `total` is -1 when unknown (lib/client.js passes `null`).
-type ProgressFn = Function<'static, FnArgs<(f64, f64)>, ()>;
+type ProgressFn<'a> = Function<'a, FnArgs<(f64, f64)>, ()>;
 
 /// What every client call starts with on the JS thread: its promise, the way back, the
 /// event loop held, the cancel flag and the progress callback.
@@ -482,8 +482,8 @@ struct Call {
 impl Call {
     fn start(
         env: &Env,
-        on_progress: Option<ProgressFn>,
-        token: Option<ClassInstance<CancelToken>>,
+        on_progress: Option<ProgressFn<'_>>,
+        token: Option<ClassInstance<'_, CancelToken>>,
     ) -> napi::Result<(Call, Promise)> {
         let (done, promise) = Deferred::new(env)?;
         let js = Js::of(env)?;
@@ -527,43 +527,65 @@ fn limit(max_size: f64) -> u64 {
     }
 }
 
-/// The body `source` of a call: held bytes, or a file path, or none.
-fn source_of(body: Option<HeldBytes>, file: Option<String>) -> Source {
-    match (body, file) {
-        (Some(b), _) => Source::Bytes(b.0),
-        (None, Some(f)) => Source::File(PathBuf::from(f)),
-        (None, None) => Source::None,
+/// A request as `lib/client.js` checked it (`request()`'s, and the request of a
+/// `download()`).
+#[napi(object, object_to_js = false)]
+pub struct RequestOptions<'a> {
+    /// An `http:` URL, WHATWG-normalised.
+    pub url: String,
+    /// The method, an HTTP token.
+    pub method: String,
+    /// Name, value, name, value, ...: names lower-case.
+    pub headers: Vec<String>,
+    /// The body, held (not copied) until the promise settles (or `file`).
+    #[napi(ts_type = "string | ArrayBufferView")]
+    pub body: Option<HeldBytes>,
+    /// The path of a file streamed as the body instead.
+    pub file: Option<String>,
+    /// Bytes of the response body read (or written) at most; negative: no limit.
+    pub max_size: f64,
+    /// Follow redirects (else a 3xx is the answer).
+    pub follow: bool,
+    /// `(done, total)` as body bytes arrive; `total` is -1 when unknown.
+    #[napi(ts_type = "(done: number, total: number) => void")]
+    pub on_progress: Option<ProgressFn<'a>>,
+    /// Set from the call's `AbortSignal`.
+    pub token: Option<ClassInstance<'a, CancelToken>>,
+}
+
+impl RequestOptions<'_> {
+    /// The checked request, and what its call needs on the JS thread.
+    fn start(self, env: &Env) -> napi::Result<(Spec, Call, Promise, u64)> {
+        let RequestOptions {
+            url,
+            method,
+            headers,
+            body,
+            file,
+            max_size,
+            follow,
+            on_progress,
+            token,
+        } = self;
+        let source = match (body, file) {
+            (Some(b), _) => Source::Bytes(b.0),
+            (None, Some(f)) => Source::File(PathBuf::from(f)),
+            (None, None) => Source::None,
+        };
+        let spec = sync_call(env, || Spec::new(&url, &method, &headers, source, follow))?;
+        let (call, promise) = Call::start(env, on_progress, token)?;
+        Ok((spec, call, promise, limit(max_size)))
     }
 }
 
 /// Sends a request to the `http:` URL `url` and reads the whole response body (up to
-/// `maxSize` bytes; negative: no limit) into an exact `ArrayBuffer`. `headers` is name,
-/// value, ...; `body` is held (not copied) until the promise settles; `file` is a path
-/// streamed instead. `follow`: follow redirects (else the 3xx is the answer).
+/// `maxSize` bytes) into an exact `ArrayBuffer`.
 #[napi(ts_return_type = "Promise<ClientResponse>")]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
-)]
-pub fn request(
-    env: Env,
-    url: String,
-    method: String,
-    headers: Vec<String>,
-    #[napi(ts_arg_type = "string | ArrayBufferView | undefined | null")] body: Option<HeldBytes>,
-    file: Option<String>,
-    max_size: f64,
-    follow: bool,
-    #[napi(ts_arg_type = "((done: number, total: number) => void) | undefined | null")]
-    on_progress: Option<ProgressFn>,
-    token: Option<ClassInstance<CancelToken>>,
-) -> napi::Result<Promise> {
-    let mut spec = sync_call(&env, || {
-        Spec::new(&url, &method, &headers, source_of(body, file), follow)
-    })?;
-    let (call, promise) = Call::start(&env, on_progress, token)?;
+pub fn request(env: Env, options: RequestOptions<'_>) -> napi::Result<Promise> {
+    // Answered as given (WHATWG-normalised by lib/) unless a redirect moved it.
+    let url = options.url.clone();
+    let (mut spec, call, promise, max) = options.start(&env)?;
     let pool = pool(&env, &call.js);
-    let max = limit(max_size);
     call.js.clone().spawn(async move {
         let progress = call.progress.clone();
         let js = call.js.clone();
@@ -607,38 +629,33 @@ pub fn request(
     Ok(promise)
 }
 
-/// Sends a request like [`request`] and streams a 2xx response's body into the file `path`
-/// (`flags`/`mode`: src/fs.rs's `WriteOptions` bits; lib/client.js makes it atomic by
-/// default), never holding more than a few pieces of it in memory; resolves with the bytes
-/// written. A final status outside 2xx rejects with `ABIO_ERR_HTTP_STATUS` before the file
-/// is touched; a failure midway (the server closing, an abort, `maxSize`) leaves no file
-/// and no temporary file behind.
+/// `download()`'s request and the file it writes, as `lib/client.js` checked them.
+#[napi(object, object_to_js = false)]
+pub struct DownloadOptions<'a> {
+    /// The request.
+    pub request: RequestOptions<'a>,
+    /// The file written.
+    pub path: String,
+    /// [`crate::write_options::WriteFlag`] bits (lib/client.js makes it atomic by default).
+    pub flags: u32,
+    /// The created file's mode; negative: the default.
+    pub mode: i32,
+}
+
+/// Sends a request like [`request`] and streams a 2xx response's body into the file `path`,
+/// never holding more than a few pieces of it in memory; resolves with the bytes written.
+/// A final status outside 2xx rejects with `ABIO_ERR_HTTP_STATUS` before the file is
+/// touched; a failure midway (the server closing, an abort, `maxSize`) leaves no file and no
+/// temporary file behind.
 #[napi(ts_return_type = "Promise<number>")]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
-)]
-pub fn download(
-    env: Env,
-    url: String,
-    path: String,
-    method: String,
-    headers: Vec<String>,
-    #[napi(ts_arg_type = "string | ArrayBufferView | undefined | null")] body: Option<HeldBytes>,
-    file: Option<String>,
-    max_size: f64,
-    follow: bool,
-    flags: u32,
-    mode: i32,
-    #[napi(ts_arg_type = "((done: number, total: number) => void) | undefined | null")]
-    on_progress: Option<ProgressFn>,
-    token: Option<ClassInstance<CancelToken>>,
-) -> napi::Result<Promise> {
-    let mut spec = sync_call(&env, || {
-        Spec::new(&url, &method, &headers, source_of(body, file), follow)
-    })?;
-    let (call, promise) = Call::start(&env, on_progress, token)?;
-    let max = limit(max_size);
+pub fn download(env: Env, options: DownloadOptions<'_>) -> napi::Result<Promise> {
+    let DownloadOptions {
+        request,
+        path,
+        flags,
+        mode,
+    } = options;
+    let (mut spec, call, promise, max) = request.start(&env)?;
     let opts = write_options(flags, mode);
     let pool = pool(&env, &call.js);
     call.js.clone().spawn(async move {

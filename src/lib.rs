@@ -10,6 +10,7 @@ pub mod error;
 pub mod fs;
 pub mod headers;
 pub mod http;
+pub mod kinds;
 pub mod net;
 pub mod pack;
 pub mod runtime;

@@ -77,25 +77,36 @@ fn invalid(msg: String) -> AbioError {
     AbioError::InvalidArg(msg)
 }
 
-/// The routes of `serve`/`reload`, from the JS layer's parallel arrays: `paths[i]` answers
-/// `bodies[i]` (or the file `files[i]`) as `types[i]` (default `application/octet-stream`
-/// for bytes, the extension's type for files) with `headers[i]` (name, value, ...).
-fn route_table(
-    paths: Vec<String>,
-    bodies: Vec<Option<HeldBytes>>,
-    files: Vec<Option<String>>,
-    types: Vec<Option<String>>,
-    headers: Vec<Vec<String>>,
-) -> AbioResult<Routes> {
-    let mut routes = HashMap::with_capacity(paths.len());
-    let parts = paths
-        .into_iter()
-        .zip(bodies)
-        .zip(files)
-        .zip(types)
-        .zip(headers);
-    for ((((path, body), file), ty), extra) in parts {
-        let content_type = ty
+/// A route of `serve`/`reload`, as `lib/http.js` checked it.
+#[napi(object, object_to_js = false)]
+pub struct RouteSpec {
+    /// The exact path it answers (the query ignored).
+    pub path: String,
+    /// The body, held (not copied) for as long as the route exists (or `file`).
+    #[napi(ts_type = "string | ArrayBufferView")]
+    pub body: Option<HeldBytes>,
+    /// The file sent instead of a body (an absolute path), opened for each request.
+    pub file: Option<String>,
+    /// The `content-type`: by default `application/octet-stream` for a body, the
+    /// extension's type for a file.
+    #[napi(js_name = "type")]
+    pub content_type: Option<String>,
+    /// More headers: name, value, name, value, ...
+    pub headers: Vec<String>,
+}
+
+/// The routes of `serve`/`reload`: each path answers its body or file with its headers.
+fn route_table(specs: Vec<RouteSpec>) -> AbioResult<Routes> {
+    let mut routes = HashMap::with_capacity(specs.len());
+    for spec in specs {
+        let RouteSpec {
+            path,
+            body,
+            file,
+            content_type,
+            headers: extra,
+        } = spec;
+        let content_type = content_type
             .map(|ty| {
                 HeaderValue::from_str(&ty).map_err(|_| {
                     invalid(format!(
@@ -471,12 +482,17 @@ async fn dispatch(server: Arc<Http>, req: Request<Incoming>, on: Arc<Activity>) 
 }
 
 /// `serve({ websocket })` as lib/ws.js checked it.
-#[napi(object)]
-pub struct WsServeOptions {
+#[napi(object, object_to_js = false)]
+pub struct WsServeOptions<'a> {
     /// Upgrades only on this path; any path when absent.
     pub path: Option<String>,
     /// What every connection gets.
     pub connection: WsOptions,
+    /// lib/ws.js's opener, called with each new connection (before it reads anything).
+    #[napi(
+        ts_type = "(socket: NativeWebSocket, method: string, url: string, headers: string[]) => void"
+    )]
+    pub on_open: Function<'a, OpenArgs, ()>,
 }
 
 /// Limits against slow or hostile clients.
@@ -727,19 +743,9 @@ impl NativeHttpServer {
 
     /// Replaces the routes; requests already answered keep the bodies they got.
     #[napi]
-    pub fn reload(
-        &self,
-        env: Env,
-        paths: Vec<String>,
-        #[napi(ts_arg_type = "Array<string | ArrayBufferView | undefined>")] bodies: Vec<
-            Option<HeldBytes>,
-        >,
-        files: Vec<Option<String>>,
-        types: Vec<Option<String>>,
-        headers: Vec<Vec<String>>,
-    ) -> napi::Result<()> {
+    pub fn reload(&self, env: Env, routes: Vec<RouteSpec>) -> napi::Result<()> {
         sync_call(&env, || {
-            let table = route_table(paths, bodies, files, types, headers)?;
+            let table = route_table(routes)?;
             *self.inner.routes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
             Ok(())
         })
@@ -787,45 +793,51 @@ impl NativeHttpServer {
     }
 }
 
+/// `serve()`'s options, as `lib/http.js` checked them.
+#[napi(object, object_to_js = false)]
+pub struct ServeOptions<'a> {
+    /// The address to listen on; all of them (`::`, else `0.0.0.0`) when absent.
+    pub host: Option<String>,
+    /// The port (0: one the OS picks).
+    pub port: u32,
+    /// `SO_REUSEPORT`: several servers share the port.
+    pub reuse_port: bool,
+    /// Answered in Rust, without entering JS.
+    pub routes: Vec<RouteSpec>,
+    /// Limits against slow or hostile clients.
+    pub limits: HttpOptions,
+    /// lib/http.js's dispatcher for the `fetch` handler, called for each request no route
+    /// answers; without it, such requests get 404 (405 for a route's path).
+    #[napi(
+        ts_type = "(request: NativeRequest, method: string, url: string, headers: string[]) => void"
+    )]
+    pub fetch: Option<Function<'a, FetchArgs, ()>>,
+    /// WebSocket upgrades, when the server takes them.
+    pub websocket: Option<WsServeOptions<'a>>,
+}
+
 /// Listens on `host:port` and serves the routes. Resolves once listening.
 #[napi(ts_return_type = "Promise<NativeHttpServer>")]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
-)]
-pub fn serve(
-    env: Env,
-    host: Option<String>,
-    port: u32,
-    reuse_port: bool,
-    paths: Vec<String>,
-    #[napi(ts_arg_type = "Array<string | ArrayBufferView | undefined>")] bodies: Vec<
-        Option<HeldBytes>,
-    >,
-    files: Vec<Option<String>>,
-    types: Vec<Option<String>>,
-    headers: Vec<Vec<String>>,
-    options: HttpOptions,
-    #[napi(
-        ts_arg_type = "(request: NativeRequest, method: string, url: string, headers: string[]) => void"
-    )]
-    fetch: Option<Function<FetchArgs, ()>>,
-    websocket: Option<WsServeOptions>,
-    #[napi(
-        ts_arg_type = "(socket: NativeWebSocket, method: string, url: string, headers: string[]) => void"
-    )]
-    on_open: Option<Function<OpenArgs, ()>>,
-) -> napi::Result<Promise> {
-    let routes = sync_call(&env, || route_table(paths, bodies, files, types, headers))?;
+pub fn serve(env: Env, options: ServeOptions<'_>) -> napi::Result<Promise> {
+    let ServeOptions {
+        host,
+        port,
+        reuse_port,
+        routes,
+        limits: options,
+        fetch,
+        websocket,
+    } = options;
+    let routes = sync_call(&env, || route_table(routes))?;
     let fetch = fetch.map(|f| f.create_ref()).transpose()?;
-    let ws = match (websocket, on_open) {
-        (Some(o), Some(f)) => Some(WsServe {
+    let ws = match websocket {
+        Some(o) => Some(WsServe {
             path: o.path,
             options: o.connection,
-            on_open: f.create_ref()?,
+            on_open: o.on_open.create_ref()?,
             registry: Arc::default(),
         }),
-        _ => None,
+        None => None,
     };
     let target = target(host, port, None);
     listening(
