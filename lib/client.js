@@ -26,7 +26,10 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 // Methods `fetch` upper-cases (Fetch standard, "normalize a method").
 const NORMALIZED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
 
-/** The `url` argument as a WHATWG-normalised http: href. */
+/**
+ * The `url` argument as a WHATWG-normalised http: href.
+ * @param {unknown} url
+ */
 function checkUrl(url) {
   const parsed = parseUrl(url)
   const href = parsed.href
@@ -41,6 +44,7 @@ function checkUrl(url) {
   return href
 }
 
+/** @param {unknown} value */
 function checkMethod(value) {
   if (value === undefined) return 'GET'
   if (typeof value !== 'string') throw invalidType('options.method', 'of type string', value)
@@ -49,9 +53,13 @@ function checkMethod(value) {
   return NORMALIZED.has(upper) ? upper : value
 }
 
-/** `headers` as the flat name, value, ... list src/client.rs takes. */
+/**
+ * `headers` as the flat name, value, ... list src/client.rs takes.
+ * @param {unknown} value
+ */
 function checkHeaders(value) {
   const h = checkObject(value, 'options.headers')
+  /** @type {string[]} */
   const flat = []
   if (h === undefined) return flat
   for (const name of Object.keys(h)) {
@@ -68,33 +76,48 @@ function checkHeaders(value) {
   return flat
 }
 
-/** `body` as [held Data or undefined, file path or undefined]. */
+/**
+ * `body` as [held Data or undefined, file path or undefined].
+ * @param {unknown} value
+ * @param {string} method
+ * @returns {[body: import('./bytes').Part | undefined, file: string | undefined]}
+ */
 function checkBody(value, method) {
   if (value === undefined || value === null) return [undefined, undefined]
   if (method === 'GET' || method === 'HEAD')
     throw invalidValue('options.body', `cannot be sent with a ${method} request`, value)
   if (typeof value === 'object' && !ArrayBuffer.isView(value) && !isAnyArrayBuffer(value)) {
-    if (value.file === undefined)
+    const file = /** @type {{ file?: unknown }} */ (value).file
+    if (file === undefined)
       throw invalidType('options.body', 'a string, ArrayBuffer, SharedArrayBuffer, ArrayBufferView or { file }', value)
-    return [undefined, checkPath(value.file, 'options.body.file')]
+    return [undefined, checkPath(file, 'options.body.file')]
   }
   return [toHeldPart(value, 'options.body'), undefined]
 }
 
-/** `onProgress(done, total)`, with Rust's -1 for an unknown total given as `null`. */
+/**
+ * `onProgress(done, total)`, with Rust's -1 for an unknown total given as `null`.
+ * @param {unknown} value
+ * @returns {((done: number, total: number) => void) | undefined}
+ */
 function checkProgress(value) {
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'function') throw invalidType('options.onProgress', 'a function (done, total) => void', value)
   return (done, total) => value(done, total < 0 ? null : total)
 }
 
+/** @param {unknown} value */
 function checkRedirect(value) {
   if (value === undefined || value === 'follow') return true
   if (value === 'manual') return false
   throw invalidValue('options.redirect', "must be 'follow' or 'manual'", value)
 }
 
-/** The options common to request() and download(); `maxSize` defaults to `defaultMax` (-1: none). */
+/**
+ * The options common to request() and download(); `maxSize` defaults to `defaultMax` (-1: none).
+ * @param {Record<string, unknown>} o
+ * @param {number} defaultMax
+ */
 function common(o, defaultMax) {
   const method = checkMethod(o.method)
   return {
@@ -107,12 +130,24 @@ function common(o, defaultMax) {
   }
 }
 
-/** The request src/client.rs takes, with the call's cancel token. */
+/**
+ * The request src/client.rs takes, with the call's cancel token.
+ * @param {string} href
+ * @param {ReturnType<typeof common>} c
+ * @param {import('./bytes').Part | undefined} body
+ * @param {string | undefined} file
+ * @param {import('./args').CancelToken | undefined} token
+ * @returns {import('../binding.js').RequestOptions}
+ */
 function native(href, c, body, file, token) {
   const { method, headers, maxSize, follow, onProgress } = c
   return { url: href, method, headers, body, file, maxSize, follow, onProgress, token }
 }
 
+/**
+ * @param {unknown} url
+ * @param {unknown} [options]
+ */
 function request(url, options) {
   const href = checkUrl(url)
   const o = checkObject(options, 'options') ?? {}
@@ -127,6 +162,11 @@ function request(url, options) {
   }))
 }
 
+/**
+ * @param {unknown} url
+ * @param {unknown} path
+ * @param {unknown} [options]
+ */
 function download(url, path, options) {
   const href = checkUrl(url)
   const p = checkPath(path)
