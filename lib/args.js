@@ -240,6 +240,19 @@ function withSignal(signal, start) {
   )
 }
 
+/**
+ * Whether `value` is a promise (or another thenable).
+ * @param {unknown} value
+ * @returns {value is PromiseLike<unknown>}
+ */
+function isThenable(value) {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (/** @type {{ then?: unknown }} */ (value).then) === 'function'
+  )
+}
+
 /** @param {AbortSignal | undefined} signal */
 function throwIfAborted(signal) {
   if (signal !== undefined && signal.aborted) throw abortError(signal.reason)
@@ -256,6 +269,7 @@ function checkArray(value, name) {
 }
 
 module.exports = {
+  isThenable,
   checkPath,
   headerRecord,
   parseUrl,

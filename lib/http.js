@@ -15,6 +15,7 @@ const {
   checkPath,
   checkPort,
   headerRecord,
+  isThenable,
   writeOptions,
   withSignal,
 } = require('./args')
@@ -210,19 +211,6 @@ function dispatcher(fetch) {
       answer(native, result)
     }
   }
-}
-
-/**
- * Whether `value` is a promise (or another thenable).
- * @param {unknown} value
- * @returns {value is PromiseLike<unknown>}
- */
-function isThenable(value) {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof (/** @type {{ then?: unknown }} */ (value).then) === 'function'
-  )
 }
 
 /**

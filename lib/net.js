@@ -14,6 +14,7 @@ const {
   checkPort,
   checkSignal,
   checkArray,
+  isThenable,
   withSignal,
 } = require('./args')
 
@@ -442,8 +443,7 @@ function listen(options, onConnection) {
     } catch (err) {
       return handlerFailed(socket, err)
     }
-    if (result !== null && typeof result === 'object' && typeof result.then === 'function')
-      Promise.resolve(result).catch((err) => handlerFailed(socket, err))
+    if (isThenable(result)) Promise.resolve(result).catch((err) => handlerFailed(socket, err))
   }
   return binding
     .listen(host, port, path, Math.min(backlog, 65535), reusePort, opts, accept)
