@@ -6,6 +6,7 @@
 //! its failures before a response are [`errors`]. A pending call holds the Node event loop
 //! ([`KeepAlive`]) until its promise settles; idle pooled connections do not.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -75,6 +76,22 @@ impl Call {
             progress,
         };
         Ok((call, promise))
+    }
+
+    /// Runs `work(js, progress, cancel)` on the runtime, then settles the promise with what
+    /// it gives.
+    fn spawn<T, Fut>(self, work: impl FnOnce(Js, Option<Arc<Progress>>, Cancel) -> Fut)
+    where
+        T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+        Fut: Future<Output = AbioResult<T>> + Send + 'static,
+    {
+        let work = work(self.js.clone(), self.progress.clone(), self.cancel.clone());
+        self.js.clone().spawn(async move {
+            // `work`'s own clones are dropped here, before the last reference goes with
+            // `finish` on the JS thread.
+            let result = work.await;
+            self.finish(result);
+        });
     }
 
     /// Settles the promise on the JS thread (after any progress call already queued), and
@@ -163,10 +180,7 @@ pub fn request(env: Env, options: RequestOptions<'_>) -> napi::Result<Promise> {
     let url = options.url.clone();
     let (mut spec, call, promise, max) = options.start(&env)?;
     let pool = pool(&env, &call.js);
-    call.js.clone().spawn(async move {
-        let progress = call.progress.clone();
-        let js = call.js.clone();
-        let cancel = call.cancel.clone();
+    call.spawn(move |js, progress, cancel| async move {
         let work = async {
             let (res, final_url) = exchange(&pool, &mut spec).await?;
             let status = res.status().as_u16() as u32;
@@ -199,9 +213,7 @@ pub fn request(env: Env, options: RequestOptions<'_>) -> napi::Result<Promise> {
                 url,
             })
         };
-        let result = abortable(&call.cancel, work).await;
-        drop(progress);
-        call.finish(result);
+        abortable(&cancel, work).await
     });
     Ok(promise)
 }
@@ -235,10 +247,7 @@ pub fn download(env: Env, options: DownloadOptions<'_>) -> napi::Result<Promise>
     let (mut spec, call, promise, max) = request.start(&env)?;
     let opts = write_options(flags, mode);
     let pool = pool(&env, &call.js);
-    call.js.clone().spawn(async move {
-        let progress = call.progress.clone();
-        let js = call.js.clone();
-        let cancel = call.cancel.clone();
+    call.spawn(move |js, progress, cancel| async move {
         let work = async {
             // The body's reader watches `cancel` itself, and returns only once the file
             // writer has cleaned up: only the exchange is dropped on abort.
@@ -270,9 +279,7 @@ pub fn download(env: Env, options: DownloadOptions<'_>) -> napi::Result<Promise>
             }
             Ok(written as f64)
         };
-        let result: AbioResult<f64> = work.await;
-        drop(progress);
-        call.finish(result);
+        work.await
     });
     Ok(promise)
 }
