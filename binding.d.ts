@@ -64,7 +64,7 @@ export declare class NativeHttpServer {
   /** The port it listens on (the one picked when 0 was asked). */
   get port(): number
   /** Replaces the routes; requests already answered keep the bodies they got. */
-  reload(paths: Array<string>, bodies: Array<string | ArrayBufferView | undefined>, files: Array<string | undefined | null>, types: Array<string | undefined | null>, headers: Array<Array<string>>): void
+  reload(routes: Array<RouteSpec>): void
   /**
    * Stops accepting; resolves once the listening socket is closed. Open connections
    * finish the request they are on, then close.
@@ -144,7 +144,7 @@ export declare class NativeSocket {
    * Reads: `kind` 0 up to `n` bytes (null at the end), 1 exactly `n` bytes, 2 one frame
    * of at most `n` bytes (null at the end).
    */
-  read(kind: number, n: number): Promise<ArrayBuffer | null>
+  read(kind: ReadKind, n: number): Promise<ArrayBuffer | null>
   /** Closes the socket now; idempotent. */
   close(): void
   /** Keeps the event loop alive while open (the default). */
@@ -214,14 +214,37 @@ export declare function connect(host: string | undefined | null, port: number, p
 export declare function connectWebSocket(host: string, port: number, target: string, headers: Array<string>, options: WsOptions, token?: CancelToken | undefined | null): Promise<NativeWebSocket>
 
 /**
- * Sends a request like [`request`] and streams a 2xx response's body into the file `path`
- * (`flags`/`mode`: src/fs.rs's `WriteOptions` bits; lib/client.js makes it atomic by
- * default), never holding more than a few pieces of it in memory; resolves with the bytes
- * written. A final status outside 2xx rejects with `ABIO_ERR_HTTP_STATUS` before the file
- * is touched; a failure midway (the server closing, an abort, `maxSize`) leaves no file
- * and no temporary file behind.
+ * Parts of an outgoing write up to this size are copied when handed over rather than held:
+ * a copy of a few KiB costs less than the napi reference that holds a view (made at the
+ * call, deleted on the JS thread later), and small writes of one call become one buffer.
+ * `lib/ws.js` reads it from the binding: it copies payloads this small into a scratch area
+ * it reuses once they are handed over, which is safe only because they are copied here.
  */
-export declare function download(url: string, path: string, method: string, headers: Array<string>, body: string | ArrayBufferView | undefined | null, file: string | undefined | null, maxSize: number, follow: boolean, flags: number, mode: number, onProgress?: ((done: number, total: number) => void) | undefined | null, token?: CancelToken | undefined | null): Promise<number>
+export declare const COPY_IN: number
+
+/** The largest frame `readFrame()` takes when not told (`options.maxSize`): 64 MiB. */
+export declare const DEFAULT_MAX_FRAME: number
+
+/**
+ * Sends a request like [`request`] and streams a 2xx response's body into the file `path`,
+ * never holding more than a few pieces of it in memory; resolves with the bytes written.
+ * A final status outside 2xx rejects with `ABIO_ERR_HTTP_STATUS` before the file is
+ * touched; a failure midway (the server closing, an abort, `maxSize`) leaves no file and no
+ * temporary file behind.
+ */
+export declare function download(options: DownloadOptions): Promise<number>
+
+/** `download()`'s request and the file it writes, as `lib/client.js` checked them. */
+export interface DownloadOptions {
+  /** The request. */
+  request: RequestOptions
+  /** The file written. */
+  path: string
+  /** [`crate::write_options::WriteFlag`] bits (lib/client.js makes it atomic by default). */
+  flags: number
+  /** The created file's mode; negative: the default. */
+  mode: number
+}
 
 /** Limits against slow or hostile clients. */
 export interface HttpOptions {
@@ -256,6 +279,9 @@ export declare function listen(host: string | undefined | null, port: number, pa
  */
 export declare function mapFile(path: string): Promise<ArrayBuffer>
 
+/** The largest frame a socket sends or reads: its length field is a `u32`. */
+export declare const MAX_FRAME: number
+
 /**
  * Opens `path` with Node's `flags` (`r`, `r+`, `w`, `w+`, `a`, `a+`, `wx`) and `mode`
  * for a created file.
@@ -266,13 +292,13 @@ export declare function open(path: string, flags: string, mode: number): Promise
  * Packs `parts` (views, borrowed for the call) into a new `Buffer`: header, directory,
  * names, then each part at an `align`ed offset, with a CRC32C per part if `checksum`.
  */
-export declare function pack(parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean): Buffer
+export declare function pack(parts: ArrayBufferView[], kinds: Uint8Array, names: Array<string> | undefined | null, align: number, checksum: boolean): Buffer
 
 /** The number of bytes `pack` would make of these parts. */
-export declare function packedSize(parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number): number
+export declare function packedSize(parts: ArrayBufferView[], kinds: Uint8Array, names: Array<string> | undefined | null, align: number): number
 
 /** Packs `parts` into `target` (borrowed); returns the packed length. */
-export declare function packInto(target: Buffer, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean): number
+export declare function packInto(target: ArrayBufferView, parts: ArrayBufferView[], kinds: Uint8Array, names: Array<string> | undefined | null, align: number, checksum: boolean): number
 
 /**
  * The pack format's kind codes: the JS type name of each, in code order. `lib/pack.js`
@@ -310,23 +336,113 @@ export declare function readFiles(paths: Array<string>, offset: number, length: 
  */
 export declare function readFileSync(path: string, offset: number, length: number, maxSize: number): ArrayBuffer
 
+/** What a socket's `read(kind, n)` waits for (`binding.ReadKind` in JS). */
+export declare const enum ReadKind {
+  /** Up to `n` bytes, whatever arrived (`null` at the end of the stream). */
+  Chunk = 0,
+  /** Exactly `n` bytes. */
+  Exactly = 1,
+  /**
+   * One frame (a 4-byte big-endian length, then that many bytes) of at most `n` bytes
+   * (`null` at the end of the stream).
+   */
+  Frame = 2,
+}
+
 /**
  * Sends a request to the `http:` URL `url` and reads the whole response body (up to
- * `maxSize` bytes; negative: no limit) into an exact `ArrayBuffer`. `headers` is name,
- * value, ...; `body` is held (not copied) until the promise settles; `file` is a path
- * streamed instead. `follow`: follow redirects (else the 3xx is the answer).
+ * `maxSize` bytes) into an exact `ArrayBuffer`.
  */
-export declare function request(url: string, method: string, headers: Array<string>, body: string | ArrayBufferView | undefined | null, file: string | undefined | null, maxSize: number, follow: boolean, onProgress?: ((done: number, total: number) => void) | undefined | null, token?: CancelToken | undefined | null): Promise<ClientResponse>
+export declare function request(options: RequestOptions): Promise<ClientResponse>
+
+/**
+ * A request as `lib/client.js` checked it (`request()`'s, and the request of a
+ * `download()`).
+ */
+export interface RequestOptions {
+  /** An `http:` URL, WHATWG-normalised. */
+  url: string
+  /** The method, an HTTP token. */
+  method: string
+  /** Name, value, name, value, ...: names lower-case. */
+  headers: Array<string>
+  /** The body, held (not copied) until the promise settles (or `file`). */
+  body?: string | ArrayBufferView
+  /** The path of a file streamed as the body instead. */
+  file?: string
+  /** Bytes of the response body read (or written) at most; negative: no limit. */
+  maxSize: number
+  /** Follow redirects (else a 3xx is the answer). */
+  follow: boolean
+  /** `(done, total)` as body bytes arrive; `total` is -1 when unknown. */
+  onProgress?: (done: number, total: number) => void
+  /** Set from the call's `AbortSignal`. */
+  token?: CancelToken
+}
+
+/** A route of `serve`/`reload`, as `lib/http.js` checked it. */
+export interface RouteSpec {
+  /** The exact path it answers (the query ignored). */
+  path: string
+  /** The body, held (not copied) for as long as the route exists (or `file`). */
+  body?: string | ArrayBufferView
+  /** The file sent instead of a body (an absolute path), opened for each request. */
+  file?: string
+  /**
+   * The `content-type`: by default `application/octet-stream` for a body, the
+   * extension's type for a file.
+   */
+  type?: string
+  /** More headers: name, value, name, value, ... */
+  headers: Array<string>
+}
+
+/**
+ * How `savePacked` packs and writes, as `lib/pack.js` checked it. An object, unlike
+ * `writeFile`'s flags and mode: a pack is written for its bytes, not a call per message,
+ * and its numbers are too many to keep apart by position.
+ */
+export interface SaveOptions {
+  /** Each part's offset is a multiple of this (a power of two from 8 to 4096). */
+  align: number
+  /** A CRC32C per part. */
+  checksum: boolean
+  /** [`crate::write_options::WriteFlag`] bits, as `writeFile`'s. */
+  flags: number
+  /** A created file's mode; negative: the default. */
+  mode: number
+}
 
 /**
  * Writes the pack of `parts` to `path` with one `writev` (header, each part, zero padding),
  * never building the packed buffer: the parts are held, not copied, until the promise
- * settles. `flags`/`mode` as `writeFile`'s.
+ * settles.
  */
-export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Buffer, names: Array<string> | undefined | null, align: number, checksum: boolean, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
+export declare function savePacked(path: string, parts: ArrayBufferView[], kinds: Uint8Array, names: Array<string> | undefined | null, save: SaveOptions, cancel?: CancelToken | undefined | null): Promise<number>
 
 /** Listens on `host:port` and serves the routes. Resolves once listening. */
-export declare function serve(host: string | undefined | null, port: number, reusePort: boolean, paths: Array<string>, bodies: Array<string | ArrayBufferView | undefined>, files: Array<string | undefined | null>, types: Array<string | undefined | null>, headers: Array<Array<string>>, options: HttpOptions, fetch?: (request: NativeRequest, method: string, url: string, headers: string[]) => void, websocket?: WsServeOptions | undefined | null, onOpen?: (socket: NativeWebSocket, method: string, url: string, headers: string[]) => void): Promise<NativeHttpServer>
+export declare function serve(options: ServeOptions): Promise<NativeHttpServer>
+
+/** `serve()`'s options, as `lib/http.js` checked them. */
+export interface ServeOptions {
+  /** The address to listen on; all of them (`::`, else `0.0.0.0`) when absent. */
+  host?: string
+  /** The port (0: one the OS picks). */
+  port: number
+  /** `SO_REUSEPORT`: several servers share the port. */
+  reusePort: boolean
+  /** Answered in Rust, without entering JS. */
+  routes: Array<RouteSpec>
+  /** Limits against slow or hostile clients. */
+  limits: HttpOptions
+  /**
+   * lib/http.js's dispatcher for the `fetch` handler, called for each request no route
+   * answers; without it, such requests get 404 (405 for a route's path).
+   */
+  fetch?: (request: NativeRequest, method: string, url: string, headers: string[]) => void
+  /** WebSocket upgrades, when the server takes them. */
+  websocket?: WsServeOptions
+}
 
 /**
  * Registers `lib/ws.js`'s event callbacks for this thread: `(id, messages)` with every
@@ -338,7 +454,7 @@ export declare function setWebSocketCallbacks(messages: (id: number, messages: A
  * Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes
  * settle (see [`report_writes`]). Once per environment.
  */
-export declare function setWriteCallback(callback: () => void): void
+export declare function setWriteCallback(callback: (id: number, ok: number, failed: number, error: unknown) => void): void
 
 /** Socket options shared by `connect` and `listen`. */
 export interface SocketOptions {
@@ -355,7 +471,7 @@ export interface SocketOptions {
  * `[kind, offset, length]` per part, written straight into V8 memory, and the names of a
  * record. Part checksums are verified on several threads for large packs.
  */
-export declare function unpack(packed: Buffer, verify: boolean): { layout: Uint32Array | Float64Array; names: string[] | null }
+export declare function unpack(packed: ArrayBufferView, verify: boolean): { layout: Uint32Array | Float64Array; names: string[] | null }
 
 /** Async `writeFileSync`: the views are held, not copied, until the promise settles. */
 export declare function writeFile(path: string, data: string | ArrayBufferView | Array<string | ArrayBufferView>, flags: number, mode: number, cancel?: CancelToken | undefined | null): Promise<number>
@@ -369,10 +485,29 @@ export declare function writeFiles(paths: Array<string>, data: Array<string | Ar
 
 /**
  * Writes `data` (one part or many, in order, with `writev`) to `path`; returns the bytes
- * written. The views are borrowed for the call. `flags`: 1 append, 2 atomic, 4 durable,
- * 8 mkdirs; `mode` < 0 means the default.
+ * written. The views are borrowed for the call. `flags`: `WriteFlag` bits (positional,
+ * not an options object: a call over a small file takes ~6 µs here, and reading an object's
+ * properties through Node-API added ~0.1-0.2 µs, 2-3%); `mode` < 0 means the default.
  */
 export declare function writeFileSync(path: string, data: string | ArrayBufferView | Array<string | ArrayBufferView>, flags: number, mode: number): number
+
+/**
+ * The bits of `flags`, the boolean `WriteOptions` as `lib/args.js` passes them to every
+ * call that writes a file (`binding.WriteFlag` in JS).
+ */
+export declare const enum WriteFlag {
+  /** `append`: append (`O_APPEND`) instead of replacing. */
+  Append = 1,
+  /** `atomic`: write a temporary file beside the target, then rename it over the target. */
+  Atomic = 2,
+  /**
+   * `durable`: `fdatasync` before returning (and `fsync` the directory after an atomic
+   * rename).
+   */
+  Durable = 4,
+  /** `mkdirs`: create missing parent directories. */
+  Mkdirs = 8,
+}
 
 /** The connection options lib/ws.js checked. */
 export interface WsOptions {
@@ -390,4 +525,6 @@ export interface WsServeOptions {
   path?: string
   /** What every connection gets. */
   connection: WsOptions
+  /** lib/ws.js's opener, called with each new connection (before it reads anything). */
+  onOpen: (socket: NativeWebSocket, method: string, url: string, headers: string[]) => void
 }

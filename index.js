@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // abio: move bytes between JavaScript memory, disk and network without copies.
 // The public entry: the thin JS layer of lib/ in front of the native binding.
@@ -9,7 +10,7 @@
 
 const bytes = require('./lib/bytes')
 const fs = require('./lib/fs')
-const pack = require('./lib/pack')
+const packing = require('./lib/pack')
 const net = require('./lib/net')
 const http = require('./lib/http')
 const client = require('./lib/client')
@@ -26,12 +27,12 @@ exports.open = fs.open
 exports.FileHandle = fs.FileHandle
 exports.toArrayBuffer = bytes.toArrayBuffer
 exports.toBuffer = bytes.toBuffer
-exports.pack = pack.pack
-exports.packedSize = pack.packedSize
-exports.packInto = pack.packInto
-exports.unpack = pack.unpack
-exports.savePacked = pack.savePacked
-exports.loadPacked = pack.loadPacked
+exports.pack = packing.pack
+exports.packedSize = packing.packedSize
+exports.packInto = packing.packInto
+exports.unpack = packing.unpack
+exports.savePacked = packing.savePacked
+exports.loadPacked = packing.loadPacked
 exports.connect = net.connect
 exports.listen = net.listen
 exports.Socket = net.Socket

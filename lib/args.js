@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Argument checks and AbortSignal wiring shared by every area of the JS layer. No I/O.
 
@@ -5,27 +6,44 @@ const { fileURLToPath } = require('node:url')
 const binding = require('../binding.js')
 const { invalidType, invalidValue, outOfRange, abortError } = require('./errors')
 
-// WriteOptions as the bits src/fs.rs reads.
-const APPEND = 1
-const ATOMIC = 2
-const DURABLE = 4
-const MKDIRS = 8
+// WriteOptions as the bits src/write_options.rs defines (`WriteFlag`).
+const APPEND = binding.WriteFlag.Append
+const ATOMIC = binding.WriteFlag.Atomic
+const DURABLE = binding.WriteFlag.Durable
+const MKDIRS = binding.WriteFlag.Mkdirs
 
+/** @typedef {import('../binding.js').CancelToken} CancelToken */
+
+/**
+ * Whether `value` is a `URL`, or looks like one (a URL of another realm, or a WHATWG URL
+ * polyfill): what Node's `fileURLToPath` accepts.
+ * @param {unknown} value
+ * @returns {value is URL}
+ */
+function isUrl(value) {
+  if (value instanceof URL) return true
+  if (value === null || typeof value !== 'object') return false
+  const u = /** @type {{ href?: unknown, protocol?: unknown }} */ (value)
+  return typeof u.href === 'string' && typeof u.protocol === 'string'
+}
+
+/**
+ * A `string | URL` path argument as a string.
+ * @param {unknown} path
+ * @returns {string}
+ */
 function checkPath(path, name = 'path') {
   if (typeof path === 'string') {
     if (path.includes('\0')) throw invalidValue(name, 'must be a string without null bytes', path)
     return path
   }
-  if (
-    path instanceof URL ||
-    (path !== null && typeof path === 'object' && typeof path.href === 'string' && typeof path.protocol === 'string')
-  ) {
+  if (isUrl(path)) {
     if (path.protocol !== 'file:') throw invalidValue(name, 'must be a file: URL', path.href)
     let p
     try {
       p = fileURLToPath(path)
     } catch (err) {
-      throw invalidValue(name, `is not a usable file: URL (${err.message})`, path.href)
+      throw invalidValue(name, `is not a usable file: URL (${/** @type {Error} */ (err).message})`, path.href)
     }
     // `%00` decodes to a null byte, which no OS path can hold (Node's fs says so too).
     if (p.includes('\0')) throw invalidValue(name, 'must be a file: URL without null bytes (%00)', path.href)
@@ -34,12 +52,18 @@ function checkPath(path, name = 'path') {
   throw invalidType(name, 'of type string or an instance of URL', path)
 }
 
-/** A `string | URL` argument parsed as a WHATWG URL (the caller checks its scheme). */
+/**
+ * A `string | URL` argument parsed as a WHATWG URL (the caller checks its scheme).
+ * @param {unknown} url
+ */
 function parseUrl(url, name = 'url') {
   let href
   if (typeof url === 'string') href = url
-  else if (url instanceof URL || (url !== null && typeof url === 'object' && typeof url.href === 'string'))
-    href = url.href
+  else if (
+    url instanceof URL ||
+    (url !== null && typeof url === 'object' && typeof (/** @type {{ href?: unknown }} */ (url).href) === 'string')
+  )
+    href = /** @type {{ href: string }} */ (url).href
   else throw invalidType(name, 'of type string or an instance of URL', url)
   try {
     return new URL(href)
@@ -52,8 +76,11 @@ function parseUrl(url, name = 'url') {
  * Headers from Rust's flat `[name, value, ...]` list as an object without a prototype, so
  * that a peer's `__proto__`, `constructor` or `toString` header is a header like any other;
  * repeated names joined with `', '`, as Node joins them.
+ * @param {string[]} flat
+ * @returns {Record<string, string>}
  */
 function headerRecord(flat) {
+  /** @type {Record<string, string>} */
   const headers = Object.create(null)
   for (let i = 0; i < flat.length; i += 2) {
     const k = flat[i]
@@ -62,27 +89,50 @@ function headerRecord(flat) {
   return headers
 }
 
+/**
+ * An options object (its properties still to be checked), or undefined when not given.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {Record<string, unknown> | undefined}
+ */
 function checkObject(value, name) {
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'object' || Array.isArray(value)) throw invalidType(name, 'an object', value)
-  return value
+  return /** @type {Record<string, unknown>} */ (value)
 }
 
+/**
+ * @param {unknown} value
+ * @param {string} name
+ */
 function checkBool(value, name) {
   if (value === undefined) return false
   if (typeof value !== 'boolean') throw invalidType(name, 'of type boolean', value)
   return value
 }
 
-/** A non-negative safe integer, or `fallback` when undefined. */
+/**
+ * A non-negative safe integer, or `fallback` when undefined.
+ * @template {number | undefined} [F=undefined]
+ * @param {unknown} value
+ * @param {string} name
+ * @param {F} [fallback]
+ * @returns {number | F}
+ */
 function checkIndex(value, name, fallback) {
-  if (value === undefined || (value === null && fallback !== undefined)) return fallback
+  if (value === undefined || (value === null && fallback !== undefined)) return /** @type {F} */ (fallback)
   if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
   if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, '>= 0 and <= 2^53 - 1, an integer', value)
   return value
 }
 
-/** A TCP port, 0-65535, or `fallback` when undefined. */
+/**
+ * A TCP port, 0-65535, or `fallback` when undefined.
+ * @param {unknown} value
+ * @param {string} name
+ * @param {number} [fallback]
+ * @returns {number}
+ */
 function checkPort(value, name, fallback) {
   if (value === undefined && fallback !== undefined) return fallback
   if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
@@ -90,6 +140,13 @@ function checkPort(value, name, fallback) {
   return value
 }
 
+/**
+ * A file mode (permission bits), or `fallback` when not given.
+ * @param {unknown} value
+ * @param {string} name
+ * @param {number} fallback
+ * @returns {number}
+ */
 function checkMode(value, name, fallback) {
   if (value === undefined || value === null) return fallback
   if (typeof value !== 'number') throw invalidType(name, 'of type number', value)
@@ -98,22 +155,25 @@ function checkMode(value, name, fallback) {
   return value
 }
 
+/**
+ * An `AbortSignal` (of any realm), or undefined.
+ * @param {unknown} signal
+ * @param {string} name
+ * @returns {AbortSignal | undefined}
+ */
 function checkSignal(signal, name) {
   if (signal === undefined) return undefined
-  if (
-    signal === null ||
-    typeof signal !== 'object' ||
-    typeof signal.aborted !== 'boolean' ||
-    typeof signal.addEventListener !== 'function'
-  ) {
+  const s = /** @type {{ aborted?: unknown, addEventListener?: unknown } | null} */ (signal)
+  if (s === null || typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function')
     throw invalidType(name, 'an instance of AbortSignal', signal)
-  }
-  return signal
+  return /** @type {AbortSignal} */ (signal)
 }
 
 /**
  * WriteOptions -> [flags, mode, signal]; shared by every write call. Streams that may fail
  * midway (a body from the network) write atomically unless told otherwise.
+ * @param {unknown} options
+ * @returns {[flags: number, mode: number, signal: AbortSignal | undefined]}
  */
 function writeOptions(options, atomicByDefault = false) {
   const o = checkObject(options, 'options')
@@ -130,7 +190,11 @@ function writeOptions(options, atomicByDefault = false) {
   return [flags, checkMode(o.mode, 'options.mode', -1), checkSignal(o.signal, 'options.signal')]
 }
 
-/** ReadOptions -> [offset, length, maxSize, signal]; -1 means "not given". */
+/**
+ * ReadOptions -> [offset, length, maxSize, signal]; -1 means "not given".
+ * @param {unknown} options
+ * @returns {[offset: number, length: number, maxSize: number, signal: AbortSignal | undefined]}
+ */
 function readOptions(options) {
   const o = checkObject(options, 'options')
   if (o === undefined) return [0, -1, -1, undefined]
@@ -148,6 +212,10 @@ function readOptions(options) {
  * before it settled, so the outcome never depends on who won the race; a write aborted
  * that late may have been carried out in part or in whole (an atomic one: in whole or not
  * at all), as with Node's fs.promises.writeFile.
+ * @template T
+ * @param {AbortSignal | undefined} signal
+ * @param {(token: CancelToken | undefined) => Promise<T>} start
+ * @returns {Promise<T>}
  */
 function withSignal(signal, start) {
   if (signal === undefined) return start(undefined)
@@ -172,16 +240,36 @@ function withSignal(signal, start) {
   )
 }
 
+/**
+ * Whether `value` is a promise (or another thenable).
+ * @param {unknown} value
+ * @returns {value is PromiseLike<unknown>}
+ */
+function isThenable(value) {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (/** @type {{ then?: unknown }} */ (value).then) === 'function'
+  )
+}
+
+/** @param {AbortSignal | undefined} signal */
 function throwIfAborted(signal) {
   if (signal !== undefined && signal.aborted) throw abortError(signal.reason)
 }
 
+/**
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {unknown[]}
+ */
 function checkArray(value, name) {
   if (!Array.isArray(value)) throw invalidType(name, 'an array', value)
   return value
 }
 
 module.exports = {
+  isThenable,
   checkPath,
   headerRecord,
   parseUrl,

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Bytes in: any ArrayBuffer, SharedArrayBuffer, ArrayBufferView or string, checked and
 // shaped for the binding (bare buffers become a Uint8Array over the same memory: Node 20's
@@ -10,7 +11,12 @@ const { invalidType, invalidValue } = require('./errors')
 const BYTES = 'an ArrayBuffer, SharedArrayBuffer, Buffer, TypedArray or DataView'
 const DATA = `a string or ${BYTES}`
 
-/** Whether `view`'s memory was transferred away (its byteLength reads 0 or throws). */
+/** @typedef {string | ArrayBufferView} Part A `Data` value as the binding takes it. */
+
+/**
+ * Whether `view`'s memory was transferred away (its byteLength reads 0 or throws).
+ * @param {ArrayBufferView | ArrayBufferLike} view
+ */
 function isDetached(view) {
   try {
     if (view.byteLength !== 0) return false
@@ -22,7 +28,12 @@ function isDetached(view) {
   }
 }
 
-/** `value` as something `bytes.rs` takes (a view), or undefined if it is not `Bytes`. */
+/**
+ * `value` as something `bytes.rs` takes (a view), or undefined if it is not `Bytes`.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {ArrayBufferView | undefined}
+ */
 function asView(value, name) {
   if (ArrayBuffer.isView(value)) {
     if (isDetached(value)) throw invalidValue(name, 'must not be detached', value)
@@ -35,14 +46,24 @@ function asView(value, name) {
   return undefined
 }
 
-/** A `Bytes` argument as a view. */
+/**
+ * A `Bytes` argument as a view.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {ArrayBufferView}
+ */
 function toView(value, name) {
   const view = asView(value, name)
   if (view === undefined) throw invalidType(name, `${BYTES}`, value)
   return view
 }
 
-/** A `Data` argument: a string, or `Bytes` as a view. */
+/**
+ * A `Data` argument: a string, or `Bytes` as a view.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {Part}
+ */
 function toPart(value, name) {
   if (typeof value === 'string') return value
   const view = asView(value, name)
@@ -50,7 +71,12 @@ function toPart(value, name) {
   return view
 }
 
-/** A `Data | Data[]` argument. */
+/**
+ * A `Data | Data[]` argument.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {Part | Part[]}
+ */
 function toData(value, name) {
   if (!Array.isArray(value)) return toPart(value, name)
   const parts = new Array(value.length)
@@ -58,9 +84,13 @@ function toData(value, name) {
   return parts
 }
 
-/** Whether `buffer` may shrink or move: a resizable ArrayBuffer or a growable SharedArrayBuffer. */
+/**
+ * Whether `buffer` may shrink or move: a resizable ArrayBuffer or a growable SharedArrayBuffer.
+ * @param {ArrayBufferLike} buffer
+ */
 function isResizable(buffer) {
-  return buffer.resizable === true || buffer.growable === true
+  const b = /** @type {{ resizable?: boolean, growable?: boolean }} */ (buffer)
+  return b.resizable === true || b.growable === true
 }
 
 /**
@@ -68,18 +98,31 @@ function isResizable(buffer) {
  * over a resizable ArrayBuffer or a growable SharedArrayBuffer is copied now, as a Uint8Array of
  * its current bytes, since `resize()` may decommit the pages abio would read later (design.md
  * section 2). Any other view is returned as it is: held, not copied.
+ * @template {Part} P
+ * @param {P} view
+ * @returns {P | Uint8Array}
  */
 function held(view) {
   if (typeof view === 'string' || !isResizable(view.buffer)) return view
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice()
 }
 
-/** A `Data` argument abio holds past the call. */
+/**
+ * A `Data` argument abio holds past the call.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {Part}
+ */
 function toHeldPart(value, name) {
   return held(toPart(value, name))
 }
 
-/** A `Data | Data[]` argument abio holds past the call. */
+/**
+ * A `Data | Data[]` argument abio holds past the call.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {Part | Part[]}
+ */
 function toHeldData(value, name) {
   const d = toData(value, name)
   if (!Array.isArray(d)) return held(d)
@@ -90,6 +133,9 @@ function toHeldData(value, name) {
 /**
  * A view abio fills after the call returns (`readFileInto`, `readInto`): one over memory that may
  * shrink is refused, since a copy would not be the caller's memory.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {ArrayBufferView}
  */
 function toTarget(value, name) {
   if (!ArrayBuffer.isView(value)) throw invalidType(name, 'a Buffer, TypedArray or DataView', value)
@@ -107,6 +153,8 @@ function toTarget(value, name) {
  * The exact bytes of `data` as an ArrayBuffer: the same ArrayBuffer when `data` is one or
  * a view spanning one whole, otherwise one copy of just the view's bytes (a
  * SharedArrayBuffer's bytes are always copied into a plain ArrayBuffer).
+ * @param {unknown} data
+ * @returns {ArrayBuffer}
  */
 function toArrayBuffer(data) {
   const view = toView(data, 'data')
@@ -120,7 +168,11 @@ function toArrayBuffer(data) {
   return copy
 }
 
-/** A `Buffer` over the same memory as `data`: no copy. */
+/**
+ * A `Buffer` over the same memory as `data`: no copy.
+ * @param {unknown} data
+ * @returns {Buffer}
+ */
 function toBuffer(data) {
   if (Buffer.isBuffer(data)) return data
   const view = toView(data, 'data')

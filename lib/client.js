@@ -1,5 +1,6 @@
+// @ts-check
 'use strict'
-// The HTTP client: argument checks and AbortSignal wiring in front of src/client.rs. No I/O
+// The HTTP client: argument checks and AbortSignal wiring in front of src/client/. No I/O
 // here.
 
 const { constants } = require('node:buffer')
@@ -25,7 +26,10 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 // Methods `fetch` upper-cases (Fetch standard, "normalize a method").
 const NORMALIZED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
 
-/** The `url` argument as a WHATWG-normalised http: href. */
+/**
+ * The `url` argument as a WHATWG-normalised http: href.
+ * @param {unknown} url
+ */
 function checkUrl(url) {
   const parsed = parseUrl(url)
   const href = parsed.href
@@ -40,6 +44,7 @@ function checkUrl(url) {
   return href
 }
 
+/** @param {unknown} value */
 function checkMethod(value) {
   if (value === undefined) return 'GET'
   if (typeof value !== 'string') throw invalidType('options.method', 'of type string', value)
@@ -48,9 +53,13 @@ function checkMethod(value) {
   return NORMALIZED.has(upper) ? upper : value
 }
 
-/** `headers` as the flat name, value, ... list src/client.rs takes. */
+/**
+ * `headers` as the flat name, value, ... list src/client/ takes.
+ * @param {unknown} value
+ */
 function checkHeaders(value) {
   const h = checkObject(value, 'options.headers')
+  /** @type {string[]} */
   const flat = []
   if (h === undefined) return flat
   for (const name of Object.keys(h)) {
@@ -67,33 +76,48 @@ function checkHeaders(value) {
   return flat
 }
 
-/** `body` as [held Data or undefined, file path or undefined]. */
+/**
+ * `body` as [held Data or undefined, file path or undefined].
+ * @param {unknown} value
+ * @param {string} method
+ * @returns {[body: import('./bytes').Part | undefined, file: string | undefined]}
+ */
 function checkBody(value, method) {
   if (value === undefined || value === null) return [undefined, undefined]
   if (method === 'GET' || method === 'HEAD')
     throw invalidValue('options.body', `cannot be sent with a ${method} request`, value)
   if (typeof value === 'object' && !ArrayBuffer.isView(value) && !isAnyArrayBuffer(value)) {
-    if (value.file === undefined)
+    const file = /** @type {{ file?: unknown }} */ (value).file
+    if (file === undefined)
       throw invalidType('options.body', 'a string, ArrayBuffer, SharedArrayBuffer, ArrayBufferView or { file }', value)
-    return [undefined, checkPath(value.file, 'options.body.file')]
+    return [undefined, checkPath(file, 'options.body.file')]
   }
   return [toHeldPart(value, 'options.body'), undefined]
 }
 
-/** `onProgress(done, total)`, with Rust's -1 for an unknown total given as `null`. */
+/**
+ * `onProgress(done, total)`, with Rust's -1 for an unknown total given as `null`.
+ * @param {unknown} value
+ * @returns {((done: number, total: number) => void) | undefined}
+ */
 function checkProgress(value) {
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'function') throw invalidType('options.onProgress', 'a function (done, total) => void', value)
   return (done, total) => value(done, total < 0 ? null : total)
 }
 
+/** @param {unknown} value */
 function checkRedirect(value) {
   if (value === undefined || value === 'follow') return true
   if (value === 'manual') return false
   throw invalidValue('options.redirect', "must be 'follow' or 'manual'", value)
 }
 
-/** The options common to request() and download(); `maxSize` defaults to `defaultMax` (-1: none). */
+/**
+ * The options common to request() and download(); `maxSize` defaults to `defaultMax` (-1: none).
+ * @param {Record<string, unknown>} o
+ * @param {number} defaultMax
+ */
 function common(o, defaultMax) {
   const method = checkMethod(o.method)
   return {
@@ -106,17 +130,43 @@ function common(o, defaultMax) {
   }
 }
 
+/**
+ * The request src/client/ takes, with the call's cancel token.
+ * @param {string} href
+ * @param {ReturnType<typeof common>} c
+ * @param {import('./bytes').Part | undefined} body
+ * @param {string | undefined} file
+ * @param {import('./args').CancelToken | undefined} token
+ * @returns {import('../binding.js').RequestOptions}
+ */
+function native(href, c, body, file, token) {
+  const { method, headers, maxSize, follow, onProgress } = c
+  return { url: href, method, headers, body, file, maxSize, follow, onProgress, token }
+}
+
+/**
+ * @param {unknown} url
+ * @param {unknown} [options]
+ */
 function request(url, options) {
   const href = checkUrl(url)
   const o = checkObject(options, 'options') ?? {}
   // No limit beyond what an ArrayBuffer can hold.
   const c = common(o, constants.MAX_LENGTH)
   const [body, file] = checkBody(o.body, c.method)
-  return withSignal(c.signal, (token) =>
-    binding.request(href, c.method, c.headers, body, file, c.maxSize, c.follow, c.onProgress, token),
-  ).then((res) => ({ status: res.status, headers: headerRecord(res.headers), body: res.body, url: res.url }))
+  return withSignal(c.signal, (token) => binding.request(native(href, c, body, file, token))).then((res) => ({
+    status: res.status,
+    headers: headerRecord(res.headers),
+    body: res.body,
+    url: res.url,
+  }))
 }
 
+/**
+ * @param {unknown} url
+ * @param {unknown} path
+ * @param {unknown} [options]
+ */
 function download(url, path, options) {
   const href = checkUrl(url)
   const p = checkPath(path)
@@ -127,7 +177,7 @@ function download(url, path, options) {
   // A body from the network may fail midway: atomic unless told otherwise.
   const [flags, mode] = writeOptions(options, true)
   return withSignal(c.signal, (token) =>
-    binding.download(href, p, c.method, c.headers, body, file, c.maxSize, c.follow, flags, mode, c.onProgress, token),
+    binding.download({ request: native(href, c, body, file, token), path: p, flags, mode }),
   )
 }
 

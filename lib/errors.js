@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // The errors the JS layer throws before a call reaches Rust. Everything else is made by
 // src/error.rs; both use the same codes and shapes.
@@ -6,6 +7,9 @@ const { inspect } = require('node:util')
 
 const INVALID_ARG = 'ABIO_ERR_INVALID_ARG'
 
+/** @typedef {Error & { code: string }} CodedError An error with a Node-style `code`. */
+
+/** @param {unknown} value */
 function describe(value) {
   if (value === null) return 'null'
   if (value === undefined) return 'undefined'
@@ -19,41 +23,62 @@ function describe(value) {
   return `type ${typeof value} (${shown})`
 }
 
+/**
+ * @template {Error} E
+ * @param {E} err
+ * @returns {E & { code: string }}
+ */
 function withCode(err) {
-  err.code = INVALID_ARG
-  return err
+  return Object.assign(err, { code: INVALID_ARG })
 }
 
-/** A `TypeError`: `name` got `value`, which is not `expected`. */
+/**
+ * A `TypeError`: `name` got `value`, which is not `expected`.
+ * @param {string} name
+ * @param {string} expected
+ * @param {unknown} value
+ */
 function invalidType(name, expected, value) {
   return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`))
 }
 
-/** A `TypeError` for a value of the right type that is unusable. */
+/**
+ * A `TypeError` for a value of the right type that is unusable.
+ * @param {string} name
+ * @param {string} reason
+ * @param {unknown} value
+ */
 function invalidValue(name, reason, value) {
   return withCode(new TypeError(`The "${name}" argument ${reason}. Received ${describe(value)}`))
 }
 
-/** A `RangeError`: `name` is outside `range`. */
+/**
+ * A `RangeError`: `name` is outside `range`.
+ * @param {string} name
+ * @param {string} range
+ * @param {unknown} value
+ */
 function outOfRange(name, range, value) {
   return withCode(
     new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`),
   )
 }
 
-/** Node's `AbortError` (name `AbortError`, code `ABORT_ERR`), with the signal's reason as `cause`. */
+/**
+ * Node's `AbortError` (name `AbortError`, code `ABORT_ERR`), with the signal's reason as `cause`.
+ * @param {unknown} reason
+ * @returns {CodedError}
+ */
 function abortError(reason) {
   const err = new Error('The operation was aborted', reason === undefined ? undefined : { cause: reason })
   err.name = 'AbortError'
-  err.code = 'ABORT_ERR'
-  return err
+  return Object.assign(err, { code: 'ABORT_ERR' })
 }
 
 /** `ABIO_ERR_CLOSED`, as src/error.rs makes it, for calls the JS layer refuses itself. */
+/** @returns {CodedError} */
 function closedError(what = 'socket') {
-  const err = new Error(`The ${what} is closed`)
-  err.code = 'ABIO_ERR_CLOSED'
-  return err
+  return Object.assign(new Error(`The ${what} is closed`), { code: 'ABIO_ERR_CLOSED' })
 }
 
 module.exports = { INVALID_ARG, invalidType, invalidValue, outOfRange, abortError, closedError }

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Files: argument checks and AbortSignal wiring in front of src/fs.rs. No I/O here.
 
@@ -19,6 +20,11 @@ const {
 
 const FLAGS = new Set(['r', 'r+', 'w', 'w+', 'a', 'a+', 'wx'])
 
+/**
+ * @param {unknown} path
+ * @param {unknown} data
+ * @param {unknown} [options]
+ */
 function writeFileSync(path, data, options) {
   const p = checkPath(path)
   const d = toData(data, 'data')
@@ -27,6 +33,11 @@ function writeFileSync(path, data, options) {
   return binding.writeFileSync(p, d, flags, mode)
 }
 
+/**
+ * @param {unknown} path
+ * @param {unknown} data
+ * @param {unknown} [options]
+ */
 function writeFile(path, data, options) {
   const p = checkPath(path)
   const d = toHeldData(data, 'data')
@@ -34,6 +45,10 @@ function writeFile(path, data, options) {
   return withSignal(signal, (token) => binding.writeFile(p, d, flags, mode, token))
 }
 
+/**
+ * @param {unknown} path
+ * @param {unknown} [options]
+ */
 function readFileSync(path, options) {
   const p = checkPath(path)
   const [offset, length, maxSize, signal] = readOptions(options)
@@ -51,6 +66,11 @@ function endInlineRun() {
   inlineRun = 0
 }
 
+/**
+ * @param {unknown} path
+ * @param {unknown} [options]
+ * @returns {Promise<ArrayBuffer>}
+ */
 function readFile(path, options) {
   const p = checkPath(path)
   const [offset, length, maxSize, signal] = readOptions(options)
@@ -64,6 +84,11 @@ function readFile(path, options) {
   return withSignal(signal, (token) => binding.readFile(p, offset, length, maxSize, token))
 }
 
+/**
+ * @param {unknown} path
+ * @param {unknown} target
+ * @param {unknown} [options]
+ */
 function readFileInto(path, target, options) {
   const p = checkPath(path)
   const t = toTarget(target, 'target')
@@ -73,12 +98,18 @@ function readFileInto(path, target, options) {
   return withSignal(signal, (token) => binding.readFileInto(p, t, position, token))
 }
 
+/**
+ * @param {unknown} entries
+ * @param {unknown} [options]
+ */
 function writeFiles(entries, options) {
-  checkArray(entries, 'entries')
-  const paths = new Array(entries.length)
-  const data = new Array(entries.length)
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]
+  const list = checkArray(entries, 'entries')
+  /** @type {string[]} */
+  const paths = new Array(list.length)
+  /** @type {Array<import('./bytes').Part | import('./bytes').Part[]>} */
+  const data = new Array(list.length)
+  for (let i = 0; i < list.length; i++) {
+    const entry = /** @type {{ path?: unknown, data?: unknown } | null} */ (list[i])
     if (entry === null || typeof entry !== 'object')
       throw invalidType(`entries[${i}]`, 'an object { path, data }', entry)
     paths[i] = checkPath(entry.path, `entries[${i}].path`)
@@ -88,19 +119,28 @@ function writeFiles(entries, options) {
   return withSignal(signal, (token) => binding.writeFiles(paths, data, flags, mode, token))
 }
 
+/**
+ * @param {unknown} paths
+ * @param {unknown} [options]
+ */
 function readFiles(paths, options) {
-  checkArray(paths, 'paths')
-  const checked = new Array(paths.length)
-  for (let i = 0; i < paths.length; i++) checked[i] = checkPath(paths[i], `paths[${i}]`)
+  const list = checkArray(paths, 'paths')
+  /** @type {string[]} */
+  const checked = new Array(list.length)
+  for (let i = 0; i < list.length; i++) checked[i] = checkPath(list[i], `paths[${i}]`)
   const [offset, length, maxSize, signal] = readOptions(options)
   return withSignal(signal, (token) => binding.readFiles(checked, offset, length, maxSize, token))
 }
 
 /** An open file, from `open()`. Every method but `close` rejects with ABIO_ERR_CLOSED after close. */
 class FileHandle {
+  /** @type {import('../binding.js').FileHandle} */
   #native
 
-  /** @internal Use `open()`. */
+  /**
+   * @internal Use `open()`.
+   * @param {import('../binding.js').FileHandle} native
+   */
   constructor(native) {
     if (!(native instanceof binding.FileHandle)) throw new TypeError('Illegal constructor: use abio.open()')
     this.#native = native
@@ -110,6 +150,10 @@ class FileHandle {
     return this.#native.fd
   }
 
+  /**
+   * @param {unknown} position
+   * @param {unknown} length
+   */
   read(position, length) {
     const pos = checkIndex(position, 'position')
     const len = checkIndex(length, 'length')
@@ -118,24 +162,39 @@ class FileHandle {
     return this.#native.read(pos, len)
   }
 
+  /**
+   * @param {unknown} target
+   * @param {unknown} [position]
+   */
   readInto(target, position = 0) {
     const t = toTarget(target, 'target')
     return this.#native.readInto(t, checkIndex(position, 'position', 0))
   }
 
+  /**
+   * @param {unknown} data
+   * @param {unknown} [position]
+   */
   write(data, position) {
     return this.#native.writev([toHeldPart(data, 'data')], checkIndex(position, 'position', -1))
   }
 
+  /**
+   * @param {unknown} parts
+   * @param {unknown} [position]
+   */
   writev(parts, position) {
-    checkArray(parts, 'parts')
-    return this.#native.writev(toHeldData(parts, 'parts'), checkIndex(position, 'position', -1))
+    const list = /** @type {import('./bytes').Part[]} */ (toHeldData(checkArray(parts, 'parts'), 'parts'))
+    return this.#native.writev(list, checkIndex(position, 'position', -1))
   }
 
   size() {
     return this.#native.size()
   }
 
+  /**
+   * @param {unknown} [length]
+   */
   truncate(length = 0) {
     return this.#native.truncate(checkIndex(length, 'length', 0))
   }
@@ -153,6 +212,11 @@ class FileHandle {
   }
 }
 
+/**
+ * @param {unknown} path
+ * @param {unknown} [flags]
+ * @param {unknown} [mode]
+ */
 function open(path, flags = 'r', mode = 0o666) {
   const p = checkPath(path)
   if (typeof flags !== 'string') throw invalidType('flags', 'of type string', flags)

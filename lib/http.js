@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // HTTP: argument checks in front of src/http/. No I/O here.
 
@@ -14,22 +15,34 @@ const {
   checkPath,
   checkPort,
   headerRecord,
+  isThenable,
   writeOptions,
   withSignal,
 } = require('./args')
 const { Listening, nativeOf } = require('./net')
-const { serverOptions, opener, flushPending } = require('./ws')
+const { serverOptions, flushPending } = require('./ws')
+
+/** @typedef {import('../binding.js').NativeRequest} NativeRequest */
 
 const OCTETS = 'application/octet-stream'
 const TEXT = 'text/plain; charset=utf-8'
 
-/** Whether `value` is a plain object (`{ body }`, `{ file }`), not bytes. */
+/**
+ * Whether `value` is a plain object (`{ body }`, `{ file }`), not bytes.
+ * @param {unknown} value
+ * @returns {value is Record<string, unknown>}
+ */
 function isShape(value) {
   return value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && !isAnyArrayBuffer(value)
 }
 
-/** `{ name: value }` headers as the flat `[name, value, ...]` list Rust takes. */
+/**
+ * `{ name: value }` headers as the flat `[name, value, ...]` list Rust takes.
+ * @param {unknown} h
+ * @param {string} name
+ */
 function flatHeaders(h, name, numbers = false) {
+  /** @type {string[]} */
   const flat = []
   const o = checkObject(h, name)
   if (o === undefined) return flat
@@ -43,12 +56,16 @@ function flatHeaders(h, name, numbers = false) {
 }
 
 /**
- * `routes` as the parallel arrays src/http/ takes: paths, bodies, files (absolute paths),
- * content types (undefined: the default), headers.
+ * `routes` as the route objects src/http/ takes: a body or a file (an absolute path), the
+ * content type (undefined: the default), headers.
+ * @param {unknown} routes
+ * @param {string} name
+ * @returns {import('../binding.js').RouteSpec[]}
  */
 function routeTable(routes, name) {
   const o = checkObject(routes, name) ?? {}
-  const table = [[], [], [], [], []]
+  /** @type {import('../binding.js').RouteSpec[]} */
+  const table = []
   for (const path of Object.keys(o)) {
     const at = `${name}['${path}']`
     if (!path.startsWith('/')) throw invalidValue(name, `must map paths that start with '/'`, path)
@@ -56,6 +73,7 @@ function routeTable(routes, name) {
     let body
     let file
     let type
+    /** @type {string[]} */
     let extra = []
     if (isShape(route)) {
       if (route.file !== undefined) {
@@ -81,12 +99,16 @@ function routeTable(routes, name) {
     // (postMessage, structuredClone) and freed under the server.
     if (body !== undefined && typeof body !== 'string' && !isSharedArrayBuffer(body.buffer))
       markAsUntransferable(body.buffer)
-    const row = [path, body, file, type, extra]
-    for (let i = 0; i < row.length; i++) table[i].push(row[i])
+    table.push({ path, body, file, type, headers: extra })
   }
   return table
 }
 
+/**
+ * @param {unknown} value
+ * @param {string} name
+ * @param {number} fallback
+ */
 function positive(value, name, fallback) {
   const n = checkIndex(value, name, fallback)
   if (n < 1) throw outOfRange(name, '>= 1', value)
@@ -95,9 +117,16 @@ function positive(value, name, fallback) {
 
 /** A request for a `fetch` handler. */
 class Request {
+  /** @type {NativeRequest} */
   #native
 
-  /** @internal Made by the server. */
+  /**
+   * @internal Made by the server.
+   * @param {NativeRequest} native
+   * @param {string} method
+   * @param {string} url
+   * @param {string[]} flat
+   */
   constructor(native, method, url, flat) {
     this.#native = native
     this.method = method
@@ -111,6 +140,10 @@ class Request {
     return this.#native.body()
   }
 
+  /**
+   * @param {unknown} path
+   * @param {unknown} [options]
+   */
   bodyToFile(path, options) {
     const p = checkPath(path)
     const [flags, mode, signal] = writeOptions(options, true)
@@ -118,12 +151,16 @@ class Request {
   }
 }
 
-/** The handler's `{ status, headers, body }` as `respond()`'s arguments. */
+/**
+ * The handler's `{ status, headers, body }` as `respond()`'s arguments.
+ * @param {unknown} res
+ * @returns {Parameters<NativeRequest['respond']>}
+ */
 function response(res) {
   const o = checkObject(res, 'the response')
   if (o === undefined) return [200, [], undefined, undefined]
   const status = o.status === undefined ? 200 : o.status
-  if (!Number.isInteger(status) || status < 100 || status > 999)
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999)
     throw outOfRange('the response status', 'an integer >= 100 and <= 999', status)
   const flat = flatHeaders(o.headers, 'the response headers', true)
   if (o.body === undefined || o.body === null) return [status, flat, undefined, undefined]
@@ -136,13 +173,20 @@ function response(res) {
 // closed): nothing to report when a handler passes their error on.
 const PEER_FAULTS = new Set(['ABIO_ERR_BODY_TOO_LARGE', 'ABIO_ERR_HTTP_PARSE', 'ABIO_ERR_TIMEOUT'])
 
-/** Calls `fetch(req)` for each request no route answers; a throw or rejection is a 500. */
+/**
+ * Calls `fetch(req)` for each request no route answers; a throw or rejection is a 500.
+ * @param {(req: Request) => unknown} fetch
+ * @returns {NonNullable<import('../binding.js').ServeOptions['fetch']>}
+ */
 function dispatcher(fetch) {
+  /** @type {(native: NativeRequest, err: unknown) => void} */
   const failed = (native, err) => {
     native.respond(500, [], undefined, undefined)
-    if (err === null || typeof err !== 'object' || !PEER_FAULTS.has(err.code))
+    const code = err !== null && typeof err === 'object' ? /** @type {{ code?: unknown }} */ (err).code : undefined
+    if (typeof code !== 'string' || !PEER_FAULTS.has(code))
       console.error('abio: a fetch handler threw or rejected; answered 500:', err)
   }
+  /** @type {(native: NativeRequest, res: unknown) => void} */
   const answer = (native, res) => {
     try {
       native.respond(...response(res))
@@ -158,7 +202,7 @@ function dispatcher(fetch) {
       failed(native, err)
       return
     }
-    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+    if (isThenable(result)) {
       result.then(
         (res) => answer(native, res),
         (err) => failed(native, err),
@@ -169,9 +213,20 @@ function dispatcher(fetch) {
   }
 }
 
+/**
+ * The native half of an `HttpServer`.
+ * @param {HttpServer} server
+ */
+function httpNative(server) {
+  return /** @type {import('../binding.js').NativeHttpServer} */ (nativeOf(server))
+}
+
 /** A listening HTTP server, from `serve()`. */
 class HttpServer extends Listening {
-  /** @internal Use `serve()`. */
+  /**
+   * @internal Use `serve()`.
+   * @param {import('../binding.js').NativeHttpServer} native
+   */
   constructor(native) {
     if (!(native instanceof binding.NativeHttpServer)) throw new TypeError('Illegal constructor: use abio.serve()')
     super(native)
@@ -183,8 +238,11 @@ class HttpServer extends Listening {
    * Sends `data` to every open WebSocket, framed once; returns how many. The broadcasts of
    * one turn of the event loop leave together (one sendmsg per connection).
    */
+  /**
+   * @param {unknown} data
+   */
   broadcast(data) {
-    const native = nativeOf(this)
+    const native = httpNative(this)
     const part = toHeldPart(data, 'data')
     // Messages sent earlier in this turn leave before the broadcast.
     flushPending()
@@ -199,13 +257,19 @@ class HttpServer extends Listening {
     return n
   }
 
+  /**
+   * @param {unknown} options
+   */
   reload(options) {
     const o = checkObject(options, 'options')
     if (o === undefined) throw invalidType('options', 'an object { routes }', options)
-    nativeOf(this).reload(...routeTable(o.routes, 'options.routes'))
+    httpNative(this).reload(routeTable(o.routes, 'options.routes'))
   }
 }
 
+/**
+ * @param {unknown} [options]
+ */
 function serve(options) {
   const o = checkObject(options, 'options') ?? {}
   if (o.fetch !== undefined && typeof o.fetch !== 'function')
@@ -221,16 +285,15 @@ function serve(options) {
     bodyTimeout: positive(o.bodyTimeout, 'options.bodyTimeout', 30000),
     maxBodySize: checkIndex(o.maxBodySize, 'options.maxBodySize', 16 * 1024 * 1024),
   }
-  const table = routeTable(o.routes, 'options.routes')
-  const fetch = o.fetch === undefined ? undefined : dispatcher(o.fetch)
-  const [websocket, handlers] = serverOptions(o.websocket)
-  const onOpen = websocket === undefined ? undefined : opener(websocket, handlers)
+  const routes = routeTable(o.routes, 'options.routes')
+  const fetch = o.fetch === undefined ? undefined : dispatcher(/** @type {(req: Request) => unknown} */ (o.fetch))
+  const websocket = serverOptions(o.websocket)
   let listening
   try {
-    listening = binding.serve(host, port, reusePort, ...table, limits, fetch, websocket, onOpen)
+    listening = binding.serve({ host, port, reusePort, routes, limits, fetch, websocket })
   } catch (err) {
     // A file route's file missing: an OS error, so a rejection, as listen errors are.
-    if (err.code === 'ABIO_ERR_INVALID_ARG') throw err
+    if (/** @type {{ code?: unknown }} */ (err).code === 'ABIO_ERR_INVALID_ARG') throw err
     return Promise.reject(err)
   }
   return listening.then((native) => new HttpServer(native))

@@ -1,6 +1,7 @@
+// @ts-check
 'use strict'
 // TCP and Unix sockets: argument checks, AbortSignal wiring and write batching in front of
-// src/tcp.rs. No I/O here.
+// src/tcp/. No I/O here.
 
 const binding = require('../binding.js')
 const { toHeldData, toHeldPart } = require('./bytes')
@@ -13,29 +14,51 @@ const {
   checkPort,
   checkSignal,
   checkArray,
+  isThenable,
   withSignal,
 } = require('./args')
 
-const MAX_FRAME = 0xffffffff
+// Read kinds and frame limits as src/kinds.rs defines them.
+const CHUNK = binding.ReadKind.Chunk
+const EXACTLY = binding.ReadKind.Exactly
+const FRAME = binding.ReadKind.Frame
+/** @typedef {import('../binding.js').NativeSocket} NativeSocket */
+/** @typedef {import('./bytes').Part} Part */
+
+const MAX_FRAME = binding.MAX_FRAME
+const DEFAULT_MAX_FRAME = binding.DEFAULT_MAX_FRAME
 
 // Sockets whose writes were handed to Rust and are not all settled, by id: Rust tells which
-// settled through one callback, in order (see src/tcp.rs `report_writes`).
+// settled through one callback, in order (see src/tcp/ `report_writes`).
+/** @type {Map<number, Socket>} */
 const unsettled = new Map()
 const settle = Symbol('settle')
-binding.setWriteCallback((id, ok, failed, error) => {
+/** @type {(id: number, ok: number, failed: number, error: unknown) => void} */
+const onWrites = (id, ok, failed, error) => {
   const socket = unsettled.get(id)
   if (socket !== undefined) socket[settle](ok, failed, error)
-})
-const DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+}
+binding.setWriteCallback(onWrites)
 const DEFAULT_MAX_BYTES = 1024 * 1024
 
+/**
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {string | undefined}
+ */
 function checkHost(value, name) {
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'string') throw invalidType(name, 'of type string', value)
   return value
 }
 
-/** `{ host, port, path }` of connect/listen: a Unix socket path, or a TCP host and port. */
+/**
+ * `{ host, port, path }` of connect/listen: a Unix socket path, or a TCP host and port.
+ * @param {Record<string, unknown>} o
+ * @param {string | undefined} defaultHost
+ * @param {number | undefined} defaultPort
+ * @returns {[host: string | undefined, port: number, path: string | undefined]}
+ */
 function endpoint(o, defaultHost, defaultPort) {
   if (o.path !== undefined) {
     if (o.port !== undefined || o.host !== undefined)
@@ -45,6 +68,10 @@ function endpoint(o, defaultHost, defaultPort) {
   return [checkHost(o.host, 'options.host') ?? defaultHost, checkPort(o.port, 'options.port', defaultPort), undefined]
 }
 
+/**
+ * @param {Record<string, unknown>} o
+ * @returns {import('../binding.js').SocketOptions}
+ */
 function socketOptions(o) {
   return {
     // Writes already leave in batches (one sendmsg per microtask turn), so Nagle's
@@ -55,7 +82,10 @@ function socketOptions(o) {
   }
 }
 
-/** Bytes of a frame's parts, to refuse one over the u32 length before queuing it. */
+/**
+ * Bytes of a frame's parts, to refuse one over the u32 length before queuing it.
+ * @param {Part | Part[]} data
+ */
 function frameLength(data) {
   if (!Array.isArray(data)) return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
   let n = 0
@@ -63,21 +93,25 @@ function frameLength(data) {
   return n
 }
 
+/** @param {number} len */
 function frameTooLarge(len) {
   const err = new RangeError(`A frame of ${len} bytes is over the limit of ${MAX_FRAME}`)
-  err.code = 'ABIO_ERR_FRAME_TOO_LARGE'
-  return err
+  return Object.assign(err, { code: 'ABIO_ERR_FRAME_TOO_LARGE' })
 }
 
 /** A connected TCP or Unix socket, from `connect()` or a server's `onConnection`. */
 class Socket {
+  /** @type {NativeSocket} */
   #native
+  /** @type {number} */
   #id
   // The writes of this microtask turn, not handed to Rust yet (all frames, or all not).
+  /** @type {Array<Part | Part[]>} */
   #batch = []
   #framed = false
   #flushQueued = false
   // resolve, reject of every write not settled yet, in call order; from #head on.
+  /** @type {Array<(value: unknown) => void>} */
   #settlers = []
   #head = 0
   // Of those, how many Rust has (the rest are in #batch).
@@ -87,14 +121,22 @@ class Socket {
     this.#flush()
   }
 
-  /** @internal Use `connect()` or `listen()`. */
+  /**
+   * @internal Use `connect()` or `listen()`.
+   * @param {NativeSocket} native
+   */
   constructor(native) {
     if (!(native instanceof binding.NativeSocket)) throw new TypeError('Illegal constructor: use abio.connect()')
     this.#native = native
     this.#id = native.id
   }
 
-  // Writes made in one microtask turn leave together: one call into Rust, one sendmsg.
+  /**
+   * Writes made in one microtask turn leave together: one call into Rust, one sendmsg.
+   * @param {Part | Part[]} item
+   * @param {boolean} framed
+   * @returns {Promise<void>}
+   */
   #push(item, framed) {
     if (this.#batch.length !== 0 && this.#framed !== framed) this.#flush()
     this.#framed = framed
@@ -120,7 +162,12 @@ class Socket {
     this.#native.writeBatch(batch, this.#framed)
   }
 
-  /** @internal Rust settled the next `ok` writes, then failed `failed` with `error`. */
+  /**
+   * @internal Rust settled the next `ok` writes, then failed `failed` with `error`.
+   * @param {number} ok
+   * @param {number} failed
+   * @param {unknown} error
+   */
   [settle](ok, failed, error) {
     const s = this.#settlers
     let i = this.#head
@@ -136,15 +183,24 @@ class Socket {
     if (this.#handed === 0) unsettled.delete(this.#id)
   }
 
+  /**
+   * @param {unknown} data
+   */
   write(data) {
     return this.#push(toHeldPart(data, 'data'), false)
   }
 
+  /**
+   * @param {unknown} parts
+   */
   writev(parts) {
     checkArray(parts, 'parts')
     return this.#push(toHeldData(parts, 'parts'), false)
   }
 
+  /**
+   * @param {unknown} data
+   */
   writeFrame(data) {
     const d = toHeldData(data, 'data')
     const len = frameLength(d)
@@ -152,12 +208,16 @@ class Socket {
     return this.#push(d, true)
   }
 
+  /**
+   * @param {unknown} path
+   * @param {unknown} [options]
+   */
   sendFile(path, options) {
     const p = checkPath(path)
     const o = checkObject(options, 'options') ?? {}
     const offset = checkIndex(o.offset, 'options.offset', 0)
     const length = checkIndex(o.length, 'options.length', -1)
-    const onProgress = o.onProgress ?? undefined
+    const onProgress = /** @type {((sent: number, total: number) => void) | undefined} */ (o.onProgress ?? undefined)
     if (onProgress !== undefined && typeof onProgress !== 'function')
       throw invalidType('options.onProgress', 'of type function', onProgress)
     const signal = checkSignal(o.signal, 'options.signal')
@@ -165,24 +225,33 @@ class Socket {
     return withSignal(signal, (token) => this.#native.sendFile(p, offset, length, onProgress, token ?? undefined))
   }
 
+  /**
+   * @param {unknown} [options]
+   */
   read(options) {
     const o = checkObject(options, 'options')
     const max = o === undefined ? DEFAULT_MAX_BYTES : checkIndex(o.maxBytes, 'options.maxBytes', DEFAULT_MAX_BYTES)
     if (max < 1 || max > 2 ** 31 - 1) throw outOfRange('options.maxBytes', '>= 1 and <= 2^31 - 1', max)
-    return this.#native.read(0, max)
+    return this.#native.read(CHUNK, max)
   }
 
+  /**
+   * @param {unknown} n
+   */
   readExactly(n) {
     const len = checkIndex(n, 'n')
     if (len === undefined) throw invalidType('n', 'of type number', n)
-    return this.#native.read(1, len)
+    return this.#native.read(EXACTLY, len)
   }
 
+  /**
+   * @param {unknown} [options]
+   */
   readFrame(options) {
     const o = checkObject(options, 'options')
     const max = o === undefined ? DEFAULT_MAX_FRAME : checkIndex(o.maxSize, 'options.maxSize', DEFAULT_MAX_FRAME)
     if (max > MAX_FRAME) throw outOfRange('options.maxSize', '<= 2^32 - 1 (the u32 length field)', max)
-    return this.#native.read(2, max)
+    return this.#native.read(FRAME, max)
   }
 
   async *[Symbol.asyncIterator]() {
@@ -249,6 +318,9 @@ class Socket {
   }
 }
 
+/**
+ * @param {unknown} options
+ */
 function connect(options) {
   const o = checkObject(options, 'options')
   if (o === undefined) throw invalidType('options', 'an object', options)
@@ -280,12 +352,17 @@ function connect(options) {
   )
 }
 
+/** @typedef {import('../binding.js').NativeServer | import('../binding.js').NativeHttpServer} NativeListening */
+
+/** @type {(server: Listening) => NativeListening} */
 let nativeOf
 
 /** What every listening server has: its address, close(), ref()/unref(). */
 class Listening {
+  /** @type {NativeListening} */
   #native
 
+  /** @param {NativeListening} native */
   constructor(native) {
     this.#native = native
   }
@@ -324,20 +401,31 @@ class Listening {
 
 /** A listening server, from `listen()`. */
 class Server extends Listening {
-  /** @internal Use `listen()`. */
+  /**
+   * @internal Use `listen()`.
+   * @param {import('../binding.js').NativeServer} native
+   */
   constructor(native) {
     if (!(native instanceof binding.NativeServer)) throw new TypeError('Illegal constructor: use abio.listen()')
     super(native)
   }
 }
 
-/** An `onConnection` that threw or rejected: its socket is closed and the server goes on
- * accepting (as a fetch handler's failure is a 500, not the process's crash). */
+/**
+ * An `onConnection` that threw or rejected: its socket is closed and the server goes on
+ * accepting (as a fetch handler's failure is a 500, not the process's crash).
+ * @param {Socket} socket
+ * @param {unknown} err
+ */
 function handlerFailed(socket, err) {
   socket.close()
   console.error('abio: an onConnection handler threw or rejected; closed its socket:', err)
 }
 
+/**
+ * @param {unknown} options
+ * @param {unknown} onConnection
+ */
 function listen(options, onConnection) {
   const o = checkObject(options, 'options') ?? {}
   if (typeof onConnection !== 'function') throw invalidType('onConnection', 'of type function', onConnection)
@@ -345,6 +433,7 @@ function listen(options, onConnection) {
   const backlog = checkIndex(o.backlog, 'options.backlog', 511)
   const reusePort = checkBool(o.reusePort, 'options.reusePort')
   const opts = socketOptions(o)
+  /** @param {NativeSocket} native */
   const accept = (native) => {
     const socket = new Socket(native)
     let result
@@ -353,8 +442,7 @@ function listen(options, onConnection) {
     } catch (err) {
       return handlerFailed(socket, err)
     }
-    if (result !== null && typeof result === 'object' && typeof result.then === 'function')
-      Promise.resolve(result).catch((err) => handlerFailed(socket, err))
+    if (isThenable(result)) Promise.resolve(result).catch((err) => handlerFailed(socket, err))
   }
   return binding
     .listen(host, port, path, Math.min(backlog, 65535), reusePort, opts, accept)
@@ -362,4 +450,11 @@ function listen(options, onConnection) {
 }
 
 // Listening and nativeOf are for lib/http.js; index.js exports the rest.
-module.exports = { connect, listen, Socket, Server, Listening, nativeOf: (server) => nativeOf(server) }
+module.exports = {
+  connect,
+  listen,
+  Socket,
+  Server,
+  Listening,
+  nativeOf: /** @param {Listening} server */ (server) => nativeOf(server),
+}

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Packing: argument checks, kind codes, and making the views of an unpacked buffer (in JS,
 // where a view costs a fraction of one made through Node-API). The format itself lives in
@@ -11,6 +12,7 @@ const { checkPath, checkObject, checkBool, writeOptions, withSignal } = require(
 const { readFile } = require('./fs')
 
 // Kind codes of docs/FORMAT.md, by the view's Symbol.toStringTag (a Buffer is a Uint8Array).
+/** @type {Record<string, number | undefined>} */
 const KIND = {
   Uint8Array: 1,
   Int8Array: 2,
@@ -57,22 +59,32 @@ if (
 const PARTS = 'an array or a record of ArrayBuffers, TypedArrays or DataViews'
 const MAX_NAME = 65535 // bytes of UTF-8 per name (docs/FORMAT.md)
 
-/** The kind code of `part`, or -1 if it is not `Bytes`. */
+/**
+ * The kind code of `part`, or -1 if it is not `Bytes`.
+ * @param {unknown} part
+ */
 function kindOf(part) {
-  if (ArrayBuffer.isView(part)) return KIND[part[Symbol.toStringTag] ?? 'DataView'] ?? -1
+  if (ArrayBuffer.isView(part))
+    return KIND[/** @type {{ [Symbol.toStringTag]?: string }} */ (part)[Symbol.toStringTag] ?? 'DataView'] ?? -1
   return isAnyArrayBuffer(part) ? ARRAY_BUFFER : -1
 }
 
-/** Parts as the binding takes them: views, one kind code each, and the names of a record. */
+/**
+ * Parts as the binding takes them: views, one kind code each, and the names of a record.
+ * @param {unknown} parts
+ * @returns {{ views: ArrayBufferView[], kinds: Uint8Array, names: string[] | null }}
+ */
 function normalizeParts(parts, name = 'parts') {
+  /** @type {string[] | null} */
   let keys = null
-  let list = parts
+  let list = /** @type {unknown[]} */ (parts)
   if (!Array.isArray(parts)) {
     if (parts === null || typeof parts !== 'object' || ArrayBuffer.isView(parts) || isAnyArrayBuffer(parts)) {
       throw invalidType(name, PARTS, parts)
     }
-    keys = Object.keys(parts)
-    list = keys.map((k) => parts[k])
+    const record = /** @type {Record<string, unknown>} */ (parts)
+    keys = Object.keys(record)
+    list = keys.map((k) => record[k])
     for (const k of keys) {
       // Names are stored as UTF-8: a lone surrogate would not come back as itself.
       if (!k.isWellFormed()) throw invalidValue(`${name} key`, 'must be a well-formed string (no lone surrogates)', k)
@@ -81,6 +93,7 @@ function normalizeParts(parts, name = 'parts') {
       }
     }
   }
+  /** @type {ArrayBufferView[]} */
   const views = new Array(list.length)
   const kinds = new Uint8Array(list.length)
   for (let i = 0; i < list.length; i++) {
@@ -88,8 +101,8 @@ function normalizeParts(parts, name = 'parts') {
     const kind = kindOf(part)
     // A non-empty TypedArray needs no check or wrapping (the common case, kept cheap); a DataView's byteLength
     // throws once detached, so it takes the checked path.
-    if (kind > ARRAY_BUFFER && kind !== DATA_VIEW && part.byteLength > 0) {
-      views[i] = part
+    if (kind > ARRAY_BUFFER && kind !== DATA_VIEW && /** @type {ArrayBufferView} */ (part).byteLength > 0) {
+      views[i] = /** @type {ArrayBufferView} */ (part)
     } else {
       const label = keys === null ? `${name}[${i}]` : `${name}.${keys[i]}`
       if (kind < 0) throw invalidType(label, 'an ArrayBuffer, SharedArrayBuffer, TypedArray or DataView', part)
@@ -100,7 +113,11 @@ function normalizeParts(parts, name = 'parts') {
   return { views, kinds, names: keys }
 }
 
-/** PackOptions -> [align, checksum]. */
+/**
+ * PackOptions -> [align, checksum].
+ * @param {unknown} options
+ * @returns {[align: number, checksum: boolean]}
+ */
 function packOptions(options) {
   const o = checkObject(options, 'options')
   if (o === undefined) return [8, true]
@@ -115,23 +132,37 @@ function packOptions(options) {
   return [align, o.checksum === undefined ? true : checkBool(o.checksum, 'options.checksum')]
 }
 
+/** @param {unknown} options */
 function verifyOption(options) {
   const o = checkObject(options, 'options')
   return o === undefined || o.verify === undefined ? true : checkBool(o.verify, 'options.verify')
 }
 
+/**
+ * @param {unknown} parts
+ * @param {unknown} [options]
+ */
 function pack(parts, options) {
   const { views, kinds, names } = normalizeParts(parts)
   const [align, checksum] = packOptions(options)
   return binding.pack(views, kinds, names, align, checksum)
 }
 
+/**
+ * @param {unknown} parts
+ * @param {unknown} [options]
+ */
 function packedSize(parts, options) {
   const { views, kinds, names } = normalizeParts(parts)
   const [align] = packOptions(options)
   return binding.packedSize(views, kinds, names, align)
 }
 
+/**
+ * @param {unknown} target
+ * @param {unknown} parts
+ * @param {unknown} [options]
+ */
 function packInto(target, parts, options) {
   if (!ArrayBuffer.isView(target)) throw invalidType('target', 'a Buffer, TypedArray or DataView', target)
   const t = toView(target, 'target')
@@ -144,6 +175,11 @@ function packInto(target, parts, options) {
  * One view: `length` bytes at `start` of `buffer`, as the kind's own constructor. Each `new` is written out so that
  * every construct site stays monomorphic: a `new Ctor(...)` through a variable measured markedly slower for 100k
  * parts.
+ * @param {number} kind
+ * @param {ArrayBufferLike} buffer
+ * @param {number} start
+ * @param {number} length
+ * @returns {ArrayBufferView}
  */
 function viewOf(kind, buffer, start, length) {
   switch (kind) {
@@ -157,7 +193,8 @@ function viewOf(kind, buffer, start, length) {
     case 12:
       return new DataView(buffer, start, length)
   }
-  const Ctor = CTOR[kind]
+  // A typed array's constructor (kinds 0-3 and 12 returned above).
+  const Ctor = /** @type {{ BYTES_PER_ELEMENT: number, new (b: ArrayBufferLike): ArrayBufferView }} */ (CTOR[kind])
   const size = Ctor.BYTES_PER_ELEMENT
   // The packed bytes sit at an offset misaligned for this element size (the pack itself aligns every part): copy
   // this part rather than fail.
@@ -182,7 +219,12 @@ function viewOf(kind, buffer, start, length) {
   }
 }
 
-/** The views of a checked layout over `view`'s memory: an array, or a record by `names`. */
+/**
+ * The views of a checked layout over `view`'s memory: an array, or a record by `names`.
+ * @param {ArrayBufferView} view
+ * @param {Uint32Array | Float64Array} layout
+ * @param {string[] | null} names
+ */
 function makeViews(view, layout, names) {
   const { buffer, byteOffset } = view
   const n = layout.length / 3
@@ -200,6 +242,10 @@ function makeViews(view, layout, names) {
   return out
 }
 
+/**
+ * @param {unknown} packed
+ * @param {unknown} [options]
+ */
 function unpack(packed, options) {
   const view = toView(packed, 'packed')
   const verify = verifyOption(options)
@@ -207,6 +253,11 @@ function unpack(packed, options) {
   return makeViews(view, layout, names)
 }
 
+/**
+ * @param {unknown} path
+ * @param {unknown} parts
+ * @param {unknown} [options]
+ */
 function savePacked(path, parts, options) {
   const p = checkPath(path)
   const { views, kinds, names } = normalizeParts(parts)
@@ -214,9 +265,14 @@ function savePacked(path, parts, options) {
   for (let i = 0; i < views.length; i++) views[i] = held(views[i])
   const [align, checksum] = packOptions(options)
   const [flags, mode, signal] = writeOptions(options)
-  return withSignal(signal, (token) => binding.savePacked(p, views, kinds, names, align, checksum, flags, mode, token))
+  const save = { align, checksum, flags, mode }
+  return withSignal(signal, (token) => binding.savePacked(p, views, kinds, names, save, token))
 }
 
+/**
+ * @param {unknown} path
+ * @param {unknown} [options]
+ */
 function loadPacked(path, options) {
   const p = checkPath(path)
   const o = checkObject(options, 'options')

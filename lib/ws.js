@@ -1,11 +1,24 @@
+// @ts-check
 'use strict'
-// WebSocket: argument checks, send batching and event dispatch in front of src/ws.rs. No I/O
+// WebSocket: argument checks, send batching and event dispatch in front of src/ws/. No I/O
 // here.
 
 const binding = require('../binding.js')
 const { toPart, held } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkObject, checkIndex, checkSignal, headerRecord, parseUrl, withSignal } = require('./args')
+
+/** @typedef {import('../binding.js').NativeWebSocket} NativeWebSocket */
+/** @typedef {import('../binding.js').WsOptions} WsOptions */
+/** @typedef {string | ArrayBuffer} Message */
+/** @typedef {{ method: string, url: string, path: string, headers: Record<string, string> }} UpgradeRequest */
+/**
+ * A server's `websocket` handlers (a client has none).
+ * @typedef {object} Handlers
+ * @property {(ws: WebSocket, req: UpgradeRequest) => void} [open]
+ * @property {(ws: WebSocket, message: Message) => void} [message]
+ * @property {(ws: WebSocket, code: number, reason: string) => void} [close]
+ */
 
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 const DEFAULT_BACKPRESSURE = 1024 * 1024
@@ -20,28 +33,34 @@ const flushNow = Symbol('flushNow')
 // reuse its memory at once): into a scratch area shared by this thread's connections. The flush
 // hands them to Rust, which copies payloads this small into its frames (src/bytes.rs `COPY_IN`),
 // so the area is reused as soon as no unflushed batch refers to it. Larger ones are held.
-const COPY_IN = 16 * 1024
+const COPY_IN = binding.COPY_IN
 const SCRATCH = 256 * 1024
+/** @type {Uint8Array | null} */
 let scratch = null
 let scratchUsed = 0
 let scratchUsers = 0
 
-/** A copy of the small `view` in the scratch area. */
+/**
+ * A copy of the small `view` in the scratch area.
+ * @param {ArrayBufferView} view
+ */
 function copySmall(view) {
   const n = view.byteLength
-  if (scratch === null || scratchUsed + n > SCRATCH) {
+  let area = scratch
+  if (area === null || scratchUsed + n > SCRATCH) {
     // Batches still holding views of a full area keep it alive; new copies go to a fresh one.
-    scratch = new Uint8Array(SCRATCH)
+    area = scratch = new Uint8Array(SCRATCH)
     scratchUsed = 0
   }
-  scratch.set(view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, n), scratchUsed)
-  const copy = scratch.subarray(scratchUsed, scratchUsed + n)
+  area.set(view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, n), scratchUsed)
+  const copy = area.subarray(scratchUsed, scratchUsed + n)
   scratchUsed += n
   return copy
 }
 
 // Connections with messages not handed to Rust yet: a broadcast first hands theirs over, so that
 // every connection's messages leave in call order.
+/** @type {Set<WebSocket>} */
 const unflushed = new Set()
 
 /** Hands every connection's pending messages to Rust (before a broadcast queues its frames). */
@@ -51,7 +70,10 @@ function flushPending() {
 
 // Open connections by id; events for an id not registered yet wait in `early` (a
 // connection's first messages can be dispatched before its promise's reactions run).
+/** @type {Map<number, WebSocket>} */
 const open = new Map()
+/** @typedef {['m', Message[]] | ['c', number, string]} Early */
+/** @type {Map<number, Early[]>} */
 const early = new Map()
 
 binding.setWebSocketCallbacks(
@@ -68,13 +90,23 @@ binding.setWebSocketCallbacks(
   },
 )
 
+/**
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {Function | undefined}
+ */
 function checkFunction(value, name) {
   if (value === undefined) return undefined
   if (typeof value !== 'function') throw invalidType(name, 'a function', value)
   return value
 }
 
-/** The connection options of a server or client: maxPayload, backpressureLimit, pingInterval. */
+/**
+ * The connection options of a server or client: maxPayload, backpressureLimit, pingInterval.
+ * @param {Record<string, unknown>} o
+ * @param {string} at
+ * @returns {WsOptions}
+ */
 function connectionOptions(o, at) {
   const maxPayload = checkIndex(o.maxPayload, `${at}.maxPayload`, DEFAULT_MAX_PAYLOAD)
   const backpressureLimit = checkIndex(o.backpressureLimit, `${at}.backpressureLimit`, DEFAULT_BACKPRESSURE)
@@ -82,32 +114,47 @@ function connectionOptions(o, at) {
   return { maxPayload, backpressureLimit, pingInterval }
 }
 
-/** `serve({ websocket })` checked: [options for Rust, handlers for JS]. */
+/**
+ * `serve({ websocket })` checked, as src/http/ takes it (undefined: no upgrades).
+ * @param {unknown} value
+ * @returns {import('../binding.js').WsServeOptions | undefined}
+ */
 function serverOptions(value) {
   const o = checkObject(value, 'options.websocket')
-  if (o === undefined) return [undefined, undefined]
+  if (o === undefined) return undefined
   if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.startsWith('/')))
     throw invalidValue('options.websocket.path', "must be a string that starts with '/'", o.path)
-  const handlers = {
+  const handlers = /** @type {Handlers} */ ({
     open: checkFunction(o.open, 'options.websocket.open'),
     message: checkFunction(o.message, 'options.websocket.message'),
     close: checkFunction(o.close, 'options.websocket.close'),
-  }
-  return [{ path: o.path, connection: connectionOptions(o, 'options.websocket') }, handlers]
+  })
+  const connection = connectionOptions(o, 'options.websocket')
+  return { path: /** @type {string | undefined} */ (o.path), connection, onOpen: opener(connection, handlers) }
 }
 
+/**
+ * @param {string} what
+ * @param {unknown} err
+ */
 function report(what, err) {
   console.error(`abio: a websocket ${what} handler threw:`, err)
 }
 
 /** A WebSocket connection: one side of a server's upgrade, or a client's. */
 class WebSocket {
+  /** @type {NativeWebSocket} */
   #native
+  /** @type {number} */
   #id
+  /** @type {number} */
   #limit
+  /** @type {number} */
   #maskBytes
+  /** @type {Handlers} */
   #handlers
   // This microtask turn's messages, not handed to Rust yet, and their bytes.
+  /** @type {import('./bytes').Part[]} */
   #batch = []
   #queued = 0
   // Whether #batch holds copies in the scratch area.
@@ -117,10 +164,14 @@ class WebSocket {
   #flushQueued = false
   #closed = false
   #closing = false
+  /** @type {Promise<{ code: number, reason: string }>} */
   #closedPromise
-  #resolveClosed
+  /** @type {(closed: { code: number, reason: string }) => void} */
+  #resolveClosed = () => {}
   // For async iteration: messages not taken yet, and the consumers waiting for one.
+  /** @type {Message[]} */
   #inbox = []
+  /** @type {Array<(value?: unknown) => void>} */
   #waiting = []
   #paused = false
   // The messages of one turn of the event loop leave together: the flush runs in its check
@@ -131,7 +182,12 @@ class WebSocket {
     this.#flush()
   }
 
-  /** @internal Made by `serve({ websocket })` and `connectWebSocket()`. */
+  /**
+   * @internal Made by `serve({ websocket })` and `connectWebSocket()`.
+   * @param {NativeWebSocket} native
+   * @param {number} limit
+   * @param {Handlers | undefined} handlers
+   */
   constructor(native, limit, handlers, client = false) {
     if (!(native instanceof binding.NativeWebSocket))
       throw new TypeError('Illegal constructor: use abio.connectWebSocket() or serve({ websocket })')
@@ -158,6 +214,7 @@ class WebSocket {
    * Queues `data` (a string as text, bytes as binary); the messages of one turn of the event loop
    * leave together. Returns false when more than `backpressureLimit` bytes are waiting (the
    * message is queued anyway); after the connection closed, drops it and returns false.
+   * @param {unknown} data
    */
   send(data) {
     let part = toPart(data, 'data')
@@ -222,18 +279,22 @@ class WebSocket {
     return this.#native.drained()
   }
 
-  /** Starts the closing handshake; `closed` settles when it is over. */
+  /**
+   * Starts the closing handshake; `closed` settles when it is over.
+   * @param {unknown} [code]
+   * @param {unknown} [reason]
+   */
   close(code, reason) {
-    if (code === undefined) code = 1000
-    else if (!Number.isInteger(code) || !(code === 1000 || (code >= 3000 && code <= 4999)))
-      throw outOfRange('code', '1000 or an integer >= 3000 and <= 4999', code)
-    if (reason === undefined) reason = ''
-    else if (typeof reason !== 'string') throw invalidType('reason', 'of type string', reason)
-    if (Buffer.byteLength(reason) > 123) throw outOfRange('reason', 'at most 123 bytes in UTF-8', reason)
+    const c = code === undefined ? 1000 : code
+    if (typeof c !== 'number' || !Number.isInteger(c) || !(c === 1000 || (c >= 3000 && c <= 4999)))
+      throw outOfRange('code', '1000 or an integer >= 3000 and <= 4999', c)
+    const r = reason === undefined ? '' : reason
+    if (typeof r !== 'string') throw invalidType('reason', 'of type string', r)
+    if (Buffer.byteLength(r) > 123) throw outOfRange('reason', 'at most 123 bytes in UTF-8', r)
     if (this.#closing || this.#closed) return
     this.#closing = true
     this.#flush()
-    this.#native.close(code, reason)
+    this.#native.close(c, r)
   }
 
   /** Settles with `{ code, reason }` when the connection is gone. */
@@ -257,7 +318,10 @@ class WebSocket {
     }
   }
 
-  /** @internal Messages of one read. */
+  /**
+   * @internal Messages of one read.
+   * @param {Message[]} messages
+   */
   [deliver](messages) {
     const onMessage = this.#handlers.message
     if (onMessage !== undefined) {
@@ -278,7 +342,11 @@ class WebSocket {
     this.#wake()
   }
 
-  /** @internal The connection is gone. */
+  /**
+   * @internal The connection is gone.
+   * @param {number} code
+   * @param {string} reason
+   */
   [ended](code, reason) {
     this.#closed = true
     this.#dropBatch()
@@ -301,16 +369,27 @@ class WebSocket {
   }
 }
 
-/** The Request-like `{ method, url, path, headers }` of an upgrade. */
+/**
+ * The Request-like `{ method, url, path, headers }` of an upgrade.
+ * @param {string} method
+ * @param {string} url
+ * @param {string[]} flat
+ * @returns {UpgradeRequest}
+ */
 function upgradeRequest(method, url, flat) {
   const q = url.indexOf('?')
   return { method, url, path: q < 0 ? url : url.slice(0, q), headers: headerRecord(flat) }
 }
 
-/** lib/http.js's `onOpen` for a server: wraps each new connection and calls `open`. */
-function opener(options, handlers) {
+/**
+ * A server's `onOpen`: wraps each new connection and calls `open`.
+ * @param {WsOptions} connection
+ * @param {Handlers} handlers
+ * @returns {import('../binding.js').WsServeOptions['onOpen']}
+ */
+function opener(connection, handlers) {
   return (native, method, url, flat) => {
-    const ws = new WebSocket(native, options.connection.backpressureLimit, handlers)
+    const ws = new WebSocket(native, connection.backpressureLimit, handlers)
     if (handlers.open !== undefined) {
       try {
         handlers.open(ws, upgradeRequest(method, url, flat))
@@ -321,7 +400,11 @@ function opener(options, handlers) {
   }
 }
 
-/** `ws://host:port/path?query` as [host, port, target]. */
+/**
+ * `ws://host:port/path?query` as [host, port, target].
+ * @param {unknown} url
+ * @returns {[host: string, port: number, target: string]}
+ */
 function checkUrl(url) {
   const u = parseUrl(url)
   if (u.protocol !== 'ws:')
@@ -330,20 +413,28 @@ function checkUrl(url) {
   return [host, u.port === '' ? 80 : Number(u.port), `${u.pathname}${u.search}`]
 }
 
+/**
+ * @param {unknown} url
+ * @param {unknown} [options]
+ */
 function connectWebSocket(url, options) {
   const [host, port, target] = checkUrl(url)
   const o = checkObject(options, 'options') ?? {}
   const connection = connectionOptions(o, 'options')
+  /** @type {string[]} */
   const flat = []
   const h = checkObject(o.headers, 'options.headers')
   if (h !== undefined) {
     for (const k of Object.keys(h)) {
-      if (typeof h[k] !== 'string') throw invalidType(`options.headers['${k}']`, 'of type string', h[k])
-      flat.push(k, h[k])
+      const v = h[k]
+      if (typeof v !== 'string') throw invalidType(`options.headers['${k}']`, 'of type string', v)
+      flat.push(k, v)
     }
   }
   const signal = checkSignal(o.signal, 'options.signal')
+  /** @type {WebSocket | undefined} */
   let ws
+  /** @param {NativeWebSocket} native */
   const opened = (native) => (ws = new WebSocket(native, connection.backpressureLimit, undefined, true))
   return withSignal(signal, (token) =>
     binding.connectWebSocket(host, port, target, flat, connection, token).then(opened),
@@ -354,4 +445,4 @@ function connectWebSocket(url, options) {
   })
 }
 
-module.exports = { WebSocket, connectWebSocket, serverOptions, opener, flushPending }
+module.exports = { WebSocket, connectWebSocket, serverOptions, flushPending }

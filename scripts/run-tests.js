@@ -6,6 +6,7 @@
 //   2. cargo test --workspace
 //   3. jest --runInBand
 //   4. tsc --noEmit over __test__/types.ts against index.d.ts
+//   5. tsc over lib/*.js and index.js (`// @ts-check`) against the generated binding.d.ts
 
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -44,3 +45,4 @@ else console.log('addon is up to date')
 run('cargo', ['test', '--workspace'])
 run('npx', ['jest', '--runInBand', ...process.argv.slice(2)])
 run('npx', ['tsc', '--noEmit', '-p', '__test__'])
+run('npx', ['tsc', '-p', 'tsconfig.lib.json'])

@@ -17,6 +17,7 @@ use napi::bindgen_prelude::{
     Buffer, BufferSlice, FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue, ValueType,
 };
 use napi::{sys, Env};
+use napi_derive::napi;
 
 /// One `Data` value: a view of JS memory, or a string's UTF-8 bytes.
 pub enum DataIn<V> {
@@ -113,7 +114,10 @@ impl<V: FromNapiValue> FromNapiValue for DataList<V> {
 /// Parts of an outgoing write up to this size are copied when handed over rather than held:
 /// a copy of a few KiB costs less than the napi reference that holds a view (made at the
 /// call, deleted on the JS thread later), and small writes of one call become one buffer.
-pub const COPY_IN: usize = 16 << 10;
+/// `lib/ws.js` reads it from the binding: it copies payloads this small into a scratch area
+/// it reuses once they are handed over, which is safe only because they are copied here.
+#[napi]
+pub const COPY_IN: u32 = 16 << 10;
 
 /// One piece of an outgoing write.
 pub enum SendPiece {
@@ -167,7 +171,7 @@ impl Outgoing {
         mut hold: impl FnMut(usize) -> napi::Result<Buffer>,
     ) -> napi::Result<Self> {
         let len = parts.iter().map(|p| p.as_bytes().len()).sum::<usize>();
-        let small = head + len <= COPY_IN;
+        let small = head + len <= COPY_IN as usize;
         let text = matches!(parts, [DataIn::Text(_)]);
         let mut first = Vec::with_capacity(if small { head + len } else { head });
         first.resize(head, 0);
@@ -177,7 +181,9 @@ impl Outgoing {
                 part if small => first.extend_from_slice(part.as_bytes()),
                 // A string's UTF-8 is our own copy already: moved, there is no JS memory to hold.
                 DataIn::Text(s) => rest.push(SendPiece::Owned(std::mem::take(s).into_bytes())),
-                DataIn::View(v) if v.len() <= COPY_IN => rest.push(SendPiece::Owned(v.to_vec())),
+                DataIn::View(v) if v.len() <= COPY_IN as usize => {
+                    rest.push(SendPiece::Owned(v.to_vec()))
+                }
                 DataIn::View(_) => rest.push(SendPiece::Held(hold(i)?)),
             }
         }

@@ -35,8 +35,9 @@ fn read_options(offset: f64, length: f64, max_size: f64) -> ReadOptions {
 }
 
 /// Writes `data` (one part or many, in order, with `writev`) to `path`; returns the bytes
-/// written. The views are borrowed for the call. `flags`: 1 append, 2 atomic, 4 durable,
-/// 8 mkdirs; `mode` < 0 means the default.
+/// written. The views are borrowed for the call. `flags`: `WriteFlag` bits (positional,
+/// not an options object: a call over a small file takes ~6 µs here, and reading an object's
+/// properties through Node-API added ~0.1-0.2 µs, 2-3%); `mode` < 0 means the default.
 #[napi]
 pub fn write_file_sync(
     env: Env,

@@ -3,6 +3,7 @@
 //! One module per area; see design.md section 1.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod body;
 pub mod bytes;
 pub mod cancel;
 pub mod client;

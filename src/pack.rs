@@ -78,7 +78,7 @@ pub fn pack_kinds() -> Vec<&'static str> {
 pub fn pack(
     env: Env,
     #[napi(ts_arg_type = "ArrayBufferView[]")] parts: BorrowedList,
-    kinds: BufferSlice,
+    #[napi(ts_arg_type = "Uint8Array")] kinds: BufferSlice,
     names: Option<Vec<String>>,
     align: u32,
     checksum: bool,
@@ -108,7 +108,7 @@ pub fn pack(
 pub fn packed_size(
     env: Env,
     #[napi(ts_arg_type = "ArrayBufferView[]")] parts: BorrowedList,
-    kinds: BufferSlice,
+    #[napi(ts_arg_type = "Uint8Array")] kinds: BufferSlice,
     names: Option<Vec<String>>,
     align: u32,
 ) -> napi::Result<f64> {
@@ -123,9 +123,9 @@ pub fn packed_size(
 #[napi]
 pub fn pack_into(
     env: Env,
-    mut target: BufferSlice,
+    #[napi(ts_arg_type = "ArrayBufferView")] mut target: BufferSlice,
     #[napi(ts_arg_type = "ArrayBufferView[]")] parts: BorrowedList,
-    kinds: BufferSlice,
+    #[napi(ts_arg_type = "Uint8Array")] kinds: BufferSlice,
     names: Option<Vec<String>>,
     align: u32,
     checksum: bool,
@@ -159,7 +159,11 @@ pub fn pack_into(
 /// `[kind, offset, length]` per part, written straight into V8 memory, and the names of a
 /// record. Part checksums are verified on several threads for large packs.
 #[napi(ts_return_type = "{ layout: Uint32Array | Float64Array; names: string[] | null }")]
-pub fn unpack(env: Env, packed: BufferSlice, verify: bool) -> napi::Result<Layout> {
+pub fn unpack(
+    env: Env,
+    #[napi(ts_arg_type = "ArrayBufferView")] packed: BufferSlice,
+    verify: bool,
+) -> napi::Result<Layout> {
     sync_call(&env, || {
         let header = pack::parse_header(&packed, verify)?;
         // Bounded by the input: parse_header checked that the directory fits in it.
@@ -177,25 +181,39 @@ pub fn unpack(env: Env, packed: BufferSlice, verify: bool) -> napi::Result<Layou
     })
 }
 
+/// How `savePacked` packs and writes, as `lib/pack.js` checked it. An object, unlike
+/// `writeFile`'s flags and mode: a pack is written for its bytes, not a call per message,
+/// and its numbers are too many to keep apart by position.
+#[napi(object, object_to_js = false)]
+pub struct SaveOptions {
+    /// Each part's offset is a multiple of this (a power of two from 8 to 4096).
+    pub align: u32,
+    /// A CRC32C per part.
+    pub checksum: bool,
+    /// [`crate::write_options::WriteFlag`] bits, as `writeFile`'s.
+    pub flags: u32,
+    /// A created file's mode; negative: the default.
+    pub mode: i32,
+}
+
 /// Writes the pack of `parts` to `path` with one `writev` (header, each part, zero padding),
 /// never building the packed buffer: the parts are held, not copied, until the promise
-/// settles. `flags`/`mode` as `writeFile`'s.
+/// settles.
 #[napi(ts_return_type = "Promise<number>")]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a #[napi] function's arguments are its JS signature (lib/ checked them)"
-)]
 pub fn save_packed(
     path: String,
     #[napi(ts_arg_type = "ArrayBufferView[]")] parts: HeldList,
-    kinds: Buffer,
+    #[napi(ts_arg_type = "Uint8Array")] kinds: Buffer,
     names: Option<Vec<String>>,
-    align: u32,
-    checksum: bool,
-    flags: u32,
-    mode: i32,
+    save: SaveOptions,
     cancel: Option<ClassInstance<CancelToken>>,
 ) -> AsyncTask<Job<SaveArgs, f64>> {
+    let SaveOptions {
+        align,
+        checksum,
+        flags,
+        mode,
+    } = save;
     let (write, cancel) = (write_options(flags, mode), cancel_of(cancel));
     job(
         SaveArgs {

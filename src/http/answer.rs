@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 
-use super::body::Body;
+use crate::body::Body;
 
 /// The headers of a request that shape the answer, kept apart from the request so a `fetch`
 /// handler's answer can use them after the request was handed to JS.

@@ -21,7 +21,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::answer::{answer, empty, Conditions, Content, Entity};
-use super::body::Body;
+use crate::body::Body;
 use crate::net::lock;
 use crate::runtime::net as rt;
 

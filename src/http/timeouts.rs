@@ -11,7 +11,6 @@
 //! the kernel takes no byte of the answer (the client does not read it). A slow handler is
 //! never cut, nor a slow peer that keeps moving bytes.
 
-use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -21,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::body::BodyTimeout;
 
 const IDLE: u8 = 0;
 const HEAD: u8 = 1;
@@ -184,22 +185,6 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for Tracked<B> {
         self.body.size_hint()
     }
 }
-
-/// The error of a request body whose connection [`watch`] closed: src/http/body.rs's
-/// `body_failed` makes it `ABIO_ERR_TIMEOUT`.
-#[derive(Debug)]
-pub(crate) struct BodyTimeout {
-    /// The limit that expired, in milliseconds.
-    pub ms: u64,
-}
-
-impl fmt::Display for BodyTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no progress for {} ms", self.ms)
-    }
-}
-
-impl std::error::Error for BodyTimeout {}
 
 /// A request body as a handler reads it: while the handler waits for bytes, the connection
 /// waits on its peer (`bodyTimeout` counts). Once [`watch`] has closed the connection, the

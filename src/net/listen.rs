@@ -1,4 +1,4 @@
-//! Listening, shared by `listen` (src/tcp.rs) and `serve` (src/http/): binding as Node does
+//! Listening, shared by `listen` (src/tcp/) and `serve` (src/http/): binding as Node does
 //! (`::` dual-stack by default), the listening socket's lifecycle, and its accept loop's
 //! next connection.
 
@@ -26,7 +26,7 @@ use crate::runtime::{net as rt, register, AsyncSock, Deferred, Js, KeepAlive, Pr
 /// loop holds a clone, so the descriptor closes when it returns.
 pub(crate) type Bound = Arc<AsyncSock>;
 
-/// A listening socket's lifecycle, shared by `listen` (src/tcp.rs) and `serve` (src/http/): it keeps
+/// A listening socket's lifecycle, shared by `listen` (src/tcp/) and `serve` (src/http/): it keeps
 /// the event loop alive while listening (unless unref'd), and `close()` resolves once the
 /// accept loop has returned and the descriptor is closed (its port free again, a Unix
 /// socket's file removed).

@@ -1,8 +1,8 @@
 //! The transport seam: the one place where a connection's bytes meet the OS.
 //!
 //! Every connected socket of abio is a [`Transport`], whatever area owns it: a TCP or Unix
-//! socket (src/tcp.rs), a connection of the HTTP server (src/http/) or of the HTTP client
-//! (src/client.rs), and a WebSocket of either role (src/ws.rs, which reads on the JS thread
+//! socket (src/tcp/), a connection of the HTTP server (src/http/) or of the HTTP client
+//! (src/client/), and a WebSocket of either role (src/ws/, which reads on the JS thread
 //! through the libuv poll of [`crate::runtime::JsPoll`], watching [`Transport::raw`]).
 //! It offers two faces over the same socket:
 //!

@@ -36,6 +36,7 @@ use napi_derive::napi;
 use socket2::Socket;
 
 use self::conn::Conn;
+use self::kinds::{ReadKind, MAX_FRAME};
 use self::send::{FileItem, Item};
 use crate::bytes::WriteList;
 use crate::cancel::{cancel_of, CancelToken};
@@ -46,6 +47,7 @@ use crate::net::lock;
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
 
 mod conn;
+pub mod kinds;
 mod receive;
 pub mod report;
 mod send;
@@ -145,11 +147,11 @@ impl NativeSocket {
     /// Reads: `kind` 0 up to `n` bytes (null at the end), 1 exactly `n` bytes, 2 one frame
     /// of at most `n` bytes (null at the end).
     #[napi(ts_return_type = "Promise<ArrayBuffer | null>")]
-    pub fn read(&self, env: Env, kind: u32, n: f64) -> napi::Result<Promise> {
+    pub fn read(&self, env: Env, kind: ReadKind, n: f64) -> napi::Result<Promise> {
         let want = match kind {
-            0 => Want::Chunk(n as usize),
-            1 => Want::Exactly(n as usize),
-            _ => Want::Frame(n.min(u32::MAX as f64) as u32),
+            ReadKind::Chunk => Want::Chunk(n as usize),
+            ReadKind::Exactly => Want::Exactly(n as usize),
+            ReadKind::Frame => Want::Frame(n.min(MAX_FRAME as f64) as u32),
         };
         self.conn.read(&env, want)
     }

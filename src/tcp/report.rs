@@ -72,7 +72,11 @@ pub(super) fn report_writes(env: &Env, id: u32, ok: u32, failed: u32, error: Opt
 /// Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes
 /// settle (see [`report_writes`]). Once per environment.
 #[napi]
-pub fn set_write_callback(env: Env, callback: Function<(), ()>) -> napi::Result<()> {
+pub fn set_write_callback(
+    env: Env,
+    #[napi(ts_arg_type = "(id: number, ok: number, failed: number, error: unknown) => void")]
+    callback: Function<(), ()>,
+) -> napi::Result<()> {
     let callback = callback.create_ref()?;
     ON_WRITES.with(|cell| *cell.borrow_mut() = Some((env.raw(), callback)));
     Ok(())

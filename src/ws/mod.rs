@@ -1,6 +1,6 @@
 //! WebSocket connections (design.md section 8), both roles, over the codec of
 //! [`abio_core::ws`]. A server's connections come from an upgrade on its HTTP port
-//! (src/http/); a client's from [`connect_web_socket`].
+//! (src/http/, which hands it to [`upgrade`]); a client's from [`connect_web_socket`].
 //!
 //! Sending: `lib/ws.js` gathers the messages of one turn of the event loop (flushed in its
 //! check phase) and hands them over in one [`NativeWebSocket::send_batch`] call. Each
@@ -44,6 +44,7 @@ pub mod client;
 mod conn;
 pub mod receive;
 mod send;
+pub mod upgrade;
 
 /// The connection options lib/ws.js checked.
 #[napi(object)]

@@ -1,7 +1,7 @@
 //! HTTP client rules that need no network: `http:` URLs (parsing the normalised form the JS
 //! layer hands over, resolving a `Location` against the current URL, both by the `url`
 //! crate's WHATWG parser, as Node's `new URL` does) and the redirect rules
-//! of the Fetch standard (section 4.4, "HTTP-redirect fetch"). `src/client.rs` follows them.
+//! of the Fetch standard (section 4.4, "HTTP-redirect fetch"). `src/client/` follows them.
 
 use std::fmt;
 

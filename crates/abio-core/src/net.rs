@@ -1,7 +1,7 @@
 //! Stream sockets without an async runtime: the nonblocking syscalls abio's TCP and Unix
 //! sockets make (`sendmsg` with `MSG_NOSIGNAL`, `recv`, `sendfile`, `shutdown`), and
 //! [`Reader`], which turns the received byte stream into what JS asked for: chunks,
-//! exact reads and frames (docs/FORMAT.md). `src/tcp.rs` calls these from the JS thread
+//! exact reads and frames (docs/FORMAT.md). `src/tcp/` calls these from the JS thread
 //! first and from tokio when a call would block; every rule about the bytes lives here.
 
 use std::fs::File;

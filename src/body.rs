@@ -1,7 +1,8 @@
-//! HTTP bodies, both ways, for the server and the client: [`Body`] sends held bytes or a
+//! HTTP bodies, both ways, shared by the HTTP server (src/http/) and client (src/client/): [`Body`] sends held bytes or a
 //! file read in pieces; [`body_to_vec`] and [`body_to_file`] receive one whole into an
 //! exact buffer or streamed to disk, with limits, cancellation and progress.
 
+use std::fmt;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
@@ -115,6 +116,22 @@ impl hyper::body::Body for Body {
     }
 }
 
+/// The error of a request body whose connection the HTTP server's `bodyTimeout` watch
+/// (src/http/timeouts.rs) closed: [`body_failed`] makes it `ABIO_ERR_TIMEOUT`.
+#[derive(Debug)]
+pub(crate) struct BodyTimeout {
+    /// The limit that expired, in milliseconds.
+    pub ms: u64,
+}
+
+impl fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no progress for {} ms", self.ms)
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
 /// The error for a body that failed after `got` bytes of `wanted` (when announced): the
 /// peer closing midway is [`CoreError::BodyCut`], a malformed chunked body
 /// [`CoreError::HttpParse`], `bodyTimeout` expiring [`CoreError::Timeout`], not OS errors.
@@ -123,7 +140,7 @@ pub(crate) fn body_failed(
     got: u64,
     wanted: Option<u64>,
 ) -> CoreError {
-    if let Some(t) = e.downcast_ref::<super::timeouts::BodyTimeout>() {
+    if let Some(t) = e.downcast_ref::<BodyTimeout>() {
         return CoreError::Timeout {
             what: "Waiting for the request body (bodyTimeout)",
             ms: t.ms,

@@ -1,0 +1,295 @@
+//! One exchange: a checked request ([`Spec`]), its body ([`Source`], sent again on a 307/308),
+//! redirects followed by the Fetch standard's rules ([`abio_core::client`]), and the
+//! response body read into one exact allocation when its length is announced.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use abio_core::client::{self as rules, Redirect, Url, UrlError, MAX_REDIRECTS};
+use abio_core::error::errno_error;
+use abio_core::{Cancel, Error as CoreError};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Incoming};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, Uri};
+
+use super::errors::send_error;
+use super::pool::Pool;
+use crate::body::{body_to_vec, Body as ReqBody};
+use crate::bytes::{latin1_bytes, latin1_string};
+use crate::error::{AbioError, AbioResult};
+use crate::runtime::{net as rt, woken_on_cancel, Js, Progress};
+
+fn invalid(msg: String) -> AbioError {
+    AbioError::InvalidArg(msg)
+}
+
+/// Bytes of a redirect's body read (and dropped) to keep its connection; more, and the
+/// connection is closed instead.
+const DRAIN_MAX: u64 = 64 << 10;
+
+/// Where a request's body comes from; each send (the first, and each 307/308 redirect)
+/// makes a new body of it.
+#[derive(Clone)]
+pub(super) enum Source {
+    None,
+    Bytes(Bytes),
+    File(PathBuf),
+}
+
+impl Source {
+    /// A body to send, and its length (`None`: no body).
+    async fn open(&self) -> AbioResult<(ReqBody, Option<u64>)> {
+        Ok(match self {
+            Source::None => (ReqBody::empty(), None),
+            Source::Bytes(b) => (ReqBody::from(b.clone()), Some(b.len() as u64)),
+            Source::File(path) => {
+                let (body, len) = file_body(path.clone()).await?;
+                (body, Some(len))
+            }
+        })
+    }
+}
+
+/// Opens `path` and takes its length from `fstat`; the body reads it as the server takes
+/// it ([`ReqBody::file`]: one piece at a time, no pool thread held while the server is
+/// slow). A file that shrinks meanwhile fails the request (its `content-length` was sent);
+/// one that grows is sent as it was.
+async fn file_body(path: PathBuf) -> AbioResult<(ReqBody, u64)> {
+    let shown = path.clone();
+    let opened = rt()
+        .spawn_blocking(move || {
+            let f = std::fs::File::open(&path)?;
+            let meta = f.metadata()?;
+            if meta.is_dir() {
+                return Err(errno_error(libc::EISDIR));
+            }
+            Ok((f, meta.len()))
+        })
+        .await
+        .map_err(|e| AbioError::Internal(e.to_string()))?;
+    let (file, len) = opened.map_err(|e| CoreError::io(e, "open", Some(&shown)))?;
+    Ok((ReqBody::file(Arc::new(file), shown, 0, len), len))
+}
+
+/// A checked request: what is sent first, and changed by redirects.
+pub(super) struct Spec {
+    pub(super) url: Url,
+    pub(super) method: Method,
+    headers: HeaderMap,
+    source: Source,
+    follow: bool,
+}
+
+fn uri_of(url: &Url) -> Option<Uri> {
+    Uri::builder()
+        .scheme("http")
+        .authority(url.authority())
+        .path_and_query(url.target.as_str())
+        .build()
+        .ok()
+}
+
+impl Spec {
+    pub(super) fn new(
+        url: &str,
+        method: &str,
+        headers: &[String],
+        source: Source,
+        follow: bool,
+    ) -> AbioResult<Spec> {
+        let parsed = Url::parse(url).map_err(|e| match e {
+            UrlError::Scheme(_) => invalid(format!(
+                "The \"url\" argument must be an http: URL: {e}. Received '{url}'"
+            )),
+            UrlError::Invalid(why) => invalid(format!(
+                "The \"url\" argument is not a usable http: URL: {why}. Received '{url}'"
+            )),
+        })?;
+        if uri_of(&parsed).is_none() {
+            return Err(invalid(format!(
+                "The \"url\" argument is not a usable http: URL. Received '{url}'"
+            )));
+        }
+        let method = Method::from_bytes(method.as_bytes())
+            .ok()
+            .filter(|_| rules::is_token(method))
+            .ok_or_else(|| invalid(format!("The method {method:?} is not an HTTP token")))?;
+        let mut map = HeaderMap::with_capacity(headers.len() / 2);
+        for pair in headers.chunks_exact(2) {
+            let (name, value) = (&pair[0], &pair[1]);
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .ok()
+                .filter(|_| rules::is_token(name))
+                .ok_or_else(|| invalid(format!("The header name {name:?} is not valid")))?;
+            if n == header::CONTENT_LENGTH || n == header::TRANSFER_ENCODING {
+                return Err(invalid(format!(
+                    "The header '{n}' is set by abio from the body; do not set it"
+                )));
+            }
+            let v = latin1_bytes(value)
+                .and_then(|b| HeaderValue::from_bytes(&b).ok())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "The value of header '{name}' has invalid characters"
+                    ))
+                })?;
+            map.append(n, v);
+        }
+        Ok(Spec {
+            url: parsed,
+            method,
+            headers: map,
+            source,
+            follow,
+        })
+    }
+
+    fn build(&self, url: &Url, body: ReqBody, len: Option<u64>) -> AbioResult<Request<ReqBody>> {
+        let uri = uri_of(url).ok_or_else(|| CoreError::BadRedirect {
+            location: url.to_string(),
+            reason: "not a usable URL".into(),
+        })?;
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = self.headers.clone();
+        if let Some(n) = len {
+            req.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        Ok(req)
+    }
+}
+
+/// Reads and drops a small unread body so that its connection can be reused; a large or
+/// slow one closes its connection instead.
+async fn drain(body: Incoming) {
+    if body.size_hint().lower() > DRAIN_MAX {
+        return;
+    }
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        http_body_util::Limited::new(body, DRAIN_MAX as usize).collect(),
+    )
+    .await;
+}
+
+/// Sends `spec` over `pool` and follows redirects (when asked to); the final response and
+/// its URL.
+pub(super) async fn exchange(
+    pool: &Pool,
+    spec: &mut Spec,
+) -> AbioResult<(Response<Incoming>, Url)> {
+    let mut url = spec.url.clone();
+    let mut hops = 0;
+    loop {
+        let (body, len) = spec.source.open().await?;
+        let req = spec.build(&url, body, len)?;
+        let res = pool.request(req).await.map_err(send_error)?;
+        if !spec.follow {
+            return Ok((res, url));
+        }
+        let Some(rule) = rules::redirect(res.status().as_u16(), spec.method.as_str()) else {
+            return Ok((res, url));
+        };
+        // A redirect without a Location is the answer itself (as `fetch` has it).
+        let Some(location) = res.headers().get(header::LOCATION) else {
+            return Ok((res, url));
+        };
+        let location = latin1_string(location.as_bytes());
+        if hops == MAX_REDIRECTS {
+            return Err(CoreError::TooManyRedirects {
+                url: url.to_string(),
+                max: MAX_REDIRECTS,
+            }
+            .into());
+        }
+        hops += 1;
+        let next = url.join(&location).map_err(|e| CoreError::BadRedirect {
+            location: location.clone(),
+            reason: e.to_string(),
+        })?;
+        if rule == Redirect::ToGet {
+            spec.method = Method::GET;
+            spec.source = Source::None;
+            for h in rules::BODY_HEADERS {
+                spec.headers.remove(h);
+            }
+        }
+        if !url.same_origin(&next) {
+            for h in rules::CREDENTIAL_HEADERS {
+                spec.headers.remove(h);
+            }
+        }
+        drain(res.into_body()).await;
+        url = next;
+    }
+}
+
+/// The announced length of `res`'s body (0 when it has none: `HEAD`, 204, 304).
+pub(super) fn body_length(res: &Response<Incoming>, method: &Method) -> Option<u64> {
+    if rules::bodiless(res.status().as_u16(), method.as_str()) {
+        return Some(0);
+    }
+    res.body().size_hint().exact()
+}
+
+/// Reads a response body into one exact buffer (src/http/body.rs's [`body_to_vec`]: allocated
+/// once when its length is known, grown otherwise), refused past `max` (before allocating
+/// when the length is announced). Progress is reported as bytes arrive, and a last time
+/// with `done === total` once the body is whole.
+pub(super) async fn read_body(
+    res: Response<Incoming>,
+    method: &Method,
+    max: u64,
+    cancel: &Cancel,
+    progress: Option<(&Js, &Arc<Progress>)>,
+) -> AbioResult<Vec<u8>> {
+    let wanted = body_length(&res, method);
+    if let Some(n) = wanted.filter(|&n| n > max) {
+        return Err(CoreError::ResponseTooLarge { size: Some(n), max }.into());
+    }
+    let total = wanted.unwrap_or(Progress::UNKNOWN);
+    let report = |done| {
+        if let Some((js, p)) = progress {
+            p.report(js, done, total);
+        }
+    };
+    let body = if wanted == Some(0) {
+        Vec::new()
+    } else {
+        body_to_vec(res.into_body(), max, cancel, report)
+            .await
+            .map_err(too_large)?
+    };
+    if let Some((js, p)) = progress {
+        p.report(js, body.len() as u64, body.len() as u64);
+    }
+    Ok(body)
+}
+
+/// The shared body readers' `BodyTooLarge` (worded for a server's request body) as the
+/// client's own error, which names `maxSize`.
+pub(super) fn too_large(e: CoreError) -> CoreError {
+    match e {
+        CoreError::BodyTooLarge { max } => CoreError::ResponseTooLarge { size: None, max },
+        e => e,
+    }
+}
+
+/// Runs `work` until it ends or `cancel` is requested (then it is dropped, and with it its
+/// connection: a request cut short is never returned to the pool).
+pub(super) async fn abortable<T>(
+    cancel: &Cancel,
+    work: impl Future<Output = AbioResult<T>>,
+) -> AbioResult<T> {
+    let aborted = woken_on_cancel(cancel);
+    tokio::select! {
+        r = work => r,
+        _ = aborted.notified() => Err(CoreError::Aborted.into()),
+    }
+}
