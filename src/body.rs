@@ -223,7 +223,7 @@ where
 }
 
 /// What the network side hands the file writer of [`body_to_file`].
-enum Piece {
+enum ToDisk {
     Data(Bytes),
     /// The body ended whole: commit the file.
     End,
@@ -252,7 +252,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let wanted = body.size_hint().exact();
-    let (tx, mut rx) = mpsc::channel::<Piece>(PIECES_IN_FLIGHT);
+    let (tx, mut rx) = mpsc::channel::<ToDisk>(PIECES_IN_FLIGHT);
     let stop = cancel.clone();
     let writer = rt().spawn_blocking(move || {
         let mut sink = FileSink::create(&path, &opts)?;
@@ -265,12 +265,12 @@ where
                     Err(_) => break,
                 }
             }
-            let end = matches!(batch.last(), Some(Piece::End));
+            let end = matches!(batch.last(), Some(ToDisk::End));
             let parts: Vec<&[u8]> = batch
                 .iter()
                 .filter_map(|p| match p {
-                    Piece::Data(b) => Some(&b[..]),
-                    Piece::End => None,
+                    ToDisk::Data(b) => Some(&b[..]),
+                    ToDisk::End => None,
                 })
                 .collect();
             sink.write(&parts, &stop)?;
@@ -303,12 +303,12 @@ where
             break Err(CoreError::BodyTooLarge { max });
         }
         progress(got);
-        if tx.send(Piece::Data(data)).await.is_err() {
+        if tx.send(ToDisk::Data(data)).await.is_err() {
             break Ok(()); // the writer failed: its error follows
         }
     };
     if read.is_ok() {
-        let _ = tx.send(Piece::End).await;
+        let _ = tx.send(ToDisk::End).await;
     }
     drop(tx);
     let written = writer

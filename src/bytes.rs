@@ -569,9 +569,9 @@ impl TypeName for MappedFile {
 
 /// A JS view to be filled in place (`readFileInto`, `FileHandle.readInto`), held until
 /// the call settles.
-pub struct Target(Buffer);
+pub struct ReadTarget(Buffer);
 
-impl Target {
+impl ReadTarget {
     /// The view's memory, to be written by a worker.
     ///
     /// The caller promised (see the typings) not to touch the view until the promise
@@ -581,14 +581,14 @@ impl Target {
     }
 }
 
-impl FromNapiValue for Target {
+impl FromNapiValue for ReadTarget {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
         // SAFETY: forwarded from our caller.
-        Ok(Target(unsafe { Buffer::from_napi_value(env, value) }?))
+        Ok(ReadTarget(unsafe { Buffer::from_napi_value(env, value) }?))
     }
 }
 
-impl TypeName for Target {
+impl TypeName for ReadTarget {
     fn type_name() -> &'static str {
         "ArrayBufferView"
     }
@@ -597,7 +597,7 @@ impl TypeName for Target {
     }
 }
 
-impl ValidateNapiValue for Target {}
+impl ValidateNapiValue for ReadTarget {}
 
 impl<V> TypeName for DataIn<V> {
     fn type_name() -> &'static str {

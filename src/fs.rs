@@ -15,7 +15,7 @@ use napi::bindgen_prelude::{AsyncTask, ClassInstance, ToNapiValue, TypeName};
 use napi::Env;
 use napi_derive::napi;
 
-use crate::bytes::{BatchOut, BorrowedList, HeldList, NewArrayBuffer, OutBytes, Target};
+use crate::bytes::{BatchOut, BorrowedList, HeldList, NewArrayBuffer, OutBytes, ReadTarget};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{guard, sync_call, AbioError, AbioResult};
 use crate::runtime::{job, parallel_map, spread, Job, FILES_PER_THREAD};
@@ -140,10 +140,10 @@ pub fn read_file(
 #[napi(ts_return_type = "Promise<number>")]
 pub fn read_file_into(
     path: String,
-    #[napi(ts_arg_type = "ArrayBufferView")] target: Target,
+    #[napi(ts_arg_type = "ArrayBufferView")] target: ReadTarget,
     position: f64,
     cancel: Option<ClassInstance<CancelToken>>,
-) -> AsyncTask<Job<(PathBuf, Target), f64>> {
+) -> AsyncTask<Job<(PathBuf, ReadTarget), f64>> {
     let (position, cancel) = (opt_u64(position).unwrap_or(0), cancel_of(cancel));
     job((PathBuf::from(path), target), move |(path, target)| {
         let buf = core::as_uninit(target.as_mut_bytes());
@@ -311,9 +311,9 @@ impl FileHandle {
     #[napi(ts_return_type = "Promise<number>")]
     pub fn read_into(
         &self,
-        #[napi(ts_arg_type = "ArrayBufferView")] target: Target,
+        #[napi(ts_arg_type = "ArrayBufferView")] target: ReadTarget,
         position: f64,
-    ) -> AsyncTask<HandleJob<(Target, u64), f64>> {
+    ) -> AsyncTask<HandleJob<(ReadTarget, u64), f64>> {
         self.run((target, opt_u64(position).unwrap_or(0)), |op| {
             let pos = op.data.1;
             let buf = core::as_uninit(op.data.0.as_mut_bytes());

@@ -1,4 +1,4 @@
-//! One exchange: a checked request ([`Spec`]), its body ([`Source`], sent again on a 307/308),
+//! One exchange: a checked request ([`Spec`]), its body ([`Upload`], sent again on a 307/308),
 //! redirects followed by the Fetch standard's rules ([`abio_core::client`]), and the
 //! response body read into one exact allocation when its length is announced.
 
@@ -34,19 +34,19 @@ const DRAIN_MAX: u64 = 64 << 10;
 /// Where a request's body comes from; each send (the first, and each 307/308 redirect)
 /// makes a new body of it.
 #[derive(Clone)]
-pub(super) enum Source {
+pub(super) enum Upload {
     None,
     Bytes(Bytes),
     File(PathBuf),
 }
 
-impl Source {
+impl Upload {
     /// A body to send, and its length (`None`: no body).
     async fn open(&self) -> AbioResult<(ReqBody, Option<u64>)> {
         Ok(match self {
-            Source::None => (ReqBody::empty(), None),
-            Source::Bytes(b) => (ReqBody::from(b.clone()), Some(b.len() as u64)),
-            Source::File(path) => {
+            Upload::None => (ReqBody::empty(), None),
+            Upload::Bytes(b) => (ReqBody::from(b.clone()), Some(b.len() as u64)),
+            Upload::File(path) => {
                 let (body, len) = file_body(path.clone()).await?;
                 (body, Some(len))
             }
@@ -80,7 +80,7 @@ pub(super) struct Spec {
     pub(super) url: Url,
     pub(super) method: Method,
     headers: HeaderMap,
-    source: Source,
+    source: Upload,
     follow: bool,
 }
 
@@ -98,7 +98,7 @@ impl Spec {
         url: &str,
         method: &str,
         headers: &[String],
-        source: Source,
+        source: Upload,
         follow: bool,
     ) -> AbioResult<Spec> {
         let parsed = Url::parse(url).map_err(|e| match e {
@@ -215,7 +215,7 @@ pub(super) async fn exchange(
         })?;
         if rule == Redirect::ToGet {
             spec.method = Method::GET;
-            spec.source = Source::None;
+            spec.source = Upload::None;
             for h in rules::BODY_HEADERS {
                 spec.headers.remove(h);
             }

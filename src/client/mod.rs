@@ -27,7 +27,7 @@ mod errors;
 mod exchange;
 mod pool;
 
-use exchange::{abortable, body_length, exchange, read_body, too_large, Source, Spec};
+use exchange::{abortable, body_length, exchange, read_body, too_large, Spec, Upload};
 use pool::pool;
 
 /// A response for JS (lib/client.js shapes `headers` into an object).
@@ -162,9 +162,9 @@ impl RequestOptions<'_> {
             token,
         } = self;
         let source = match (body, file) {
-            (Some(b), _) => Source::Bytes(b.0),
-            (None, Some(f)) => Source::File(PathBuf::from(f)),
-            (None, None) => Source::None,
+            (Some(b), _) => Upload::Bytes(b.0),
+            (None, Some(f)) => Upload::File(PathBuf::from(f)),
+            (None, None) => Upload::None,
         };
         let spec = sync_call(env, || Spec::new(&url, &method, &headers, source, follow))?;
         let (call, promise) = Call::start(env, on_progress, token)?;

@@ -23,14 +23,14 @@ use crate::error::AbioResult;
 use crate::headers::header_pairs;
 
 /// A route: held bytes (with their entity tag), or a file.
-pub(super) enum Source {
+pub(super) enum RouteContent {
     Bytes { body: Bytes, etag: HeaderValue },
     File(FileRoute),
 }
 
 /// A route's answer, ready to send.
 pub(super) struct Route {
-    source: Source,
+    source: RouteContent,
     /// The type given, else `application/octet-stream` for bytes; `None` for a file means
     /// the type of its extension.
     content_type: Option<HeaderValue>,
@@ -109,20 +109,20 @@ pub(super) fn route_table(specs: Vec<RouteSpec>) -> AbioResult<Routes> {
                     Ok(_) => {}
                     Err(e) => return Err(CoreError::io(e, "stat", Some(&p)).into()),
                 }
-                Source::File(FileRoute::new(p))
+                RouteContent::File(FileRoute::new(p))
             }
             (Some(body), None) => {
                 let body = body.0;
                 let etag = etag.unwrap_or_else(|| {
                     HeaderValue::from_str(&rules::etag(&body)).expect("an etag is ASCII")
                 });
-                Source::Bytes { body, etag }
+                RouteContent::Bytes { body, etag }
             }
             (None, None) => return Err(invalid(format!("Route '{path}' has no body"))),
         };
         let content_type = match source {
-            Source::Bytes { .. } => Some(content_type.unwrap_or_else(|| OCTETS.clone())),
-            Source::File(_) => content_type,
+            RouteContent::Bytes { .. } => Some(content_type.unwrap_or_else(|| OCTETS.clone())),
+            RouteContent::File(_) => content_type,
         };
         routes.insert(
             path,
@@ -163,7 +163,7 @@ pub(super) async fn route_answer(
     };
     let c = Conditions::of(req.method(), req.headers());
     Some(match &route.source {
-        Source::Bytes { body, etag } => {
+        RouteContent::Bytes { body, etag } => {
             let e = Entity {
                 len: body.len() as u64,
                 etag,
@@ -173,7 +173,7 @@ pub(super) async fn route_answer(
             };
             answer(&c, &e, Content::Bytes(body.clone()))
         }
-        Source::File(file) => {
+        RouteContent::File(file) => {
             let dress = Dress {
                 content_type: route.content_type.as_ref(),
                 headers: &route.headers,

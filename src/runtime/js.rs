@@ -15,7 +15,7 @@ use super::net;
 use crate::error::guard;
 
 /// Work for the JS thread, posted from any thread.
-type Call = Box<dyn FnOnce(&Env) + Send>;
+type Posted = Box<dyn FnOnce(&Env) + Send>;
 
 /// A raw thread-safe function; `None` once Node finalized it (its environment is gone).
 struct Tsfn(RwLock<Option<usize>>);
@@ -121,8 +121,8 @@ unsafe extern "C" fn run_call(
     _context: *mut c_void,
     data: *mut c_void,
 ) {
-    // SAFETY: `data` is the `Box<Call>` leaked by `post`, handed to us exactly once.
-    let call = unsafe { Box::from_raw(data.cast::<Call>()) };
+    // SAFETY: `data` is the `Box<Posted>` leaked by `post`, handed to us exactly once.
+    let call = unsafe { Box::from_raw(data.cast::<Posted>()) };
     if env.is_null() {
         // The environment is being torn down: drop the work (napi-rs values release
         // themselves safely then), run nothing.
@@ -206,7 +206,7 @@ impl Js {
     pub fn post(&self, f: impl FnOnce(&Env) + Send + 'static) -> bool {
         let guard = self.0.tsfn.0.read().unwrap_or_else(|e| e.into_inner());
         let Some(raw) = *guard else { return false };
-        let call: Box<Call> = Box::new(Box::new(f));
+        let call: Box<Posted> = Box::new(Box::new(f));
         let data = Box::into_raw(call);
         // SAFETY: the function is alive (not finalized) while we hold the read lock; the
         // queue is unbounded, so a nonblocking call only fails when it is closing.
