@@ -29,7 +29,7 @@ function isDetached(view) {
 }
 
 /**
- * `value` as something `bytes.rs` takes (a view), or undefined if it is not `Bytes`.
+ * `value` as something `src/bytes/` takes (a view), or undefined if it is not `Bytes`.
  * @param {unknown} value
  * @param {string} name
  * @returns {ArrayBufferView | undefined}

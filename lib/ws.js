@@ -31,7 +31,7 @@ const flushNow = Symbol('flushNow')
 
 // Payloads of up to COPY_IN bytes are copied at the call, as the typings promise (the caller may
 // reuse its memory at once): into a scratch area shared by this thread's connections. The flush
-// hands them to Rust, which copies payloads this small into its frames (src/bytes.rs `COPY_IN`),
+// hands them to Rust, which copies payloads this small into its frames (src/bytes/ `COPY_IN`),
 // so the area is reused as soon as no unflushed batch refers to it. Larger ones are held.
 const COPY_IN = binding.COPY_IN
 const SCRATCH = 256 * 1024

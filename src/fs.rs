@@ -2,7 +2,7 @@
 //!
 //! A thin skin over [`abio_core::fs`]: arguments arrive checked and normalised by
 //! `lib/fs.js` (options flattened into numbers, bare `ArrayBuffer`s wrapped in views),
-//! bytes come through `bytes.rs`, errors leave through `error.rs`, and async work runs
+//! bytes come through `src/bytes/`, errors leave through `error.rs`, and async work runs
 //! through `runtime.rs`.
 
 use std::fs::File;
