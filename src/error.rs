@@ -60,20 +60,16 @@ fn errno_of(e: &std::io::Error) -> i32 {
     abio_core::error::errno_of(e).unwrap_or(libc::EIO)
 }
 
+/// Which JS constructor makes an error: `Error`, `TypeError` or `RangeError`.
 #[derive(Clone, Copy)]
-enum ErrorClass {
+enum Ctor {
     Error,
     Type,
     Range,
 }
 
 /// A new JS error object of `kind` with `code` and `message` set.
-fn new_error<'e>(
-    env: &'e Env,
-    kind: ErrorClass,
-    code: &str,
-    message: &str,
-) -> napi::Result<Object<'e>> {
+fn new_error<'e>(env: &'e Env, kind: Ctor, code: &str, message: &str) -> napi::Result<Object<'e>> {
     let raw = env.raw();
     // SAFETY: called on the JS thread that owns `env` (every caller holds the `Env` of a
     // call or task completion); the strings are valid napi values created just before.
@@ -82,9 +78,9 @@ fn new_error<'e>(
         let msg = ToNapiValue::to_napi_value(raw, message)?;
         let mut out = std::ptr::null_mut();
         let status = match kind {
-            ErrorClass::Error => sys::napi_create_error(raw, code, msg, &mut out),
-            ErrorClass::Type => sys::napi_create_type_error(raw, code, msg, &mut out),
-            ErrorClass::Range => sys::napi_create_range_error(raw, code, msg, &mut out),
+            Ctor::Error => sys::napi_create_error(raw, code, msg, &mut out),
+            Ctor::Type => sys::napi_create_type_error(raw, code, msg, &mut out),
+            Ctor::Range => sys::napi_create_range_error(raw, code, msg, &mut out),
         };
         if status != sys::Status::napi_ok {
             return Err(napi::Error::from_reason(message.to_string()));
@@ -107,7 +103,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             if let Some(p) = &path {
                 message.push_str(&format!(" '{p}'"));
             }
-            let mut obj = new_error(env, ErrorClass::Error, &code, &message)?;
+            let mut obj = new_error(env, Ctor::Error, &code, &message)?;
             obj.set_named_property("errno", errno)?;
             obj.set_named_property("syscall", *syscall)?;
             if let Some(p) = path {
@@ -120,25 +116,20 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
                 path, size, max, ..
             },
         ) => {
-            let mut obj = new_error(
-                env,
-                ErrorClass::Range,
-                "ABIO_ERR_FILE_TOO_LARGE",
-                &e.to_string(),
-            )?;
+            let mut obj = new_error(env, Ctor::Range, "ABIO_ERR_FILE_TOO_LARGE", &e.to_string())?;
             obj.set_named_property("path", path.to_string_lossy().as_ref())?;
             obj.set_named_property("size", *size as f64)?;
             obj.set_named_property("maxSize", *max as f64)?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::Aborted) => {
-            let mut obj = new_error(env, ErrorClass::Error, "ABORT_ERR", &e.to_string())?;
+            let mut obj = new_error(env, Ctor::Error, "ABORT_ERR", &e.to_string())?;
             obj.set_named_property("name", "AbortError")?;
             Ok(obj)
         }
         AbioError::Core(
             e @ (CoreError::Closed(_) | CoreError::Ended { .. } | CoreError::BodyCut { .. }),
-        ) => new_error(env, ErrorClass::Error, "ABIO_ERR_CLOSED", &e.to_string()),
+        ) => new_error(env, Ctor::Error, "ABIO_ERR_CLOSED", &e.to_string()),
         AbioError::Core(CoreError::Net {
             source,
             syscall,
@@ -160,7 +151,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
                     message.push_str(&format!(":{p}"));
                 }
             }
-            let mut obj = new_error(env, ErrorClass::Error, &code, &message)?;
+            let mut obj = new_error(env, Ctor::Error, &code, &message)?;
             obj.set_named_property("errno", errno)?;
             obj.set_named_property("syscall", *syscall)?;
             if let Some(a) = address {
@@ -172,7 +163,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::NotFound { host }) => {
-            let mut obj = new_error(env, ErrorClass::Error, "ENOTFOUND", &e.to_string())?;
+            let mut obj = new_error(env, Ctor::Error, "ENOTFOUND", &e.to_string())?;
             // libuv's UV_EAI_NONAME, as Node reports it.
             obj.set_named_property("errno", -3008)?;
             obj.set_named_property("syscall", "getaddrinfo")?;
@@ -180,22 +171,12 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::BodyTooLarge { max }) => {
-            let mut obj = new_error(
-                env,
-                ErrorClass::Range,
-                "ABIO_ERR_BODY_TOO_LARGE",
-                &e.to_string(),
-            )?;
+            let mut obj = new_error(env, Ctor::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
             obj.set_named_property("maxBodySize", *max as f64)?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::ResponseTooLarge { size, max }) => {
-            let mut obj = new_error(
-                env,
-                ErrorClass::Range,
-                "ABIO_ERR_BODY_TOO_LARGE",
-                &e.to_string(),
-            )?;
+            let mut obj = new_error(env, Ctor::Range, "ABIO_ERR_BODY_TOO_LARGE", &e.to_string())?;
             obj.set_named_property("maxSize", *max as f64)?;
             if let Some(n) = size {
                 obj.set_named_property("size", *n as f64)?;
@@ -205,7 +186,7 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
         AbioError::Core(e @ CoreError::TooManyRedirects { url, .. }) => {
             let mut obj = new_error(
                 env,
-                ErrorClass::Error,
+                Ctor::Error,
                 "ABIO_ERR_TOO_MANY_REDIRECTS",
                 &e.to_string(),
             )?;
@@ -213,61 +194,41 @@ fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::BadRedirect { location, .. }) => {
-            let mut obj = new_error(
-                env,
-                ErrorClass::Error,
-                "ABIO_ERR_BAD_REDIRECT",
-                &e.to_string(),
-            )?;
+            let mut obj = new_error(env, Ctor::Error, "ABIO_ERR_BAD_REDIRECT", &e.to_string())?;
             obj.set_named_property("location", location.as_str())?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::HttpStatus { status, url }) => {
-            let mut obj = new_error(
-                env,
-                ErrorClass::Error,
-                "ABIO_ERR_HTTP_STATUS",
-                &e.to_string(),
-            )?;
+            let mut obj = new_error(env, Ctor::Error, "ABIO_ERR_HTTP_STATUS", &e.to_string())?;
             obj.set_named_property("status", *status as u32)?;
             obj.set_named_property("url", url.as_str())?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::WsHandshake { status, .. }) => {
-            let mut obj = new_error(
-                env,
-                ErrorClass::Error,
-                "ABIO_ERR_WS_HANDSHAKE",
-                &e.to_string(),
-            )?;
+            let mut obj = new_error(env, Ctor::Error, "ABIO_ERR_WS_HANDSHAKE", &e.to_string())?;
             obj.set_named_property("status", *status as u32)?;
             Ok(obj)
         }
         AbioError::Core(e @ CoreError::Timeout { .. }) => {
-            new_error(env, ErrorClass::Error, "ABIO_ERR_TIMEOUT", &e.to_string())
+            new_error(env, Ctor::Error, "ABIO_ERR_TIMEOUT", &e.to_string())
         }
         AbioError::Core(CoreError::BadFormat(msg)) => {
-            new_error(env, ErrorClass::Error, "ABIO_ERR_BAD_FORMAT", msg)
+            new_error(env, Ctor::Error, "ABIO_ERR_BAD_FORMAT", msg)
         }
         AbioError::Core(CoreError::HttpParse(msg)) => {
-            new_error(env, ErrorClass::Error, "ABIO_ERR_HTTP_PARSE", msg)
+            new_error(env, Ctor::Error, "ABIO_ERR_HTTP_PARSE", msg)
         }
         AbioError::Core(CoreError::Checksum(msg)) => {
-            new_error(env, ErrorClass::Error, "ABIO_ERR_CHECKSUM", msg)
+            new_error(env, Ctor::Error, "ABIO_ERR_CHECKSUM", msg)
         }
-        AbioError::Core(e @ CoreError::FrameTooLarge { .. }) => new_error(
-            env,
-            ErrorClass::Range,
-            "ABIO_ERR_FRAME_TOO_LARGE",
-            &e.to_string(),
-        ),
-        AbioError::InvalidArg(msg) => new_error(env, ErrorClass::Type, "ABIO_ERR_INVALID_ARG", msg),
-        AbioError::OutOfRange(msg) => {
-            new_error(env, ErrorClass::Range, "ABIO_ERR_INVALID_ARG", msg)
+        AbioError::Core(e @ CoreError::FrameTooLarge { .. }) => {
+            new_error(env, Ctor::Range, "ABIO_ERR_FRAME_TOO_LARGE", &e.to_string())
         }
+        AbioError::InvalidArg(msg) => new_error(env, Ctor::Type, "ABIO_ERR_INVALID_ARG", msg),
+        AbioError::OutOfRange(msg) => new_error(env, Ctor::Range, "ABIO_ERR_INVALID_ARG", msg),
         AbioError::Internal(msg) => new_error(
             env,
-            ErrorClass::Error,
+            Ctor::Error,
             "ABIO_ERR_INTERNAL",
             &format!("abio internal error (please report): {msg}"),
         ),
