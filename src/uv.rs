@@ -7,7 +7,7 @@
 //! `napi_*`); on Windows looked up once at run time in the process's module (node.exe, or an
 //! embedder's libnode/node DLL), as napi-sys finds `napi_*` there.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
 
 /// libuv's "unknown error" code (`UV_UNKNOWN`, the same on every platform).
 const UNKNOWN: c_int = -4094;
@@ -16,15 +16,21 @@ const UNKNOWN: c_int = -4094;
 /// `buflen` bytes, NUL included; truncated to fit) and return `buf`.
 type TextFn = unsafe extern "C" fn(err: c_int, buf: *mut c_char, buflen: usize) -> *mut c_char;
 
+/// `UV_POLL` in `uv_handle_type`.
+pub(crate) const POLL: c_int = 8;
+/// `UV_READABLE` in `uv_poll_event`.
+pub(crate) const READABLE: c_int = 1;
+/// `uv_poll_cb`.
+pub(crate) type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+/// `uv_close_cb`.
+pub(crate) type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+
 /// Linked like the napi functions: Node's executable exports them.
 #[cfg(unix)]
 mod sym {
     use std::ffi::{c_char, c_int, c_void};
 
-    pub const POLL: c_int = 8; // UV_POLL in uv_handle_type
-    pub const READABLE: c_int = 1;
-    pub type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
-    pub type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+    use super::{CloseCb, PollCb};
     /// Linked like the napi functions: Node's executable exports them.
     pub fn load() -> Result<(), String> {
         Ok(())
@@ -58,10 +64,7 @@ mod sym {
     use std::ffi::{c_int, c_void};
     use std::sync::OnceLock;
 
-    pub const POLL: c_int = 8; // UV_POLL in uv_handle_type
-    pub const READABLE: c_int = 1;
-    pub type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
-    pub type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+    use super::{CloseCb, PollCb};
     /// `uv_os_sock_t`: a `SOCKET`.
     type Sock = usize;
 

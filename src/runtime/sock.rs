@@ -30,7 +30,6 @@ pub fn register(
 }
 
 /// Polls `sock`'s readiness for `interest` (readable or writable).
-#[cfg(unix)]
 fn poll_ready<'a>(
     sock: &'a AsyncSock,
     cx: &mut Context<'_>,
@@ -106,6 +105,22 @@ impl AsyncSock {
         self.ready(tokio::io::Interest::WRITABLE).await
     }
 
+    /// Polls for readability, as `AsyncFd::poll_read_ready`.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_>>> {
+        let interest = Interest::READABLE;
+        self.stream
+            .poll_read_ready(cx)
+            .map_ok(|()| ReadyGuard { io: self, interest })
+    }
+
+    /// Polls for writability, as `AsyncFd::poll_write_ready`.
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_>>> {
+        let interest = Interest::WRITABLE;
+        self.stream
+            .poll_write_ready(cx)
+            .map_ok(|()| ReadyGuard { io: self, interest })
+    }
+
     /// The socket back, no longer registered.
     pub fn into_inner(self) -> std::io::Result<socket2::Socket> {
         self.stream.into_std().map(socket2::Socket::from)
@@ -149,21 +164,6 @@ impl<'a> ReadyGuard<'a> {
 
     /// tokio keeps no readiness to clear after a short read or write on Windows.
     pub fn clear_ready(&mut self) {}
-}
-
-/// Polls `sock`'s readiness for `interest` (readable or writable).
-#[cfg(windows)]
-fn poll_ready<'a>(
-    sock: &'a AsyncSock,
-    cx: &mut Context<'_>,
-    interest: Interest,
-) -> Poll<io::Result<ReadyGuard<'a>>> {
-    let polled = if interest.is_readable() {
-        sock.stream.poll_read_ready(cx)
-    } else {
-        sock.stream.poll_write_ready(cx)
-    };
-    polled.map_ok(|()| ReadyGuard { io: sock, interest })
 }
 
 /// Registers `sock` with the runtime's reactor. On a runtime thread.
