@@ -8,24 +8,50 @@ const fs = require('fs')
 const path = require('path')
 
 const ROOT = path.join(__dirname, '..')
+/** `export * from './types/fs'`: a re-export of a typings file of the package. */
+const REEXPORT = /^export \* from '(\.\.?\/[^']+)'$/
 
-/** The runtime names index.d.ts exports (functions and classes; types and interfaces are not values). */
-function declaredValues() {
-  const dts = fs.readFileSync(path.join(ROOT, 'index.d.ts'), 'utf8')
-  const values = new Set()
-  const unknown = []
-  for (const line of dts.split('\n')) {
-    if (!line.startsWith('export')) continue
-    const m =
-      /^export (?:declare )?(?:abstract )?(function|class|const|let|var|enum|type|interface)\s+([A-Za-z_$][\w$]*)/.exec(
-        line,
-      )
-    if (m === null) unknown.push(line)
-    else if (m[1] !== 'type' && m[1] !== 'interface') values.add(m[2])
+/**
+ * The typings index.d.ts gives: itself and every file it re-exports (`export * from './types/fs'`),
+ * followed as TypeScript does, as paths from the package root.
+ */
+function typingFiles() {
+  const files = []
+  const visit = (file) => {
+    if (files.includes(file)) return
+    files.push(file)
+    for (const line of fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n')) {
+      const m = REEXPORT.exec(line)
+      if (m !== null) visit(path.posix.join(path.posix.dirname(file), m[1].replace(/\.js$/, '') + '.d.ts'))
+    }
   }
-  // An export form this parser does not know (`export { … }`, `export =`, …) would hide names.
+  visit('index.d.ts')
+  return files
+}
+
+/**
+ * The runtime names index.d.ts exports (functions and classes; types and interfaces are not values), its own and
+ * those of the files it re-exports.
+ */
+function declaredValues() {
+  const values = []
+  const unknown = []
+  for (const file of typingFiles()) {
+    for (const line of fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n')) {
+      if (!line.startsWith('export') || REEXPORT.test(line)) continue
+      const m =
+        /^export (?:declare )?(?:abstract )?(function|class|const|let|var|enum|type|interface)\s+([A-Za-z_$][\w$]*)/.exec(
+          line,
+        )
+      if (m === null) unknown.push(`${file}: ${line}`)
+      else if (m[1] !== 'type' && m[1] !== 'interface') values.push(m[2])
+    }
+  }
+  // An export form this parser does not know (`export { … }`, `export =`, `export * as x`, …) would hide names.
   expect(unknown).toEqual([])
-  return [...values].sort()
+  // A name declared in two re-exported files is ambiguous: `export *` leaves it out.
+  expect(values.filter((v, i) => values.indexOf(v) !== i)).toEqual([])
+  return values.sort()
 }
 
 /** Runs `source` with node in the repository (so 'abio' is this package); returns its JSON output. */
@@ -40,6 +66,18 @@ const names = declaredValues()
 test('index.d.ts declares the public values (the parser finds them)', () => {
   for (const n of ['readFile', 'writeFile', 'pack', 'connect', 'listen', 'serve', 'request', 'WebSocket', 'Socket'])
     expect(names).toContain(n)
+})
+
+test('index.d.ts re-exports every file of types/, and the package publishes them', () => {
+  const files = typingFiles()
+  const typesDir = fs
+    .readdirSync(path.join(ROOT, 'types'))
+    .filter((f) => f.endsWith('.d.ts'))
+    .map((f) => `types/${f}`)
+  expect(files.slice(1).sort()).toEqual(typesDir.sort())
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
+  const published = (file) => pkg.files.some((e) => file === e || file.startsWith(e.endsWith('/') ? e : `${e}/`))
+  expect(files.filter((f) => !published(f))).toEqual([])
 })
 
 test("require('abio') gives exactly the values index.d.ts declares", () => {

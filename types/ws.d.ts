@@ -1,0 +1,98 @@
+// abio's public typings: WebSockets, server and client. Re-exported by ../index.d.ts.
+/// <reference types="node" />
+import type { Data } from './bytes'
+
+/** Options of one WebSocket connection, server or client. */
+export interface WebSocketConnectionOptions {
+  /**
+   * Bytes of one incoming message; a bigger one closes the connection with 1009 as soon as a
+   * frame header announces it, before it is buffered. @default 16 MiB
+   */
+  maxPayload?: number
+  /** Bytes queued to send past which `send()` returns false. @default 1 MiB */
+  backpressureLimit?: number
+  /**
+   * Milliseconds between pings; a connection that sent nothing during a whole interval after
+   * a ping is dropped (close code 1006). 0: no pings. @default 0
+   */
+  pingInterval?: number
+}
+
+/** `serve({ websocket })`: upgrades, and the connections' events (on the JS thread). */
+export interface WebSocketOptions extends WebSocketConnectionOptions {
+  /** Take upgrades only on this path (others are served as HTTP). @default any path */
+  path?: string
+  /** A connection opened; `req` is the upgrade request (no body). */
+  open?(ws: WebSocket, req: UpgradeRequest): void
+  /** A message: an exact `ArrayBuffer` (binary) or a string (text). */
+  message?(ws: WebSocket, data: ArrayBuffer | string): void
+  /** The connection is gone: the peer's close code (1005 if it gave none, 1006 if it vanished). */
+  close?(ws: WebSocket, code: number, reason: string): void
+}
+
+/** The request that opened a WebSocket. */
+export interface UpgradeRequest {
+  readonly method: string
+  readonly url: string
+  readonly path: string
+  /** Header names lower-case; repeated headers joined with `', '`. */
+  readonly headers: Record<string, string>
+}
+
+/**
+ * A WebSocket connection (RFC 6455): a server's (from `serve({ websocket })`, the same object
+ * for `open`, `message` and `close`) or a client's (from {@link connectWebSocket}). Ping/pong
+ * and the closing handshake are automatic. A handler that throws is logged, and the
+ * connection goes on.
+ */
+export class WebSocket {
+  private constructor()
+  /**
+   * Queues a message: a string as text, bytes as binary. Payloads up to 16 KiB are copied at
+   * the call (the memory may be reused at once); larger ones are held, not copied, until sent:
+   * do not modify them meanwhile (a client masks a copy). Messages leave in call order,
+   * `server.broadcast` messages included. A connection with more than `backpressureLimit`
+   * bytes queued is not read until the peer takes them (its pings would queue pongs). The messages of one turn of the event loop leave together (in its check
+   * phase, as `setImmediate`), or at `drained()`. Returns false when more
+   * than `backpressureLimit` bytes wait (the message is queued anyway: wait for
+   * `drained()`); after `close()` or the end of the connection the message is dropped and the
+   * result is false.
+   * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for data that is not `Data`.
+   */
+  send(data: Data): boolean
+  /** Bytes queued and not yet handed to the kernel. */
+  readonly bufferedAmount: number
+  /** Resolves once everything queued has been handed to the kernel (or the connection is gone). */
+  drained(): Promise<void>
+  /**
+   * Starts the closing handshake; `closed` settles when the peer answered (or after 5 s).
+   * @throws {RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for a code other than 1000 or
+   * 3000-4999, or a reason over 123 bytes of UTF-8.
+   */
+  close(code?: number, reason?: string): void
+  /** Settles when the connection is gone, with the close code and reason (see `close` above). */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  /**
+   * The incoming messages, in order, when no `message` handler takes them (a client's);
+   * ends when the connection closes. Breaking out does not close the connection.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<ArrayBuffer | string>
+}
+
+/** Options of {@link connectWebSocket}. */
+export interface ConnectWebSocketOptions extends WebSocketConnectionOptions {
+  /** Headers of the upgrade request (e.g. `authorization`, `cookie`). */
+  headers?: Record<string, string>
+  /** Aborts the connect (an `AbortError`). */
+  signal?: AbortSignal
+}
+
+/**
+ * Opens a WebSocket to a `ws:` URL (`wss:` is not supported in this version); resolves once
+ * the server accepted the upgrade. The connection holds the process open until it closes.
+ *
+ * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for a bad URL or options, synchronously.
+ * Rejects with Node-shaped connect errors (`ECONNREFUSED`), `ABIO_ERR_WS_HANDSHAKE` (with
+ * `status`) when the server does not switch protocols, or an `AbortError`.
+ */
+export function connectWebSocket(url: string | URL, options?: ConnectWebSocketOptions): Promise<WebSocket>
