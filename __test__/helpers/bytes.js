@@ -1,6 +1,8 @@
 'use strict'
 // Byte comparisons shared by the test suites (they use jest's global `expect`).
 
+const { tag } = require('./throws')
+
 /** A Buffer over the bytes of any Bytes value (no copy). */
 function bufferOver(x) {
   if (Buffer.isBuffer(x)) return x
@@ -29,4 +31,14 @@ function expectBytes(actual, expected) {
   }
 }
 
-module.exports = { bufferOver, copyOf, expectBytes }
+/** A copy of exactly the bytes of any Data (or array of Data), as a Buffer. */
+function bytesOf(d) {
+  if (typeof d === 'string') return Buffer.from(d, 'utf8')
+  if (Array.isArray(d)) return Buffer.concat(d.map(bytesOf))
+  if (ArrayBuffer.isView(d)) return Buffer.from(Buffer.from(d.buffer, d.byteOffset, d.byteLength))
+  const t = tag(d)
+  if (t === '[object ArrayBuffer]' || t === '[object SharedArrayBuffer]') return Buffer.from(Buffer.from(d))
+  throw new Error('bytesOf: not Data: ' + t)
+}
+
+module.exports = { bufferOver, copyOf, expectBytes, bytesOf }

@@ -1,6 +1,6 @@
 'use strict'
 // Inputs shared by the test suites: random bytes in every kind of JS memory, a Buffer that
-// is a slice of the pool, a detached ArrayBuffer.
+// is a slice of the pool, a detached ArrayBuffer, every TypedArray constructor.
 
 const { randomBytes } = require('node:crypto')
 
@@ -18,12 +18,17 @@ function sab(n) {
   return s
 }
 
-/** A Buffer of `str` that is a slice of Node's Buffer pool (non-zero byteOffset). */
+/**
+ * A Buffer of `str` that is a slice of Node's Buffer pool (non-zero byteOffset). Tried twice:
+ * when the pool is nearly full, the first `str` can start a fresh pool at offset 0.
+ */
 function poolSlice(str) {
-  Buffer.from('push the pool offset') // so the slice does not start the pool
-  const b = Buffer.from(str)
-  if (!(b.buffer.byteLength > b.byteLength && b.byteOffset > 0)) throw new Error('not a slice of the Buffer pool')
-  return b
+  for (let attempt = 0; attempt < 2; attempt++) {
+    Buffer.from('push the pool offset') // so the slice does not start the pool
+    const b = Buffer.from(str)
+    if (b.buffer.byteLength > b.byteLength && b.byteOffset > 0) return b
+  }
+  throw new Error('not a slice of the Buffer pool')
 }
 
 /** An ArrayBuffer whose memory was transferred away. */
@@ -34,4 +39,19 @@ function detachedArrayBuffer() {
   return a
 }
 
-module.exports = { ab, sab, poolSlice, detachedArrayBuffer }
+/** Every TypedArray constructor. */
+const TYPED = [
+  Uint8Array,
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+]
+
+module.exports = { ab, sab, poolSlice, detachedArrayBuffer, TYPED }
