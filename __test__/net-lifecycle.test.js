@@ -284,6 +284,29 @@ describe('lifecycle', () => {
     await rec.until(() => rec.ended, "the child's end of the stream")
   })
 
+  test('bytes read after they arrived, then the peer ends: the socket still finishes (closed, the loop let go)', async () => {
+    // The reader task goes idle when bytes wait that nobody asked for; the read that takes
+    // them on the JS thread must have the peer's end watched again, or the socket never
+    // finishes and keeps the process alive (seen as a child that did not exit).
+    const served = []
+    const server = await abio.listen({ host: '127.0.0.1', port: 0 }, async (s) => {
+      served.push(track('abio-socket', s))
+      await new Promise((resolve) => setTimeout(resolve, 300)) // 'ping' arrives meanwhile
+      await s.write(await s.readExactly(4))
+      await s.end()
+    })
+    track('abio-server', server)
+    const n = net.connect(server.port, '127.0.0.1', () => n.write('ping'))
+    let echo = ''
+    n.setEncoding('utf8').on('data', (d) => (echo += d))
+    // allowHalfOpen false: Node ends its side once abio has ended.
+    await new Promise((resolve) => n.on('close', resolve))
+    expect(echo).toBe('ping')
+    const deadline = Date.now() + 10000
+    while (!served[0].closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(served[0].closed).toBe(true)
+  })
+
   test('a child with a listening server stays alive until it closes it', async () => {
     const code = `${req}
       ;(async () => {

@@ -437,8 +437,11 @@ impl Conn {
             let r = lock(&self.r);
             (r.reader.ended(), r.reader.failed() || self.reset())
         };
-        if self.closed.load(Ordering::Acquire) || !(ended || failed) {
+        if self.closed.load(Ordering::Acquire) {
             return;
+        }
+        if !(ended || failed) {
+            return self.watch_end();
         }
         if failed {
             return self.finish(env);
@@ -449,6 +452,24 @@ impl Conn {
         if self.write_done.load(Ordering::Acquire) && !self.closed.load(Ordering::Acquire) {
             self.finish(env);
         }
+    }
+
+    /// Once reads have taken every byte the socket holds, on the JS thread, with none
+    /// waiting: a reader task watches for the peer's end (or a reset), so that the socket
+    /// still finishes (and lets the event loop go) when the peer ends it. With bytes waiting,
+    /// the next read takes them and comes back here; as in Node, unread bytes hold the end.
+    fn watch_end(self: &Arc<Self>) {
+        let mut r = lock(&self.r);
+        if r.task || !r.ops.is_empty() {
+            return;
+        }
+        let Some(io) = self.live() else { return };
+        if io.available() > 0 {
+            return;
+        }
+        r.task = true;
+        drop(r);
+        self.js.spawn(reader(self.clone(), io));
     }
 
     /// `close()`: pending calls reject with `ABIO_ERR_CLOSED`, the peer sees the end of

@@ -70,17 +70,21 @@ pub(super) async fn reader(conn: Arc<Conn>, io: Io) {
             });
             idle = polled.is_ok();
         }
-        let stop = {
+        let (stop, over) = {
             let mut r = lock(&conn.r);
             let over = r.reader.ended() || r.reader.failed() || conn.reset();
             let stop = gone || (r.ops.is_empty() && (idle || over));
             if stop {
                 r.task = false;
             }
-            stop
+            (stop, over)
         };
         if done.is_empty() && !stop {
             continue;
+        }
+        if done.is_empty() && stop && idle && !gone && !over {
+            // Bytes wait with nobody asking: the next read takes them; nothing to tell JS.
+            return;
         }
         let me = conn.clone();
         conn.js.post(move |env| {
