@@ -60,10 +60,13 @@ function machineLine(info) {
  *                  loopback), printed beside the figures (report()'s limit column).
  *   targetNote     how `target` was derived, when it is not a plain constant (e.g. '0.9x iperf3').
  *   target: null   a comparison shown for information, judged against no target.
+ *   bun            Bun doing the same job, measured in the same run (an interleave() result,
+ *                  as `other`): its figure and abio's ratio to it are printed beside, for
+ *                  information (the target is against `other`); report() adds its columns.
  */
 function record(
   rows,
-  { id, work, against, unit, amount, abio: a, other: o, target, reps, limit, targetNote, abioMissing },
+  { id, work, against, unit, amount, abio: a, other: o, target, reps, limit, targetNote, abioMissing, bun },
   { otherKey, otherLabel },
 ) {
   const abioRate = a ? amount / a.median : NaN
@@ -83,15 +86,22 @@ function record(
   }
   if (targetNote) row.targetNote = targetNote
   if (limit) row.limit = { rate: limit.rate, label: limit.label }
+  if (bun) {
+    row.bun = { rate: amount / bun.median, medianSeconds: bun.median, times: bun.times }
+    row.bunRatio = a ? ratio(a.median, bun.median) : NaN
+  }
   rows.push(row)
   const abioPart = a
     ? `abio ${fmtRate(abioRate, unit)} (median ${fmtSeconds(a.median)})`
     : `abio n/a (${abioMissing || 'not run'})`
   const limitPart = limit ? `; ${limit.label} ${fmtRate(limit.rate, unit)}` : ''
+  const bunPart = row.bun
+    ? `; bun ${fmtRate(row.bun.rate, unit)} (median ${fmtSeconds(bun.median)}${a ? `, abio/bun ${fmtRatio(row.bunRatio)}` : ''})`
+    : ''
   const targetPart = target === null ? 'no target' : `target >= ${target}x${targetNote ? ` = ${targetNote}` : ''}`
   console.log(
     `  ${work} vs ${against}: ${abioPart}, ` +
-      `${otherLabel ?? against} ${fmtRate(otherRate, unit)} (median ${fmtSeconds(o.median)})${limitPart} -> ${fmtRatio(r)} ` +
+      `${otherLabel ?? against} ${fmtRate(otherRate, unit)} (median ${fmtSeconds(o.median)})${limitPart}${bunPart} -> ${fmtRatio(r)} ` +
       `(${targetPart}; ${reps} reps)${row.ok === false ? '  MISSED' : ''}`,
   )
   return row
@@ -109,11 +119,14 @@ function record(
  * a limit ({ rate, label }): then the table has a `limitTitle` column (default 'limit').
  * otherKey: the name of the contender abio is compared with ('node', 'other'): its field in
  * the rows, its column title, and its fields in BENCH_JSON (`${otherKey}`, `${otherKey}MedianSeconds`).
+ * Rows with a Bun figure (record()'s `bun`) add the columns `bun` and `abio/bun` (information,
+ * not judged), and `bun`, `bunMedianSeconds`, `bunRatio` in BENCH_JSON.
  */
 function report({ bench, header, otherKey, quick, machine, limitTitle = 'limit', rows, errors, started }) {
   const log = (...args) => console.log(...args)
   log(`\n${header}; total ${fmtSeconds(since(started))}\n`)
   const withLimit = rows.some((r) => r.limit)
+  const withBun = rows.some((r) => r.bun)
   const table = rows.map((r) => {
     const cells = r.error
       ? [r.work, '—', '—', '—', '—', 'ERROR']
@@ -126,6 +139,10 @@ function report({ bench, header, otherKey, quick, machine, limitTitle = 'limit',
           r.ok === null ? (r.abio ? 'info' : 'no abio') : r.ok ? 'ok' : 'MISSED',
         ]
     if (withLimit) cells.splice(3, 0, r.limit ? fmtRate(r.limit.rate, r.unit) : '—')
+    if (withBun) {
+      const bunCells = r.bun ? [fmtRate(r.bun.rate, r.unit), r.abio ? fmtRatio(r.bunRatio) : '—'] : ['—', '—']
+      cells.splice(cells.length - 2, 0, ...bunCells)
+    }
     return cells
   })
   const columns = [
@@ -137,6 +154,8 @@ function report({ bench, header, otherKey, quick, machine, limitTitle = 'limit',
     { title: 'ok?' },
   ]
   if (withLimit) columns.splice(3, 0, { title: limitTitle, align: 'right' })
+  if (withBun)
+    columns.splice(columns.length - 2, 0, { title: 'bun', align: 'right' }, { title: 'abio/bun', align: 'right' })
   printTable(columns, table)
   const judged = rows.filter((r) => !r.error && r.ok !== null)
   const missed = judged.filter((r) => !r.ok).length
@@ -170,6 +189,13 @@ function report({ bench, header, otherKey, quick, machine, limitTitle = 'limit',
             target: r.target,
             ...(r.targetNote ? { targetNote: r.targetNote } : {}),
             ok: r.ok,
+            ...(r.bun
+              ? {
+                  bun: perSecond(r, r.bun.rate),
+                  bunMedianSeconds: r.bun.medianSeconds,
+                  bunRatio: r.abio ? r.bunRatio : null,
+                }
+              : {}),
           },
     ),
   }
