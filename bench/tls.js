@@ -405,6 +405,7 @@ function runSink({ ca: caFile }) {
 function receive(ca, { port, hash }) {
   return new Promise((resolve, reject) => {
     const t0 = u.now()
+    const cpu0 = process.cpuUsage()
     const h = hash ? crypto.createHash('sha256') : null
     let bytes = 0
     const socket = tls.connect({ host: HOST, port, ca })
@@ -415,10 +416,13 @@ function receive(ca, { port, hash }) {
     socket.once('error', reject)
     socket.once('end', () => {
       const seconds = u.since(t0)
+      const cpu = process.cpuUsage(cpu0)
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6
       const cipher = socket.getCipher()
       resolve({
         bytes,
         seconds,
+        cpuSeconds,
         sha256: h ? h.digest('hex') : undefined,
         protocol: socket.getProtocol(),
         cipher: cipher && cipher.name,
@@ -456,32 +460,18 @@ function runBench() {
       if (r.error) throw r.error
       if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed:\n${r.stderr}`)
     }
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-    openssl(
-      ['req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2'].concat(
-        ['-subj', '/CN=abio bench CA', '-addext', 'basicConstraints=critical,CA:TRUE'],
-        ['-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
-      ),
-    )
-    openssl(['req', '-new', ...ec, '-keyout', file('leaf.key'), '-out', file('leaf.csr'), '-subj', '/CN=localhost'])
+    const ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2'.split(' ')
+    const ca = ['-subj', '/CN=abio bench CA', '-addext', 'basicConstraints=critical,CA:TRUE']
+    ca.push('-addext', 'keyUsage=critical,keyCertSign,cRLSign')
+    openssl(['req', '-x509', ...ec, ...ca, '-keyout', file('ca.key'), '-out', file('ca.pem')])
+    openssl(['req', '-new', ...ec, '-subj', '/CN=localhost', '-keyout', file('leaf.key'), '-out', file('leaf.csr')])
     fs.writeFileSync(
       file('leaf.ext'),
       'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' +
         'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
     )
-    openssl(
-      ['x509', '-req', '-in', file('leaf.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key')].concat([
-        '-set_serial',
-        '2',
-        '-days',
-        '2',
-        '-sha256',
-        '-extfile',
-        file('leaf.ext'),
-        '-out',
-        file('leaf.pem'),
-      ]),
-    )
+    const sign = ['-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-set_serial', '2', '-days', '2', '-sha256']
+    openssl(['x509', '-req', '-in', file('leaf.csr'), ...sign, '-extfile', file('leaf.ext'), '-out', file('leaf.pem')])
     return { ca: file('ca.pem'), cert: file('leaf.pem'), key: file('leaf.key') }
   }
 
@@ -495,12 +485,12 @@ function runBench() {
   }
 
   /**
-   * One request with Node's https client (ca: the test CA, a new connection unless `agent`):
+   * One GET with Node's https client (ca: the test CA, a new connection unless `agent`):
    * { status, headers, body, protocol, cipher, resumed }.
    */
-  function get(port, urlPath, { headers, agent = false } = {}) {
+  function get(port, urlPath, { agent = false } = {}) {
     return new Promise((resolve, reject) => {
-      const req = https.get({ host: HOST, port, path: urlPath, ca: caPem, agent, headers }, (res) => {
+      const req = https.get({ host: HOST, port, path: urlPath, ca: caPem, agent }, (res) => {
         const chunks = []
         const s = res.socket
         const tlsInfo = { protocol: s.getProtocol(), cipher: s.getCipher().name, resumed: s.isSessionReused() }
@@ -841,6 +831,7 @@ function runBench() {
           check(r.sha256 === sha256, `${name}: the receiver's sha256 ${r.sha256} differs from the file's ${sha256}`)
         return r
       }
+      const busy = { abio: [], node: [] } // the receiver's CPU time / the transfer's time, per timed run
       try {
         const res = await u.interleaveStarted(
           ['abio', 'node'],
@@ -854,7 +845,11 @@ function runBench() {
             contender: (name, s) => ({
               run: () => transfer(name, s.port, false),
               after(rep, r) {
-                if (opts.verbose) log(`    rep ${rep + 1} ${name}: ${u.fmtRate(size / r.seconds, 'GB/s')}`)
+                busy[name].push(r.cpuSeconds / r.seconds)
+                if (opts.verbose)
+                  log(
+                    `    rep ${rep + 1} ${name}: ${u.fmtRate(size / r.seconds, 'GB/s')} (receiver busy ${Math.round((100 * r.cpuSeconds) / r.seconds)}%)`,
+                  )
               },
               figure: (r) => r.seconds,
             }),
@@ -873,6 +868,15 @@ function runBench() {
           target: 1.5,
           reps: res.reps,
         })
+        // One core decrypts for the receiver: near 100% busy, it bounds the rate whoever sends.
+        const parts = Object.entries(busy)
+          .filter(([, xs]) => xs.length)
+          .map(([name, xs]) => `${Math.round(100 * u.median(xs))}% of ${name}'s transfers`)
+        const bound = Object.values(busy).some((xs) => xs.length && u.median(xs) > 0.85)
+        log(
+          `  the tls.connect receiver was busy (its CPU time / the transfer's time, medians) ${parts.join(', ')}` +
+            (bound ? ': near one whole core, it bounds the rate' : ''),
+        )
       } finally {
         await sink.stop()
         fs.rmSync(file, { force: true })
