@@ -36,6 +36,7 @@ const forge = require('node-forge')
 const { track } = require('./cleanup')
 const { tmpDir } = require('./tmpdir')
 const { tag } = require('./throws')
+const { abioServer, abioConnect } = require('./net')
 
 const DAY = 24 * 3600 * 1000
 const CACHE = Symbol.for('abio.test.tlsCertificates')
@@ -264,6 +265,37 @@ function tlsOverRaw(raw, { server = false, ...options } = {}) {
   })
 }
 
+const TLS_SIDES = [
+  ['abio connect({ tls }) -> Node tls.createServer', 'client'],
+  ['Node tls.connect -> abio listen({ tls })', 'server'],
+]
+
+/**
+ * A TLS pair over 127.0.0.1 after the handshake: `a` is abio's Socket, `n` Node's TLSSocket.
+ * `side` 'client': abio connects (trusting the test CA) to a Node tls.createServer; 'server':
+ * Node's tls.connect (trusting the test CA) to an abio listen({ tls }) (the leaf). `abioTls` is
+ * added to abio's `tls` options, `abioOptions` to connect/listen's, `nodeOptions` to Node's.
+ */
+async function tlsPair(side, { abioTls = {}, abioOptions = {}, nodeOptions = {} } = {}) {
+  const { ca, leaf } = certs()
+  if (side === 'client') {
+    const srv = await tlsServer(nodeOptions)
+    const [a, n] = await Promise.all([
+      abioConnect({ host: '127.0.0.1', port: srv.port, tls: { ca: ca.cert, ...abioTls }, ...abioOptions }),
+      srv.next(),
+    ])
+    return { a, n, srv }
+  }
+  const srv = await abioServer({
+    host: '127.0.0.1',
+    port: 0,
+    tls: { cert: leaf.cert, key: leaf.key, ...abioTls },
+    ...abioOptions,
+  })
+  const [n, a] = await Promise.all([tlsConnect({ port: srv.port, ca: ca.cert, ...nodeOptions }), srv.next()])
+  return { a, n, srv }
+}
+
 /** A plain TCP connection (tracked; errors kept on `lastError`). */
 function tcpConnect(port, host = '127.0.0.1') {
   return new Promise((resolve, reject) => {
@@ -381,6 +413,8 @@ module.exports = {
   tlsServer,
   tlsConnect,
   tlsOverRaw,
+  TLS_SIDES,
+  tlsPair,
   tcpConnect,
   clientHello,
   httpsGet,
