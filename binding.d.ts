@@ -63,8 +63,11 @@ export declare class NativeHttpServer {
   get host(): string
   /** The port it listens on (the one picked when 0 was asked). */
   get port(): number
-  /** Replaces the routes; requests already answered keep the bodies they got. */
-  reload(routes: Array<RouteSpec>): void
+  /**
+   * Replaces the routes (when given) and the TLS context (when given); requests already
+   * answered keep the bodies they got, open connections their certificates.
+   */
+  reload(routes?: Array<RouteSpec> | undefined | null, tls?: TlsServerContext | undefined | null): void
   /**
    * Stops accepting; resolves once the listening socket is closed. Open connections
    * finish the request they are on, then close.
@@ -163,6 +166,11 @@ export declare class NativeSocket {
   get remotePort(): number
   /** `IPv4`, `IPv6` or `Unix`. */
   get remoteFamily(): string
+  /**
+   * On a TLS socket, the protocol (`TLSv1.3`, `TLSv1.2`) and the ALPN protocol agreed;
+   * `null` on a plain one.
+   */
+  tlsInfo(): TlsInfo | null
 }
 
 /** A WebSocket connection (the native half of `lib/ws.js`'s `WebSocket`). */
@@ -188,6 +196,16 @@ export declare class NativeWebSocket {
   pause(paused: boolean): void
 }
 
+/**
+ * The TLS side of a client: trust and client certificate, made once from options and
+ * shared by the connections that use them (the HTTP client pools its connections per
+ * context: see src/client/pool.rs).
+ */
+export declare class TlsClientContext {}
+
+/** The TLS side of a server: its certificates, made once from `tls` options. */
+export declare class TlsServerContext {}
+
 /** A response for JS (lib/client.js shapes `headers` into an object). */
 export interface ClientResponse {
   /** The final status code. */
@@ -204,14 +222,14 @@ export interface ClientResponse {
  * Connects to `host:port` (or the Unix socket at `path`); `timeout_ms` 0 waits as long
  * as the OS does. Keeps the event loop alive until it settles.
  */
-export declare function connect(host: string | undefined | null, port: number, path: string | undefined | null, options: SocketOptions, timeoutMs: number, token?: CancelToken | undefined | null): Promise<NativeSocket>
+export declare function connect(host: string | undefined | null, port: number, path: string | undefined | null, options: SocketOptions, timeoutMs: number, token?: CancelToken | undefined | null, tls?: TlsClientContext | undefined | null): Promise<NativeSocket>
 
 /**
  * Connects to a WebSocket server at `host:port`, asking for `target` with `headers` (name,
- * value, ...); resolves with the open connection. lib/ws.js turned the `ws:` URL into
- * these.
+ * value, ...); resolves with the open connection. lib/ws.js turned the `ws:` or `wss:`
+ * URL into these; `secure` (wss:) speaks TLS with `tls` (the default context when absent).
  */
-export declare function connectWebSocket(host: string, port: number, target: string, headers: Array<string>, options: WsOptions, token?: CancelToken | undefined | null): Promise<NativeWebSocket>
+export declare function connectWebSocket(host: string, port: number, target: string, headers: Array<string>, options: WsOptions, token: CancelToken | undefined | null, secure: boolean, tls?: TlsClientContext | undefined | null): Promise<NativeWebSocket>
 
 /**
  * Parts of an outgoing write up to this size are copied when handed over rather than held:
@@ -271,7 +289,7 @@ export interface HttpOptions {
  * Listens on `host:port` (or the Unix socket `path`) and calls `onConnection` with each
  * accepted socket. Resolves once listening.
  */
-export declare function listen(host: string | undefined | null, port: number, path: string | undefined | null, backlog: number, reusePort: boolean, options: SocketOptions, onConnection: (arg: NativeSocket) => void): Promise<NativeServer>
+export declare function listen(host: string | undefined | null, port: number, path: string | undefined | null, backlog: number, reusePort: boolean, options: SocketOptions, onConnection: (arg: NativeSocket) => void, tls: TlsServerContext | undefined | null, handshakeTimeout: number): Promise<NativeServer>
 
 /**
  * Maps `path` privately for `loadPacked({ mmap: true })`: resolves with an `ArrayBuffer`
@@ -350,7 +368,7 @@ export declare const enum ReadKind {
 }
 
 /**
- * Sends a request to the `http:` URL `url` and reads the whole response body (up to
+ * Sends a request to the `http:` or `https:` URL `url` and reads the whole response body (up to
  * `maxSize` bytes) into an exact `ArrayBuffer`.
  */
 export declare function request(options: RequestOptions): Promise<ClientResponse>
@@ -378,6 +396,8 @@ export interface RequestOptions {
   onProgress?: (done: number, total: number) => void
   /** Set from the call's `AbortSignal`. */
   token?: CancelToken
+  /** Trust and client certificate for `https:` (the default context when absent). */
+  tls?: TlsClientContext
 }
 
 /** A route of `serve`/`reload`, as `lib/http.js` checked it. */
@@ -442,6 +462,10 @@ export interface ServeOptions {
   fetch?: (request: NativeRequest, method: string, url: string, headers: string[]) => void
   /** WebSocket upgrades, when the server takes them. */
   websocket?: WsServeOptions
+  /** https and wss: the certificates (`lib/tls.js` made the context). */
+  tls?: TlsServerContext
+  /** Milliseconds a TLS handshake may take, then the connection is dropped. */
+  handshakeTimeout: number
 }
 
 /**
@@ -464,6 +488,62 @@ export interface SocketOptions {
   keepAlive: boolean
   /** Keep our side open after the peer ended its own. */
   allowHalfOpen: boolean
+}
+
+/**
+ * Makes a client context from `spec`, offering `alpn`; equal options give the same
+ * context while one is alive (so `request()` calls with equal options share a pool).
+ * Errors name the option `name` (`options`, `options.tls`).
+ * @throws {TypeError} `ABIO_ERR_INVALID_ARG` when a certificate or key does not parse.
+ */
+export declare function tlsClientContext(spec: TlsClientSpec, alpn: Array<string>, name: string): TlsClientContext
+
+/** `lib/tls.js`'s `tls` option of `connect`, `request`, `download`, `connectWebSocket`. */
+export interface TlsClientSpec {
+  /** Trust instead of the default roots (PEM). */
+  ca?: Array<string | ArrayBufferView>
+  /** `false`: any certificate is accepted (the handshake's signatures are still checked). */
+  rejectUnauthorized: boolean
+  /** The name to send (SNI) and verify, instead of the host connected to. */
+  servername?: string
+  /** A client certificate chain (PEM). */
+  cert?: string | ArrayBufferView
+  /** Its private key (PEM). */
+  key?: string | ArrayBufferView
+  /** Decrypts an encrypted key. */
+  passphrase?: string
+}
+
+/** What a TLS socket agreed with its peer. */
+export interface TlsInfo {
+  /** `TLSv1.3` or `TLSv1.2`. */
+  protocol: string
+  /** The ALPN protocol, when one was agreed. */
+  alpnProtocol?: string
+}
+
+/**
+ * Makes a server context from `specs` (several: chosen by SNI), offering `alpn`; errors
+ * name the option `name` (`options.tls`).
+ * @throws {TypeError} `ABIO_ERR_INVALID_ARG` when a certificate or key does not parse,
+ * they do not match, or the passphrase is wrong.
+ */
+export declare function tlsServerContext(specs: Array<TlsServerSpec>, alpn: Array<string>, name: string): TlsServerContext
+
+/** One identity of `serve({ tls })`/`listen({ tls })`, as `lib/tls.js` checked it. */
+export interface TlsServerSpec {
+  /** The certificate chain, PEM (leaf first). */
+  cert: string | ArrayBufferView
+  /** The private key, PEM (PKCS#8, PKCS#1, SEC1, or encrypted PKCS#8 with `passphrase`). */
+  key: string | ArrayBufferView
+  /** Decrypts an encrypted key. */
+  passphrase?: string
+  /** Trust for client certificates (PEM, each may hold several). */
+  ca: Array<string | ArrayBufferView>
+  /** Asks for a client certificate, and refuses a client without a valid one. */
+  requestCert: boolean
+  /** The SNI name this identity answers. */
+  serverName?: string
 }
 
 /**

@@ -151,8 +151,23 @@ async function http(): Promise<void> {
   await abio.serve({ routes: { '/': 'text' } })
   // @ts-expect-error a file route takes a path, not bytes
   await abio.serve({ routes: { '/': { file: new Uint8Array(1) } } })
-  // @ts-expect-error reload takes { routes }
-  server.reload({})
+  // @ts-expect-error reload takes { routes } and/or { tls }, not strings
+  server.reload({ routes: 'x' })
+  // @ts-expect-error a server's tls needs a key
+  await abio.serve({ tls: { cert: 'pem' } })
+  const tlsServer = await abio.serve({ port: 0, tls: [{ cert: 'pem', key: new Uint8Array(1), serverName: 'a.test' }] })
+  tlsServer.reload({ tls: { cert: 'pem', key: 'pem', passphrase: 'p' } })
+  const s: abio.Socket = await abio.connect({ port: 1, tls: { ca: ['pem'], rejectUnauthorized: false } })
+  const protocol: string | null = s.getProtocol()
+  const alpn: string | false = s.alpnProtocol
+  const encrypted: boolean = s.encrypted
+  void [protocol, alpn, encrypted]
+  await abio.request('https://h/', { ca: 'pem', servername: 'h', cert: 'c', key: 'k' })
+  await abio.connectWebSocket('wss://h/', { ca: new Uint8Array(1), rejectUnauthorized: true })
+  // @ts-expect-error rejectUnauthorized is a boolean
+  await abio.request('https://h/', { rejectUnauthorized: 'no' })
+  // @ts-expect-error connect's tls is true or client options
+  await abio.connect({ port: 1, tls: 'yes' })
 }
 
 void http

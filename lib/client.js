@@ -18,6 +18,7 @@ const {
   withSignal,
   writeOptions,
 } = require('./args')
+const { requestContext } = require('./tls')
 
 // RFC 9110 section 5.6.2.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -27,18 +28,14 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 const NORMALIZED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
 
 /**
- * The `url` argument as a WHATWG-normalised http: href.
+ * The `url` argument as a WHATWG-normalised http: or https: href.
  * @param {unknown} url
  */
 function checkUrl(url) {
   const parsed = parseUrl(url)
   const href = parsed.href
-  if (parsed.protocol !== 'http:')
-    throw invalidValue(
-      'url',
-      `has the scheme '${parsed.protocol}': only http: URLs are supported in this version`,
-      href,
-    )
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw invalidValue('url', `has the scheme '${parsed.protocol}': only http: and https: URLs are supported`, href)
   if (parsed.username !== '' || parsed.password !== '')
     throw invalidValue('url', 'must not include credentials: send an authorization header', href)
   return href
@@ -127,6 +124,7 @@ function common(o, defaultMax) {
     signal: checkSignal(o.signal, 'options.signal'),
     onProgress: checkProgress(o.onProgress),
     follow: checkRedirect(o.redirect),
+    tls: requestContext(o),
   }
 }
 
@@ -140,8 +138,8 @@ function common(o, defaultMax) {
  * @returns {import('../binding.js').RequestOptions}
  */
 function native(href, c, body, file, token) {
-  const { method, headers, maxSize, follow, onProgress } = c
-  return { url: href, method, headers, body, file, maxSize, follow, onProgress, token }
+  const { method, headers, maxSize, follow, onProgress, tls } = c
+  return { url: href, method, headers, body, file, maxSize, follow, onProgress, token, tls }
 }
 
 /**

@@ -20,6 +20,7 @@ const {
   withSignal,
 } = require('./args')
 const { Listening, nativeOf } = require('./net')
+const { serverContext, handshakeTimeout, HTTP1 } = require('./tls')
 const { serverOptions, flushPending } = require('./ws')
 
 /** @typedef {import('../binding.js').NativeRequest} NativeRequest */
@@ -262,8 +263,10 @@ class HttpServer extends Listening {
    */
   reload(options) {
     const o = checkObject(options, 'options')
-    if (o === undefined) throw invalidType('options', 'an object { routes }', options)
-    httpNative(this).reload(routeTable(o.routes, 'options.routes'))
+    if (o === undefined) throw invalidType('options', 'an object { routes, tls }', options)
+    // Only what is given is replaced: `{ tls }` alone keeps the routes.
+    const routes = o.tls !== undefined && o.routes === undefined ? undefined : routeTable(o.routes, 'options.routes')
+    httpNative(this).reload(routes, serverContext(o.tls, 'options.tls', HTTP1))
   }
 }
 
@@ -290,7 +293,19 @@ function serve(options) {
   const websocket = serverOptions(o.websocket)
   let listening
   try {
-    listening = binding.serve({ host, port, reusePort, routes, limits, fetch, websocket })
+    const tls = serverContext(o.tls, 'options.tls', HTTP1)
+    const handshake = handshakeTimeout(o.handshakeTimeout, 'options.handshakeTimeout')
+    listening = binding.serve({
+      host,
+      port,
+      reusePort,
+      routes,
+      limits,
+      fetch,
+      websocket,
+      tls,
+      handshakeTimeout: handshake,
+    })
   } catch (err) {
     // A file route's file missing: an OS error, so a rejection, as listen errors are.
     if (/** @type {{ code?: unknown }} */ (err).code === 'ABIO_ERR_INVALID_ARG') throw err

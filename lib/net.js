@@ -5,6 +5,7 @@
 
 const binding = require('../binding.js')
 const { toHeldData, toHeldPart } = require('./bytes')
+const { serverContext, connectContext, handshakeTimeout } = require('./tls')
 const { invalidType, invalidValue, outOfRange, abortError, closedError } = require('./errors')
 const {
   checkPath,
@@ -312,6 +313,21 @@ class Socket {
     return this.#native.localPort
   }
 
+  /** Whether the socket speaks TLS (`connect({ tls })`, `listen({ tls })`). */
+  get encrypted() {
+    return this.#native.tlsInfo() !== null
+  }
+
+  /** The ALPN protocol agreed, or `false` (as Node's `tls.TLSSocket`). */
+  get alpnProtocol() {
+    return this.#native.tlsInfo()?.alpnProtocol ?? false
+  }
+
+  /** `'TLSv1.3'` or `'TLSv1.2'` on a TLS socket, else `null` (as Node's `getProtocol()`). */
+  getProtocol() {
+    return this.#native.tlsInfo()?.protocol ?? null
+  }
+
   [Symbol.asyncDispose]() {
     this.close()
     return Promise.resolve()
@@ -328,14 +344,15 @@ function connect(options) {
   const opts = socketOptions(o)
   const timeout = checkIndex(o.timeout, 'options.timeout', 0)
   const signal = checkSignal(o.signal, 'options.signal')
+  const tls = connectContext(o.tls)
   if (signal === undefined) {
-    return binding.connect(host, port, path, opts, timeout).then((native) => new Socket(native))
+    return binding.connect(host, port, path, opts, timeout, undefined, tls).then((native) => new Socket(native))
   }
   if (signal.aborted) return Promise.reject(abortError(signal.reason))
   const token = new binding.CancelToken()
   const onAbort = () => token.cancel()
   signal.addEventListener('abort', onAbort, { once: true })
-  return binding.connect(host, port, path, opts, timeout, token).then(
+  return binding.connect(host, port, path, opts, timeout, token, tls).then(
     (native) => {
       signal.removeEventListener('abort', onAbort)
       // Aborted after the connection was made: do not hand out a socket nobody expects.
@@ -433,6 +450,8 @@ function listen(options, onConnection) {
   const backlog = checkIndex(o.backlog, 'options.backlog', 511)
   const reusePort = checkBool(o.reusePort, 'options.reusePort')
   const opts = socketOptions(o)
+  const tls = serverContext(o.tls, 'options.tls', [])
+  const timeout = handshakeTimeout(o.handshakeTimeout, 'options.handshakeTimeout')
   /** @param {NativeSocket} native */
   const accept = (native) => {
     const socket = new Socket(native)
@@ -445,7 +464,7 @@ function listen(options, onConnection) {
     if (isThenable(result)) Promise.resolve(result).catch((err) => handlerFailed(socket, err))
   }
   return binding
-    .listen(host, port, path, Math.min(backlog, 65535), reusePort, opts, accept)
+    .listen(host, port, path, Math.min(backlog, 65535), reusePort, opts, accept, tls, timeout)
     .then((native) => new Server(native))
 }
 

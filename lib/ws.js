@@ -7,6 +7,7 @@ const binding = require('../binding.js')
 const { toPart, held } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
 const { checkObject, checkIndex, checkSignal, headerRecord, parseUrl, withSignal } = require('./args')
+const { requestContext } = require('./tls')
 
 /** @typedef {import('../binding.js').NativeWebSocket} NativeWebSocket */
 /** @typedef {import('../binding.js').WsOptions} WsOptions */
@@ -401,16 +402,17 @@ function opener(connection, handlers) {
 }
 
 /**
- * `ws://host:port/path?query` as [host, port, target].
+ * `ws://host:port/path?query` (or `wss:`) as [host, port, target, secure].
  * @param {unknown} url
- * @returns {[host: string, port: number, target: string]}
+ * @returns {[host: string, port: number, target: string, secure: boolean]}
  */
 function checkUrl(url) {
   const u = parseUrl(url)
-  if (u.protocol !== 'ws:')
-    throw invalidValue('url', `has the scheme '${u.protocol}': only ws: URLs are supported in this version`, u.href)
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:')
+    throw invalidValue('url', `has the scheme '${u.protocol}': only ws: and wss: URLs are supported`, u.href)
+  const secure = u.protocol === 'wss:'
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
-  return [host, u.port === '' ? 80 : Number(u.port), `${u.pathname}${u.search}`]
+  return [host, u.port === '' ? (secure ? 443 : 80) : Number(u.port), `${u.pathname}${u.search}`, secure]
 }
 
 /**
@@ -418,9 +420,10 @@ function checkUrl(url) {
  * @param {unknown} [options]
  */
 function connectWebSocket(url, options) {
-  const [host, port, target] = checkUrl(url)
+  const [host, port, target, secure] = checkUrl(url)
   const o = checkObject(options, 'options') ?? {}
   const connection = connectionOptions(o, 'options')
+  const tls = secure ? requestContext(o) : undefined
   /** @type {string[]} */
   const flat = []
   const h = checkObject(o.headers, 'options.headers')
@@ -437,7 +440,7 @@ function connectWebSocket(url, options) {
   /** @param {NativeWebSocket} native */
   const opened = (native) => (ws = new WebSocket(native, connection.backpressureLimit, undefined, true))
   return withSignal(signal, (token) =>
-    binding.connectWebSocket(host, port, target, flat, connection, token).then(opened),
+    binding.connectWebSocket(host, port, target, flat, connection, token, secure, tls).then(opened),
   ).catch((err) => {
     // Aborted just as it opened: the connection nobody will get is closed, not leaked.
     if (ws !== undefined) ws.close(1000, 'aborted')

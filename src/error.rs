@@ -10,6 +10,7 @@ use abio_core::Error as CoreError;
 use napi::bindgen_prelude::{JsObjectValue, Object, ToNapiValue};
 use napi::{sys, Env, JsValue};
 
+use crate::tls::session::tls_failure;
 use crate::uv;
 
 /// A failure on its way to JS.
@@ -89,7 +90,19 @@ fn new_error<'e>(env: &'e Env, kind: Ctor, code: &str, message: &str) -> napi::R
     }
 }
 
+/// A TLS failure as Node reports it: the code (`CERT_HAS_EXPIRED`,
+/// `ERR_TLS_CERT_ALTNAME_INVALID`, `ERR_SSL_…`) and message `abio_core::tls` gives it.
+fn tls_error<'e>(env: &'e Env, source: &std::io::Error) -> Option<napi::Result<Object<'e>>> {
+    let (code, message) = abio_core::tls::classify(tls_failure(source)?);
+    Some(new_error(env, Ctor::Error, code, &message))
+}
+
 fn build<'e>(env: &'e Env, err: &AbioError) -> napi::Result<Object<'e>> {
+    if let AbioError::Core(CoreError::Net { source, .. } | CoreError::Io { source, .. }) = err {
+        if let Some(made) = tls_error(env, source) {
+            return made;
+        }
+    }
     match err {
         AbioError::Core(CoreError::Io {
             source,

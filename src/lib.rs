@@ -15,6 +15,7 @@ pub mod net;
 pub mod pack;
 pub mod runtime;
 pub mod tcp;
+pub mod tls;
 pub mod uv;
 pub mod write_options;
 pub mod ws;

@@ -1,9 +1,14 @@
 // abio's public typings: the HTTP client. Re-exported by ../index.d.ts.
 /// <reference types="node" />
 import type { Data, WriteOptions } from './bytes'
+import type { TlsClientOptions } from './tls'
 
-/** Options of {@link request} and {@link download}. */
-export interface RequestOptions {
+/**
+ * Options of {@link request} and {@link download}; for `https:` URLs also Node's TLS
+ * options ({@link TlsClientOptions}: `ca`, `rejectUnauthorized`, `servername`, `cert`,
+ * `key`). Requests with equal TLS options share their pool of keep-alive connections.
+ */
+export interface RequestOptions extends TlsClientOptions {
   /**
    * Any HTTP token; `get`, `post`, `put`, `delete`, `head` and `options` are upper-cased as
    * `fetch` does. @default 'GET'

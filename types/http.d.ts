@@ -2,6 +2,7 @@
 /// <reference types="node" />
 import type { Bytes, Data, WriteOptions } from './bytes'
 import type { WebSocketOptions } from './ws'
+import type { TlsServerOptions } from './tls'
 
 /**
  * A route answered in Rust, without entering JS: `Bytes` (sent as
@@ -132,6 +133,14 @@ export interface ServeOptions {
   reusePort?: boolean
   /** WebSocket upgrades on the same port. */
   websocket?: WebSocketOptions
+  /**
+   * https (and wss) on this port: every connection's TLS handshake is done first, on the
+   * runtime; one that fails or takes longer than `handshakeTimeout` is dropped. ALPN offers
+   * `http/1.1`. `reload({ tls })` swaps the certificates for new connections.
+   */
+  tls?: TlsServerOptions | TlsServerOptions[]
+  /** Milliseconds a TLS handshake may take, then the connection is dropped. @default 10000 */
+  handshakeTimeout?: number
 }
 
 /** A listening HTTP server, from {@link serve}. */
@@ -142,10 +151,12 @@ export class HttpServer {
   /** The address listened on (`'::'`, `'127.0.0.1'`, ...). */
   readonly host: string
   /**
-   * Replaces every route at once; requests being answered keep the bodies they got.
-   * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad routes.
+   * Replaces every route at once (when `routes` is given: `{ tls }` alone keeps them);
+   * requests being answered keep the bodies they got. `tls` (on a server started with
+   * `tls`) swaps the certificates: new handshakes use them, open connections keep theirs.
+   * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad routes or certificates.
    */
-  reload(options: { routes: Record<string, Route> }): void
+  reload(options: { routes?: Record<string, Route>; tls?: TlsServerOptions | TlsServerOptions[] }): void
   /**
    * Sends `data` to every open WebSocket of this server (a string as text, bytes as binary),
    * framed once: every connection sends the same bytes. Held, not copied, until sent.

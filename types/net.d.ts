@@ -1,6 +1,7 @@
 // abio's public typings: TCP and Unix sockets. Re-exported by ../index.d.ts.
 /// <reference types="node" />
 import type { Data } from './bytes'
+import type { TlsClientOptions, TlsServerOptions } from './tls'
 
 /** Options of a socket, for {@link connect} and the sockets a {@link listen} server accepts. */
 export interface SocketOptions {
@@ -31,6 +32,12 @@ export interface ConnectOptions extends SocketOptions {
   timeout?: number
   /** Cancels the connect: rejects with an `AbortError`; a connection made meanwhile is closed. */
   signal?: AbortSignal
+  /**
+   * Speak TLS: `true` verifies the server against the default roots, an object gives
+   * Node's options. The promise resolves once the handshake is done (`timeout` and `signal`
+   * cover it); a failed verification rejects with Node's code (see {@link TlsClientOptions}).
+   */
+  tls?: boolean | TlsClientOptions
 }
 
 /** Where and how to listen. */
@@ -45,6 +52,13 @@ export interface ListenOptions extends SocketOptions {
   backlog?: number
   /** `SO_REUSEPORT`: several processes may listen on the port, the kernel spreads connections. @default false */
   reusePort?: boolean
+  /**
+   * TLS sockets: each connection's handshake is done before `onConnection` sees it; one
+   * that fails or takes longer than `handshakeTimeout` is dropped (the server goes on).
+   */
+  tls?: TlsServerOptions | TlsServerOptions[]
+  /** Milliseconds a TLS handshake may take, then the connection is dropped. @default 10000 */
+  handshakeTimeout?: number
 }
 
 /** Options of {@link Socket.sendFile}. */
@@ -133,7 +147,13 @@ export class Socket {
   /** `'IPv4'`, `'IPv6'` or `'Unix'`. */
   readonly remoteFamily: string
   readonly localAddress: string
-  readonly localPort: number;
+  readonly localPort: number
+  /** Whether the socket speaks TLS (`connect({ tls })`, `listen({ tls })`). */
+  readonly encrypted: boolean
+  /** The ALPN protocol agreed, or `false` (as Node's `tls.TLSSocket`). */
+  readonly alpnProtocol: string | false
+  /** `'TLSv1.3'` or `'TLSv1.2'` on a TLS socket, `null` on a plain one (as Node's `getProtocol()`). */
+  getProtocol(): string | null
   /** `await using s = await connect(...)` closes it. */
   [Symbol.asyncDispose](): Promise<void>
 }

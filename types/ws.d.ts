@@ -1,6 +1,7 @@
 // abio's public typings: WebSockets, server and client. Re-exported by ../index.d.ts.
 /// <reference types="node" />
 import type { Data } from './bytes'
+import type { TlsClientOptions } from './tls'
 
 /** Options of one WebSocket connection, server or client. */
 export interface WebSocketConnectionOptions {
@@ -79,8 +80,8 @@ export class WebSocket {
   [Symbol.asyncIterator](): AsyncIterator<ArrayBuffer | string>
 }
 
-/** Options of {@link connectWebSocket}. */
-export interface ConnectWebSocketOptions extends WebSocketConnectionOptions {
+/** Options of {@link connectWebSocket}; for `wss:` also Node's TLS options ({@link TlsClientOptions}). */
+export interface ConnectWebSocketOptions extends WebSocketConnectionOptions, TlsClientOptions {
   /** Headers of the upgrade request (e.g. `authorization`, `cookie`). */
   headers?: Record<string, string>
   /** Aborts the connect (an `AbortError`). */
@@ -88,8 +89,8 @@ export interface ConnectWebSocketOptions extends WebSocketConnectionOptions {
 }
 
 /**
- * Opens a WebSocket to a `ws:` URL (`wss:` is not supported in this version); resolves once
- * the server accepted the upgrade. The connection holds the process open until it closes.
+ * Opens a WebSocket to a `ws:` or `wss:` URL (TLS, verified as {@link TlsClientOptions}
+ * says); resolves once the server accepted the upgrade. The connection holds the process open until it closes.
  *
  * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for a bad URL or options, synchronously.
  * Rejects with Node-shaped connect errors (`ECONNREFUSED`), `ABIO_ERR_WS_HANDSHAKE` (with

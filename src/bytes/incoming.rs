@@ -351,3 +351,30 @@ impl TypeName for HeldBytes {
 }
 
 impl ValidateNapiValue for HeldBytes {}
+
+/// A small `Data` value copied at the call (a certificate or key in PEM): a string's UTF-8
+/// bytes, or a copy of the view's bytes. Nothing is held past the call.
+pub struct CopiedBytes(pub Vec<u8>);
+
+impl FromNapiValue for CopiedBytes {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: forwarded from our caller (JS thread, a live value of this call).
+        Ok(CopiedBytes(
+            match unsafe { DataIn::<BufferSlice<'_>>::from_napi_value(env, value) }? {
+                DataIn::Text(s) => s.into_bytes(),
+                DataIn::View(b) => b.to_vec(),
+            },
+        ))
+    }
+}
+
+impl TypeName for CopiedBytes {
+    fn type_name() -> &'static str {
+        "Data"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl ValidateNapiValue for CopiedBytes {}

@@ -8,6 +8,7 @@ use abio_core::error::{errno_error, errno_of};
 use abio_core::Error as CoreError;
 
 use crate::error::AbioError;
+use crate::tls::session::{tls_error, tls_failure};
 
 /// The first error of type `T` in `e`'s source chain (`e` included).
 fn find<'a, T: StdError + 'static>(e: &'a (dyn StdError + 'static)) -> Option<&'a T> {
@@ -30,9 +31,10 @@ fn copy_core(e: &CoreError) -> CoreError {
             address,
             port,
         } => CoreError::Net {
-            source: match errno_of(source) {
-                Some(errno) => errno_error(errno),
-                None => io::Error::new(source.kind(), source.to_string()),
+            source: match (errno_of(source), tls_failure(source)) {
+                (_, Some(tls)) => tls_error(tls.clone()),
+                (Some(errno), None) => errno_error(errno),
+                (None, None) => io::Error::new(source.kind(), source.to_string()),
             },
             syscall,
             address: address.clone(),
@@ -47,6 +49,9 @@ fn copy_core(e: &CoreError) -> CoreError {
 /// answer that is not HTTP, or the connection closed before any answer (Node's "socket hang
 /// up", also `ECONNRESET`). Failures within a body are src/http/body.rs's `body_failed`.
 fn hyper_error(e: &(dyn StdError + 'static)) -> AbioError {
+    if let Some(tls) = find::<io::Error>(e).and_then(tls_failure) {
+        return CoreError::net(tls_error(tls.clone()), "read").into();
+    }
     if let Some(errno) = find::<io::Error>(e).and_then(|io| io.raw_os_error().and(errno_of(io))) {
         return CoreError::net(errno_error(errno), "read").into();
     }

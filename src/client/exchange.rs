@@ -86,7 +86,7 @@ pub(super) struct Spec {
 
 fn uri_of(url: &Url) -> Option<Uri> {
     Uri::builder()
-        .scheme("http")
+        .scheme(url.scheme())
         .authority(url.authority())
         .path_and_query(url.target.as_str())
         .build()
@@ -103,15 +103,15 @@ impl Spec {
     ) -> AbioResult<Spec> {
         let parsed = Url::parse(url).map_err(|e| match e {
             UrlError::Scheme(_) => invalid(format!(
-                "The \"url\" argument must be an http: URL: {e}. Received '{url}'"
+                "The \"url\" argument must be an http: or https: URL: {e}. Received '{url}'"
             )),
             UrlError::Invalid(why) => invalid(format!(
-                "The \"url\" argument is not a usable http: URL: {why}. Received '{url}'"
+                "The \"url\" argument is not a usable http: or https: URL: {why}. Received '{url}'"
             )),
         })?;
         if uri_of(&parsed).is_none() {
             return Err(invalid(format!(
-                "The \"url\" argument is not a usable http: URL. Received '{url}'"
+                "The \"url\" argument is not a usable http: or https: URL. Received '{url}'"
             )));
         }
         let method = Method::from_bytes(method.as_bytes())

@@ -21,6 +21,7 @@ use crate::bytes::{latin1_string, HeldBytes, OutBytes};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioResult};
 use crate::runtime::{Deferred, Js, KeepAlive, Progress, Promise};
+use crate::tls::{client_of, TlsClientContext};
 use crate::write_options::write_options;
 
 mod errors;
@@ -145,6 +146,8 @@ pub struct RequestOptions<'a> {
     pub on_progress: Option<ProgressFn<'a>>,
     /// Set from the call's `AbortSignal`.
     pub token: Option<ClassInstance<'a, CancelToken>>,
+    /// Trust and client certificate for `https:` (the default context when absent).
+    pub tls: Option<ClassInstance<'a, TlsClientContext>>,
 }
 
 impl RequestOptions<'_> {
@@ -160,6 +163,7 @@ impl RequestOptions<'_> {
             follow,
             on_progress,
             token,
+            tls: _,
         } = self;
         let source = match (body, file) {
             (Some(b), _) => Upload::Bytes(b.0),
@@ -172,16 +176,19 @@ impl RequestOptions<'_> {
     }
 }
 
-/// Sends a request to the `http:` URL `url` and reads the whole response body (up to
+/// Sends a request to the `http:` or `https:` URL `url` and reads the whole response body (up to
 /// `maxSize` bytes) into an exact `ArrayBuffer`.
 #[napi(ts_return_type = "Promise<ClientResponse>")]
 pub fn request(env: Env, options: RequestOptions<'_>) -> napi::Result<Promise> {
     // Answered as given (WHATWG-normalised by lib/) unless a redirect moved it.
     let url = options.url.clone();
+    let tls = client_of(&env, options.tls.as_deref())?;
     let (mut spec, call, promise, max) = options.start(&env)?;
-    let pool = pool(&env, &call.js);
+    let pool = pool(&env, &call.js, &tls);
     call.spawn(move |js, progress, cancel| async move {
         let work = async {
+            // Held while the request runs: its pool holds the context only weakly.
+            let _tls = tls;
             let (res, final_url) = exchange(&pool, &mut spec).await?;
             let status = res.status().as_u16() as u32;
             let mut flat = Vec::with_capacity(res.headers().len() * 2);
@@ -244,11 +251,14 @@ pub fn download(env: Env, options: DownloadOptions<'_>) -> napi::Result<Promise>
         flags,
         mode,
     } = options;
+    let tls = client_of(&env, request.tls.as_deref())?;
     let (mut spec, call, promise, max) = request.start(&env)?;
     let opts = write_options(flags, mode);
-    let pool = pool(&env, &call.js);
+    let pool = pool(&env, &call.js, &tls);
     call.spawn(move |js, progress, cancel| async move {
         let work = async {
+            // Held while the request runs: its pool holds the context only weakly.
+            let _tls = tls;
             // The body's reader watches `cancel` itself, and returns only once the file
             // writer has cleaned up: only the exchange is dropped on abort.
             let (res, final_url) = abortable(&cancel, exchange(&pool, &mut spec)).await?;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use napi::bindgen_prelude::{FnArgs, Function, FunctionRef};
+use napi::bindgen_prelude::{ClassInstance, FnArgs, Function, FunctionRef};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::watch;
@@ -42,6 +42,7 @@ use crate::net::dial::target;
 use crate::net::listen::{listening, Bound, Listening};
 use crate::net::transport::Transport;
 use crate::runtime::Promise;
+use crate::tls::{ServerTls, TlsServerContext};
 use crate::ws::upgrade::{WsServeOptions, WsServer};
 
 /// A wrong argument `lib/` did not catch (or could not: a header Rust parses).
@@ -77,6 +78,8 @@ struct Http {
     shutdown: watch::Sender<bool>,
     /// lib/http.js's dispatcher for the `fetch` handler: `(request, method, url, headers)`.
     fetch: Option<FetchFn>,
+    /// https and wss: each connection's handshake runs before hyper sees it.
+    tls: Option<Arc<ServerTls>>,
     /// WebSocket upgrades, when the server takes them.
     ws: Option<Arc<WsServer>>,
 }
@@ -103,11 +106,26 @@ fn take_transport(io: Watched<Transport>) -> Transport {
 async fn serve_loop(server: Arc<Http>, io: Bound) {
     while let Some(sock) = server.core.accept(&io).await {
         let _ = sock.set_tcp_nodelay(true);
-        let Ok(stream) = Transport::new(sock) else {
-            continue;
+        // Plain: registered here. TLS: the socket goes to the connection's task.
+        let accepted = match &server.tls {
+            None => match Transport::new(sock) {
+                Ok(stream) => Ok(stream),
+                Err(_) => continue,
+            },
+            Some(_) => Err(sock),
         };
         let me = server.clone();
         server.core.js.spawn(async move {
+            // A TLS handshake on the connection's own task, bounded by the handshake
+            // timeout: a slow client holds up nobody else.
+            let stream = match (accepted, &me.tls) {
+                (Ok(stream), _) => stream,
+                (Err(sock), Some(tls)) => match Transport::accept_tls(sock, tls).await {
+                    Ok(stream) => stream,
+                    Err(_) => return,
+                },
+                (Err(_), None) => return,
+            };
             let mut stop = me.shutdown.subscribe();
             let activity = Activity::new();
             let (routes_of, watched) = (me.clone(), activity.clone());
@@ -195,12 +213,28 @@ impl NativeHttpServer {
         self.port
     }
 
-    /// Replaces the routes; requests already answered keep the bodies they got.
+    /// Replaces the routes (when given) and the TLS context (when given); requests already
+    /// answered keep the bodies they got, open connections their certificates.
     #[napi]
-    pub fn reload(&self, env: Env, routes: Vec<RouteSpec>) -> napi::Result<()> {
+    pub fn reload(
+        &self,
+        env: Env,
+        routes: Option<Vec<RouteSpec>>,
+        tls: Option<ClassInstance<TlsServerContext>>,
+    ) -> napi::Result<()> {
         sync_call(&env, || {
-            let table = route_table(routes)?;
-            *self.inner.routes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+            if tls.is_some() && self.inner.tls.is_none() {
+                return Err(AbioError::InvalidArg(
+                    "options.tls: the server was started without tls".into(),
+                ));
+            }
+            if let Some(routes) = routes {
+                let table = route_table(routes)?;
+                *self.inner.routes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+            }
+            if let (Some(ctx), Some(current)) = (tls, &self.inner.tls) {
+                current.reload(&ctx);
+            }
             Ok(())
         })
     }
@@ -268,6 +302,10 @@ pub struct ServeOptions<'a> {
     pub fetch: Option<Function<'a, FetchArgs, ()>>,
     /// WebSocket upgrades, when the server takes them.
     pub websocket: Option<WsServeOptions<'a>>,
+    /// https and wss: the certificates (`lib/tls.js` made the context).
+    pub tls: Option<ClassInstance<'a, TlsServerContext>>,
+    /// Milliseconds a TLS handshake may take, then the connection is dropped.
+    pub handshake_timeout: f64,
 }
 
 /// Listens on `host:port` and serves the routes. Resolves once listening.
@@ -281,7 +319,10 @@ pub fn serve(env: Env, options: ServeOptions<'_>) -> napi::Result<Promise> {
         limits: options,
         fetch,
         websocket,
+        tls,
+        handshake_timeout,
     } = options;
+    let tls = tls.map(|ctx| ServerTls::new(&ctx, handshake_timeout));
     let routes = sync_call(&env, || route_table(routes))?;
     let fetch = fetch.map(|f| f.create_ref()).transpose()?;
     let ws = match websocket {
@@ -303,6 +344,7 @@ pub fn serve(env: Env, options: ServeOptions<'_>) -> napi::Result<Promise> {
                 shutdown: watch::Sender::new(false),
                 fetch,
                 ws,
+                tls,
             });
             inner.core.js.spawn(serve_loop(inner.clone(), io));
             NativeHttpServer {

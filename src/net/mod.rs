@@ -15,8 +15,6 @@ use abio_core::net;
 use socket2::SockAddr;
 use tokio::sync::Notify;
 
-use crate::runtime::ReadyGuard;
-
 pub mod dial;
 pub mod listen;
 pub mod transport;
@@ -48,15 +46,15 @@ impl Failure {
     }
 }
 
-/// Waits for `readiness` (a socket's `ready(interest)`); fails with [`Failure::Closed`] once
+/// Waits for `readiness` (a transport's or listening socket's `ready(interest)`); fails with [`Failure::Closed`] once
 /// `closing` is notified (after `is_closed` became true), with [`Failure::Aborted`] once
 /// `cancel` is.
-pub(crate) async fn ready<'a>(
-    readiness: impl Future<Output = io::Result<ReadyGuard<'a>>>,
+pub(crate) async fn ready<G>(
+    readiness: impl Future<Output = io::Result<G>>,
     closing: &Notify,
     is_closed: &AtomicBool,
     cancel: Option<&Notify>,
-) -> Result<ReadyGuard<'a>, Failure> {
+) -> Result<G, Failure> {
     let notified = closing.notified();
     tokio::pin!(notified);
     notified.as_mut().enable();

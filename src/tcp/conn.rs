@@ -87,14 +87,33 @@ pub(super) struct Conn {
     pub(super) addresses: Addresses,
 }
 
-impl Conn {
-    /// Registers a connected socket with the runtime. On a runtime thread.
-    pub(super) fn new(sock: Socket, js: Js, allow_half_open: bool) -> io::Result<Arc<Conn>> {
+impl Addresses {
+    /// Both ends of a connected socket, as Node shows them.
+    pub(super) fn of(sock: &Socket) -> Addresses {
         let (local, local_port, _) = describe(sock.local_addr().ok());
         let (remote, remote_port, family) = describe(sock.peer_addr().ok());
-        let io = Arc::new(Transport::new(sock)?);
+        Addresses {
+            local,
+            local_port,
+            remote,
+            remote_port,
+            family,
+        }
+    }
+}
+
+impl Conn {
+    /// The state of a connected socket, over its transport (plain, or TLS with the
+    /// handshake done). On a runtime thread.
+    pub(super) fn new(
+        io: Transport,
+        addresses: Addresses,
+        js: Js,
+        allow_half_open: bool,
+    ) -> Arc<Conn> {
+        let io = Arc::new(io);
         static NEXT_ID: AtomicU32 = AtomicU32::new(1);
-        Ok(Arc::new(Conn {
+        Arc::new(Conn {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             io: Mutex::new(Some(io)),
             js,
@@ -108,14 +127,8 @@ impl Conn {
             closing: Notify::new(),
             w: Mutex::default(),
             r: Mutex::default(),
-            addresses: Addresses {
-                local,
-                local_port,
-                remote,
-                remote_port,
-                family,
-            },
-        }))
+            addresses,
+        })
     }
 
     pub(super) fn io(&self) -> Option<Io> {

@@ -35,7 +35,7 @@ use napi::Env;
 use napi_derive::napi;
 use socket2::Socket;
 
-use self::conn::Conn;
+use self::conn::{Addresses, Conn};
 use self::kinds::{ReadKind, MAX_FRAME};
 use self::send::{FileItem, Item};
 use crate::bytes::WriteList;
@@ -44,7 +44,9 @@ use crate::error::AbioError;
 use crate::net::dial::{open, target, Target};
 use crate::net::listen::{listening, Bound, Listening};
 use crate::net::lock;
+use crate::net::transport::Transport;
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Progress, Promise};
+use crate::tls::{ServerTls, TlsClientContext, TlsServerContext};
 
 mod conn;
 pub mod kinds;
@@ -211,6 +213,27 @@ impl NativeSocket {
     pub fn remote_family(&self) -> String {
         self.conn.addresses.family.to_string()
     }
+
+    /// On a TLS socket, the protocol (`TLSv1.3`, `TLSv1.2`) and the ALPN protocol agreed;
+    /// `null` on a plain one.
+    #[napi]
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        let io = self.conn.io()?;
+        let (protocol, alpn_protocol) = io.session()?.describe();
+        Some(TlsInfo {
+            protocol: protocol.unwrap_or_default().to_string(),
+            alpn_protocol,
+        })
+    }
+}
+
+/// What a TLS socket agreed with its peer.
+#[napi(object)]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub protocol: String,
+    /// The ALPN protocol, when one was agreed.
+    pub alpn_protocol: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -252,7 +275,9 @@ pub fn connect(
     options: SocketOptions,
     timeout_ms: f64,
     token: Option<ClassInstance<CancelToken>>,
+    tls: Option<ClassInstance<TlsClientContext>>,
 ) -> napi::Result<Promise> {
+    let tls = tls.map(|t| t.inner.clone());
     let (done, promise) = Deferred::new(&env)?;
     let js = Js::of(&env)?;
     let keep = Arc::new(KeepAlive::default());
@@ -270,16 +295,27 @@ pub fn connect(
                 std::future::pending().await
             }
         };
-        let result = tokio::select! {
-            r = open(&target) => r,
+        // The TLS handshake is part of connecting: the timeout and the signal cover it.
+        let connected = async {
+            let sock = open(&target).await?;
+            let addresses = Addresses::of(&sock);
+            configure(&sock, unix, &options).map_err(|e| CoreError::net(e, "connect"))?;
+            let io = match (&tls, &target) {
+                (None, _) => Transport::new(sock),
+                (Some(tls), Target::Tcp(host, _)) if !host.is_empty() => {
+                    Transport::connect_tls(sock, tls, host).await
+                }
+                // As Node's `tls.connect`, the default name is `localhost`.
+                (Some(tls), _) => Transport::connect_tls(sock, tls, "localhost").await,
+            };
+            let io = io.map_err(|e| CoreError::net(e, "connect"))?;
+            Ok::<_, AbioError>(Conn::new(io, addresses, js, options.allow_half_open))
+        };
+        let conn = tokio::select! {
+            r = connected => r,
             _ = timeout => Err(CoreError::Timeout { what: "connect", ms: timeout_ms as u64 }.into()),
             _ = aborted.notified() => Err(CoreError::Aborted.into()),
         };
-        let conn = result.and_then(|sock| {
-            configure(&sock, unix, &options)
-                .and_then(|_| Conn::new(sock, js, options.allow_half_open))
-                .map_err(|e| CoreError::net(e, "connect").into())
-        });
         back.post(move |env| {
             keep.set(env, false);
             done.settle(env, conn.map(|c| c.start(env)));
@@ -296,6 +332,8 @@ struct Listener {
     core: Arc<Listening>,
     options: SocketOptions,
     on_connection: FunctionRef<NativeSocket, ()>,
+    /// TLS: each connection's handshake runs before `onConnection` sees it.
+    tls: Option<Arc<ServerTls>>,
 }
 
 /// A listening server (the native half of `lib/net.js`'s `Server`).
@@ -345,11 +383,39 @@ impl NativeServer {
 async fn accept_loop(server: Arc<Listener>, io: Bound) {
     let unix = server.core.unix.is_some();
     while let Some(sock) = server.core.accept(&io).await {
-        let conn = configure(&sock, unix, &server.options)
-            .and_then(|_| Conn::new(sock, server.core.js.clone(), server.options.allow_half_open));
-        let Ok(conn) = conn else { continue };
-        let me = server.clone();
-        server.core.js.post(move |env| {
+        if configure(&sock, unix, &server.options).is_err() {
+            continue;
+        }
+        let addresses = Addresses::of(&sock);
+        match &server.tls {
+            None => {
+                if let Ok(io) = Transport::new(sock) {
+                    server.hand_over(io, addresses);
+                }
+            }
+            // Each handshake on its own task (bounded by the handshake timeout): a slow
+            // client holds up nobody else.
+            Some(tls) => {
+                let (me, tls) = (server.clone(), tls.clone());
+                server.core.js.spawn(async move {
+                    if let Ok(io) = Transport::accept_tls(sock, &tls).await {
+                        me.hand_over(io, addresses);
+                    }
+                });
+            }
+        }
+    }
+    server.core.stopped(io);
+}
+
+impl Listener {
+    /// Makes the socket of an accepted connection and hands it to `onConnection` on the JS
+    /// thread (unless the server closed meanwhile).
+    fn hand_over(self: &Arc<Self>, io: Transport, addresses: Addresses) {
+        let js = self.core.js.clone();
+        let conn = Conn::new(io, addresses, js, self.options.allow_half_open);
+        let me = self.clone();
+        self.core.js.post(move |env| {
             if me.core.closed.load(Ordering::Acquire) {
                 return;
             }
@@ -360,7 +426,6 @@ async fn accept_loop(server: Arc<Listener>, io: Bound) {
             }
         });
     }
-    server.core.stopped(io);
 }
 
 /// Listens on `host:port` (or the Unix socket `path`) and calls `onConnection` with each
@@ -379,7 +444,10 @@ pub fn listen(
     reuse_port: bool,
     options: SocketOptions,
     on_connection: Function<NativeSocket, ()>,
+    tls: Option<ClassInstance<TlsServerContext>>,
+    handshake_timeout: f64,
 ) -> napi::Result<Promise> {
+    let tls = tls.map(|ctx| ServerTls::new(&ctx, handshake_timeout));
     let on_connection = on_connection.create_ref()?;
     let target = target(host, port, path);
     listening(
@@ -392,6 +460,7 @@ pub fn listen(
                 core,
                 options,
                 on_connection,
+                tls,
             });
             inner.core.js.spawn(accept_loop(inner.clone(), io));
             NativeServer {

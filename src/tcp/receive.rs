@@ -27,7 +27,7 @@ pub(super) async fn reader(conn: Arc<Conn>, io: Io) {
         let mut idle = false;
         let gone = waited.is_err();
         if let Ok(mut guard) = waited {
-            let polled = guard.try_io(|_| {
+            let polled = guard.try_io(|| {
                 let mut r = lock(&conn.r);
                 loop {
                     if conn.user_closed.load(Ordering::Acquire) {

@@ -132,8 +132,11 @@ pub(super) fn pump_writes(
                 // Before the FIN leaves: from then on the peer's FIN may close the
                 // connection, which reads must not take for a reset.
                 fin_sent.store(true, Ordering::Release);
-                io.shutdown(Shutdown::Write)
-                    .map_err(|e| Failure::os(&e, "shutdown"))?;
+                match io.shutdown(Shutdown::Write) {
+                    // TLS: `close_notify` waits for room; retried when writable.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flow::Blocked),
+                    r => r.map_err(|e| Failure::os(&e, "shutdown"))?,
+                }
                 let out = batch.pop_front().expect("front exists");
                 done.push((out, Ok(Sent::Unit)));
             }
@@ -224,7 +227,7 @@ pub(super) async fn writer(conn: Arc<Conn>, io: Io, mut batch: VecDeque<Queued>)
         .await
         {
             Err(e) => Err(e),
-            Ok(mut guard) => match guard.try_io(|_| {
+            Ok(mut guard) => match guard.try_io(|| {
                 match pump_writes(&io, &conn.fin_sent, &mut batch, &mut done) {
                     Ok(Flow::Blocked) => Err(would_block()),
                     other => Ok(other),
@@ -279,7 +282,7 @@ pub(super) async fn wait_writable(conn: Arc<Conn>, io: Io) {
             // tokio's readiness may be stale (the JS thread's sends do not clear it): ask
             // the socket, and on "not yet" clear it and wait for the next edge.
             Ok(mut guard) => {
-                if guard.try_io(|_| io.poll_writable()).is_ok() {
+                if guard.try_io(|| io.poll_writable()).is_ok() {
                     break;
                 }
             }
@@ -354,7 +357,7 @@ pub(super) async fn send_file(
             Err(failure) => return Err(failure),
         };
         let chunk = (total - sent).min(16 << 20) as usize;
-        match guard.try_io(|_| io.sendfile(&file, &mut offset, chunk)) {
+        match guard.try_io(|| io.sendfile(&file, &mut offset, chunk)) {
             Err(_) => {}
             // The file shrank under us: report what was sent.
             Ok(Ok(0)) => return finish(batch, done, Ok(Sent::Count(sent))),

@@ -22,6 +22,7 @@ use crate::headers::header_pairs;
 use crate::net::dial::{open, Target};
 use crate::net::transport::Transport;
 use crate::runtime::{net as rt, woken_on_cancel, Deferred, Js, KeepAlive, Promise};
+use crate::tls::{client_of, ClientContext, TlsClientContext};
 
 /// The error of a failed client handshake.
 fn handshake_error(status: u16, why: impl std::fmt::Display) -> AbioError {
@@ -40,10 +41,15 @@ async fn handshake(
     port: u16,
     target: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+    tls: Option<Arc<ClientContext>>,
 ) -> AbioResult<(Transport, Vec<u8>)> {
     let sock = open(&Target::Tcp(host.clone(), port)).await?;
     let _ = sock.set_tcp_nodelay(true);
-    let stream = Transport::new(sock).map_err(|e| CoreError::net(e, "connect"))?;
+    let stream = match &tls {
+        None => Transport::new(sock),
+        Some(tls) => Transport::connect_tls(sock, tls, &host).await,
+    };
+    let stream = stream.map_err(|e| CoreError::net(e, "connect"))?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
@@ -100,8 +106,8 @@ async fn handshake(
 }
 
 /// Connects to a WebSocket server at `host:port`, asking for `target` with `headers` (name,
-/// value, ...); resolves with the open connection. lib/ws.js turned the `ws:` URL into
-/// these.
+/// value, ...); resolves with the open connection. lib/ws.js turned the `ws:` or `wss:`
+/// URL into these; `secure` (wss:) speaks TLS with `tls` (the default context when absent).
 #[napi(ts_return_type = "Promise<NativeWebSocket>")]
 #[allow(
     clippy::too_many_arguments,
@@ -115,8 +121,14 @@ pub fn connect_web_socket(
     headers: Vec<String>,
     options: WsOptions,
     token: Option<ClassInstance<CancelToken>>,
+    secure: bool,
+    tls: Option<ClassInstance<TlsClientContext>>,
 ) -> napi::Result<Promise> {
     let headers = sync_call(&env, || header_pairs(&headers, "options.headers"))?;
+    let tls = match secure {
+        true => Some(client_of(&env, tls.as_deref())?),
+        false => None,
+    };
     let (done, promise) = Deferred::new(&env)?;
     let js = Js::of(&env)?;
     // A connect in progress holds the event loop, as `connect()` does.
@@ -126,7 +138,7 @@ pub fn connect_web_socket(
     rt().spawn(async move {
         let aborted = woken_on_cancel(&cancel);
         let result = tokio::select! {
-            r = handshake(host, port as u16, target, headers) => r,
+            r = handshake(host, port as u16, target, headers, tls) => r,
             _ = aborted.notified() => Err(CoreError::Aborted.into()),
         };
         let back = js.clone();

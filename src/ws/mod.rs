@@ -144,6 +144,9 @@ impl NativeWebSocket {
     pub fn pause(&self, paused: bool) {
         self.ws.paused.store(paused, Ordering::Release);
         self.ws.watch_poll();
+        if !paused {
+            self.ws.pump_buffered();
+        }
     }
 }
 

@@ -96,6 +96,15 @@ impl Ws {
         }
     }
 
+    /// Reads again soon (JS thread, a callback of its own) when a TLS session holds
+    /// decrypted bytes: the socket may be drained, so the poll would not call.
+    pub(super) fn pump_buffered(self: &Arc<Self>) {
+        if self.with_io(|io| io.buffered()) == Some(true) {
+            let me = self.clone();
+            self.js.post(move |env| me.pump(env));
+        }
+    }
+
     /// Starts or stops the poll: it runs unless JS paused reading or the queue is full.
     pub(super) fn watch_poll(&self) {
         let on = !self.paused.load(Ordering::Acquire) && !self.throttled.load(Ordering::Acquire);
@@ -139,7 +148,9 @@ impl Ws {
                     break;
                 }
                 if round == READS_PER_WAKE {
-                    // The rest waits for the next callback (the poll is level-triggered).
+                    // The rest waits for the next callback (the poll is level-triggered;
+                    // what a TLS session holds decrypted gets a callback of its own).
+                    self.pump_buffered();
                     break;
                 }
                 if self.buffered.load(Ordering::Acquire) > self.limit {

@@ -177,7 +177,7 @@ impl Ws {
                 if out.shut {
                     return;
                 }
-                let sent = guard.try_io(|_| match self.send_some(&mut out) {
+                let sent = guard.try_io(|| match self.send_some(&mut out) {
                     Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
                     other => other,
                 });

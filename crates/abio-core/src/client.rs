@@ -1,4 +1,4 @@
-//! HTTP client rules that need no network: `http:` URLs (parsing the normalised form the JS
+//! HTTP client rules that need no network: `http:` and `https:` URLs (parsing the normalised form the JS
 //! layer hands over, resolving a `Location` against the current URL, both by the `url`
 //! crate's WHATWG parser, as Node's `new URL` does) and the redirect rules
 //! of the Fetch standard (section 4.4, "HTTP-redirect fetch"). `src/client/` follows them.
@@ -8,13 +8,15 @@ use std::fmt;
 /// The redirects followed before a request fails (the Fetch standard's limit).
 pub const MAX_REDIRECTS: u32 = 20;
 
-/// An absolute `http:` URL, split into what a request needs. The fragment is dropped: it is
-/// never sent.
+/// An absolute `http:` or `https:` URL, split into what a request needs. The fragment is
+/// dropped: it is never sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https:` (TLS) rather than `http:`.
+    pub secure: bool,
     /// The host as written in a URL: a lower-case name, an IPv4 address, or `[v6]`.
     pub host: String,
-    /// The port (80 when the URL gives none).
+    /// The port (80, or 443 for `https:`, when the URL gives none).
     pub port: u16,
     /// The path and query, starting with `/`, percent-encoded as WHATWG URLs are.
     pub target: String,
@@ -23,7 +25,7 @@ pub struct Url {
 /// Why a URL cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UrlError {
-    /// A scheme other than `http:` (the scheme, lower-case, without `:`).
+    /// A scheme other than `http:` and `https:` (the scheme, lower-case, without `:`).
     Scheme(String),
     /// Not a URL abio can request (the reason).
     Invalid(&'static str),
@@ -34,7 +36,7 @@ impl fmt::Display for UrlError {
         match self {
             UrlError::Scheme(s) => write!(
                 f,
-                "the scheme '{s}:' is not supported: only http: URLs are supported in this version"
+                "the scheme '{s}:' is not supported: only http: and https: URLs are supported"
             ),
             UrlError::Invalid(why) => f.write_str(why),
         }
@@ -58,7 +60,7 @@ fn reason(e: url::ParseError) -> &'static str {
 }
 
 impl Url {
-    /// Parses an absolute `http:` URL (`http://host[:port][/path][?query][#fragment]`) as a
+    /// Parses an absolute `http:` or `https:` URL (`http://host[:port][/path][?query][#fragment]`) as a
     /// WHATWG URL parser (Node's `new URL`) does. User info (`user:pass@`) is refused, as
     /// `fetch` does.
     pub fn parse(s: &str) -> Result<Url, UrlError> {
@@ -75,12 +77,14 @@ impl Url {
         )
     }
 
-    /// The parts of a parsed URL a request needs: refused unless it is `http:`, has a host
-    /// and no credentials.
+    /// The parts of a parsed URL a request needs: refused unless it is `http:` or `https:`,
+    /// has a host and no credentials.
     fn from_whatwg(u: url::Url) -> Result<Url, UrlError> {
-        if u.scheme() != "http" {
-            return Err(UrlError::Scheme(u.scheme().to_string()));
-        }
+        let secure = match u.scheme() {
+            "http" => false,
+            "https" => true,
+            other => return Err(UrlError::Scheme(other.to_string())),
+        };
         if !u.username().is_empty() || u.password().is_some() {
             return Err(UrlError::Invalid(
                 "credentials in the URL are not supported: send an authorization header",
@@ -97,8 +101,11 @@ impl Url {
             target.push_str(q);
         }
         Ok(Url {
+            secure,
             host: host.to_string(),
-            port: u.port_or_known_default().unwrap_or(80),
+            port: u
+                .port_or_known_default()
+                .unwrap_or(if secure { 443 } else { 80 }),
             target,
         })
     }
@@ -106,12 +113,22 @@ impl Url {
     /// Whether `other` has the same origin (scheme, host, port): credentials may follow a
     /// redirect only then.
     pub fn same_origin(&self, other: &Url) -> bool {
-        self.host == other.host && self.port == other.port
+        self.secure == other.secure && self.host == other.host && self.port == other.port
     }
 
-    /// The `host[:port]` part (the port left out when it is 80), as a `Host` header says it.
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.secure {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The `host[:port]` part (the port left out when it is the scheme's default), as a
+    /// `Host` header says it.
     pub fn authority(&self) -> String {
-        if self.port == 80 {
+        if self.port == if self.secure { 443 } else { 80 } {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
@@ -127,7 +144,7 @@ impl Url {
 impl fmt::Display for Url {
     /// The URL as WHATWG serialises it (`http://host[:port]/path?query`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.target)
+        write!(f, "{}://{}{}", self.scheme(), self.authority(), self.target)
     }
 }
 
@@ -223,10 +240,10 @@ mod tests {
         );
         assert_eq!(url("http://h/a b/ü").target, "/a%20b/%C3%BC");
         assert_eq!(url("http://h/a/./b/../c").target, "/a/c");
-        assert_eq!(
-            Url::parse("https://h/"),
-            Err(UrlError::Scheme("https".into()))
-        );
+        let s = url("https://h/x");
+        assert_eq!((s.secure, s.port, s.authority()), (true, 443, "h".into()));
+        assert_eq!(url("https://h:443/").to_string(), "https://h/");
+        assert_eq!(url("https://h:80/").to_string(), "https://h:80/");
         assert!(matches!(Url::parse("ftp://h/"), Err(UrlError::Scheme(_))));
         assert!(matches!(Url::parse("/x"), Err(UrlError::Invalid(_))));
         assert!(matches!(
@@ -280,10 +297,8 @@ mod tests {
         assert_eq!(j("\\d\\e"), "http://h:81/d/e");
         assert_eq!(j("  /sp ace\n"), "http://h:81/sp%20ace");
         assert_eq!(j(".."), "http://h:81/a/");
-        assert_eq!(
-            base.join("https://h/"),
-            Err(UrlError::Scheme("https".into()))
-        );
+        assert_eq!(j("https://h:81/"), "https://h:81/");
+        assert!(!base.same_origin(&base.join("https://h:81/").unwrap()));
         assert!(matches!(base.join("mailto:x@y"), Err(UrlError::Scheme(_))));
         assert!(base.same_origin(&base.join("/x").unwrap()));
         assert!(!base.same_origin(&base.join("http://h:82/").unwrap()));

@@ -18,6 +18,7 @@ pub mod nowait;
 #[path = "nowait_other.rs"]
 pub mod nowait;
 pub mod pack;
+pub mod tls;
 pub mod ws;
 
 pub use cancel::Cancel;
