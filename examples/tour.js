@@ -1,5 +1,5 @@
 'use strict'
-// `npm start`: a short tour of abio's file, pack, TCP, HTTP and WebSocket API, then a few figures against Node's
+// `npm start`: a short tour of abio's file, pack, TCP, HTTP, WebSocket and TLS API, then a few figures against Node's
 // fs measured on this machine. Takes a few seconds and exits by itself.
 //
 // Outside this repository, write require('abio') instead of require('..').
@@ -13,6 +13,8 @@ const u = require('../bench/util')
 const tcp = require('./tcp')
 const http = require('./http')
 const websocket = require('./websocket')
+const https = require('./https')
+const { localhostCertificate } = require('./certificate')
 
 const LABEL = 50 // width of the left column
 
@@ -204,8 +206,40 @@ async function main() {
     }
 
     // -- 7 ------------------------------------------------------------------
+    heading('7. TLS: https and wss on one port, a certificate made at run time (examples/https.js)')
+    const tls = localhostCertificate()
+    show('const tls = localhostCertificate()', 'self-signed for localhost, 127.0.0.1 and ::1 (PEM)', tls.cert.length > 0)
+    const secure = await https.server(0, tls)
+    try {
+      show(
+        "await abio.serve({ tls, routes: { '/': ... }, websocket })",
+        `https://localhost:${secure.port}/ and wss://localhost:${secure.port}/ws`,
+        secure.port > 0,
+      )
+      const got = await https.client(secure.port, tls.cert)
+      show(
+        `await abio.request('https://localhost:${secure.port}/', { ca })`,
+        `${got.status} '${got.body}'`,
+        got.status === 200 && got.body === 'hello over https',
+      )
+      show(
+        "wss: ws.send([1, 2, 3]), then for await (const m of ws)",
+        `echoed ${list(new Uint8Array(got.echo))} as an exact ArrayBuffer`,
+        got.echo instanceof ArrayBuffer && u.sameBytes(got.echo, new Uint8Array([1, 2, 3])),
+      )
+      const refused = await abio.request(`https://localhost:${secure.port}/`).catch((e) => e)
+      show(
+        'the same request without { ca }',
+        `rejects with ${refused.code}, as Node's https does`,
+        refused.code === 'DEPTH_ZERO_SELF_SIGNED_CERT',
+      )
+    } finally {
+      await secure.close()
+    }
+
+    // -- 8 ------------------------------------------------------------------
     const reps = 5
-    heading(`7. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
+    heading(`8. Quick figures on this machine (median of ${reps}, interleaved; ratio > 1 means abio is faster)`)
     const rows = []
     const add = (work, against, unit, amount, res, aName, nName) => {
       const a = res[aName].median

@@ -81,9 +81,13 @@ function refused(port, host = '127.0.0.1') {
   })
 }
 
-/** Runs `node [nodeArgs] -e code`; resolves with `{ code, signal, stdout, stderr }`; `proc` is the child. */
-function nodeChild(code, nodeArgs = []) {
-  const proc = track('child', cp.spawn(process.execPath, [...nodeArgs, '-e', code], { cwd: ROOT }))
+/**
+ * Runs `node [nodeArgs] -e code` (with `env` over this process's environment; a variable set
+ * to undefined is left out); resolves with `{ code, signal, stdout, stderr }`; `proc` is the child.
+ */
+function nodeChild(code, nodeArgs = [], { env } = {}) {
+  const options = { cwd: ROOT, env: env ? { ...process.env, ...env } : undefined }
+  const proc = track('child', cp.spawn(process.execPath, [...nodeArgs, '-e', code], options))
   let stdout = ''
   let stderr = ''
   const lineWaiters = []

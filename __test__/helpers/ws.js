@@ -9,6 +9,7 @@
 // fixtures/ws-reference.js (abio's API over Node's http and `ws`): the proof that the tests ask
 // only what a trusted peer does.
 
+const tls = require('tls')
 const crypto = require('crypto')
 const { WebSocket: WsClient, WebSocketServer } = require('ws')
 
@@ -147,9 +148,13 @@ function wsConnect(url, options = {}) {
   })
 }
 
-/** A `ws` server (port 0) recording its connections: `conns` holds { ws, req }; each ws has `inbox`, `closedP`. */
+/**
+ * A `ws` server (port 0, or on `options.server`, an http or https server already listening)
+ * recording its connections: `conns` holds { ws, req }; each ws has `inbox`, `closedP`.
+ */
 async function wsServer({ echo = false, ...options } = {}) {
-  const wss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate: false, ...options })
+  const own = options.server === undefined
+  const wss = new WebSocketServer({ ...(own ? { host: HOST, port: 0 } : {}), perMessageDeflate: false, ...options })
   wsServers.push(wss)
   wss.conns = new Inbox()
   wss.on('connection', (ws, req) => {
@@ -164,9 +169,9 @@ async function wsServer({ echo = false, ...options } = {}) {
     )
     wss.conns.push({ ws, req })
   })
-  await new Promise((resolve) => wss.once('listening', resolve))
+  if (own) await new Promise((resolve) => wss.once('listening', resolve))
   wss.port = wss.address().port
-  wss.url = `ws://${HOST}:${wss.port}`
+  wss.url = `${!own && options.server instanceof tls.Server ? 'wss' : 'ws'}://${HOST}:${wss.port}`
   return wss
 }
 

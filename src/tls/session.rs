@@ -167,6 +167,9 @@ impl Session {
     pub(crate) fn new(mut conn: Connection) -> Session {
         // The handshake's last read may have brought application data too (a client's
         // first request right behind its Finished): it waits decrypted already.
+        // rustls encrypts at most its buffer limit per write (64 KiB by default): a `send` may
+        // take up to SEND_CAP.
+        conn.set_buffer_limit(Some(SEND_CAP));
         let (plain, eof) = match conn.process_new_packets() {
             Ok(state) => (state.plaintext_bytes_to_read(), state.peer_has_closed()),
             Err(_) => (0, true),
