@@ -7,6 +7,8 @@
 //   report.js    the machine, one row per comparison, the final table and BENCH_JSON line
 //   cli.js       the command line, the cases, main()
 //   children.js  child processes (spawn, ready handshake, stop) and scratch directories
+// Required on their own, by the benchmarks that use those tools: iperf3.js (the loopback limit),
+// wrk.js (the HTTP load generator), bun.js (Bun's binary, for its figures).
 // Timing uses process.hrtime.bigint(); every figure reported is a median of N repetitions,
 // and contenders are run interleaved in one process.
 
