@@ -16,7 +16,10 @@ function localhostCertificate(days = 30) {
   const priv = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }).toString())
   const cert = forge.pki.createCertificate()
   cert.publicKey = pub
-  cert.serialNumber = crypto.randomBytes(8).toString('hex').replace(/^[89a-f]/, '1')
+  cert.serialNumber = crypto
+    .randomBytes(8)
+    .toString('hex')
+    .replace(/^[89a-f]/, '1')
   cert.validity.notBefore = new Date(Date.now() - 3600e3)
   cert.validity.notAfter = new Date(Date.now() + days * 86400e3)
   const name = [{ name: 'commonName', value: 'localhost' }]

@@ -208,7 +208,11 @@ async function main() {
     // -- 7 ------------------------------------------------------------------
     heading('7. TLS: https and wss on one port, a certificate made at run time (examples/https.js)')
     const tls = localhostCertificate()
-    show('const tls = localhostCertificate()', 'self-signed for localhost, 127.0.0.1 and ::1 (PEM)', tls.cert.length > 0)
+    show(
+      'const tls = localhostCertificate()',
+      'self-signed for localhost, 127.0.0.1 and ::1 (PEM)',
+      tls.cert.length > 0,
+    )
     const secure = await https.server(0, tls)
     try {
       show(
@@ -223,7 +227,7 @@ async function main() {
         got.status === 200 && got.body === 'hello over https',
       )
       show(
-        "wss: ws.send([1, 2, 3]), then for await (const m of ws)",
+        'wss: ws.send([1, 2, 3]), then for await (const m of ws)',
         `echoed ${list(new Uint8Array(got.echo))} as an exact ArrayBuffer`,
         got.echo instanceof ArrayBuffer && u.sameBytes(got.echo, new Uint8Array([1, 2, 3])),
       )

@@ -38,6 +38,13 @@ use abio_core::tls::rustls::{self, Connection};
 /// session for a slow peer.
 pub(crate) const SEND_CAP: usize = 256 << 10;
 
+/// Bytes of a file read and encrypted per `sendfile` call.
+const FILE_PIECE: usize = 64 << 10;
+
+/// Bytes received from the socket per `recv(2)`: rustls's own `read_tls` reads at most
+/// 4 KiB a call, so records are received here in one syscall and fed to it from memory.
+const RECV_CHUNK: usize = 64 << 10;
+
 /// A TLS session over a connected, nonblocking socket whose handshake is done.
 pub(crate) struct Session {
     state: Mutex<State>,
@@ -53,6 +60,10 @@ struct State {
     owed_by_file: bool,
     /// Decrypted plaintext waiting to be received.
     plain: usize,
+    /// Received bytes not yet fed to rustls (`inbuf[in_pos..]`): rustls takes no more while
+    /// its plaintext buffer is full.
+    inbuf: Vec<u8>,
+    in_pos: usize,
     /// The peer ended the stream (`close_notify`, or the transport's end).
     eof: bool,
     /// `close_notify` was queued (by `shutdown`).
@@ -112,10 +123,47 @@ impl State {
         Ok(())
     }
 
-    /// Reads and decrypts what the socket holds, once (records, or the end); `WouldBlock`
-    /// when the socket is empty.
+    /// Received bytes wait that rustls has not taken yet.
+    fn unfed(&self) -> bool {
+        self.in_pos < self.inbuf.len()
+    }
+
+    /// Decrypts what came: the bytes received earlier that rustls did not take yet, else
+    /// what the socket holds now (one `recv`), or its end; `WouldBlock` when it is empty.
     fn fill(&mut self, fd: RawSock, fin_sent: bool) -> io::Result<()> {
-        let got = self.conn.read_tls(&mut Raw { fd, fin_sent })?;
+        let mut ended = false;
+        if !self.unfed() {
+            self.inbuf.clear();
+            self.in_pos = 0;
+            self.inbuf.reserve(RECV_CHUNK);
+            let n = net::recv(fd, self.inbuf.spare_capacity_mut(), fin_sent)?;
+            // SAFETY: recv initialised the first `n` bytes of the spare capacity.
+            unsafe { self.inbuf.set_len(n) };
+            ended = n == 0;
+        }
+        if ended {
+            // rustls learns of the transport's end from a read of nothing.
+            self.conn.read_tls(&mut io::empty())?;
+        }
+        // Feed rustls from memory until it holds plaintext (or takes no more).
+        while self.unfed() {
+            let mut rest = &self.inbuf[self.in_pos..];
+            match self.conn.read_tls(&mut rest) {
+                Ok(n) => self.in_pos += n,
+                // Its plaintext buffer is full: the rest waits here.
+                Err(_) => break,
+            }
+            match self.conn.process_new_packets() {
+                Ok(state) if state.plaintext_bytes_to_read() > 0 => break,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if !self.unfed() && self.inbuf.capacity() > RECV_CHUNK {
+            // A burst of records is not kept for an idle connection.
+            self.inbuf = Vec::new();
+            self.in_pos = 0;
+        }
         let state = match self.conn.process_new_packets() {
             Ok(state) => state,
             Err(e) => {
@@ -125,7 +173,7 @@ impl State {
             }
         };
         self.plain = state.plaintext_bytes_to_read();
-        if got == 0 || state.peer_has_closed() {
+        if (ended || state.peer_has_closed()) && !self.unfed() {
             self.eof = true;
         }
         // Records the peer's ones call for (a key update, an alert): best effort; a
@@ -180,6 +228,8 @@ impl Session {
                 owed: 0,
                 owed_by_file: false,
                 plain,
+                inbuf: Vec::new(),
+                in_pos: 0,
                 eof,
                 closed_ours: false,
             }),
@@ -196,12 +246,13 @@ impl Session {
     /// no readiness.
     pub(crate) fn buffered(&self) -> bool {
         let st = self.state();
-        st.plain > 0 || st.eof
+        st.plain > 0 || st.eof || st.unfed()
     }
 
-    /// Plaintext bytes waiting in the session.
+    /// Bytes waiting in the session: decrypted, and received but not yet decrypted (a hint).
     pub(crate) fn available(&self) -> usize {
-        self.state().plain
+        let st = self.state();
+        st.plain + (st.inbuf.len() - st.in_pos)
     }
 
     /// Receives plaintext into `buf` without waiting: `Ok(0)` is the end of the stream.
@@ -215,21 +266,32 @@ impl Session {
             return Ok(0);
         }
         let mut st = self.state();
+        // Fills `buf` as far as what was received allows (rustls decrypts about a record
+        // ahead); a second `recv(2)` only when nothing came of the first.
+        let mut n = 0;
         loop {
             if st.plain > 0 {
-                let n = st.plain.min(buf.len());
-                let out = &mut buf[..n];
+                let take = st.plain.min(buf.len() - n);
+                let out = &mut buf[n..n + take];
                 out.fill(MaybeUninit::new(0));
-                // SAFETY: the first `n` bytes were just initialised.
+                // SAFETY: these `take` bytes were just initialised.
                 let out = unsafe { &mut *(out as *mut [MaybeUninit<u8>] as *mut [u8]) };
                 let got = st.conn.reader().read(out)?;
                 st.plain -= got;
-                return Ok(got);
+                n += got;
+                if n == buf.len() {
+                    return Ok(n);
+                }
+                continue;
             }
-            if st.eof {
-                return Ok(0);
+            if st.eof || (n > 0 && !st.unfed()) {
+                return Ok(n);
             }
-            st.fill(fd, fin_sent)?;
+            match st.fill(fd, fin_sent) {
+                Ok(()) => {}
+                Err(_) if n > 0 => return Ok(n),
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -255,14 +317,20 @@ impl Session {
         if let Some(n) = st.settle_owed(fd, false)? {
             return Ok(n);
         }
-        let mut taken = 0;
+        // The front of `bufs`, up to SEND_CAP, in one vectored write: rustls fills whole
+        // records across the slices (a record per slice would cost 22 bytes and an AEAD
+        // call per small message).
+        let mut front: Vec<IoSlice<'_>> = Vec::with_capacity(bufs.len().min(net::IOV_MAX));
+        let mut total = 0;
         for b in bufs.iter().take(net::IOV_MAX) {
-            let want = b.len().min(SEND_CAP - taken);
-            taken += st.conn.writer().write(&b[..want])?;
-            if taken == SEND_CAP || want < b.len() {
+            let want = b.len().min(SEND_CAP - total);
+            front.push(IoSlice::new(&b[..want]));
+            total += want;
+            if total == SEND_CAP {
                 break;
             }
         }
+        let taken = st.conn.writer().write_vectored(&front)?;
         st.seal(fd, taken, false)
     }
 
@@ -284,8 +352,8 @@ impl Session {
             return Ok(n);
         }
         PIECE.with_borrow_mut(|piece| {
-            piece.resize(SEND_CAP, 0);
-            let want = count.min(SEND_CAP);
+            piece.resize(FILE_PIECE, 0);
+            let want = count.min(FILE_PIECE);
             // Read outside the lock: the disk may be slow, the reader must not wait on it.
             let n = loop {
                 match abio_core::fs::pread(file, &mut piece[..want], *offset) {
