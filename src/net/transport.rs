@@ -38,7 +38,7 @@ use abio_core::tls::rustls::Connection;
 use socket2::Socket;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
-use crate::runtime::{poll_io, register, AsyncSock, ReadyGuard};
+use crate::runtime::{poll_io, register, reregister, AsyncSock, ReadyGuard};
 use crate::tls::session::{handshake_step, Session, Step};
 use crate::tls::{ClientContext, ServerTls};
 
@@ -141,6 +141,17 @@ impl Transport {
         host: &str,
     ) -> io::Result<Transport> {
         Transport::secure(sock, tls.connection(host)?).await
+    }
+
+    /// The same connection, registered with the reactor for writing only: for a reader on
+    /// the JS thread (WebSockets), whose readiness is libuv's, so that the runtime is not
+    /// woken by every packet that arrives. On a runtime thread.
+    pub(crate) fn for_js_reads(self) -> io::Result<Transport> {
+        Ok(Transport {
+            sock: reregister(self.sock, Interest::WRITABLE)?,
+            raw: self.raw,
+            tls: self.tls,
+        })
     }
 
     /// The TLS session, on a secure transport.

@@ -29,6 +29,20 @@ pub fn register(
     unsafe { AsyncSock::register_with_interest(sock, interest) }.map_err(std::io::Error::from)
 }
 
+/// Registers `sock` again for `interest` alone (a socket whose reads are watched elsewhere,
+/// by a [`super::JsPoll`], needs no reactor wake-up per incoming packet). On a runtime
+/// thread.
+#[cfg(unix)]
+pub fn reregister(sock: AsyncSock, interest: Interest) -> io::Result<AsyncSock> {
+    register(sock.into_inner(), interest)
+}
+
+/// Windows registers every socket for both directions: kept as it is.
+#[cfg(windows)]
+pub fn reregister(sock: AsyncSock, _interest: Interest) -> io::Result<AsyncSock> {
+    Ok(sock)
+}
+
 /// Polls `sock`'s readiness for `interest` (readable or writable).
 fn poll_ready<'a>(
     sock: &'a AsyncSock,

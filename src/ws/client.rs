@@ -102,7 +102,13 @@ async fn handshake(
     let parts = up
         .downcast::<TokioIo<Transport>>()
         .map_err(|_| handshake_error(status, "the connection could not be taken over"))?;
-    Ok((parts.io.into_inner(), parts.read_buf.to_vec()))
+    // Read on the JS thread from now on: the reactor watches writes only.
+    let transport = parts
+        .io
+        .into_inner()
+        .for_js_reads()
+        .map_err(|e| CoreError::net(e, "connect"))?;
+    Ok((transport, parts.read_buf.to_vec()))
 }
 
 /// Connects to a WebSocket server at `host:port`, asking for `target` with `headers` (name,

@@ -130,7 +130,10 @@ impl WsServer {
                 return;
             };
             let early = parts_io.read_buf.to_vec();
-            let transport = take(parts_io.io.into_inner());
+            // Read on the JS thread from now on: the reactor watches writes only.
+            let Ok(transport) = take(parts_io.io.into_inner()).for_js_reads() else {
+                return;
+            };
             let conn = Ws::new(
                 transport,
                 Role::Server,
