@@ -173,13 +173,13 @@ fn untrusted(
     let code = |code, message| {
         CertificateError::Other(OtherError(Arc::new(NodeCode { code, message }))).into()
     };
-    let Some(mut cert) = Cert::parse(leaf) else {
+    let Some(leaf) = Cert::parse(leaf) else {
         return code(
             "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
             "unable to verify the first certificate",
         );
     };
-    if cert.is_self_signed(algs.all) {
+    if leaf.is_self_signed(algs.all) {
         return code("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate");
     }
     // Build the chain as OpenSSL does from what was sent: each certificate's issuer among
@@ -188,6 +188,7 @@ fn untrusted(
         .iter()
         .filter_map(|c| Cert::parse(c))
         .collect();
+    let mut cert = &leaf;
     let mut depth = 0;
     while depth < sent.len() {
         let Some(issuer) = sent.iter().find(|i| cert.is_signed_by(i, algs.all)) else {
@@ -199,7 +200,7 @@ fn untrusted(
                 "self-signed certificate in certificate chain",
             );
         }
-        cert = *issuer;
+        cert = issuer;
         depth += 1;
     }
     match depth {

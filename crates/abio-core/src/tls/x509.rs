@@ -1,62 +1,41 @@
 //! The little of X.509 (RFC 5280) read here, where webpki gives no answer: who issued a
 //! certificate, whether it signed itself, and when it is valid. Used only to name a failure
 //! webpki already found, and to accept a self-signed certificate the user trusts as it is.
-
-use std::time::Duration;
+//! The DER is read by `x509-cert`; signatures are checked with rustls's algorithms.
 
 use rustls::pki_types::{SignatureVerificationAlgorithm, UnixTime};
+use x509_cert::der::{Decode, EncodeValue, Header, Reader, SliceReader};
+use x509_cert::spki::AlgorithmIdentifierOwned;
+use x509_cert::time::Time;
+use x509_cert::Certificate;
 
-/// The parts of a DER certificate this module reads, borrowed from it.
-#[derive(Clone, Copy)]
+/// A certificate as this module reads it.
 pub(crate) struct Cert<'a> {
-    /// The whole `tbsCertificate` (what the signature covers).
+    cert: Certificate,
+    /// The `tbsCertificate` as received: what the signature covers. (Not x509-cert's
+    /// re-encoding, which writes times in RFC 5280's form and so may differ from what was
+    /// signed.)
     tbs: &'a [u8],
-    /// The issuer and subject `Name`s, whole (compared byte for byte).
-    issuer: &'a [u8],
-    subject: &'a [u8],
-    not_before: u64,
-    not_after: u64,
-    /// The contents of the key's `AlgorithmIdentifier`, and the key's bits.
-    key_alg: &'a [u8],
-    key: &'a [u8],
-    /// The contents of the signature's `AlgorithmIdentifier`, and the signature's bits.
-    sig_alg: &'a [u8],
-    sig: &'a [u8],
+    /// The contents of the key's and the signature's `AlgorithmIdentifier`s, as rustls names
+    /// algorithms.
+    key_alg: Vec<u8>,
+    sig_alg: Vec<u8>,
 }
 
 impl<'a> Cert<'a> {
-    /// Reads `der`; `None` if it is not a certificate this reader understands.
+    /// Reads `der`; `None` if it is not a certificate `x509-cert` reads.
     pub(crate) fn parse(der: &'a [u8]) -> Option<Cert<'a>> {
-        let (cert, _) = tlv(der, SEQUENCE)?;
-        let (tbs_contents, rest) = tlv(cert.contents, SEQUENCE)?;
-        let tbs = tbs_contents.whole;
-        let (sig_alg, rest) = tlv(rest, SEQUENCE)?;
-        let (sig, _) = tlv(rest, BIT_STRING)?;
-
-        let mut fields = tbs_contents.contents;
-        if fields.first() == Some(&0xa0) {
-            fields = tlv(fields, 0xa0)?.1; // [0] version
-        }
-        let (_serial, fields) = tlv(fields, INTEGER)?;
-        let (_signature, fields) = tlv(fields, SEQUENCE)?;
-        let (issuer, fields) = tlv(fields, SEQUENCE)?;
-        let (validity, fields) = tlv(fields, SEQUENCE)?;
-        let (subject, fields) = tlv(fields, SEQUENCE)?;
-        let (spki, _) = tlv(fields, SEQUENCE)?;
-        let (not_before, rest) = time(validity.contents)?;
-        let (not_after, _) = time(rest)?;
-        let (key_alg, rest) = tlv(spki.contents, SEQUENCE)?;
-        let (key, _) = tlv(rest, BIT_STRING)?;
+        let cert = Certificate::from_der(der).ok()?;
+        let mut reader = SliceReader::new(der).ok()?;
+        Header::decode(&mut reader).ok()?;
+        let tbs = reader.tlv_bytes().ok()?;
+        let key_alg = contents(&cert.tbs_certificate().subject_public_key_info().algorithm)?;
+        let sig_alg = contents(cert.signature_algorithm())?;
         Some(Cert {
+            cert,
             tbs,
-            issuer: issuer.whole,
-            subject: subject.whole,
-            not_before,
-            not_after,
-            key_alg: key_alg.contents,
-            key: bits(key.contents)?,
-            sig_alg: sig_alg.contents,
-            sig: bits(sig.contents)?,
+            key_alg,
+            sig_alg,
         })
     }
 
@@ -71,154 +50,163 @@ impl<'a> Cert<'a> {
         issuer: &Cert<'_>,
         algs: &[&dyn SignatureVerificationAlgorithm],
     ) -> bool {
-        self.issuer == issuer.subject
+        let fields = self.cert.tbs_certificate();
+        let key = issuer
+            .cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .subject_public_key
+            .as_bytes();
+        let (Some(key), Some(sig)) = (key, self.cert.signature().as_bytes()) else {
+            return false;
+        };
+        fields.issuer() == issuer.cert.tbs_certificate().subject()
             && algs.iter().any(|alg| {
                 alg.public_key_alg_id().as_ref() == issuer.key_alg
                     && alg.signature_alg_id().as_ref() == self.sig_alg
-                    && alg.verify_signature(issuer.key, self.tbs, self.sig).is_ok()
+                    && alg.verify_signature(key, self.tbs, sig).is_ok()
             })
     }
 
     /// The certificate's `notBefore` and `notAfter`.
     pub(crate) fn validity(&self) -> (UnixTime, UnixTime) {
-        let t = |secs| UnixTime::since_unix_epoch(Duration::from_secs(secs));
-        (t(self.not_before), t(self.not_after))
+        let validity = self.cert.tbs_certificate().validity();
+        let t = |time: Time| UnixTime::since_unix_epoch(time.to_unix_duration());
+        (t(validity.not_before), t(validity.not_after))
     }
 }
 
-const INTEGER: u8 = 0x02;
-const BIT_STRING: u8 = 0x03;
-const SEQUENCE: u8 = 0x30;
-const UTC_TIME: u8 = 0x17;
-const GENERALIZED_TIME: u8 = 0x18;
-
-/// One DER element: its bytes with tag and length, and its contents.
-struct Tlv<'a> {
-    whole: &'a [u8],
-    contents: &'a [u8],
-}
-
-/// The element at the start of `input` if its tag is `tag`, and what follows it.
-fn tlv(input: &[u8], tag: u8) -> Option<(Tlv<'_>, &[u8])> {
-    let (&t, rest) = input.split_first()?;
-    if t != tag {
-        return None;
-    }
-    let (&first, mut rest) = rest.split_first()?;
-    let len = match first {
-        0..=0x7f => usize::from(first),
-        0x81..=0x84 => {
-            let n = usize::from(first & 0x7f);
-            let (bytes, after) = (rest.get(..n)?, rest.get(n..)?);
-            rest = after;
-            bytes
-                .iter()
-                .fold(0usize, |len, &b| (len << 8) | usize::from(b))
-        }
-        _ => return None,
-    };
-    let contents = rest.get(..len)?;
-    let header = input.len() - rest.len();
-    Some((
-        Tlv {
-            whole: &input[..header + len],
-            contents,
-        },
-        &rest[len..],
-    ))
-}
-
-/// The bits of a BIT STRING's contents (whole bytes only, as keys and signatures are).
-fn bits(contents: &[u8]) -> Option<&[u8]> {
-    match contents.split_first()? {
-        (0, bits) => Some(bits),
-        _ => None,
-    }
-}
-
-/// A `Time` (UTCTime or GeneralizedTime, in UTC as RFC 5280 requires) as seconds since the
-/// Unix epoch, and what follows it.
-fn time(input: &[u8]) -> Option<(u64, &[u8])> {
-    let tag = *input.first()?;
-    let (t, rest) = tlv(input, tag)?;
-    let digits = match (tag, t.contents) {
-        (UTC_TIME, [d @ .., b'Z']) if d.len() == 12 => d,
-        (GENERALIZED_TIME, [d @ .., b'Z']) if d.len() == 14 => d,
-        _ => return None,
-    };
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| {
-        digits[range]
-            .iter()
-            .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
-    };
-    let (year, at) = if tag == UTC_TIME {
-        let yy = num(0..2);
-        (if yy < 50 { 2000 + yy } else { 1900 + yy }, 2)
-    } else {
-        (num(0..4), 4)
-    };
-    let (month, day) = (num(at..at + 2), num(at + 2..at + 4));
-    let (hour, minute, second) = (
-        num(at + 4..at + 6),
-        num(at + 6..at + 8),
-        num(at + 8..at + 10),
-    );
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || year < 1970 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some((days * 86_400 + hour * 3600 + minute * 60 + second, rest))
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (year >= 1970).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    // Howard Hinnant's algorithm, with years starting in March.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The contents of an `AlgorithmIdentifier` (its DER without tag and length).
+fn contents(alg: &AlgorithmIdentifierOwned) -> Option<Vec<u8>> {
+    let mut der = Vec::new();
+    alg.encode_value(&mut der).ok()?;
+    Some(der)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use rcgen::{CertificateParams, KeyPair, SigningKey};
+    use x509_cert::der::asn1::{AnyRef, BitStringRef, GeneralizedTime};
+    use x509_cert::der::{Encode, Tag};
+
+    use super::super::tests::{fixture, intermediate, leaf, root};
     use super::*;
 
-    #[test]
-    fn days_match_known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
-        assert_eq!(days_from_civil(2126, 1, 1), 56_978);
+    fn algs() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+        super::super::provider()
+            .signature_verification_algorithms
+            .all
+    }
+
+    fn secs(t: UnixTime) -> u64 {
+        t.as_secs()
     }
 
     #[test]
     fn both_time_forms_read() {
-        let utc = b"\x17\x0d991231235959Z";
-        assert_eq!(time(utc).map(|t| t.0), Some(946_684_799));
-        let generalized = b"\x18\x0f20500101000000Z";
-        assert_eq!(time(generalized).map(|t| t.0), Some(2_524_608_000));
-        assert!(
-            time(b"\x17\x0b9912312359Z").is_none(),
-            "no seconds: refused"
-        );
+        // rcgen writes UTCTime up to 2049 and GeneralizedTime from 2050, as RFC 5280 says.
+        let mut params = CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(1999, 12, 31) + Duration::from_secs(86_399);
+        params.not_after = rcgen::date_time_ymd(2050, 1, 1);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let cert = Cert::parse(cert.der()).unwrap();
+        let (from, to) = cert.validity();
+        assert_eq!((secs(from), secs(to)), (946_684_799, 2_524_608_000));
+        assert!(cert.is_self_signed(algs()));
     }
 
     #[test]
-    fn long_lengths_and_truncation() {
-        let mut der = vec![0x30, 0x81, 0x80];
-        der.extend(std::iter::repeat_n(0, 0x80));
-        let (t, rest) = tlv(&der, SEQUENCE).unwrap();
-        assert_eq!(
-            (t.contents.len(), t.whole.len(), rest.len()),
-            (0x80, 0x83, 0)
+    fn openssl_certificates_are_self_signed() {
+        // RSA and P-256, CA:TRUE, a GeneralizedTime notAfter in 2126 (fixtures/README.md).
+        for name in ["rsa-self-signed.crt", "ec-self-signed.crt"] {
+            let pem = fixture(name);
+            let der = super::super::pem::certs(pem.as_bytes(), "ca").unwrap();
+            let cert = Cert::parse(&der[0]).unwrap();
+            assert!(cert.is_self_signed(algs()), "{name}");
+            let (_, to) = cert.validity();
+            assert!(secs(to) > 4_900_000_000, "{name}: 2126");
+        }
+    }
+
+    #[test]
+    fn chains_are_followed_by_signature() {
+        let ca = root("abio test root");
+        let mid = intermediate("abio test intermediate", &ca);
+        let end = leaf(&["localhost"], Some(&mid), None);
+        let (ca, mid, end) = (
+            Cert::parse(&ca.pem.der).unwrap(),
+            Cert::parse(&mid.pem.der).unwrap(),
+            Cert::parse(&end.der).unwrap(),
         );
-        assert!(tlv(&der[..0x82], SEQUENCE).is_none());
-        assert!(tlv(&der, INTEGER).is_none());
+        assert!(ca.is_self_signed(algs()));
+        assert!(!mid.is_self_signed(algs()) && !end.is_self_signed(algs()));
+        assert!(end.is_signed_by(&mid, algs()) && mid.is_signed_by(&ca, algs()));
+        assert!(!end.is_signed_by(&ca, algs()), "not its issuer");
+        // The same name is not enough: the key must have made the signature.
+        let other = root("abio test root");
+        assert!(!mid.is_signed_by(&Cert::parse(&other.pem.der).unwrap(), algs()));
+    }
+
+    #[test]
+    fn truncated_or_trailing_bytes_are_refused() {
+        let pem = leaf(&["localhost"], None, None);
+        let der = pem.der.as_ref();
+        assert!(Cert::parse(der).is_some());
+        assert!(Cert::parse(&der[..der.len() - 1]).is_none());
+        assert!(Cert::parse(&[der, &[0]].concat()).is_none());
+        assert!(Cert::parse(&[]).is_none());
+    }
+
+    /// A DER element of tag `tag` around `contents`.
+    fn tlv(tag: Tag, contents: &[u8]) -> Vec<u8> {
+        AnyRef::new(tag, contents).unwrap().to_der().unwrap()
+    }
+
+    #[test]
+    fn signature_covers_the_bytes_received() {
+        // A GeneralizedTime before 2050, which RFC 5280 forbids and x509-cert would re-encode
+        // as UTCTime: the signature is still checked over the bytes as signed.
+        let key = KeyPair::generate().unwrap();
+        let made = CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let mut outer = SliceReader::new(made.der()).unwrap();
+        Header::decode(&mut outer).unwrap();
+        let (tbs, sig_alg) = (outer.tlv_bytes().unwrap(), outer.tlv_bytes().unwrap());
+        let mut fields = SliceReader::new(tbs).unwrap();
+        Header::decode(&mut fields).unwrap();
+        let mut contents = Vec::new();
+        let mut i = 0;
+        while !fields.is_finished() {
+            let field = fields.tlv_bytes().unwrap();
+            i += 1;
+            if i == 5 {
+                // version, serialNumber, signature, issuer, then validity
+                let time = |secs| {
+                    GeneralizedTime::from_unix_duration(Duration::from_secs(secs))
+                        .unwrap()
+                        .to_der()
+                        .unwrap()
+                };
+                let validity = [time(1_704_067_200), time(2_524_608_000)].concat();
+                contents.extend(tlv(Tag::Sequence, &validity));
+            } else {
+                contents.extend(field);
+            }
+        }
+        let tbs = tlv(Tag::Sequence, &contents);
+        let sig = key.sign(&tbs).unwrap();
+        let sig = BitStringRef::from_bytes(&sig).unwrap().to_der().unwrap();
+        let der = tlv(Tag::Sequence, &[&tbs[..], sig_alg, &sig].concat());
+
+        let cert = Cert::parse(&der).unwrap();
+        let (from, to) = cert.validity();
+        assert_eq!((secs(from), secs(to)), (1_704_067_200, 2_524_608_000));
+        assert_ne!(cert.cert.tbs_certificate().to_der().unwrap(), tbs);
+        assert!(cert.is_self_signed(algs()));
     }
 }
