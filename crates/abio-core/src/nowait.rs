@@ -264,6 +264,7 @@ mod tests {
         let c = CString::new(dir.as_os_str().as_bytes()).unwrap();
         // SAFETY: a zeroed statfs is a valid out-parameter; `c` is NUL-terminated.
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a NUL-terminated path and `st` a live out-parameter for the call.
         let local = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0
             && LOCAL_FILESYSTEMS.contains(&(st.f_type as u64));
         let req = MntIdReq {
