@@ -31,8 +31,8 @@ const fs = require('fs')
 const os = require('os')
 const http = require('http')
 const path = require('path')
-const { spawnSync, execFile } = require('child_process')
 const u = require('./util')
+const { findWrk, wrk: runWrk, checkWrk } = require('./util/wrk')
 const { log, check } = u
 
 const KiB = 1024
@@ -181,73 +181,14 @@ function runBench() {
   // wrk
 
   let wrkVersion // e.g. 'wrk debian/4.1.0-3+b2', or undefined when there is no wrk
-  function findWrk() {
-    const r = spawnSync('wrk', ['-v'], { encoding: 'utf8' })
-    if (r.error) return undefined // wrk -v exits with 1: its first line is the version
-    return (r.stdout.split('\n')[0] || 'wrk').replace(/\s*\[.*$/, '')
-  }
 
-  const UNITS = { B: 1, KB: KiB, MB: MiB, GB: 1024 * MiB, TB: 1024 * 1024 * MiB } // wrk's are binary
-
-  /** wrk's report: { requests, bytes read, rps, socketErrors, non2xx3xx }. */
-  function parseWrk(out, cmd) {
-    const done = /(\d+) requests in [\d.]+\w+, ([\d.]+)([KMGT]?B) read/.exec(out)
-    const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
-    if (!done || !rps) throw new Error(`${cmd}: could not read its report:\n${out}`)
-    const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-    const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out)
-    return {
-      requests: Number(done[1]),
-      bytes: Number(done[2]) * UNITS[done[3]],
-      rps: Number(rps[1]),
-      socketErrors: se ? { connect: +se[1], read: +se[2], write: +se[3], timeout: +se[4] } : null,
-      non2xx3xx: bad ? Number(bad[1]) : 0,
-      out,
-    }
-  }
-
-  /** `wrk -t2 -c64 -d<seconds>s http://127.0.0.1:<port><path>`: resolves with parseWrk()'s report. */
-  function wrk(port, urlPath, seconds) {
-    const args = ['-t', String(WRK_THREADS), '-c', String(WRK_CONNECTIONS), '-d', `${seconds}s`]
-    args.push(`http://${HOST}:${port}${urlPath}`)
-    const cmd = `wrk ${args.join(' ')}`
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        'wrk',
-        args,
-        { encoding: 'utf8', timeout: (seconds + 30) * 1000 },
-        (err, stdout, stderr) => {
-          run.children.delete(child)
-          if (err) reject(new Error(`${cmd}: ${err.message}\n${stdout}${stderr}`))
-          else {
-            try {
-              resolve(parseWrk(stdout, cmd))
-            } catch (e) {
-              reject(e)
-            }
-          }
-        },
-      )
-      run.children.add(child) // run.cleanup() ends it on SIGINT/SIGTERM
+  /** `wrk -t2 -c64 -d<seconds>s http://127.0.0.1:<port><path>` (run.cleanup() ends it on SIGINT/SIGTERM). */
+  const wrk = (port, urlPath, seconds) =>
+    runWrk(run.children, `http://${HOST}:${port}${urlPath}`, {
+      threads: WRK_THREADS,
+      connections: WRK_CONNECTIONS,
+      seconds,
     })
-  }
-
-  /** Every request of a wrk run answered 2xx/3xx, no socket error, and at least the bodies' bytes read. */
-  function checkWrk(name, r, bodySize) {
-    check(r.requests > 0, `${name}: wrk completed no request`)
-    if (r.socketErrors) {
-      const e = r.socketErrors
-      throw new Error(
-        `wrong result: ${name}: wrk saw socket errors: connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}`,
-      )
-    }
-    check(r.non2xx3xx === 0, `${name}: ${r.non2xx3xx} non-2xx or 3xx responses`)
-    // wrk prints what it read rounded to 3 significant digits: allow 1%
-    check(
-      r.bytes >= 0.99 * r.requests * bodySize,
-      `${name}: wrk read ${u.fmtInt(r.bytes)} bytes for ${r.requests} responses of ${bodySize} bytes`,
-    )
-  }
 
   // -------------------------------------------------------------------------
   // result rows

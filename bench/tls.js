@@ -60,6 +60,7 @@ const https = require('https')
 const crypto = require('crypto')
 const { spawnSync } = require('child_process')
 const u = require('./util')
+const { message, stream: wsStream } = require('./util/ws-stream')
 const { log, say, check, commandsFromStdin } = u
 
 const KiB = 1024
@@ -90,13 +91,6 @@ else runBench()
 /** A route's body: `size` bytes of a pattern, the same in the bench and in every server. */
 function bodyOf(route) {
   return u.fillPattern(Buffer.allocUnsafeSlow(route.size), route.seed)
-}
-
-/** A wss message of `size` bytes whose first 4 bytes are `seq` (uint32 LE); new memory each time. */
-function message(size, seq) {
-  const m = Buffer.allocUnsafe(size)
-  m.writeUInt32LE(seq >>> 0, 0)
-  return m
 }
 
 /** The certificate files of spec.tls ({ cert, key, ca }: paths) as PEM strings. */
@@ -227,31 +221,8 @@ function nodeServer(spec, tlsOptions) {
     const { WebSocketServer } = require('ws')
     const server = https.createServer(tlsOptions)
     const wss = new WebSocketServer({ server, perMessageDeflate: false })
-    // ws.send() queues without limit: wait for the TLS socket's drain above BACKPRESSURE (as bench/ws.js)
-    const drained = (ws) =>
-      ws.bufferedAmount > BACKPRESSURE && ws._socket.writableNeedDrain
-        ? new Promise((resolve) => {
-            const done = () => {
-              ws._socket.off('drain', done)
-              ws._socket.off('close', done)
-              resolve()
-            }
-            ws._socket.on('drain', done)
-            ws._socket.on('close', done)
-          })
-        : null
-    async function stream(ws, size, seconds) {
-      const end = Date.now() + seconds * 1000
-      let seq = 0
-      while (Date.now() < end) {
-        for (let i = 0; i < 64; i++) {
-          ws.send(message(size, seq++))
-          const d = drained(ws)
-          if (d) await d
-        }
-      }
-      ws.send(`end ${seq}`)
-    }
+    // ws.send() queues without limit: the stream waits for the TLS socket's drain above BACKPRESSURE
+    const stream = (ws, size, seconds) => wsStream(ws, size, seconds, BACKPRESSURE)
     wss.on('connection', (ws) =>
       ws.on('message', (data, isBinary) => {
         if (isBinary) return

@@ -34,6 +34,7 @@
 // `BENCH_JSON {...}` for tools; its medianSeconds are seconds per message (1 / rate).
 
 const u = require('./util')
+const { message, drained: wsDrained, stream: wsStream } = require('./util/ws-stream')
 const { log, say, commandsFromStdin } = u
 
 const KiB = 1024
@@ -50,13 +51,6 @@ else runBench()
 
 // ---------------------------------------------------------------------------
 // shared by the children
-
-/** A message of `size` bytes whose first 4 bytes are `seq` (uint32 LE); new memory each time (sent data is held). */
-function message(size, seq) {
-  const m = Buffer.allocUnsafe(size)
-  m.writeUInt32LE(seq >>> 0, 0)
-  return m
-}
 
 /** abio, or with ABIO_WS_IMPL=reference abio's API over `ws` (the tests' reference), to check this file's abio side. */
 function loadAbio(needs) {
@@ -143,30 +137,8 @@ function runServer({ stack }) {
 function wsServer() {
   const { WebSocketServer } = require('ws')
   const wss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate: false, clientTracking: true })
-  const drained = (ws) =>
-    ws.bufferedAmount > BACKPRESSURE && ws._socket.writableNeedDrain
-      ? new Promise((resolve) => {
-          const done = () => {
-            ws._socket.off('drain', done)
-            ws._socket.off('close', done)
-            resolve()
-          }
-          ws._socket.on('drain', done)
-          ws._socket.on('close', done)
-        })
-      : null
-  async function stream(ws, size, seconds) {
-    const end = Date.now() + seconds * 1000
-    let seq = 0
-    while (Date.now() < end) {
-      for (let i = 0; i < 64; i++) {
-        ws.send(message(size, seq++))
-        const d = drained(ws)
-        if (d) await d
-      }
-    }
-    ws.send(`end ${seq}`)
-  }
+  const drained = (ws) => wsDrained(ws, BACKPRESSURE)
+  const stream = (ws, size, seconds) => wsStream(ws, size, seconds, BACKPRESSURE)
   async function broadcast(size, seconds, clients) {
     while (wss.clients.size !== clients) await new Promise((resolve) => setTimeout(resolve, 5))
     const end = Date.now() + seconds * 1000
