@@ -11,7 +11,7 @@ use rustls::pki_types::{DnsName, ServerName};
 use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, RootCertStore};
 
-use super::verify::{AcceptAnyCert, NodeVerifier};
+use super::verify::NodeVerifier;
 use super::{pem, provider, ConfigError, VERSIONS};
 
 /// A client's TLS options, as Node's `tls.connect` and `https.request` take them. Its
@@ -64,7 +64,7 @@ pub fn client_config(o: &ClientOptions, alpn: &[&[u8]]) -> Result<Arc<ClientConf
     let provider = provider();
     let algs = provider.signature_verification_algorithms;
     let verifier: Arc<dyn ServerCertVerifier> = match (o.reject_unauthorized, &o.ca) {
-        (false, _) => Arc::new(AcceptAnyCert { algs }),
+        (false, _) => Arc::new(NodeVerifier::accept_any(algs)),
         (true, None) => Arc::new(NodeVerifier::new(default_roots(), Vec::new(), algs)),
         (true, Some(ca)) => {
             let (roots, pinned) = pem::ca_store(ca)?;

@@ -46,9 +46,13 @@ impl fmt::Display for NodeCode {
 
 impl std::error::Error for NodeCode {}
 
-/// The server-certificate verifier of a client that rejects unauthorized servers.
+/// The server-certificate verifier of a client: Node's checks and codes, or (`rejectUnauthorized:
+/// false`) none but the handshake's signatures.
 #[derive(Debug)]
 pub(crate) struct NodeVerifier {
+    /// `false` (`rejectUnauthorized: false`): any certificate is accepted, but the
+    /// handshake's signatures are still checked against it (the peer holds its key).
+    verify: bool,
     roots: Arc<RootCertStore>,
     /// Self-signed certificates of the user's `ca`, trusted as they are.
     pinned: Vec<CertificateDer<'static>>,
@@ -62,9 +66,18 @@ impl NodeVerifier {
         algs: WebPkiSupportedAlgorithms,
     ) -> NodeVerifier {
         NodeVerifier {
+            verify: true,
             roots,
             pinned,
             algs,
+        }
+    }
+
+    /// The verifier of `rejectUnauthorized: false`: any certificate, signatures checked.
+    pub(crate) fn accept_any(algs: WebPkiSupportedAlgorithms) -> NodeVerifier {
+        NodeVerifier {
+            verify: false,
+            ..NodeVerifier::new(Arc::new(RootCertStore::empty()), Vec::new(), algs)
         }
     }
 
@@ -224,51 +237,12 @@ impl ServerCertVerifier for NodeVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
+        if !self.verify {
+            return Ok(ServerCertVerified::assertion());
+        }
         self.chain(end_entity, intermediates, now)
             .map_err(|e| self.explain(e, end_entity, intermediates))?;
         verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-/// The verifier of `rejectUnauthorized: false`: any certificate is accepted, but the
-/// handshake's signatures are still checked against it (the peer holds its key).
-#[derive(Debug)]
-pub(crate) struct AcceptAnyCert {
-    pub(crate) algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
         Ok(ServerCertVerified::assertion())
     }
 
