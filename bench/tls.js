@@ -60,7 +60,7 @@ const https = require('https')
 const crypto = require('crypto')
 const { spawnSync } = require('child_process')
 const u = require('./util')
-const { message, stream: wsStream } = require('./util/ws-stream')
+const { message, stream: wsStream, wsConnection } = require('./util/ws-stream')
 const { log, say, check, commandsFromStdin } = u
 
 const KiB = 1024
@@ -273,7 +273,7 @@ function runClient({ stack, port, ca: caFile }) {
   let connect
   if (stack === 'ws') {
     const WebSocket = require('ws')
-    connect = () => wsConnection(WebSocket, url, ca)
+    connect = () => wsConnection(WebSocket, url, { ca })
   } else {
     const abio = loadAbioOrSay('connectWebSocket')
     if (!abio) return commandsFromStdin()
@@ -303,26 +303,6 @@ async function abioConnection(abio, url, ca) {
       return ws.closed
     },
   }
-}
-
-function wsConnection(WebSocket, url, ca) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { ca, perMessageDeflate: false })
-    let handler = null
-    ws.on('message', (data, isBinary) => handler(isBinary ? data : data.toString()))
-    ws.once('error', reject)
-    const closed = new Promise((resolve) => ws.once('close', resolve))
-    ws.once('open', () =>
-      resolve({
-        send: (d) => ws.send(d),
-        onMessage: (fn) => (handler = fn),
-        close: () => {
-          ws.close()
-          return closed
-        },
-      }),
-    )
-  })
 }
 
 async function streamRun(connect, { size, seconds }) {

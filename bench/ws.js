@@ -34,7 +34,7 @@
 // `BENCH_JSON {...}` for tools; its medianSeconds are seconds per message (1 / rate).
 
 const u = require('./util')
-const { message, drained: wsDrained, stream: wsStream } = require('./util/ws-stream')
+const { message, drained: wsDrained, stream: wsStream, wsConnection } = require('./util/ws-stream')
 const { log, say, commandsFromStdin } = u
 
 const KiB = 1024
@@ -229,26 +229,6 @@ async function abioConnection(abio, url) {
       return ws.closed
     },
   }
-}
-
-function wsConnection(WebSocket, url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false })
-    let handler = null
-    ws.on('message', (data, isBinary) => handler(isBinary ? data : data.toString()))
-    ws.once('error', reject)
-    const closed = new Promise((resolve) => ws.once('close', resolve))
-    ws.once('open', () =>
-      resolve({
-        send: (d) => ws.send(d),
-        onMessage: (fn) => (handler = fn),
-        close: () => {
-          ws.close()
-          return closed
-        },
-      }),
-    )
-  })
 }
 
 /** The seq of a binary message after checking its size; throws a wrong result. */

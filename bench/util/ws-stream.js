@@ -41,4 +41,29 @@ async function stream(ws, size, seconds, limit) {
   ws.send(`end ${seq}`)
 }
 
-module.exports = { message, drained, stream }
+/**
+ * A `ws` client (npm `ws`'s `WebSocket` class, from the caller's require) connected to `url`
+ * with `options` (e.g. `{ ca }`), as the connection the benches drive: `send`,
+ * `onMessage(fn)` (binary as Buffer, text as string), `close()` resolving once closed.
+ */
+function wsConnection(WebSocket, url, options = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { ...options, perMessageDeflate: false })
+    let handler = null
+    ws.on('message', (data, isBinary) => handler(isBinary ? data : data.toString()))
+    ws.once('error', reject)
+    const closed = new Promise((resolve) => ws.once('close', resolve))
+    ws.once('open', () =>
+      resolve({
+        send: (d) => ws.send(d),
+        onMessage: (fn) => (handler = fn),
+        close: () => {
+          ws.close()
+          return closed
+        },
+      }),
+    )
+  })
+}
+
+module.exports = { message, drained, stream, wsConnection }
