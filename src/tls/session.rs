@@ -136,7 +136,15 @@ impl State {
             self.inbuf.clear();
             self.in_pos = 0;
             self.inbuf.reserve(RECV_CHUNK);
-            let n = net::recv(fd, self.inbuf.spare_capacity_mut(), fin_sent)?;
+            let n = match net::recv(fd, self.inbuf.spare_capacity_mut(), fin_sent) {
+                Ok(n) => n,
+                Err(e) => {
+                    // Drained (or failed): an idle connection keeps no receive buffer (a
+                    // thousand open ones would otherwise hold 64 KiB each).
+                    self.inbuf = Vec::new();
+                    return Err(e);
+                }
+            };
             // SAFETY: recv initialised the first `n` bytes of the spare capacity.
             unsafe { self.inbuf.set_len(n) };
             ended = n == 0;
@@ -158,11 +166,6 @@ impl State {
                 Ok(_) => {}
                 Err(_) => break,
             }
-        }
-        if !self.unfed() && self.inbuf.capacity() > RECV_CHUNK {
-            // A burst of records is not kept for an idle connection.
-            self.inbuf = Vec::new();
-            self.in_pos = 0;
         }
         let state = match self.conn.process_new_packets() {
             Ok(state) => state,
@@ -187,7 +190,7 @@ impl State {
         Ok(())
     }
 
-    /// Encrypts `n` bytes given by `put` and writes the records: `Ok(n)` when they all went
+    /// Writes the records just made of `n` bytes of the caller's: `Ok(n)` when they all went
     /// out, else `WouldBlock` with `n` owed to the retry.
     fn seal(&mut self, fd: RawSock, n: usize, by_file: bool) -> io::Result<usize> {
         match self.flush(fd) {
@@ -213,11 +216,11 @@ impl State {
 impl Session {
     /// A session whose handshake is done ([`handshake_step`] said [`Step::Done`]).
     pub(crate) fn new(mut conn: Connection) -> Session {
-        // The handshake's last read may have brought application data too (a client's
-        // first request right behind its Finished): it waits decrypted already.
         // rustls encrypts at most its buffer limit per write (64 KiB by default): a `send` may
         // take up to SEND_CAP.
         conn.set_buffer_limit(Some(SEND_CAP));
+        // The handshake's last read may have brought application data too (a client's
+        // first request right behind its Finished): it waits decrypted already.
         let (plain, eof) = match conn.process_new_packets() {
             Ok(state) => (state.plaintext_bytes_to_read(), state.peer_has_closed()),
             Err(_) => (0, true),
