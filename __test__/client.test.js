@@ -18,6 +18,7 @@ const abio = require('..')
 const { expectBytes } = require('./helpers/bytes')
 const { tag, syncThrowOf } = require('./helpers/throws')
 const { track, closeAll } = require('./helpers/cleanup')
+const { nodeHttpServer: nodeServer } = require('./helpers/http-peers')
 
 jest.setTimeout(20000)
 
@@ -40,31 +41,6 @@ beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'abio-client-'))
 })
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
-
-/**
- * A Node server with `handler(req, res, body)` called once the request body is read;
- * `seen.connections` counts TCP connections, `seen.requests` the requests.
- */
-async function nodeServer(handler) {
-  const seen = { connections: 0, requests: [] }
-  const server = http.createServer((req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => {
-      const body = Buffer.concat(chunks)
-      seen.requests.push({ method: req.method, url: req.url, headers: req.headers, body })
-      handler(req, res, body)
-    })
-  })
-  server.on('connection', (sock) => {
-    seen.connections++
-    track('node-socket', sock)
-  })
-  track('node-server', server)
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = server.address().port
-  return { server, port, url: `http://127.0.0.1:${port}`, seen }
-}
 
 /** An echo server: answers 200 with the request body, and its method in `x-method`. */
 const echo = () =>

@@ -9,7 +9,6 @@
 
 const fs = require('fs')
 const net = require('net')
-const http = require('http')
 const crypto = require('crypto')
 
 const abio = require('..')
@@ -19,7 +18,8 @@ const { rejectionOf, tag } = require('./helpers/throws')
 const { within } = require('./helpers/time')
 const { ROOT, KiB, MiB, nodeChild, withZeros } = require('./helpers/http')
 const { useTempDir, tmp, tmpDir } = require('./helpers/tmpdir')
-const { certs, caFile, quiet, httpsServer, nodeHttpsError, expectCodedError } = require('./helpers/tls')
+const { certs, caFile, httpsServer, nodeHttpsError, expectCodedError } = require('./helpers/tls')
+const { nodeHttpServer } = require('./helpers/http-peers')
 const { failureOf, expectInvalidArg } = require('./helpers/tls')
 
 jest.setTimeout(30000)
@@ -37,25 +37,6 @@ const echo = (options) =>
     res.setHeader('x-method', req.method)
     res.end(body)
   }, options)
-
-/** A plain Node http server with `handler(req, res, body)` (tracked). */
-async function httpServer(handler) {
-  const seen = { requests: [] }
-  const server = http.createServer((req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => {
-      const body = Buffer.concat(chunks)
-      seen.requests.push({ method: req.method, url: req.url, headers: req.headers, body })
-      handler(req, res, body)
-    })
-  })
-  server.on('connection', (s) => track('node-socket', quiet(s)))
-  track('node-server', server)
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = server.address().port
-  return { server, port, url: `http://127.0.0.1:${port}`, seen }
-}
 
 // ---------------------------------------------------------------------------
 
@@ -252,7 +233,7 @@ describe('redirects between http and https (fetch follows both; the origin chang
 
   it('http -> https is followed (the `ca` option applies to the https hop); authorization is dropped', async () => {
     const target = await httpsServer(answer('https'))
-    const s = await httpServer((req, res) => res.writeHead(302, { location: `${target.url}/final` }).end())
+    const s = await nodeHttpServer((req, res) => res.writeHead(302, { location: `${target.url}/final` }).end())
     const r = await abio.request(`${s.url}/start`, {
       ca: certs().ca.cert,
       headers: { authorization: 'Bearer x', 'x-keep': '1' },
@@ -269,7 +250,7 @@ describe('redirects between http and https (fetch follows both; the origin chang
   })
 
   it('https -> http is followed too, as fetch does (a downgrade the server asked for); 307 keeps the body', async () => {
-    const target = await httpServer(answer('http'))
+    const target = await nodeHttpServer(answer('http'))
     const s = await httpsServer((req, res) => res.writeHead(307, { location: `${target.url}/final` }).end())
     const r = await abio.request(`${s.url}/start`, {
       method: 'POST',
@@ -288,7 +269,7 @@ describe('redirects between http and https (fetch follows both; the origin chang
 
 describe('peers that do not speak TLS', () => {
   it('a plain HTTP server at an https:// URL: ERR_SSL_WRONG_VERSION_NUMBER, no hang', async () => {
-    const s = await httpServer((req, res) => res.end('plain'))
+    const s = await nodeHttpServer((req, res) => res.end('plain'))
     const url = `https://127.0.0.1:${s.port}/`
     const r = await within(rejectionOf(abio.request(url)), 15000)
     expect(r.timedOut).toBeUndefined()

@@ -60,7 +60,7 @@ const https = require('https')
 const crypto = require('crypto')
 const { spawnSync } = require('child_process')
 const u = require('./util')
-const { message, stream: wsStream, wsConnection } = require('./util/ws-stream')
+const { stream: wsStream, abioStream, wsConnection } = require('./util/ws-stream')
 const { log, say, check, commandsFromStdin } = u
 
 const KiB = 1024
@@ -150,14 +150,6 @@ function abioServer(spec, tlsOptions) {
     return startOrSay(() => abio.serve({ host: HOST, port: 0, tls: tlsOptions, routes }))
   }
   if (spec.kind === 'wss') {
-    async function stream(ws, size, seconds) {
-      const end = Date.now() + seconds * 1000
-      let seq = 0
-      while (Date.now() < end) {
-        for (let i = 0; i < 64; i++) if (!ws.send(message(size, seq++))) await ws.drained()
-      }
-      ws.send(`end ${seq}`)
-    }
     return startOrSay(() =>
       abio.serve({
         host: HOST,
@@ -168,7 +160,7 @@ function abioServer(spec, tlsOptions) {
           message(ws, data) {
             if (typeof data !== 'string') return
             const [, size, seconds] = data.split(' ')
-            stream(ws, +size, +seconds).catch(fatal)
+            abioStream(ws, +size, +seconds).catch(fatal)
           },
         },
       }),

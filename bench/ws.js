@@ -34,7 +34,7 @@
 // `BENCH_JSON {...}` for tools; its medianSeconds are seconds per message (1 / rate).
 
 const u = require('./util')
-const { message, drained: wsDrained, stream: wsStream, wsConnection } = require('./util/ws-stream')
+const { message, drained: wsDrained, stream: wsStream, abioStream, wsConnection } = require('./util/ws-stream')
 const { log, say, commandsFromStdin } = u
 
 const KiB = 1024
@@ -77,14 +77,6 @@ function runServer({ stack }) {
   const waitConns = async (n) => {
     while (conns.size !== n) await new Promise((resolve) => setTimeout(resolve, 5))
   }
-  async function stream(ws, size, seconds) {
-    const end = Date.now() + seconds * 1000
-    let seq = 0
-    while (Date.now() < end) {
-      for (let i = 0; i < 64; i++) if (!ws.send(message(size, seq++))) await ws.drained()
-    }
-    ws.send(`end ${seq}`)
-  }
   async function broadcast(size, seconds, clients) {
     await waitConns(clients)
     const end = Date.now() + seconds * 1000
@@ -110,7 +102,7 @@ function runServer({ stack }) {
         message(ws, data) {
           if (typeof data !== 'string') return ws.send(data)
           const [cmd, a, b, c] = data.split(' ')
-          const run = cmd === 'stream' ? stream(ws, +a, +b) : broadcast(+a, +b, +c)
+          const run = cmd === 'stream' ? abioStream(ws, +a, +b) : broadcast(+a, +b, +c)
           run.catch((e) => {
             console.error(e)
             process.exit(1)

@@ -5,6 +5,7 @@ const cp = require('child_process')
 const http = require('http')
 const net = require('net')
 const { track } = require('./cleanup')
+const { quiet } = require('./net')
 
 const HAS_CURL = cp.spawnSync('curl', ['--version']).status === 0
 
@@ -92,4 +93,30 @@ const closedAfter = (sock, since) =>
     else sock.once('close', () => resolve(Date.now() - since))
   })
 
-module.exports = { HAS_CURL, request, curl, curlGet, parseHead, rawConnect, exchange, closedAfter }
+/**
+ * A Node http server with `handler(req, res, body)` called once the request body is read
+ * (tracked, its sockets quiet); `seen.connections` counts TCP connections, `seen.requests`
+ * the requests.
+ */
+async function nodeHttpServer(handler) {
+  const seen = { connections: 0, requests: [] }
+  const server = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      seen.requests.push({ method: req.method, url: req.url, headers: req.headers, body })
+      handler(req, res, body)
+    })
+  })
+  server.on('connection', (sock) => {
+    seen.connections++
+    track('node-socket', quiet(sock))
+  })
+  track('node-server', server)
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = server.address().port
+  return { server, port, url: `http://127.0.0.1:${port}`, seen }
+}
+
+module.exports = { HAS_CURL, nodeHttpServer, request, curl, curlGet, parseHead, rawConnect, exchange, closedAfter }

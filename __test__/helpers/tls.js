@@ -36,6 +36,7 @@ const forge = require('node-forge')
 const { track } = require('./cleanup')
 const { tmpDir } = require('./tmpdir')
 const { tag } = require('./throws')
+const { quiet } = require('./net')
 const { abioServer, abioConnect } = require('./net')
 
 const DAY = 24 * 3600 * 1000
@@ -153,12 +154,6 @@ const peerCN = (sock) => sock.getPeerCertificate().subject.CN
 
 // ---------------------------------------------------------------------------
 // Node peers
-
-/** Node sockets must never throw 'error' at jest: it is kept on `sock.lastError` instead. */
-function quiet(sock) {
-  sock.on('error', (e) => (sock.lastError = e))
-  return sock
-}
 
 /**
  * A Node `https.createServer` with `handler(req, res, body)` called once the body is read.

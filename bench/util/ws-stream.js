@@ -41,6 +41,16 @@ async function stream(ws, size, seconds, limit) {
   ws.send(`end ${seq}`)
 }
 
+/** The same stream from an abio WebSocket, with its own backpressure (`send()` false: `drained()`). */
+async function abioStream(ws, size, seconds) {
+  const end = Date.now() + seconds * 1000
+  let seq = 0
+  while (Date.now() < end) {
+    for (let i = 0; i < 64; i++) if (!ws.send(message(size, seq++))) await ws.drained()
+  }
+  ws.send(`end ${seq}`)
+}
+
 /**
  * A `ws` client (npm `ws`'s `WebSocket` class, from the caller's require) connected to `url`
  * with `options` (e.g. `{ ca }`), as the connection the benches drive: `send`,
@@ -66,4 +76,4 @@ function wsConnection(WebSocket, url, options = {}) {
   })
 }
 
-module.exports = { message, drained, stream, wsConnection }
+module.exports = { message, drained, stream, abioStream, wsConnection }
