@@ -14,14 +14,13 @@ const {
   checkIndex,
   checkPath,
   checkPort,
-  headerRecord,
+  checkSignal,
   isThenable,
-  writeOptions,
-  withSignal,
 } = require('./args')
 const { Listening, nativeOf } = require('./net')
 const { serverContext, handshakeTimeout, HTTP1 } = require('./tls')
 const { serverOptions, flushPending } = require('./ws')
+const { ServeRequest, GlobalResponse, keptOf, installGlobals } = require('./web')
 
 /** @typedef {import('../binding.js').NativeRequest} NativeRequest */
 
@@ -38,20 +37,39 @@ function isShape(value) {
 }
 
 /**
- * `{ name: value }` headers as the flat `[name, value, ...]` list Rust takes.
+ * Headers as the flat `[name, value, ...]` list Rust takes: a `Headers` (each `Set-Cookie`
+ * apart), `[name, value]` pairs, or `{ name: value }` whose value may be an array for a
+ * repeated header (`set-cookie`).
  * @param {unknown} h
  * @param {string} name
  */
 function flatHeaders(h, name, numbers = false) {
   /** @type {string[]} */
   const flat = []
+  if (h === undefined || h === null) return flat
+  if (h instanceof Headers) {
+    h.forEach((v, k) => {
+      if (k !== 'set-cookie') flat.push(k, v)
+    })
+    for (const c of h.getSetCookie()) flat.push('set-cookie', c)
+    return flat
+  }
+  if (Array.isArray(h)) {
+    for (const pair of h) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
+        throw invalidType(`${name}[]`, 'a [name, value] pair of strings', pair)
+      flat.push(pair[0], pair[1])
+    }
+    return flat
+  }
   const o = checkObject(h, name)
   if (o === undefined) return flat
   for (const k of Object.keys(o)) {
     const v = o[k]
     if (typeof v === 'string') flat.push(k, v)
     else if (numbers && typeof v === 'number') flat.push(k, String(v))
-    else throw invalidType(`${name}['${k}']`, 'of type string', v)
+    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) for (const x of v) flat.push(k, x)
+    else throw invalidType(`${name}['${k}']`, 'of type string or string[]', v)
   }
   return flat
 }
@@ -116,81 +134,168 @@ function positive(value, name, fallback) {
   return n
 }
 
-/** A request for a `fetch` handler. */
-class Request {
-  /** @type {NativeRequest} */
-  #native
-
-  /**
-   * @internal Made by the server.
-   * @param {NativeRequest} native
-   * @param {string} method
-   * @param {string} url
-   * @param {string[]} flat
-   */
-  constructor(native, method, url, flat) {
-    this.#native = native
-    this.method = method
-    this.url = url
-    const q = url.indexOf('?')
-    this.path = q < 0 ? url : url.slice(0, q)
-    this.headers = headerRecord(flat)
-  }
-
-  body() {
-    return this.#native.body()
-  }
-
-  /**
-   * @param {unknown} path
-   * @param {unknown} [options]
-   */
-  bodyToFile(path, options) {
-    const p = checkPath(path)
-    const [flags, mode, signal] = writeOptions(options, true)
-    return withSignal(signal, (token) => this.#native.bodyToFile(p, flags, mode, token))
-  }
+/**
+ * Whether `body` is produced as it goes: a `ReadableStream`, or an async iterable.
+ * @param {unknown} body
+ * @returns {body is ReadableStream | AsyncIterable<unknown>}
+ */
+function isStream(body) {
+  return (
+    body instanceof ReadableStream ||
+    (body !== null &&
+      typeof body === 'object' &&
+      typeof (/** @type {{ [Symbol.asyncIterator]?: unknown }} */ (body)[Symbol.asyncIterator]) === 'function')
+  )
 }
 
 /**
- * The handler's `{ status, headers, body }` as `respond()`'s arguments.
- * @param {unknown} res
- * @returns {Parameters<NativeRequest['respond']>}
+ * @param {unknown} status
+ * @param {string} name
  */
-function response(res) {
-  const o = checkObject(res, 'the response')
-  if (o === undefined) return [200, [], undefined, undefined]
-  const status = o.status === undefined ? 200 : o.status
+function checkStatus(status, name) {
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999)
-    throw outOfRange('the response status', 'an integer >= 100 and <= 999', status)
-  const flat = flatHeaders(o.headers, 'the response headers', true)
-  if (o.body === undefined || o.body === null) return [status, flat, undefined, undefined]
-  if (isShape(o.body) && o.body.file !== undefined)
-    return [status, flat, undefined, resolve(checkPath(o.body.file, 'the response body.file'))]
-  return [status, flat, toHeldPart(o.body, 'the response body'), undefined]
+    throw outOfRange(name, 'an integer >= 100 and <= 999', status)
+  return status
 }
 
 // The client's fault, answered by abio whatever the handler does (413, 400, or the connection
 // closed): nothing to report when a handler passes their error on.
-const PEER_FAULTS = new Set(['ABIO_ERR_BODY_TOO_LARGE', 'ABIO_ERR_HTTP_PARSE', 'ABIO_ERR_TIMEOUT'])
+const PEER_FAULTS = new Set(['ABIO_ERR_BODY_TOO_LARGE', 'ABIO_ERR_HTTP_PARSE', 'ABIO_ERR_TIMEOUT', 'ABIO_ERR_CLOSED'])
 
 /**
- * Calls `fetch(req)` for each request no route answers; a throw or rejection is a 500.
- * @param {(req: Request) => unknown} fetch
+ * Reports a handler's failure, unless it is the client's (passed on by the handler).
+ * @param {string} what
+ * @param {unknown} err
+ */
+function report(what, err) {
+  const code = err !== null && typeof err === 'object' ? /** @type {{ code?: unknown }} */ (err).code : undefined
+  if (typeof code !== 'string' || !PEER_FAULTS.has(code)) console.error(`abio: ${what}:`, err)
+}
+
+/**
+ * Sends `source`'s chunks as the body of a `status` answer, as they are produced: a chunk
+ * waits for the client when 64 KiB are queued (the producer is not pulled meanwhile), and
+ * the source is cancelled when the client goes away. A source that fails cuts the response.
+ * @param {NativeRequest} native
+ * @param {number} status
+ * @param {string[]} flat
+ * @param {ReadableStream | AsyncIterable<unknown>} source
+ */
+async function pump(native, status, flat, source) {
+  const sink = native.respondStream(status, flat)
+  /** @type {() => Promise<IteratorResult<unknown>>} */
+  let next
+  /** @type {(reason: unknown) => void} */
+  let stop
+  if (source instanceof ReadableStream) {
+    const reader = source.getReader()
+    next = () => reader.read()
+    // Cancelling settles a read that waits (an idle event stream) and tells the source.
+    stop = (reason) => void reader.cancel(reason).catch(() => {})
+  } else {
+    const it = source[Symbol.asyncIterator]()
+    next = () => it.next()
+    stop = () => void it.return?.()?.catch(() => {})
+  }
+  let left = false
+  native.closed().then((gone) => {
+    if (gone && !left) {
+      left = true
+      stop(new DOMException('The client closed the connection', 'AbortError'))
+    }
+  })
+  try {
+    for (;;) {
+      const { value, done } = await next()
+      if (done || left) break
+      if (!sink.write(toHeldPart(value, 'a chunk of the response body'))) await sink.drained()
+    }
+    sink.end()
+  } catch (err) {
+    sink.abort()
+    if (!left) {
+      left = true
+      stop(err)
+      report('a response body stream failed; the response was cut', err)
+    }
+  }
+}
+
+/**
+ * Sends the handler's answer: a WHATWG `Response` (abio's, kept as given, or a real one), or
+ * a plain `{ status, headers, body }`.
+ * @param {NativeRequest} native
+ * @param {unknown} res
+ * @returns {Promise<void> | void}
+ */
+function send(native, res) {
+  let status = 200
+  /** @type {string[]} */
+  let flat
+  let body
+  if (res instanceof GlobalResponse) {
+    const kept = keptOf(res)
+    if (kept !== undefined) {
+      status = kept[0]
+      body = kept[2]
+      flat = flatHeaders(kept[1], 'the response headers')
+      if (typeof body === 'string' && !flat.some((n, i) => i % 2 === 0 && n.toLowerCase() === 'content-type'))
+        flat.push('content-type', 'text/plain;charset=UTF-8')
+      if (body instanceof Blob) {
+        const blob = body
+        if (blob.type !== '' && !flat.some((n, i) => i % 2 === 0 && n.toLowerCase() === 'content-type'))
+          flat.push('content-type', blob.type)
+        return blob.arrayBuffer().then((ab) => native.respond(status, flat, new Uint8Array(ab), undefined))
+      }
+    } else {
+      status = res.status
+      flat = flatHeaders(res.headers, 'the response headers')
+      body = res.body
+    }
+  } else {
+    const o = checkObject(res, 'the response')
+    if (o === undefined) return native.respond(200, [], undefined, undefined)
+    if (o.status !== undefined) status = checkStatus(o.status, 'the response status')
+    flat = flatHeaders(o.headers, 'the response headers', true)
+    body = o.body
+    if (isShape(body) && !isStream(body) && !(body instanceof Blob) && body.file !== undefined)
+      return native.respond(status, flat, undefined, resolve(checkPath(body.file, 'the response body.file')))
+    if (body instanceof Blob) return send(native, new GlobalResponse(body, { status, headers: flat2pairs(flat) }))
+  }
+  if (body === undefined || body === null) return native.respond(status, flat, undefined, undefined)
+  if (isStream(body)) return pump(native, status, flat, body)
+  native.respond(status, flat, toHeldPart(body, 'the response body'), undefined)
+}
+
+/**
+ * @param {string[]} flat
+ * @returns {[string, string][]}
+ */
+function flat2pairs(flat) {
+  /** @type {[string, string][]} */
+  const pairs = []
+  for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i], flat[i + 1]])
+  return pairs
+}
+
+/**
+ * Calls `fetch(request, server)` for each request no route answers; a throw or rejection
+ * (before anything was sent) is a 500.
+ * @param {(req: InstanceType<typeof ServeRequest>, server: HttpServer | undefined) => unknown} fetch
+ * @param {{ scheme: string, host: string, server: HttpServer | undefined }} origin
  * @returns {NonNullable<import('../binding.js').ServeOptions['fetch']>}
  */
-function dispatcher(fetch) {
+function dispatcher(fetch, origin) {
   /** @type {(native: NativeRequest, err: unknown) => void} */
   const failed = (native, err) => {
     native.respond(500, [], undefined, undefined)
-    const code = err !== null && typeof err === 'object' ? /** @type {{ code?: unknown }} */ (err).code : undefined
-    if (typeof code !== 'string' || !PEER_FAULTS.has(code))
-      console.error('abio: a fetch handler threw or rejected; answered 500:', err)
+    report('a fetch handler threw or rejected; answered 500', err)
   }
   /** @type {(native: NativeRequest, res: unknown) => void} */
   const answer = (native, res) => {
     try {
-      native.respond(...response(res))
+      const sent = send(native, res)
+      if (sent !== undefined) sent.catch((err) => failed(native, err))
     } catch (err) {
       failed(native, err)
     }
@@ -198,7 +303,7 @@ function dispatcher(fetch) {
   return (native, method, url, flat) => {
     let result
     try {
-      result = fetch(new Request(native, method, url, flat))
+      result = fetch(new ServeRequest(native, method, url, flat, origin), origin.server)
     } catch (err) {
       failed(native, err)
       return
@@ -289,7 +394,13 @@ function serve(options) {
     maxBodySize: checkIndex(o.maxBodySize, 'options.maxBodySize', 16 * 1024 * 1024),
   }
   const routes = routeTable(o.routes, 'options.routes')
-  const fetch = o.fetch === undefined ? undefined : dispatcher(/** @type {(req: Request) => unknown} */ (o.fetch))
+  const signal = checkSignal(o.signal, 'options.signal')
+  const globals = o.overrideGlobalObjects === undefined ? true : checkBool(o.overrideGlobalObjects, 'options.overrideGlobalObjects')
+  /** @type {{ scheme: string, host: string, server: HttpServer | undefined }} */
+  const origin = { scheme: o.tls === undefined ? 'http' : 'https', host: 'localhost', server: undefined }
+  const handler = /** @type {(req: InstanceType<typeof ServeRequest>, server: HttpServer | undefined) => unknown} */ (o.fetch)
+  const fetch = handler === undefined ? undefined : dispatcher(handler, origin)
+  if (fetch !== undefined && globals) installGlobals()
   const websocket = serverOptions(o.websocket)
   let listening
   try {
@@ -311,7 +422,19 @@ function serve(options) {
     if (/** @type {{ code?: unknown }} */ (err).code === 'ABIO_ERR_INVALID_ARG') throw err
     return Promise.reject(err)
   }
-  return listening.then((native) => new HttpServer(native))
+  return listening.then((native) => {
+    const server = new HttpServer(native)
+    const h = server.host
+    origin.host = `${h.includes(':') ? `[${h}]` : h}:${server.port}`
+    origin.server = server
+    // Closed when the signal aborts, as Deno's serve and Node's listen do (at once when it
+    // already has).
+    if (signal !== undefined) {
+      if (signal.aborted) server.close()
+      else signal.addEventListener('abort', () => server.close(), { once: true })
+    }
+    return server
+  })
 }
 
-module.exports = { serve, HttpServer, Request }
+module.exports = { serve, HttpServer, ServeRequest }

@@ -23,14 +23,16 @@ use crate::runtime::{net as rt, woken_on_cancel};
 /// Bytes one read of a streamed file asks for.
 const FILE_PIECE: u64 = 256 << 10;
 
-/// A body abio sends: bytes it holds (the caller's memory, or a cached file), or a file
-/// read piece by piece as the peer takes it (one read ahead).
+/// A body abio sends: bytes it holds (the caller's memory, or a cached file), a file
+/// read piece by piece as the peer takes it (one read ahead), or chunks produced as it goes
+/// (a `fetch` handler's stream, src/http/outflow.rs).
 pub(crate) enum Body {
     Bytes(Option<Bytes>),
     File {
         pieces: mpsc::Receiver<io::Result<Bytes>>,
         left: u64,
     },
+    Stream(Pin<Box<dyn hyper::body::Body<Data = Bytes, Error = io::Error> + Send>>),
 }
 
 impl Body {
@@ -98,6 +100,7 @@ impl hyper::body::Body for Body {
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into()))),
             },
+            Body::Stream(s) => s.as_mut().poll_frame(cx),
         }
     }
 
@@ -105,6 +108,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Bytes(b) => b.is_none(),
             Body::File { left, .. } => *left == 0,
+            Body::Stream(s) => s.is_end_stream(),
         }
     }
 
@@ -112,6 +116,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Bytes(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::File { left, .. } => SizeHint::with_exact(*left),
+            Body::Stream(s) => s.size_hint(),
         }
     }
 }

@@ -35,57 +35,68 @@ export interface FileRoute {
   headers?: Record<string, string>
 }
 
-/** A request for a {@link ServeOptions.fetch} handler. */
-export class Request {
+/**
+ * The request a {@link ServeOptions.fetch} handler gets: a WHATWG `Request`
+ * (`request instanceof Request` holds), usable by code written for Bun.serve, Deno.serve,
+ * Cloudflare Workers or Hono: `url` is absolute (the connection's scheme, the `Host` header,
+ * the target; so `new URL(request.url)` works), `headers` is a `Headers`, `signal` aborts when
+ * the client goes away before the answer is sent, and the body is read with
+ * `arrayBuffer()`/`bytes()`/`text()`/`json()`/`formData()` (urlencoded and multipart)/`blob()`,
+ * or as it arrives from `body` (a `ReadableStream`: `for await (const chunk of request.body)`).
+ * `headers`, `url`, `signal` and `body` are made on first access: a handler that reads only
+ * `method` and `url` pays for nothing else.
+ *
+ * The body is read once (then `Body is unusable`). Over `maxBodySize` the read rejects with a
+ * `RangeError` `code: 'ABIO_ERR_BODY_TOO_LARGE'`, and the answer is 413 whatever the handler
+ * then returns; a malformed chunked body rejects with `code: 'ABIO_ERR_HTTP_PARSE'` (answer
+ * 400); a client that sends no byte of its body for `bodyTimeout` has its connection closed
+ * and the read rejects with `code: 'ABIO_ERR_TIMEOUT'`; one closing midway, `ABIO_ERR_CLOSED`.
+ */
+export class ServeRequest extends Request {
   private constructor()
-  /** `GET`, `POST`, ... as sent. */
-  readonly method: string
-  /** The request target: path and query. */
-  readonly url: string
-  /** The path, without the query. */
+  /** The path of the target, without the query (abio's; `new URL(request.url).pathname` decoded the same way). */
   readonly path: string
   /**
-   * Header names lower-case (as in Node); repeated headers joined with `', '`. An object
-   * without a prototype (`Object.create(null)`): a client's `constructor` or `__proto__`
-   * header is a header like any other, and `headers.toString` is `undefined`.
-   */
-  readonly headers: Record<string, string>
-  /**
-   * The whole body as an exact `ArrayBuffer`. Once only (then `ABIO_ERR_CLOSED`). A body over
-   * `maxBodySize` rejects with a `RangeError` `code: 'ABIO_ERR_BODY_TOO_LARGE'`, and the
-   * answer is 413 whatever the handler then returns. A malformed chunked body rejects with
-   * `code: 'ABIO_ERR_HTTP_PARSE'` (answer 400). A client that sends no byte of its body for
-   * `bodyTimeout` has its connection closed and the promise rejects with
-   * `code: 'ABIO_ERR_TIMEOUT'`; one closing midway, `ABIO_ERR_CLOSED`.
-   */
-  body(): Promise<ArrayBuffer>
-  /**
    * Streams the body to the file `path` as it arrives (never whole in memory); resolves with
-   * the bytes written. Once only, instead of `body()`. Atomic unless `options.atomic` is
+   * the bytes written. Instead of the body methods, once. Atomic unless `options.atomic` is
    * `false` (or `append` is set): a body cut short (the client gone, `maxBodySize`, the
    * signal) rejects and leaves the old file as it was, with no temporary file behind; a file
-   * it created is removed. Over `maxBodySize`: rejects with `ABIO_ERR_BODY_TOO_LARGE`, answer
-   * 413. The client closing midway: `ABIO_ERR_CLOSED`; stalling past `bodyTimeout`:
-   * `ABIO_ERR_TIMEOUT`; a malformed chunked body: `ABIO_ERR_HTTP_PARSE` (answer 400).
+   * it created is removed. Errors as for the body methods.
    * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for a bad path (a null byte, or a
    * `file:` URL with `%00`) or bad options, synchronously.
    */
   bodyToFile(path: string | URL, options?: WriteOptions): Promise<number>
 }
 
-/** What a `fetch` handler answers. Data given as `body` is held until it is sent. */
-export interface Response {
+/**
+ * A body produced as it goes: a `ReadableStream` or an async iterable of chunks (strings or
+ * `Bytes`), sent chunked as it comes. Each chunk is held, not copied, until written.
+ */
+export type StreamBody = ReadableStream<Uint8Array | string> | AsyncIterable<Data>
+
+/**
+ * The plain answer of a `fetch` handler, abio's fast path (a WHATWG `Response` is accepted
+ * too). Data given as `body` is held until it is sent.
+ */
+export interface ServeAnswer {
   /** @default 200 */
   status?: number
-  /** `content-length` and `transfer-encoding` are set by abio from the body. */
-  headers?: Record<string, string | number>
   /**
-   * Bytes (held until sent), or a file opened when the answer is sent and read as the client
-   * takes it. With status 200 a file gets what a {@link FileRoute} gets (type from the
-   * extension unless `headers` has `content-type`, `ETag`, `Last-Modified`, 304, ranges);
-   * with another status it is sent whole as is. A missing file (or a directory) is a 404.
+   * `content-length` and `transfer-encoding` are set by abio from the body. A `Headers`,
+   * `[name, value]` pairs, or a record whose value may be an array for a repeated header
+   * (`'set-cookie': ['a=1', 'b=2']`, sent as two lines).
    */
-  body?: Data | { file: string | URL }
+  headers?: Record<string, string | number | string[]> | Headers | Array<[string, string]>
+  /**
+   * Bytes (held until sent); a `Blob`; a {@link StreamBody} (sent as produced, with
+   * backpressure: a chunk is not pulled while 64 KiB wait for the client; the stream is
+   * cancelled when the client goes away, and a stream that fails cuts the response); or a
+   * file opened when the answer is sent and read as the client takes it. With status 200 a
+   * file gets what a {@link FileRoute} gets (type from the extension unless `headers` has
+   * `content-type`, `ETag`, `Last-Modified`, 304, ranges); with another status it is sent
+   * whole as is. A missing file (or a directory) is a 404.
+   */
+  body?: Data | Blob | StreamBody | { file: string | URL }
 }
 
 /** Options of {@link serve}. */
@@ -101,10 +112,29 @@ export interface ServeOptions {
   routes?: Record<string, Route>
   /**
    * Called on the JS thread for every request no route answers (any method on other paths,
-   * methods other than GET/HEAD on route paths); without it those get 404 and 405. A handler
-   * that throws or rejects (or answers something invalid) gets a 500, and the server goes on.
+   * methods other than GET/HEAD on route paths), with the request and the server; without it
+   * those get 404 and 405. It answers with a WHATWG `Response` (any body `Response` takes,
+   * `ReadableStream` bodies streamed with backpressure, `Response.json()`,
+   * `Response.redirect()`), a plain {@link ServeAnswer} (the fast path), or nothing (200,
+   * empty). A handler that throws or rejects (or answers something invalid) gets a 500, and
+   * the server goes on.
    */
-  fetch?: (req: Request) => Response | undefined | Promise<Response | undefined>
+  fetch?: (
+    request: ServeRequest,
+    server: HttpServer,
+  ) => Response | ServeAnswer | undefined | Promise<Response | ServeAnswer | undefined>
+  /**
+   * With a `fetch` handler, abio's lightweight `Request` and `Response` become
+   * `globalThis.Request`/`Response` (as `@hono/node-server` does): `new Response('hi')` then
+   * keeps its status, headers and body as given, and the server sends them without making a
+   * stream; a real undici `Response` is made only when code asks for what only it has
+   * (`body`, `text()`, `clone()`, ...). `instanceof` holds both ways, static methods
+   * (`Response.json`, `Response.redirect`, `Response.error`) stay. `false` leaves the globals
+   * alone (responses are then read through their body stream). @default true
+   */
+  overrideGlobalObjects?: boolean
+  /** Closes the server (as `close()`) when it aborts; at once when it already has. */
+  signal?: AbortSignal
   /** Bytes of a request body `req.body()` reads; then 413. @default 16 MiB */
   maxBodySize?: number
   /** Bytes of a request's line and headers, then 431. @default 16384 */

@@ -1,10 +1,12 @@
 //! A request handed to the JS `fetch` handler ([`dispatch`]): its body, read on demand
-//! (`NativeRequest.body()`/`bodyToFile()`), and the handler's answer (`respond()`), 413 or 400
-//! when the body was refused.
+//! (`NativeRequest.body()`/`read()`/`bodyToFile()`), the handler's answer (`respond()`, or
+//! `respondStream()` for a body produced as it goes, [`super::outflow`]), 413 or 400 when the
+//! body was refused, and whether the client left before the answer was sent (`closed()`,
+//! behind `request.signal`).
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use abio_core::{Cancel, Error as CoreError};
@@ -19,9 +21,10 @@ use tokio::sync::oneshot;
 
 use super::answer::{empty, Conditions};
 use super::files::Dress;
+use super::outflow::{pipe, NativeBodySink};
 use super::timeouts::{Activity, Drawn};
 use super::{files, invalid, Http};
-use crate::body::{body_to_file, body_to_vec, Body};
+use crate::body::{body_failed, body_to_file, body_to_vec, Body};
 use crate::bytes::{HeldBytes, OutBytes};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError};
@@ -47,7 +50,78 @@ struct Exchange {
     malformed: AtomicBool,
     /// The client waits for `100 Continue` before sending the body.
     expects_continue: bool,
+    /// Body bytes `read()` has handed out, against `max_body`.
+    got: AtomicU64,
+    /// `read()` reached the end of the body.
+    body_ended: AtomicBool,
+    /// Whether the client left before the answer was sent, once known, and the `closed()`
+    /// promises waiting for it.
+    fate: Mutex<(Option<bool>, Vec<Deferred>)>,
     js: Js,
+}
+
+impl Exchange {
+    /// Settles `closed()` (once): `left` is whether the client went away before the answer
+    /// was sent whole.
+    fn depart(&self, left: bool) {
+        let waiting = {
+            let mut fate = lock(&self.fate);
+            if fate.0.is_some() {
+                return;
+            }
+            fate.0 = Some(left);
+            std::mem::take(&mut fate.1)
+        };
+        if !waiting.is_empty() {
+            self.js.post(move |env| {
+                for d in waiting {
+                    d.settle(env, Ok(left));
+                }
+            });
+        }
+    }
+
+    /// The answer when the body was refused: 413 or 400, and the connection closed.
+    fn refusal(&self) -> Option<Response<Body>> {
+        let status = if self.too_large.load(Ordering::Acquire) {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else if self.malformed.load(Ordering::Acquire) {
+            StatusCode::BAD_REQUEST
+        } else {
+            return None;
+        };
+        let mut r = empty(status);
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        Some(r)
+    }
+
+    /// Hands `reply` to the connection (the first answer only); a body the handler did not
+    /// read is drained when small, so the connection can serve the next request (as Node
+    /// does), else dropped, which closes it. One too large, or not sent yet
+    /// (`Expect: 100-continue`), is not asked for.
+    fn deliver(&self, reply: Reply) {
+        let Some(tx) = lock(&self.reply).take() else {
+            return;
+        };
+        let _ = tx.send(reply);
+        let unread = lock(&self.body).take();
+        let drain = !self.too_large.load(Ordering::Acquire) && !self.expects_continue;
+        if let Some(unread) = unread.filter(|_| drain) {
+            self.js.spawn(async move {
+                let _ = Limited::new(unread, DRAIN_MAX).collect().await;
+            });
+        }
+    }
+}
+
+/// A status from JS that can end an exchange.
+fn final_status(status: u32) -> Result<StatusCode, AbioError> {
+    u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .filter(|c| !c.is_informational())
+        .ok_or_else(|| invalid(format!("The status {status} is not a final HTTP status")))
 }
 
 impl Drop for Exchange {
@@ -147,6 +221,66 @@ impl NativeRequest {
         })
     }
 
+    /// Reads the next piece of the body as it arrives: an exact `ArrayBuffer`, or `null` at
+    /// its end. Past `maxBodySize` it rejects with `ABIO_ERR_BODY_TOO_LARGE` (the answer will
+    /// be 413). One read at a time; instead of `body()`/`bodyToFile()`.
+    #[napi(ts_return_type = "Promise<ArrayBuffer | null>")]
+    pub fn read(&self, env: Env) -> napi::Result<Promise> {
+        if self.x.body_ended.load(Ordering::Acquire) {
+            return Deferred::settled::<Option<OutBytes>>(&env, Ok(None));
+        }
+        let Some(mut body) = self.take_body() else {
+            return Deferred::settled::<()>(&env, Err(self.unreadable()));
+        };
+        let (done, promise) = Deferred::new(&env)?;
+        let x = self.x.clone();
+        self.x.js.spawn(async move {
+            let wanted = hyper::body::Body::size_hint(&body).exact();
+            let got = x.got.load(Ordering::Relaxed);
+            let result = loop {
+                match body.frame().await {
+                    None => {
+                        x.body_ended.store(true, Ordering::Release);
+                        break Ok(None);
+                    }
+                    Some(Err(e)) => break Err(body_failed(e, got, wanted.map(|w| w + got))),
+                    Some(Ok(f)) => {
+                        let Ok(data) = f.into_data() else { continue }; // trailers
+                        let now = got + data.len() as u64;
+                        if now > x.max_body {
+                            break Err(CoreError::BodyTooLarge { max: x.max_body });
+                        }
+                        x.got.store(now, Ordering::Relaxed);
+                        *lock(&x.body) = Some(body);
+                        break Ok(Some(OutBytes(data.to_vec())));
+                    }
+                }
+            };
+            match result {
+                Err(CoreError::BodyTooLarge { .. }) => x.too_large.store(true, Ordering::Release),
+                Err(CoreError::HttpParse(_)) => x.malformed.store(true, Ordering::Release),
+                _ => {}
+            }
+            let result = result.map_err(AbioError::from);
+            let js = x.js.clone();
+            js.post(move |env| done.settle(env, result));
+        });
+        Ok(promise)
+    }
+
+    /// Resolves once the exchange is over: `true` when the client went away before the answer
+    /// was sent whole (the connection closed), `false` when it was answered.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn closed(&self, env: Env) -> napi::Result<Promise> {
+        let mut fate = lock(&self.x.fate);
+        if let Some(left) = fate.0 {
+            return Deferred::settled(&env, Ok(left));
+        }
+        let (d, p) = Deferred::new(&env)?;
+        fate.1.push(d);
+        Ok(p)
+    }
+
     /// Answers: `status`, `headers` (name, value, name, value, ...; `content-length` and
     /// `transfer-encoding` are abio's), and `body` held until sent, or the file `file`
     /// (opened when the answer is sent: a missing file is 404). A second answer is ignored.
@@ -160,26 +294,10 @@ impl NativeRequest {
         file: Option<String>,
     ) -> napi::Result<()> {
         sync_call(&env, || {
-            let code = u16::try_from(status)
-                .ok()
-                .and_then(|s| StatusCode::from_u16(s).ok())
-                .filter(|c| !c.is_informational())
-                .ok_or_else(|| {
-                    invalid(format!("The status {status} is not a final HTTP status"))
-                })?;
+            let code = final_status(status)?;
             let mut pairs = header_pairs(&headers, "The response")?;
             pairs.retain(|(n, _)| n != header::CONTENT_LENGTH && n != header::TRANSFER_ENCODING);
-            let refused = if self.x.too_large.load(Ordering::Acquire) {
-                Some(StatusCode::PAYLOAD_TOO_LARGE)
-            } else if self.x.malformed.load(Ordering::Acquire) {
-                Some(StatusCode::BAD_REQUEST)
-            } else {
-                None
-            };
-            let reply = if let Some(refused) = refused {
-                let mut r = empty(refused);
-                r.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            let reply = if let Some(r) = self.x.refusal() {
                 Reply::Ready(r)
             } else if let Some(path) = file {
                 let ty = pairs.iter().position(|(n, _)| n == header::CONTENT_TYPE);
@@ -204,20 +322,42 @@ impl NativeRequest {
                 }
                 Reply::Ready(r)
             };
-            if let Some(tx) = lock(&self.x.reply).take() {
-                let _ = tx.send(reply);
-                // A body the handler did not read: drained when small, so the connection
-                // can serve the next request (as Node does), else dropped, which closes it.
-                // One too large, or not sent yet (`Expect: 100-continue`), is not asked for.
-                let unread = lock(&self.x.body).take();
-                let drain = !self.x.too_large.load(Ordering::Acquire) && !self.x.expects_continue;
-                if let Some(unread) = unread.filter(|_| drain) {
-                    self.x.js.spawn(async move {
-                        let _ = Limited::new(unread, DRAIN_MAX).collect().await;
-                    });
-                }
-            }
+            self.x.deliver(reply);
             Ok(())
+        })
+    }
+
+    /// Answers with `status` and `headers` now and a body written as it is produced through
+    /// the sink returned (chunked, unless `headers` has a `content-length`, which the body
+    /// must then match). A refused body (413, 400) or a second answer gives a sink whose
+    /// writes throw `ABIO_ERR_CLOSED`.
+    #[napi]
+    pub fn respond_stream(
+        &self,
+        env: Env,
+        status: u32,
+        headers: Vec<String>,
+    ) -> napi::Result<NativeBodySink> {
+        sync_call(&env, || {
+            let code = final_status(status)?;
+            let mut pairs = header_pairs(&headers, "The response")?;
+            pairs.retain(|(n, _)| n != header::TRANSFER_ENCODING);
+            if let Some(r) = self.x.refusal() {
+                self.x.deliver(Reply::Ready(r));
+                return Ok(NativeBodySink::closed(self.x.js.clone()));
+            }
+            if lock(&self.x.reply).is_none() {
+                return Ok(NativeBodySink::closed(self.x.js.clone()));
+            }
+            let x = self.x.clone();
+            let (sink, outflow) = pipe(self.x.js.clone(), Box::new(move |left| x.depart(left)));
+            let mut r = Response::new(Body::Stream(Box::pin(outflow)));
+            *r.status_mut() = code;
+            for (n, v) in pairs {
+                r.headers_mut().append(n, v);
+            }
+            self.x.deliver(Reply::Streamed(r));
+            Ok(sink)
         })
     }
 }
@@ -225,6 +365,8 @@ impl NativeRequest {
 /// A `fetch` handler's answer.
 enum Reply {
     Ready(Response<Body>),
+    /// A body produced as it goes: whether the client left is known when it ends.
+    Streamed(Response<Body>),
     /// A file, opened once the answer arrives.
     File {
         status: StatusCode,
@@ -260,8 +402,13 @@ pub(super) async fn dispatch(
             .headers
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
+        got: AtomicU64::new(0),
+        body_ended: AtomicBool::new(false),
+        fate: Mutex::new((None, Vec::new())),
         js: server.core.js.clone(),
     });
+    // Dropped by hyper before the answer came (the client left): `closed()` says so.
+    let leaving = Leaving(Some(x.clone()));
     let (method, url, headers) = request_line(&parts);
     let me = server.clone();
     server.core.js.post(move |env| {
@@ -274,8 +421,9 @@ pub(super) async fn dispatch(
     let reply = rx
         .await
         .unwrap_or_else(|_| Reply::Ready(empty(StatusCode::INTERNAL_SERVER_ERROR)));
+    leaving.answered(!matches!(reply, Reply::Streamed(_)));
     match reply {
-        Reply::Ready(r) => r,
+        Reply::Ready(r) | Reply::Streamed(r) => r,
         Reply::File {
             status,
             path,
@@ -291,6 +439,27 @@ pub(super) async fn dispatch(
             } else {
                 files::plain(path, status, &dress).await
             }
+        }
+    }
+}
+
+/// Tells the exchange whether the client left before it was answered: dropped with the
+/// dispatch (hyper drops it when the connection closes), the client left.
+struct Leaving(Option<Arc<Exchange>>);
+
+impl Leaving {
+    /// The answer came; a streamed one reports when its body ends (src/http/outflow.rs).
+    fn answered(mut self, whole: bool) {
+        if let Some(x) = self.0.take().filter(|_| whole) {
+            x.depart(false);
+        }
+    }
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        if let Some(x) = self.0.take() {
+            x.depart(true);
         }
     }
 }

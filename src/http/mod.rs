@@ -27,6 +27,7 @@ mod answer;
 
 mod exchange;
 mod files;
+mod outflow;
 mod routes;
 mod timeouts;
 
