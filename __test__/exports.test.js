@@ -37,6 +37,8 @@ function declaredValues() {
   const values = []
   const unknown = []
   for (const file of typingFiles()) {
+    // An overloaded function is declared once per signature, in one file: one name.
+    const seen = new Set()
     for (const line of fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n')) {
       if (!line.startsWith('export') || REEXPORT.test(line)) continue
       const m =
@@ -44,7 +46,10 @@ function declaredValues() {
           line,
         )
       if (m === null) unknown.push(`${file}: ${line}`)
-      else if (m[1] !== 'type' && m[1] !== 'interface') values.push(m[2])
+      else if (m[1] !== 'type' && m[1] !== 'interface' && !(m[1] === 'function' && seen.has(m[2]))) {
+        values.push(m[2])
+        seen.add(m[2])
+      }
     }
   }
   // An export form this parser does not know (`export { … }`, `export =`, `export * as x`, …) would hide names.

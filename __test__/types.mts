@@ -12,6 +12,8 @@ export async function esm(): Promise<void> {
   const ab: ArrayBuffer = await readFile('/tmp/a')
   const bytes: Bytes = ab
   const parts: Unpacked = unpack(pack({ a: bytes }))
+  const text: string = await readFile('/tmp/a', 'utf8')
+  const floats: Float32Array = unpack<{ f: Float32Array }>(pack({ f: new Float32Array(2) })).f
   const buf: Buffer = toBuffer(ab)
   const server: Server = await listen({ port: 0 }, async (socket: Socket) => {
     await socket.write(buf)
@@ -23,5 +25,7 @@ export async function esm(): Promise<void> {
   const fh: FileHandle = await abio.open('/tmp/a')
   // @ts-expect-error readFile takes no number
   await readFile(42)
-  void [n, parts, socket, res.status, ws, fh]
+  // @ts-expect-error connect over TCP needs a port
+  await connect({ host: '127.0.0.1' })
+  void [text, floats, n, parts, socket, res.status, ws, fh]
 }

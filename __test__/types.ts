@@ -61,6 +61,45 @@ async function files(): Promise<void> {
   // @ts-expect-error FileHandle is made by open(), not new
   new abio.FileHandle()
   void notBuffer
+
+  // Node's encoding argument: a string, typed as one; bytes otherwise.
+  const text: string = await abio.readFile('/tmp/a', 'utf8')
+  const text2: string = abio.readFileSync('/tmp/a', { encoding: 'latin1', offset: 2, maxSize: 64 })
+  const text3: string = await abio.readFile('/tmp/a', { encoding: 'base64', signal: AbortSignal.timeout(1000) })
+  const bytes1: ArrayBuffer = await abio.readFile('/tmp/a', { encoding: null })
+  const bytes2: ArrayBuffer = abio.readFileSync('/tmp/a', { length: 4 })
+  const maybe: BufferEncoding | undefined = undefined as BufferEncoding | undefined
+  const either: string | ArrayBuffer = await abio.readFile('/tmp/a', { encoding: maybe })
+  void [text, text2, text3, bytes1, bytes2, either]
+  // @ts-expect-error an encoding gives a string, not an ArrayBuffer
+  const notBytes: ArrayBuffer = await abio.readFile('/tmp/a', 'utf8')
+  // @ts-expect-error no encoding gives an ArrayBuffer, not a string
+  const notText: string = abio.readFileSync('/tmp/a', {})
+  // @ts-expect-error an encoding Buffer does not know
+  await abio.readFile('/tmp/a', 'utf9')
+  // @ts-expect-error an encoding Buffer does not know (in options)
+  abio.readFileSync('/tmp/a', { encoding: 'utf9' })
+  // @ts-expect-error readFiles takes no encoding argument
+  await abio.readFiles(['/tmp/a'], 'utf8')
+  // @ts-expect-error readFiles takes no encoding
+  await abio.readFiles(['/tmp/a'], { encoding: 'utf8' })
+  void [notBytes, notText]
+
+  // Calls that throw at run time do not type-check.
+  // @ts-expect-error append and atomic cannot be combined
+  await abio.writeFile('/tmp/a', 'x', { atomic: true, append: true })
+  // @ts-expect-error append and atomic cannot be combined (sync too)
+  abio.writeFileSync('/tmp/a', 'x', { append: true, atomic: true, mkdirs: true })
+  await abio.writeFile('/tmp/a', 'x', { append: true, atomic: false })
+  await abio.writeFile('/tmp/a', 'x', { append: false, atomic: true })
+  // @ts-expect-error unknown option name (a typo)
+  await abio.writeFile('/tmp/a', 'x', { atomc: true })
+  // @ts-expect-error unknown option name in read options
+  await abio.readFile('/tmp/a', { offest: 4 })
+  // @ts-expect-error unknown option name of readFileInto
+  await abio.readFileInto('/tmp/a', new Uint8Array(4), { positon: 2 })
+  // @ts-expect-error unknown option name of writeFiles
+  await abio.writeFiles([], { mkdir: true })
 }
 
 void files
@@ -79,6 +118,43 @@ async function packing(): Promise<void> {
   abio.pack(['text'])
   // @ts-expect-error loadPacked has no align option
   await abio.loadPacked('/tmp/p', { align: 8 })
+
+  // Typed results without casts: unpack<P> gives what the parts P come back as.
+  const given = { pos: new Float32Array(6), ids: new Uint32Array(2), raw: Buffer.from('x'), bare: new ArrayBuffer(4) }
+  const got = abio.unpack<typeof given>(abio.pack(given))
+  const pos: Float32Array = got.pos
+  const ids: Uint32Array = got.ids
+  const raw: Uint8Array = got.raw
+  const bare: Uint8Array = got.bare
+  interface Mesh {
+    vertices: Float32Array
+    meta: DataView
+  }
+  const mesh: Unpacked<Mesh> = await abio.loadPacked<Mesh>('/tmp/p', { mmap: true })
+  const meta: DataView = mesh.meta
+  const list = abio.unpack<[Float64Array, BigInt64Array]>(buf)
+  const first: Float64Array = list[0]
+  const second: BigInt64Array = list[1]
+  void [pos, ids, raw, bare, meta, first, second]
+  // @ts-expect-error a part packed as Float32Array comes back as one, not as Float64Array
+  const wrongKind: Float64Array = got.pos
+  // @ts-expect-error a Buffer part comes back as a Uint8Array, not a Buffer
+  const notBuf: Buffer = got.raw
+  // @ts-expect-error no such part
+  void got.nope
+  // @ts-expect-error a tuple of two parts has no third
+  void list[2]
+  // @ts-expect-error parts are Bytes: a string is none
+  abio.unpack<{ a: string }>(buf)
+  // @ts-expect-error align is a power of two from 8 to 4096
+  abio.pack(parts, { align: 12 })
+  // @ts-expect-error unknown option name of pack
+  abio.pack(parts, { aling: 16 })
+  // @ts-expect-error unknown option name of unpack
+  abio.unpack(buf, { verfy: false })
+  // @ts-expect-error savePacked: append and atomic cannot be combined
+  await abio.savePacked('/tmp/p', named, { append: true, atomic: true })
+  void [wrongKind, notBuf]
 }
 
 void packing
@@ -116,6 +192,25 @@ async function tcp(): Promise<void> {
   // @ts-expect-error Socket is made by connect(), not new
   new abio.Socket()
   void bad
+
+  // A signal closes the server when it aborts (as Node's listen({ signal })).
+  const ac = new AbortController()
+  const stoppable: abio.Server = await abio.listen({ port: 0, signal: ac.signal }, () => {})
+  const unix: abio.Server = await abio.listen({ path: '/tmp/s.sock', backlog: 8 }, () => {})
+  const viaUnix: abio.Socket = await abio.connect({ path: new URL('file:///tmp/s.sock'), timeout: 100 })
+  void [stoppable, unix, viaUnix]
+  // @ts-expect-error connect over TCP needs a port (or a Unix socket path)
+  await abio.connect({ host: '127.0.0.1' })
+  // @ts-expect-error a Unix socket path with a port
+  await abio.connect({ path: '/tmp/s.sock', port: 80 })
+  // @ts-expect-error a Unix socket path with a host
+  await abio.listen({ path: '/tmp/s.sock', host: '::' }, () => {})
+  // @ts-expect-error unknown option name of listen
+  await abio.listen({ prot: 8080 }, () => {})
+  // @ts-expect-error unknown option name of connect
+  await abio.connect({ port: 1, noDelai: true })
+  // @ts-expect-error signal is an AbortSignal
+  await abio.listen({ port: 0, signal: true }, () => {})
 }
 
 void tcp
@@ -168,6 +263,15 @@ async function http(): Promise<void> {
   await abio.request('https://h/', { rejectUnauthorized: 'no' })
   // @ts-expect-error connect's tls is true or client options
   await abio.connect({ port: 1, tls: 'yes' })
+  await abio.connect({ port: 1, tls: { cert: 'c', key: 'k', passphrase: 'p' } })
+  // @ts-expect-error a client certificate needs its key
+  await abio.connect({ port: 1, tls: { cert: 'c' } })
+  // @ts-expect-error a client key needs its certificate
+  await abio.request('https://h/', { key: 'k' })
+  // @ts-expect-error unknown option name of connect's tls
+  await abio.connect({ port: 1, tls: { rejectUnauthorised: false } })
+  // @ts-expect-error unknown option name of a server's tls
+  await abio.listen({ port: 0, tls: { cert: 'c', key: 'k', servername: 'a.test' } }, () => {})
 }
 
 void http
@@ -197,6 +301,14 @@ async function client(): Promise<void> {
   await abio.download('http://x/')
   // @ts-expect-error the body is Data or { file }
   await abio.request('http://x/', { body: 42 })
+  // @ts-expect-error a body needs a method (GET, the default, takes none)
+  await abio.request('http://x/', { body: 'text' })
+  // @ts-expect-error unknown option name of request
+  await abio.request('http://x/', { methd: 'POST' })
+  // @ts-expect-error unknown option name of download
+  await abio.download('http://x/', '/tmp/y', { atomc: false })
+  // @ts-expect-error download: append and atomic cannot be combined
+  await abio.download('http://x/', '/tmp/y', { append: true, atomic: true })
 }
 
 void client
@@ -237,6 +349,10 @@ async function websocket(): Promise<void> {
   void [n, queued, code, reason]
   // @ts-expect-error send takes Data
   ws.send(42)
+  // @ts-expect-error unknown option name of connectWebSocket
+  await abio.connectWebSocket('ws://h/', { maxPayLoad: 1 })
+  // @ts-expect-error unknown option name of serve's websocket
+  await abio.serve({ websocket: { pth: '/ws' } })
   await server.close()
 }
 

@@ -10,6 +10,8 @@ const { toHeldPart } = require('./bytes')
 const { invalidType, invalidValue } = require('./errors')
 const {
   checkPath,
+  optionNames,
+  WRITE_KEYS,
   headerRecord,
   parseUrl,
   checkObject,
@@ -18,7 +20,19 @@ const {
   withSignal,
   writeOptions,
 } = require('./args')
-const { requestContext } = require('./tls')
+const { requestContext, TLS_CLIENT_KEYS } = require('./tls')
+
+/** The names of request()'s options (RequestOptions), and of download()'s (with WriteOptions). */
+const REQUEST_KEYS = optionNames(TLS_CLIENT_KEYS, [
+  'method',
+  'headers',
+  'body',
+  'maxSize',
+  'signal',
+  'onProgress',
+  'redirect',
+])
+const DOWNLOAD_KEYS = optionNames(REQUEST_KEYS, WRITE_KEYS)
 
 // RFC 9110 section 5.6.2.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -148,7 +162,7 @@ function native(href, c, body, file, token) {
  */
 function request(url, options) {
   const href = checkUrl(url)
-  const o = checkObject(options, 'options') ?? {}
+  const o = checkObject(options, 'options', REQUEST_KEYS) ?? {}
   // No limit beyond what an ArrayBuffer can hold.
   const c = common(o, constants.MAX_LENGTH)
   const [body, file] = checkBody(o.body, c.method)
@@ -173,7 +187,7 @@ function download(url, path, options) {
   const c = common(o, -1)
   const [body, file] = checkBody(o.body, c.method)
   // A body from the network may fail midway: atomic unless told otherwise.
-  const [flags, mode] = writeOptions(options, true)
+  const [flags, mode] = writeOptions(options, true, DOWNLOAD_KEYS)
   return withSignal(c.signal, (token) =>
     binding.download({ request: native(href, c, body, file, token), path: p, flags, mode }),
   )

@@ -65,6 +65,46 @@ function outOfRange(name, range, value) {
 }
 
 /**
+ * Edit distance between two short names (an option name against the known ones), capped:
+ * anything over `cap` is `cap + 1`.
+ * @param {string} a
+ * @param {string} b
+ */
+function distance(a, b, cap = 2) {
+  if (Math.abs(a.length - b.length) > cap) return cap + 1
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return Math.min(prev[b.length], cap + 1)
+}
+
+/**
+ * A `TypeError` for an option name its options object does not have (a typo such as
+ * `prot`): names the key, the object and the known names, and the nearest known one.
+ * @param {string} name the options object, e.g. `'options'` or `'options.tls'`
+ * @param {string} key
+ * @param {Iterable<string>} known
+ */
+function unknownOption(name, key, known) {
+  const names = [...known]
+  const lower = key.toLowerCase()
+  let best = names.find((k) => k.toLowerCase() === lower)
+  if (best === undefined) {
+    let d = 3
+    for (const k of names) {
+      const dk = distance(key, k)
+      if (dk < d && dk < key.length) [best, d] = [k, dk]
+    }
+  }
+  const hint = best === undefined ? '' : ` (did you mean '${best}'?)`
+  return withCode(new TypeError(`The option '${name}.${key}' is not known${hint}; known options: ${names.join(', ')}`))
+}
+
+/**
  * Node's `AbortError` (name `AbortError`, code `ABORT_ERR`), with the signal's reason as `cause`.
  * @param {unknown} reason
  * @returns {CodedError}
@@ -81,4 +121,4 @@ function closedError(what = 'socket') {
   return Object.assign(new Error(`The ${what} is closed`), { code: 'ABIO_ERR_CLOSED' })
 }
 
-module.exports = { INVALID_ARG, invalidType, invalidValue, outOfRange, abortError, closedError }
+module.exports = { INVALID_ARG, invalidType, invalidValue, outOfRange, unknownOption, abortError, closedError }

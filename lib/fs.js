@@ -7,6 +7,7 @@ const { toData, toHeldData, toHeldPart, toTarget } = require('./bytes')
 const { invalidType, invalidValue } = require('./errors')
 const {
   checkPath,
+  optionNames,
   checkObject,
   checkIndex,
   checkMode,
@@ -14,11 +15,46 @@ const {
   checkArray,
   writeOptions,
   readOptions,
+  READ_KEYS,
   withSignal,
   throwIfAborted,
 } = require('./args')
 
 const FLAGS = new Set(['r', 'r+', 'w', 'w+', 'a', 'a+', 'wx'])
+const READ_FILE_KEYS = optionNames(READ_KEYS, ['encoding'])
+const READ_INTO_KEYS = optionNames(['position', 'signal'])
+
+/**
+ * The encoding of readFile's `options` (Node's: a string, or `{ encoding }`), or undefined
+ * for bytes. Any encoding `Buffer` knows.
+ * @param {unknown} options
+ * @returns {BufferEncoding | undefined}
+ */
+function encodingOf(options) {
+  let enc = options
+  let name = 'options'
+  if (typeof options !== 'string') {
+    // Not an object: readOptions says so.
+    if (options === null || typeof options !== 'object') return undefined
+    enc = /** @type {{ encoding?: unknown }} */ (options).encoding
+    if (enc === undefined || enc === null) return undefined
+    name = 'options.encoding'
+  }
+  if (typeof enc !== 'string') throw invalidType(name, 'of type string', enc)
+  if (!Buffer.isEncoding(enc)) throw invalidValue(name, 'must be an encoding Buffer knows (utf8, latin1, ...)', enc)
+  return enc
+}
+
+/**
+ * The bytes read, as a string in `encoding` (Node's decoder: a BOM is kept, as `fs.readFile`
+ * keeps it), or as they are.
+ * @param {ArrayBuffer} ab
+ * @param {BufferEncoding | undefined} encoding
+ * @returns {ArrayBuffer | string}
+ */
+function decoded(ab, encoding) {
+  return encoding === undefined ? ab : Buffer.from(ab).toString(encoding)
+}
 
 /**
  * @param {unknown} path
@@ -51,9 +87,10 @@ function writeFile(path, data, options) {
  */
 function readFileSync(path, options) {
   const p = checkPath(path)
-  const [offset, length, maxSize, signal] = readOptions(options)
+  const encoding = encodingOf(options)
+  const [offset, length, maxSize, signal] = readOptions(encoding === options ? undefined : options, READ_FILE_KEYS)
   throwIfAborted(signal)
-  return binding.readFileSync(p, offset, length, maxSize)
+  return decoded(binding.readFileSync(p, offset, length, maxSize), encoding)
 }
 
 // A small read whose name and bytes are cached completes on this thread (see
@@ -69,19 +106,21 @@ function endInlineRun() {
 /**
  * @param {unknown} path
  * @param {unknown} [options]
- * @returns {Promise<ArrayBuffer>}
+ * @returns {Promise<ArrayBuffer | string>}
  */
 function readFile(path, options) {
   const p = checkPath(path)
-  const [offset, length, maxSize, signal] = readOptions(options)
+  const encoding = encodingOf(options)
+  const [offset, length, maxSize, signal] = readOptions(encoding === options ? undefined : options, READ_FILE_KEYS)
   if (inlineRun < INLINE_LIMIT && (signal === undefined || !signal.aborted)) {
     const ab = binding.readFileCached(p, offset, length, maxSize)
     if (ab !== null) {
       if (inlineRun++ === 0) setImmediate(endInlineRun)
-      return Promise.resolve(ab)
+      return encoding === undefined ? Promise.resolve(ab) : Promise.resolve(ab).then((b) => decoded(b, encoding))
     }
   }
-  return withSignal(signal, (token) => binding.readFile(p, offset, length, maxSize, token))
+  const read = withSignal(signal, (token) => binding.readFile(p, offset, length, maxSize, token))
+  return encoding === undefined ? read : read.then((ab) => decoded(ab, encoding))
 }
 
 /**
@@ -92,7 +131,7 @@ function readFile(path, options) {
 function readFileInto(path, target, options) {
   const p = checkPath(path)
   const t = toTarget(target, 'target')
-  const o = checkObject(options, 'options')
+  const o = checkObject(options, 'options', READ_INTO_KEYS)
   const position = o === undefined ? 0 : checkIndex(o.position, 'options.position', 0)
   const signal = o === undefined ? undefined : checkSignal(o.signal, 'options.signal')
   return withSignal(signal, (token) => binding.readFileInto(p, t, position, token))

@@ -9,6 +9,7 @@ const { serverContext, connectContext, handshakeTimeout } = require('./tls')
 const { invalidType, invalidValue, outOfRange, abortError, closedError } = require('./errors')
 const {
   checkPath,
+  optionNames,
   checkObject,
   checkBool,
   checkIndex,
@@ -41,6 +42,20 @@ const onWrites = (id, ok, failed, error) => {
 }
 binding.setWriteCallback(onWrites)
 const DEFAULT_MAX_BYTES = 1024 * 1024
+
+/** The names of SocketOptions, ConnectOptions and ListenOptions. */
+const SOCKET_KEYS = ['noDelay', 'keepAlive', 'allowHalfOpen']
+const CONNECT_KEYS = optionNames(SOCKET_KEYS, ['host', 'port', 'path', 'timeout', 'signal', 'tls'])
+const LISTEN_KEYS = optionNames(SOCKET_KEYS, [
+  'host',
+  'port',
+  'path',
+  'backlog',
+  'reusePort',
+  'tls',
+  'handshakeTimeout',
+  'signal',
+])
 
 /**
  * @param {unknown} value
@@ -338,7 +353,7 @@ class Socket {
  * @param {unknown} options
  */
 function connect(options) {
-  const o = checkObject(options, 'options')
+  const o = checkObject(options, 'options', CONNECT_KEYS)
   if (o === undefined) throw invalidType('options', 'an object', options)
   const [host, port, path] = endpoint(o, 'localhost', undefined)
   const opts = socketOptions(o)
@@ -373,11 +388,16 @@ function connect(options) {
 
 /** @type {(server: Listening) => NativeListening} */
 let nativeOf
+/** @type {(server: Listening, signal: AbortSignal) => void} */
+let watchSignal
 
 /** What every listening server has: its address, close(), ref()/unref(). */
 class Listening {
   /** @type {NativeListening} */
   #native
+  // Removes the listener of the signal that closes this server (see `closeOnAbort`).
+  /** @type {(() => void) | undefined} */
+  #unwatch
 
   /** @param {NativeListening} native */
   constructor(native) {
@@ -387,6 +407,12 @@ class Listening {
   static {
     /** The native half of a server, for the subclasses' own methods. */
     nativeOf = (server) => server.#native
+    watchSignal = (server, signal) => {
+      // Errors of a close nobody awaits have nowhere to go (Node's close() on abort drops them too).
+      const onAbort = () => void server.close().catch(() => {})
+      signal.addEventListener('abort', onAbort, { once: true })
+      server.#unwatch = () => signal.removeEventListener('abort', onAbort)
+    }
   }
 
   get port() {
@@ -398,6 +424,12 @@ class Listening {
   }
 
   close() {
+    // A closed server lets go of its signal (a long-lived one may outlive many servers).
+    const unwatch = this.#unwatch
+    if (unwatch !== undefined) {
+      this.#unwatch = undefined
+      unwatch()
+    }
     return this.#native.close()
   }
 
@@ -414,6 +446,25 @@ class Listening {
   [Symbol.asyncDispose]() {
     return this.close()
   }
+}
+
+/**
+ * `listen({ signal })`, `serve({ signal })`: closes `server` when `signal` aborts, as Node's
+ * `server.listen({ signal })` does (the listening socket is closed, open connections stay).
+ * An already aborted signal closes it at once, and the promise resolves once it is closed
+ * (its port free again), with the server: Node's listen neither throws nor reports an error
+ * then, it closes right away. Call it on the server the native listen resolved with, before
+ * handing the server out; `close()` removes the signal's listener.
+ * @template {Listening} S
+ * @param {S} server
+ * @param {AbortSignal | undefined} signal from `checkSignal(o.signal, 'options.signal')`
+ * @returns {Promise<S>}
+ */
+function closeOnAbort(server, signal) {
+  if (signal === undefined) return Promise.resolve(server)
+  if (signal.aborted) return server.close().then(() => server)
+  watchSignal(server, signal)
+  return Promise.resolve(server)
 }
 
 /** A listening server, from `listen()`. */
@@ -444,7 +495,7 @@ function handlerFailed(socket, err) {
  * @param {unknown} onConnection
  */
 function listen(options, onConnection) {
-  const o = checkObject(options, 'options') ?? {}
+  const o = checkObject(options, 'options', LISTEN_KEYS) ?? {}
   if (typeof onConnection !== 'function') throw invalidType('onConnection', 'of type function', onConnection)
   const [host, port, path] = endpoint(o, undefined, 0)
   const backlog = checkIndex(o.backlog, 'options.backlog', 511)
@@ -452,8 +503,12 @@ function listen(options, onConnection) {
   const opts = socketOptions(o)
   const tls = serverContext(o.tls, 'options.tls', [])
   const timeout = handshakeTimeout(o.handshakeTimeout, 'options.handshakeTimeout')
+  const signal = checkSignal(o.signal, 'options.signal')
   /** @param {NativeSocket} native */
   const accept = (native) => {
+    // Accepted before the abort closed the listening socket, delivered after: dropped, as a
+    // connection waiting in the backlog of a closed Node server is.
+    if (signal !== undefined && signal.aborted) return native.close()
     const socket = new Socket(native)
     let result
     try {
@@ -465,15 +520,16 @@ function listen(options, onConnection) {
   }
   return binding
     .listen(host, port, path, Math.min(backlog, 65535), reusePort, opts, accept, tls, timeout)
-    .then((native) => new Server(native))
+    .then((native) => closeOnAbort(new Server(native), signal))
 }
 
-// Listening and nativeOf are for lib/http.js; index.js exports the rest.
+// Listening, nativeOf and closeOnAbort are for lib/http.js; index.js exports the rest.
 module.exports = {
   connect,
   listen,
   Socket,
   Server,
   Listening,
+  closeOnAbort,
   nativeOf: /** @param {Listening} server */ (server) => nativeOf(server),
 }

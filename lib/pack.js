@@ -8,7 +8,7 @@ const { isAnyArrayBuffer } = require('node:util/types')
 const binding = require('../binding.js')
 const { toView, held } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
-const { checkPath, checkObject, checkBool, writeOptions, withSignal } = require('./args')
+const { checkPath, optionNames, checkObject, checkBool, writeOptions, withSignal, WRITE_KEYS } = require('./args')
 const { readFile } = require('./fs')
 
 // Kind codes of docs/FORMAT.md, by the view's Symbol.toStringTag (a Buffer is a Uint8Array).
@@ -55,6 +55,11 @@ if (
 ) {
   throw new Error(`abio: lib/pack.js kind codes disagree with the addon's: ${kindNames.join(', ')}`)
 }
+
+const PACK_KEYS = optionNames(['align', 'checksum'])
+const SAVE_KEYS = optionNames(PACK_KEYS, WRITE_KEYS)
+const UNPACK_KEYS = optionNames(['verify'])
+const LOAD_KEYS = optionNames(UNPACK_KEYS, ['mmap'])
 
 const PARTS = 'an array or a record of ArrayBuffers, TypedArrays or DataViews'
 const MAX_NAME = 65535 // bytes of UTF-8 per name (docs/FORMAT.md)
@@ -114,12 +119,13 @@ function normalizeParts(parts, name = 'parts') {
 }
 
 /**
- * PackOptions -> [align, checksum].
+ * PackOptions -> [align, checksum]. `known` as for `writeOptions`.
  * @param {unknown} options
+ * @param {ReadonlySet<string>} [known]
  * @returns {[align: number, checksum: boolean]}
  */
-function packOptions(options) {
-  const o = checkObject(options, 'options')
+function packOptions(options, known = PACK_KEYS) {
+  const o = checkObject(options, 'options', known)
   if (o === undefined) return [8, true]
   let align = 8
   if (o.align !== undefined) {
@@ -132,9 +138,12 @@ function packOptions(options) {
   return [align, o.checksum === undefined ? true : checkBool(o.checksum, 'options.checksum')]
 }
 
-/** @param {unknown} options */
-function verifyOption(options) {
-  const o = checkObject(options, 'options')
+/**
+ * @param {unknown} options
+ * @param {ReadonlySet<string>} [known]
+ */
+function verifyOption(options, known = UNPACK_KEYS) {
+  const o = checkObject(options, 'options', known)
   return o === undefined || o.verify === undefined ? true : checkBool(o.verify, 'options.verify')
 }
 
@@ -263,8 +272,8 @@ function savePacked(path, parts, options) {
   const { views, kinds, names } = normalizeParts(parts)
   // Held until the write settles: views of memory that may shrink are copied now.
   for (let i = 0; i < views.length; i++) views[i] = held(views[i])
-  const [align, checksum] = packOptions(options)
-  const [flags, mode, signal] = writeOptions(options)
+  const [align, checksum] = packOptions(options, SAVE_KEYS)
+  const [flags, mode, signal] = writeOptions(options, false, SAVE_KEYS)
   const save = { align, checksum, flags, mode }
   return withSignal(signal, (token) => binding.savePacked(p, views, kinds, names, save, token))
 }
@@ -276,7 +285,7 @@ function savePacked(path, parts, options) {
 function loadPacked(path, options) {
   const p = checkPath(path)
   const o = checkObject(options, 'options')
-  const verify = verifyOption(o)
+  const verify = verifyOption(o, LOAD_KEYS)
   const mmap = o === undefined || o.mmap === undefined ? false : checkBool(o.mmap, 'options.mmap')
   const read = mmap ? binding.mapFile(p) : readFile(p)
   return read.then((ab) => unpack(ab, { verify }))

@@ -8,12 +8,25 @@
 const binding = require('../binding.js')
 const { toPart } = require('./bytes')
 const { invalidType, invalidValue } = require('./errors')
-const { checkObject, checkBool, checkIndex } = require('./args')
+const { optionNames, checkObject, checkBool, checkIndex } = require('./args')
 
 /** @typedef {import('./bytes').Part} Part */
 
 /** Milliseconds a server gives a TLS handshake, then drops the connection. */
 const HANDSHAKE_TIMEOUT = 10_000
+
+/** The names of TlsServerOptions (each entry of a server's `tls`). */
+const TLS_SERVER_KEYS = optionNames(['cert', 'key', 'passphrase', 'ca', 'requestCert', 'serverName', 'ALPNProtocols'])
+/** The names of TlsClientOptions (connect's `tls`; also options of request, download, connectWebSocket). */
+const TLS_CLIENT_KEYS = optionNames([
+  'ca',
+  'rejectUnauthorized',
+  'servername',
+  'cert',
+  'key',
+  'passphrase',
+  'ALPNProtocols',
+])
 
 /** What request(), download() and connectWebSocket() offer by ALPN. */
 const HTTP1 = ['http/1.1']
@@ -68,7 +81,7 @@ function serverContext(tls, name, alpn) {
   let offered = alpn
   const specs = list.map((item, i) => {
     const n = Array.isArray(tls) ? `${name}[${i}]` : name
-    const o = checkObject(item, n)
+    const o = checkObject(item, n, TLS_SERVER_KEYS)
     if (o === undefined) throw invalidType(n, 'an object with cert and key', item)
     if (o.cert === undefined) throw invalidType(`${n}.cert`, 'a PEM certificate (string or bytes)', o.cert)
     if (o.key === undefined) throw invalidType(`${n}.key`, 'a PEM private key (string or bytes)', o.key)
@@ -140,9 +153,9 @@ function requestContext(o) {
 function connectContext(tls) {
   if (tls === undefined || tls === false) return undefined
   if (tls === true) return clientContext({}, 'options.tls', [])
-  const o = checkObject(tls, 'options.tls')
+  const o = checkObject(tls, 'options.tls', TLS_CLIENT_KEYS)
   if (o === undefined) throw invalidType('options.tls', 'true or an object', tls)
   return clientContext(o, 'options.tls', [])
 }
 
-module.exports = { serverContext, handshakeTimeout, requestContext, connectContext, HTTP1 }
+module.exports = { serverContext, handshakeTimeout, requestContext, connectContext, HTTP1, TLS_CLIENT_KEYS }

@@ -6,8 +6,8 @@
 const binding = require('../binding.js')
 const { toPart, held } = require('./bytes')
 const { invalidType, invalidValue, outOfRange } = require('./errors')
-const { checkObject, checkIndex, checkSignal, headerRecord, parseUrl, withSignal } = require('./args')
-const { requestContext } = require('./tls')
+const { optionNames, checkObject, checkIndex, checkSignal, headerRecord, parseUrl, withSignal } = require('./args')
+const { requestContext, TLS_CLIENT_KEYS } = require('./tls')
 
 /** @typedef {import('../binding.js').NativeWebSocket} NativeWebSocket */
 /** @typedef {import('../binding.js').WsOptions} WsOptions */
@@ -20,6 +20,13 @@ const { requestContext } = require('./tls')
  * @property {(ws: WebSocket, message: Message) => void} [message]
  * @property {(ws: WebSocket, code: number, reason: string) => void} [close]
  */
+
+/** The names of WebSocketConnectionOptions, shared by a server's and a client's options. */
+const CONNECTION_KEYS = ['maxPayload', 'backpressureLimit', 'pingInterval']
+/** The names of `serve({ websocket })`. */
+const SERVER_KEYS = optionNames(CONNECTION_KEYS, ['path', 'open', 'message', 'close'])
+/** The names of connectWebSocket's options. */
+const CLIENT_KEYS = optionNames(CONNECTION_KEYS, TLS_CLIENT_KEYS, ['headers', 'signal'])
 
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 const DEFAULT_BACKPRESSURE = 1024 * 1024
@@ -121,7 +128,7 @@ function connectionOptions(o, at) {
  * @returns {import('../binding.js').WsServeOptions | undefined}
  */
 function serverOptions(value) {
-  const o = checkObject(value, 'options.websocket')
+  const o = checkObject(value, 'options.websocket', SERVER_KEYS)
   if (o === undefined) return undefined
   if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.startsWith('/')))
     throw invalidValue('options.websocket.path', "must be a string that starts with '/'", o.path)
@@ -421,7 +428,7 @@ function checkUrl(url) {
  */
 function connectWebSocket(url, options) {
   const [host, port, target, secure] = checkUrl(url)
-  const o = checkObject(options, 'options') ?? {}
+  const o = checkObject(options, 'options', CLIENT_KEYS) ?? {}
   const connection = connectionOptions(o, 'options')
   const tls = secure ? requestContext(o) : undefined
   /** @type {string[]} */

@@ -16,8 +16,8 @@ export type Bytes = ArrayBuffer | SharedArrayBuffer | ArrayBufferView
 /** `Bytes`, or a string (written as UTF-8). */
 export type Data = Bytes | string
 
-/** How a file is written. */
-export interface WriteOptions {
+/** The fields of {@link WriteOptions}. */
+export interface WriteOptionFields {
   /** Append to the file (`O_APPEND`) instead of replacing it. Cannot be combined with `atomic`. @default false */
   append?: boolean
   /**
@@ -43,6 +43,12 @@ export interface WriteOptions {
    */
   signal?: AbortSignal
 }
+
+/**
+ * How a file is written. `append: true` with `atomic: true` does not type-check (it throws
+ * at run time); an unknown option name throws `ABIO_ERR_INVALID_ARG`.
+ */
+export type WriteOptions = WriteOptionFields & ({ append?: false } | { atomic?: false })
 
 /** An OS failure, shaped like Node's: `ENOENT: no such file or directory, open '/x'`. */
 export interface SystemError extends Error {

@@ -1,14 +1,22 @@
 // abio's public typings: the HTTP client. Re-exported by ../index.d.ts.
 /// <reference types="node" />
 import type { Data, WriteOptions } from './bytes'
-import type { TlsClientOptions } from './tls'
+import type { TlsClientFields, TlsClientOptions } from './tls'
 
 /**
  * Options of {@link request} and {@link download}; for `https:` URLs also Node's TLS
  * options ({@link TlsClientOptions}: `ca`, `rejectUnauthorized`, `servername`, `cert`,
  * `key`). Requests with equal TLS options share their pool of keep-alive connections.
+ * A `body` needs a `method` (the default `GET` takes none: a body without one does not
+ * type-check). An unknown option name throws `ABIO_ERR_INVALID_ARG`.
  */
-export interface RequestOptions extends TlsClientOptions {
+export type RequestOptions = RequestFields & TlsClientOptions & RequestBodyMethod
+
+/** A body only with a method: `GET`, the default, sends none (it throws at run time). */
+export type RequestBodyMethod = { method?: undefined; body?: undefined | null } | { method: string }
+
+/** The fields of {@link RequestOptions}. */
+export interface RequestFields extends TlsClientFields {
   /**
    * Any HTTP token; `get`, `post`, `put`, `delete`, `head` and `options` are upper-cased as
    * `fetch` does. @default 'GET'

@@ -2,7 +2,7 @@
 /// <reference types="node" />
 import type { Data, WriteOptions } from './bytes'
 
-/** Which bytes of a file are read. */
+/** Which bytes of a file are read. An unknown option name throws `ABIO_ERR_INVALID_ARG`. */
 export interface ReadOptions {
   /** First byte to read. @default 0 */
   offset?: number
@@ -45,24 +45,63 @@ export function writeFileSync(path: string | URL, data: Data | Data[], options?:
 export function writeFile(path: string | URL, data: Data | Data[], options?: WriteOptions): Promise<number>
 
 /**
+ * Options of {@link readFile} and {@link readFileSync}: {@link ReadOptions}, and Node's
+ * `encoding`.
+ */
+export interface ReadFileOptions extends ReadOptions {
+  /**
+   * Decode the bytes read into a string, as Node's `fs.readFile` does (any encoding `Buffer`
+   * knows: `'utf8'`, `'latin1'`, `'base64'`, `'hex'`, …; a BOM is kept, invalid UTF-8
+   * becomes U+FFFD). `null` or absent: an `ArrayBuffer`.
+   */
+  encoding?: BufferEncoding | null
+}
+
+/** {@link ReadFileOptions} that decode to a string: an encoding, or options naming one. */
+export type ReadTextOptions = BufferEncoding | (ReadFileOptions & { encoding: BufferEncoding })
+
+/**
+ * {@link ReadFileOptions} that read bytes (no encoding). An object: a string (which has a
+ * `length`) is no options object.
+ */
+export type ReadBytesOptions = ReadFileOptions & { encoding?: null } & object
+
+/**
  * Reads `path` (or the part `options` selects) into a new `ArrayBuffer` whose `byteLength`
  * is exactly the bytes read; large results are handed over from Rust without a copy.
- * Files over 2 GiB work.
+ * Files over 2 GiB work. With an encoding (`readFileSync(path, 'utf8')`, or
+ * `{ encoding }`), returns the bytes decoded into a string instead, as Node's does.
  *
- * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for a bad argument.
+ * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for a bad argument, an unknown option
+ *   name or an encoding `Buffer` does not know.
  * @throws {RangeError} `code: 'ABIO_ERR_FILE_TOO_LARGE'` over `maxSize` (or over 2 GiB - 1
  *   from a file of unknown size without `maxSize`).
+ * @throws {Error} `code: 'ERR_STRING_TOO_LONG'` when the decoded string would be longer than
+ *   V8's limit (about 512 MiB of characters).
  * @throws {SystemError} when the OS refuses.
  */
-export function readFileSync(path: string | URL, options?: ReadOptions): ArrayBuffer
+export function readFileSync(path: string | URL, options: ReadTextOptions): string
+export function readFileSync(path: string | URL, options?: ReadBytesOptions): ArrayBuffer
+export function readFileSync(
+  path: string | URL,
+  options?: BufferEncoding | (ReadFileOptions & object),
+): ArrayBuffer | string
 
 /**
  * Reads `path` off the JS thread, in one trip to the thread pool, into an exact-size
- * `ArrayBuffer`.
+ * `ArrayBuffer`; with an encoding (`readFile(path, 'utf8')`, or `{ encoding }`), resolves
+ * with the bytes decoded into a string instead, as Node's does.
  *
- * @throws {TypeError} synchronously, `code: 'ABIO_ERR_INVALID_ARG'`, for a bad argument.
+ * @throws {TypeError} synchronously, `code: 'ABIO_ERR_INVALID_ARG'`, for a bad argument, an
+ *   unknown option name or an encoding `Buffer` does not know. Rejects as
+ *   {@link readFileSync} throws.
  */
-export function readFile(path: string | URL, options?: ReadOptions): Promise<ArrayBuffer>
+export function readFile(path: string | URL, options: ReadTextOptions): Promise<string>
+export function readFile(path: string | URL, options?: ReadBytesOptions): Promise<ArrayBuffer>
+export function readFile(
+  path: string | URL,
+  options?: BufferEncoding | (ReadFileOptions & object),
+): Promise<ArrayBuffer | string>
 
 /**
  * Reads `path` from `position` into `target` until `target` is full or the file ends;
@@ -98,7 +137,7 @@ export function writeFiles(
  * `ArrayBuffer` per path, in order. Every path is read; if any failed, the promise rejects
  * with the first failure in input order. `options` apply to every file.
  */
-export function readFiles(paths: Array<string | URL>, options?: ReadOptions): Promise<ArrayBuffer[]>
+export function readFiles(paths: Array<string | URL>, options?: ReadOptions & object): Promise<ArrayBuffer[]>
 
 /** The flags `open()` accepts, as Node spells them. */
 export type OpenFlags = 'r' | 'r+' | 'w' | 'w+' | 'a' | 'a+' | 'wx'

@@ -20,14 +20,8 @@ export interface SocketOptions {
   allowHalfOpen?: boolean
 }
 
-/** Where and how to connect: a TCP `host` and `port`, or a Unix socket `path`. */
-export interface ConnectOptions extends SocketOptions {
-  /** Host name or IP; a name is looked up and each address tried in turn. @default 'localhost' */
-  host?: string
-  /** TCP port, 0-65535. Required unless `path` is given. */
-  port?: number
-  /** A Unix domain socket to connect to instead of TCP. */
-  path?: string | URL
+/** The options of {@link connect} other than where to. */
+export interface ConnectCommonOptions extends SocketOptions {
   /** Give up after this many milliseconds: rejects with `code: 'ABIO_ERR_TIMEOUT'`. @default no limit (the OS's) */
   timeout?: number
   /** Cancels the connect: rejects with an `AbortError`; a connection made meanwhile is closed. */
@@ -40,14 +34,34 @@ export interface ConnectOptions extends SocketOptions {
   tls?: boolean | TlsClientOptions
 }
 
-/** Where and how to listen. */
-export interface ListenOptions extends SocketOptions {
-  /** Address to bind. @default '::' (dual-stack), or '0.0.0.0' without IPv6 */
+/** Connect over TCP: a `port`, and a `host`. */
+export interface TcpConnectOptions extends ConnectCommonOptions {
+  /** Host name or IP; a name is looked up and each address tried in turn. @default 'localhost' */
   host?: string
-  /** TCP port; 0 picks a free one (see `server.port`). @default 0 */
-  port?: number
-  /** A Unix domain socket path to listen on instead (removed again by `close()`). */
-  path?: string | URL
+  /** TCP port, 0-65535. */
+  port: number
+  /** Not with `port`: a Unix socket is {@link UnixConnectOptions}. */
+  path?: undefined
+}
+
+/** Connect to a Unix domain socket. */
+export interface UnixConnectOptions extends ConnectCommonOptions {
+  /** The Unix domain socket to connect to. */
+  path: string | URL
+  /** Not with `path`. */
+  host?: undefined
+  /** Not with `path`. */
+  port?: undefined
+}
+
+/**
+ * Where and how to connect: a TCP `port` (and `host`), or a Unix socket `path`, not both.
+ * An unknown option name throws `ABIO_ERR_INVALID_ARG`.
+ */
+export type ConnectOptions = TcpConnectOptions | UnixConnectOptions
+
+/** The options of {@link listen} other than where. */
+export interface ListenCommonOptions extends SocketOptions {
   /** Length of the queue of pending connections. @default 511 */
   backlog?: number
   /** `SO_REUSEPORT`: several processes may listen on the port, the kernel spreads connections. @default false */
@@ -59,7 +73,40 @@ export interface ListenOptions extends SocketOptions {
   tls?: TlsServerOptions | TlsServerOptions[]
   /** Milliseconds a TLS handshake may take, then the connection is dropped. @default 10000 */
   handshakeTimeout?: number
+  /**
+   * Closes the server when it aborts, as Node's `server.listen({ signal })` does: it stops
+   * accepting (as `close()`), open sockets stay open. An already aborted signal closes the
+   * server at once: the promise resolves with it closed (its port free again), without an
+   * error, as Node's listen closes right away. `close()` lets go of the signal.
+   */
+  signal?: AbortSignal
 }
+
+/** Listen over TCP. */
+export interface TcpListenOptions extends ListenCommonOptions {
+  /** Address to bind. @default '::' (dual-stack), or '0.0.0.0' without IPv6 */
+  host?: string
+  /** TCP port; 0 picks a free one (see `server.port`). @default 0 */
+  port?: number
+  /** Not with `host`/`port`: a Unix socket is {@link UnixListenOptions}. */
+  path?: undefined
+}
+
+/** Listen on a Unix domain socket. */
+export interface UnixListenOptions extends ListenCommonOptions {
+  /** A Unix domain socket path to listen on (removed again by `close()`). */
+  path: string | URL
+  /** Not with `path`. */
+  host?: undefined
+  /** Not with `path`. */
+  port?: undefined
+}
+
+/**
+ * Where and how to listen: TCP (`host`, `port`) or a Unix socket `path`, not both. An
+ * unknown option name throws `ABIO_ERR_INVALID_ARG`.
+ */
+export type ListenOptions = TcpListenOptions | UnixListenOptions
 
 /** Options of {@link Socket.sendFile}. */
 export interface SendFileOptions {
@@ -180,7 +227,8 @@ export class Server {
 /**
  * Connects over TCP (IPv4 or IPv6) or to a Unix socket.
  *
- * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad options, synchronously.
+ * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad options or an unknown
+ * option name, synchronously.
  * Rejects with Node-shaped errors (`connect ECONNREFUSED 127.0.0.1:9`, with `code`, `errno`,
  * `syscall`, `address`, `port`), `ENOTFOUND` for unknown hosts, `ABIO_ERR_TIMEOUT`, or an `AbortError`.
  */
@@ -189,11 +237,12 @@ export function connect(options: ConnectOptions): Promise<Socket>
 /**
  * Listens over TCP or on a Unix socket and calls `onConnection` (on the JS thread) with each
  * accepted socket. Resolves once listening. A listening server keeps the process alive
- * until `close()` or `unref()`. A handler that throws, or returns a promise that rejects
+ * until `close()`, `unref()` or the abort of `options.signal`. A handler that throws, or returns a promise that rejects
  * (an `async` one whose client left early), has its socket closed and the error logged
  * with `console.error`; the server goes on accepting.
  *
- * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad options, synchronously.
+ * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for bad options or an unknown
+ * option name, synchronously.
  * Rejects with Node-shaped errors such as `listen EADDRINUSE: address already in use 127.0.0.1:80`.
  */
 export function listen(

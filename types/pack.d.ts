@@ -2,10 +2,13 @@
 /// <reference types="node" />
 import type { Bytes, WriteOptions } from './bytes'
 
-/** How parts are packed. */
+/** The alignments `pack` takes: a power of two, 8 to 4096. */
+export type PackAlign = 8 | 16 | 32 | 64 | 128 | 256 | 512 | 1024 | 2048 | 4096
+
+/** How parts are packed. An unknown option name throws `ABIO_ERR_INVALID_ARG`. */
 export interface PackOptions {
   /** Alignment of every part's data offset from the packed start: a power of two, 8 to 4096. @default 8 */
-  align?: number
+  align?: PackAlign
   /** Store a CRC32C of every part (and of the header), checked by `unpack` unless `verify: false`. @default true */
   checksum?: boolean
 }
@@ -14,11 +17,30 @@ export interface PackOptions {
 export type Parts = Bytes[] | Record<string, Bytes>
 
 /**
- * The views `unpack` gives back: for a list, an array in order; for a record, an object by name. Each part comes back
- * as the kind it was packed as (`Float64Array` as `Float64Array`, `DataView` as `DataView`); `Buffer`s and bare
- * `ArrayBuffer`s come back as `Uint8Array`s.
+ * The view one part comes back as from `unpack`: the kind it was packed as (`Float64Array` as `Float64Array`,
+ * `DataView` as `DataView`); a `Buffer` or a bare `ArrayBuffer`/`SharedArrayBuffer` as a `Uint8Array`.
  */
-export type Unpacked = ArrayBufferView[] | Record<string, ArrayBufferView>
+export type UnpackedPart<T> = [T] extends [Buffer]
+  ? Uint8Array
+  : [T] extends [ArrayBuffer | SharedArrayBuffer]
+    ? Uint8Array
+    : [T] extends [ArrayBufferView]
+      ? T
+      : ArrayBufferView
+
+/**
+ * The views `unpack` gives back: for a list, an array in order; for a record, an object by name. Each part comes back
+ * as the kind it was packed as ({@link UnpackedPart}). `Unpacked<P>` is what the parts `P` given to `pack` come back
+ * as (`Unpacked<{ a: Float32Array; b: Buffer }>` is `{ a: Float32Array; b: Uint8Array }`, a tuple stays a tuple);
+ * `Unpacked` alone is any list or record of views.
+ */
+export type Unpacked<P extends PartsShape<P> = Parts> = { [K in keyof P]: UnpackedPart<P[K]> }
+
+/**
+ * What `unpack<P>` accepts as `P`: a record (type or interface) or a list (array or tuple) of `Bytes`, as given to
+ * `pack`, or of the views that come back.
+ */
+export type PartsShape<P> = { readonly [K in keyof P]: Bytes }
 
 /**
  * Packs several typed arrays into one new `Buffer`: a header (format in docs/FORMAT.md), then each part at an aligned
@@ -47,11 +69,31 @@ export function packInto(target: ArrayBufferView, parts: Parts, options?: PackOp
  * underlying buffer is not a multiple of its element size (because `packed` itself sits at such an offset) is
  * copied instead. Every length and offset is checked against `packed` first.
  *
+ * `unpack<P>(packed)` types the result as what the parts `P` come back as, without a cast:
+ * `unpack<{ pos: Float32Array; ids: Uint32Array }>(buf).pos` is a `Float32Array`; `unpack<typeof parts>(buf)` for
+ * the `parts` given to `pack`. The type argument is a promise the caller makes (nothing checks the pack holds
+ * those kinds at run time); without it, the result is any {@link Unpacked}.
+ *
  * @throws {Error} `code: 'ABIO_ERR_BAD_FORMAT'` for anything that breaks a rule of the format (wrong magic, newer
  *   version, truncated, out of range, overlapping, …); `code: 'ABIO_ERR_CHECKSUM'` when a CRC32C does not match
  *   (`verify: false` skips the part checksums).
  */
-export function unpack(packed: Bytes, options?: { verify?: boolean }): Unpacked
+export function unpack<P extends PartsShape<P> = Parts>(packed: Bytes, options?: UnpackOptions): Unpacked<P>
+
+/** Options of {@link unpack}. */
+export interface UnpackOptions {
+  /** Check the part checksums (the header's is always checked). @default true */
+  verify?: boolean
+}
+
+/** Options of {@link loadPacked}. */
+export interface LoadPackedOptions extends UnpackOptions {
+  /**
+   * Map the file privately instead of reading it: pages load as they are touched, and writes to the views stay
+   * private. See {@link loadPacked} for the risk. @default false
+   */
+  mmap?: boolean
+}
 
 /**
  * Writes the pack of `parts` to `path` with one `writev` straight from the parts: the packed buffer is never built in
@@ -64,6 +106,10 @@ export function savePacked(path: string | URL, parts: Parts, options?: PackOptio
  * Reads a pack file and unpacks it (views into the file's bytes). With `mmap: true` the file is mapped privately
  * instead of read: pages load as they are touched, and writes to the views stay private. **If another process
  * truncates the file while it is mapped, touching the lost pages raises SIGBUS and kills the process** (as with
- * `Bun.mmap`): use `mmap` only for files nobody else changes.
+ * `Bun.mmap`): use `mmap` only for files nobody else changes. `loadPacked<P>(path)` types the result as
+ * {@link unpack}`<P>` does.
  */
-export function loadPacked(path: string | URL, options?: { verify?: boolean; mmap?: boolean }): Promise<Unpacked>
+export function loadPacked<P extends PartsShape<P> = Parts>(
+  path: string | URL,
+  options?: LoadPackedOptions,
+): Promise<Unpacked<P>>

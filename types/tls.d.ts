@@ -9,7 +9,7 @@ import type { Data } from './bytes'
  * or key that does not parse throws then). TLS 1.2 and 1.3 only, rustls's cipher suites,
  * no renegotiation. Several of them (an array) are chosen by the name the client asks for
  * (SNI); a client that names none, or another, gets the first without `serverName`
- * (else the first).
+ * (else the first). An unknown option name throws `ABIO_ERR_INVALID_ARG`.
  */
 export interface TlsServerOptions {
   /** The certificate chain, PEM: the server's certificate first, then intermediates. */
@@ -44,8 +44,25 @@ export interface TlsServerOptions {
  * `DEPTH_ZERO_SELF_SIGNED_CERT`, `SELF_SIGNED_CERT_IN_CHAIN`, `CERT_HAS_EXPIRED`,
  * `CERT_NOT_YET_VALID`, `ERR_TLS_CERT_ALTNAME_INVALID`; an alert from the server with
  * `ERR_SSL_…_ALERT_…`; a server that does not speak TLS with `ERR_SSL_WRONG_VERSION_NUMBER`.
+ * `cert` and `key` come together (one alone does not type-check; it throws at run time). An
+ * unknown option name throws `ABIO_ERR_INVALID_ARG`.
  */
-export interface TlsClientOptions {
+export type TlsClientOptions = TlsClientFields & TlsClientCertificate
+
+/**
+ * A client certificate: `cert` and `key` both, or neither.
+ */
+export type TlsClientCertificate =
+  | {
+      /** A client certificate chain (PEM), with `key`. */
+      cert: Data
+      /** The client certificate's private key (PEM). */
+      key: Data
+    }
+  | { cert?: undefined; key?: undefined }
+
+/** The fields of {@link TlsClientOptions}. */
+export interface TlsClientFields {
   /** Certificates (PEM) trusted instead of the default roots. */
   ca?: Data | Data[]
   /** `false` accepts any certificate (the handshake's signatures are still checked). @default true */

@@ -1,7 +1,7 @@
 // abio's public typings: WebSockets, server and client. Re-exported by ../index.d.ts.
 /// <reference types="node" />
 import type { Data } from './bytes'
-import type { TlsClientOptions } from './tls'
+import type { TlsClientFields, TlsClientOptions } from './tls'
 
 /** Options of one WebSocket connection, server or client. */
 export interface WebSocketConnectionOptions {
@@ -19,7 +19,10 @@ export interface WebSocketConnectionOptions {
   pingInterval?: number
 }
 
-/** `serve({ websocket })`: upgrades, and the connections' events (on the JS thread). */
+/**
+ * `serve({ websocket })`: upgrades, and the connections' events (on the JS thread). An
+ * unknown option name throws `ABIO_ERR_INVALID_ARG`.
+ */
 export interface WebSocketOptions extends WebSocketConnectionOptions {
   /** Take upgrades only on this path (others are served as HTTP). @default any path */
   path?: string
@@ -80,8 +83,14 @@ export class WebSocket {
   [Symbol.asyncIterator](): AsyncIterator<ArrayBuffer | string>
 }
 
-/** Options of {@link connectWebSocket}; for `wss:` also Node's TLS options ({@link TlsClientOptions}). */
-export interface ConnectWebSocketOptions extends WebSocketConnectionOptions, TlsClientOptions {
+/**
+ * Options of {@link connectWebSocket}; for `wss:` also Node's TLS options ({@link TlsClientOptions}). An unknown
+ * option name throws `ABIO_ERR_INVALID_ARG`.
+ */
+export type ConnectWebSocketOptions = ConnectWebSocketFields & TlsClientOptions
+
+/** The fields of {@link ConnectWebSocketOptions}. */
+export interface ConnectWebSocketFields extends WebSocketConnectionOptions, TlsClientFields {
   /** Headers of the upgrade request (e.g. `authorization`, `cookie`). */
   headers?: Record<string, string>
   /** Aborts the connect (an `AbortError`). */
