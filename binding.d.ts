@@ -57,6 +57,31 @@ export declare class FileHandle {
   close(): Promise<void>
 }
 
+/**
+ * The JS end of a streamed response body (lib/http.js feeds it from the handler's
+ * `ReadableStream` or async iterable).
+ */
+export declare class NativeBodySink {
+  /**
+   * Queues `part` (held, not copied, until written); `false` once [`HIGH_WATER`] bytes
+   * wait: then wait for `drained()`. Throws `ABIO_ERR_CLOSED` when the client is gone or
+   * the body ended.
+   */
+  write(part: string | ArrayBufferView): boolean
+  /**
+   * Resolves once the queue is below half of [`HIGH_WATER`] (at once if it is);
+   * rejects with `ABIO_ERR_CLOSED` when the client is gone.
+   */
+  drained(): Promise<void>
+  /** Ends the body once what is queued is sent. Further calls do nothing. */
+  end(): void
+  /**
+   * Fails the body (the handler's stream errored): the client sees a cut response (the
+   * connection closed without the body's end), never one that looks whole.
+   */
+  abort(): void
+}
+
 /** A listening HTTP server (the native half of `lib/http.js`'s `HttpServer`). */
 export declare class NativeHttpServer {
   /** The address it listens on. */
@@ -101,11 +126,29 @@ export declare class NativeRequest {
    */
   bodyToFile(path: string, flags: number, mode: number, token?: CancelToken | undefined | null): Promise<number>
   /**
+   * Reads the next piece of the body as it arrives: an exact `ArrayBuffer`, or `null` at
+   * its end. Past `maxBodySize` it rejects with `ABIO_ERR_BODY_TOO_LARGE` (the answer will
+   * be 413). One read at a time; instead of `body()`/`bodyToFile()`.
+   */
+  read(): Promise<ArrayBuffer | null>
+  /**
+   * Resolves once the exchange is over: `true` when the client went away before the answer
+   * was sent whole (the connection closed), `false` when it was answered.
+   */
+  closed(): Promise<boolean>
+  /**
    * Answers: `status`, `headers` (name, value, name, value, ...; `content-length` and
    * `transfer-encoding` are abio's), and `body` held until sent, or the file `file`
    * (opened when the answer is sent: a missing file is 404). A second answer is ignored.
    */
   respond(status: number, headers: Array<string>, body?: string | ArrayBufferView | undefined, file?: string | undefined | null): void
+  /**
+   * Answers with `status` and `headers` now and a body written as it is produced through
+   * the sink returned (chunked, unless `headers` has a `content-length`, which the body
+   * must then match). A refused body (413, 400) or a second answer gives a sink whose
+   * writes throw `ABIO_ERR_CLOSED`.
+   */
+  respondStream(status: number, headers: Array<string>): NativeBodySink
 }
 
 /** A listening server (the native half of `lib/net.js`'s `Server`). */

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.FileHandle = nativeBinding.FileHandle
+module.exports.NativeBodySink = nativeBinding.NativeBodySink
 module.exports.NativeHttpServer = nativeBinding.NativeHttpServer
 module.exports.NativeRequest = nativeBinding.NativeRequest
 module.exports.NativeServer = nativeBinding.NativeServer
