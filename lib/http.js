@@ -16,13 +16,36 @@ const {
   checkPort,
   checkSignal,
   isThenable,
+  optionNames,
 } = require('./args')
-const { Listening, nativeOf } = require('./net')
+const { Listening, nativeOf, closeOnAbort } = require('./net')
 const { serverContext, handshakeTimeout, HTTP1 } = require('./tls')
 const { serverOptions, flushPending } = require('./ws')
 const { ServeRequest, GlobalResponse, keptOf, installGlobals } = require('./web')
 
 /** @typedef {import('../binding.js').NativeRequest} NativeRequest */
+
+const SERVE_KEYS = optionNames([
+  'host',
+  'port',
+  'routes',
+  'fetch',
+  'maxBodySize',
+  'maxHeaderSize',
+  'headersTimeout',
+  'idleTimeout',
+  'bodyTimeout',
+  'reusePort',
+  'websocket',
+  'tls',
+  'handshakeTimeout',
+  'signal',
+  'overrideGlobalObjects',
+])
+const RELOAD_KEYS = optionNames(['routes', 'tls'])
+const ROUTE_KEYS = optionNames(['body', 'file', 'contentType', 'headers'])
+const ANSWER_KEYS = optionNames(['status', 'headers', 'body'])
+const FILE_KEYS = optionNames(['file'])
 
 const OCTETS = 'application/octet-stream'
 const TEXT = 'text/plain; charset=utf-8'
@@ -95,6 +118,7 @@ function routeTable(routes, name) {
     /** @type {string[]} */
     let extra = []
     if (isShape(route)) {
+      checkObject(route, at, ROUTE_KEYS)
       if (route.file !== undefined) {
         if (route.body !== undefined) throw invalidValue(at, 'has both body and file', route)
         file = resolve(checkPath(route.file, `${at}.file`))
@@ -253,12 +277,12 @@ function send(native, res) {
       body = res.body
     }
   } else {
-    const o = checkObject(res, 'the response')
+    const o = checkObject(res, 'the response', ANSWER_KEYS)
     if (o === undefined) return native.respond(200, [], undefined, undefined)
     if (o.status !== undefined) status = checkStatus(o.status, 'the response status')
     flat = flatHeaders(o.headers, 'the response headers', true)
     body = o.body
-    if (isShape(body) && !isStream(body) && !(body instanceof Blob) && body.file !== undefined)
+    if (isShape(body) && !isStream(body) && !(body instanceof Blob) && checkObject(body, 'the response body', FILE_KEYS))
       return native.respond(status, flat, undefined, resolve(checkPath(body.file, 'the response body.file')))
     if (body instanceof Blob) return send(native, new GlobalResponse(body, { status, headers: flat2pairs(flat) }))
   }
@@ -367,7 +391,7 @@ class HttpServer extends Listening {
    * @param {unknown} options
    */
   reload(options) {
-    const o = checkObject(options, 'options')
+    const o = checkObject(options, 'options', RELOAD_KEYS)
     if (o === undefined) throw invalidType('options', 'an object { routes, tls }', options)
     // Only what is given is replaced: `{ tls }` alone keeps the routes.
     const routes = o.tls !== undefined && o.routes === undefined ? undefined : routeTable(o.routes, 'options.routes')
@@ -379,7 +403,7 @@ class HttpServer extends Listening {
  * @param {unknown} [options]
  */
 function serve(options) {
-  const o = checkObject(options, 'options') ?? {}
+  const o = checkObject(options, 'options', SERVE_KEYS) ?? {}
   if (o.fetch !== undefined && typeof o.fetch !== 'function')
     throw invalidType('options.fetch', 'a function (req) => Response | Promise<Response>', o.fetch)
   const host = o.host ?? undefined
@@ -429,11 +453,7 @@ function serve(options) {
     origin.server = server
     // Closed when the signal aborts, as Deno's serve and Node's listen do (at once when it
     // already has).
-    if (signal !== undefined) {
-      if (signal.aborted) server.close()
-      else signal.addEventListener('abort', () => server.close(), { once: true })
-    }
-    return server
+    return closeOnAbort(server, signal)
   })
 }
 
