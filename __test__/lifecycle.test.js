@@ -272,7 +272,7 @@ describe('worker_threads', () => {
   // design.md section 2: at a worker's teardown every operation holding its memory is stopped
   // before the teardown returns. The peer paused after 1 MiB; the worker is terminated and
   // fresh memory filled with 0xEE; the peer then reads on. Before the fix the peer got 0xEE.
-  test.each(['route', 'fetch', 'request', 'download', 'send', 'broadcast', 'tcp', 'tls'])(
+  test.each(['route', 'fetch', 'stream', 'request', 'download', 'send', 'broadcast', 'tcp', 'tls'])(
     'a worker terminated while its held 32 MiB is being sent (%s): the peer gets exact bytes or a cut, never freed memory',
     (kind) => {
       const run = runFixture([path.join(FIX, 'workers-held.js'), kind], { timeout: 60000 })
