@@ -206,7 +206,6 @@ function report(what, err) {
  * @param {ReadableStream | AsyncIterable<unknown>} source
  */
 async function pump(native, status, flat, source) {
-  const sink = native.respondStream(status, flat)
   /** @type {() => Promise<IteratorResult<unknown>>} */
   let next
   /** @type {(reason: unknown) => void} */
@@ -221,6 +220,8 @@ async function pump(native, status, flat, source) {
     next = () => it.next()
     stop = () => void it.return?.()?.catch(() => {})
   }
+  // Only once the source could be read (a locked or used stream throws above: a 500).
+  const sink = native.respondStream(status, flat)
   let left = false
   native.closed().then((gone) => {
     if (gone && !left) {
