@@ -357,3 +357,46 @@ async function websocket(): Promise<void> {
 }
 
 void websocket
+
+async function streams(): Promise<void> {
+  const { Readable, Writable, Duplex } = await import('node:stream')
+  const { pipeline } = await import('node:stream/promises')
+  const { createReadStream, createWriteStream } = await import('node:fs')
+  const sock = await abio.connect({ port: 1 })
+  const r: ReadableStream<Uint8Array> = sock.readable
+  const w: WritableStream<abio.Data> = sock.writable
+  const writer = sock.writable.getWriter()
+  await writer.write(new Float64Array(2))
+  await writer.write('text')
+  await writer.close()
+  for await (const chunk of sock.readable) {
+    const u8: Uint8Array = chunk
+    void u8
+  }
+  await pipeline(createReadStream('/tmp/a'), Writable.fromWeb(sock.writable))
+  await pipeline(Readable.fromWeb(sock.readable), createWriteStream('/tmp/b'))
+  await pipeline(
+    createReadStream('/tmp/a'),
+    Duplex.fromWeb({ readable: sock.readable, writable: sock.writable }),
+    createWriteStream('/tmp/b'),
+  )
+  await pipeline(createReadStream('/tmp/a'), Duplex.fromWeb(sock), createWriteStream('/tmp/b'))
+  // @ts-expect-error the readable is read, not assigned
+  sock.readable = r
+  // @ts-expect-error chunks are Data
+  await sock.writable.getWriter().write(42)
+
+  const ws = await abio.connectWebSocket('ws://localhost:1/')
+  const messages: ReadableStream<ArrayBuffer | string> = ws.readable
+  const out: WritableStream<abio.Data> = ws.writable
+  await ws.readable.pipeTo(ws.writable)
+  await pipeline(
+    Readable.fromWeb(ws.readable, { objectMode: true }),
+    Writable.fromWeb(ws.writable, { objectMode: true }),
+  )
+  // @ts-expect-error messages are strings or ArrayBuffers
+  const wrong: ReadableStream<Uint8Array> = ws.readable
+  void [w, messages, out, wrong]
+}
+
+void streams

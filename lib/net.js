@@ -5,6 +5,7 @@
 
 const binding = require('../binding.js')
 const { toHeldData, toHeldPart } = require('./bytes')
+const { pullStream, sinkStream } = require('./streams')
 const { serverContext, connectContext, handshakeTimeout } = require('./tls')
 const { invalidType, invalidValue, outOfRange, abortError, closedError } = require('./errors')
 const {
@@ -132,6 +133,11 @@ class Socket {
   #head = 0
   // Of those, how many Rust has (the rest are in #batch).
   #handed = 0
+  // The web streams, made on first access.
+  /** @type {ReadableStream<Uint8Array> | undefined} */
+  #readable
+  /** @type {WritableStream<unknown> | undefined} */
+  #writable
   #flushTask = () => {
     this.#flushQueued = false
     this.#flush()
@@ -276,6 +282,28 @@ class Socket {
       if (chunk === null) return
       yield chunk
     }
+  }
+
+  /**
+   * The bytes that arrive, as a WHATWG ReadableStream of `Uint8Array`s over the exact
+   * `ArrayBuffer`s `read()` returns; one read per chunk a reader asks for.
+   */
+  get readable() {
+    this.#readable ??= pullStream(
+      () => this.read().then((ab) => (ab === null ? undefined : new Uint8Array(ab))),
+      () => this.close(),
+    )
+    return this.#readable
+  }
+
+  /** A WHATWG WritableStream: chunks are `write()`n, close() is `end()`, abort() is `close()`. */
+  get writable() {
+    this.#writable ??= sinkStream(
+      (chunk) => this.write(chunk),
+      () => this.end(),
+      () => this.close(),
+    )
+    return this.#writable
   }
 
   end() {

@@ -5,7 +5,8 @@
 
 const binding = require('../binding.js')
 const { toPart, held } = require('./bytes')
-const { invalidType, invalidValue, outOfRange } = require('./errors')
+const { invalidType, invalidValue, outOfRange, closedError } = require('./errors')
+const { pullStream, sinkStream } = require('./streams')
 const { optionNames, checkObject, checkIndex, checkSignal, headerRecord, parseUrl, withSignal } = require('./args')
 const { requestContext, TLS_CLIENT_KEYS } = require('./tls')
 
@@ -30,6 +31,12 @@ const CLIENT_KEYS = optionNames(CONNECTION_KEYS, TLS_CLIENT_KEYS, ['headers', 's
 
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 const DEFAULT_BACKPRESSURE = 1024 * 1024
+// Close codes that end `readable` (and `writable.close()`) normally: normal closure, going
+// away, none given. Any other ends them with an error.
+const NORMAL_CLOSE = new Set([1000, 1001, 1005])
+// The code `readable.cancel(reason)` and `writable.abort(reason)` close with when the reason is
+// an error: the peer learns the stream failed ("internal error", RFC 6455 7.4.1).
+const FAILED_CLOSE = 1011
 // Messages an async iterator may have waiting before reading pauses.
 const INBOX_HIGH = 1024
 
@@ -142,6 +149,27 @@ function serverOptions(value) {
 }
 
 /**
+ * The close code of a cancel or abort: 1000 without a reason or for an `AbortError` (a consumer
+ * that stopped: a Node stream destroyed without an error gives one), 1011 for any other.
+ * @param {unknown} reason
+ */
+function closeCodeFor(reason) {
+  if (reason === undefined || reason === null) return 1000
+  return /** @type {{ name?: unknown }} */ (reason).name === 'AbortError' ? 1000 : FAILED_CLOSE
+}
+
+/**
+ * What `readable` and `writable.close()` fail with after a close that is not normal.
+ * @param {number} code
+ * @param {string} reason
+ */
+function abnormalClose(code, reason) {
+  const err = closedError('WebSocket')
+  err.message = `The WebSocket closed with code ${code}${reason === '' ? '' : ` (${reason})`}`
+  return Object.assign(err, { closeCode: code, reason })
+}
+
+/**
  * @param {string} what
  * @param {unknown} err
  */
@@ -176,6 +204,13 @@ class WebSocket {
   #closedPromise
   /** @type {(closed: { code: number, reason: string }) => void} */
   #resolveClosed = () => {}
+  /** @type {{ code: number, reason: string } | undefined} */
+  #closeInfo
+  // The web streams, made on first access.
+  /** @type {ReadableStream<Message> | undefined} */
+  #readable
+  /** @type {WritableStream<unknown> | undefined} */
+  #writable
   // For async iteration: messages not taken yet, and the consumers waiting for one.
   /** @type {Message[]} */
   #inbox = []
@@ -299,10 +334,7 @@ class WebSocket {
     const r = reason === undefined ? '' : reason
     if (typeof r !== 'string') throw invalidType('reason', 'of type string', r)
     if (Buffer.byteLength(r) > 123) throw outOfRange('reason', 'at most 123 bytes in UTF-8', r)
-    if (this.#closing || this.#closed) return
-    this.#closing = true
-    this.#flush()
-    this.#native.close(c, r)
+    this.#closeWith(c, r)
   }
 
   /** Settles with `{ code, reason }` when the connection is gone. */
@@ -310,7 +342,11 @@ class WebSocket {
     return this.#closedPromise
   }
 
-  async *[Symbol.asyncIterator]() {
+  /**
+   * The next message not taken yet, or `undefined` once the connection is gone.
+   * @returns {Promise<Message | undefined>}
+   */
+  async #take() {
     while (true) {
       if (this.#inbox.length !== 0) {
         const m = this.#inbox.shift()
@@ -318,12 +354,77 @@ class WebSocket {
           this.#paused = false
           this.#native.pause(false)
         }
-        yield m
-        continue
+        return m
       }
-      if (this.#closed) return
+      if (this.#closed) return undefined
       await new Promise((resolve) => this.#waiting.push(resolve))
     }
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const m = await this.#take()
+      if (m === undefined) return
+      yield m
+    }
+  }
+
+  /**
+   * The messages, as a WHATWG ReadableStream (taken from the queue the async iterator reads):
+   * ends at a normal close, errors at any other.
+   */
+  get readable() {
+    this.#readable ??= pullStream(
+      async () => {
+        const m = await this.#take()
+        if (m === undefined) this.#checkClose()
+        return m
+      },
+      (reason) => this.#closeWith(closeCodeFor(reason)),
+    )
+    return this.#readable
+  }
+
+  /**
+   * A WHATWG WritableStream of messages: each chunk is `send()`, waiting for `drained()` when
+   * over `backpressureLimit` or held; close() closes with 1000, abort(error) with 1011.
+   */
+  get writable() {
+    this.#writable ??= sinkStream(
+      async (chunk) => {
+        if (this.#closing || this.#closed) throw closedError('WebSocket')
+        const ok = this.send(chunk)
+        // A held payload (over COPY_IN) is the caller's memory until sent: the chunk is done then.
+        const held =
+          typeof chunk === 'object' && chunk !== null && /** @type {ArrayBufferView} */ (chunk).byteLength > COPY_IN
+        if (!ok || held) await this.drained()
+      },
+      async () => {
+        this.#closeWith(1000)
+        await this.#closedPromise
+        this.#checkClose()
+      },
+      (reason) => this.#closeWith(closeCodeFor(reason)),
+    )
+    return this.#writable
+  }
+
+  /** Throws what the streams end with if the connection closed other than normally. */
+  #checkClose() {
+    const info = this.#closeInfo
+    if (info !== undefined && !NORMAL_CLOSE.has(info.code)) throw abnormalClose(info.code, info.reason)
+  }
+
+  /**
+   * Starts the closing handshake with `code` and `reason` (checked by the caller), unless
+   * closing already.
+   * @param {number} code
+   */
+  #closeWith(code, reason = '') {
+    if (this.#closing || this.#closed) return
+    this.#closing = true
+    this.#flush()
+    this.#native.close(code, reason)
   }
 
   /**
@@ -357,6 +458,7 @@ class WebSocket {
    */
   [ended](code, reason) {
     this.#closed = true
+    this.#closeInfo = { code, reason }
     this.#dropBatch()
     this.#resolveClosed({ code, reason })
     this.#wake()

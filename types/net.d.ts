@@ -1,5 +1,6 @@
 // abio's public typings: TCP and Unix sockets. Re-exported by ../index.d.ts.
 /// <reference types="node" />
+import type { ReadableStream, WritableStream } from 'node:stream/web'
 import type { Data } from './bytes'
 import type { TlsClientOptions, TlsServerOptions } from './tls'
 
@@ -175,6 +176,29 @@ export class Socket {
    * does not close the socket.
    */
   [Symbol.asyncIterator](): AsyncIterator<ArrayBuffer>
+  /**
+   * The bytes that arrive, as a WHATWG `ReadableStream` (made on first access, the same one
+   * after). Each chunk is a `Uint8Array` over the exact `ArrayBuffer` a `read()` returned (no
+   * copy); a read is made only when a reader asks for a chunk, so nothing is read ahead and a
+   * slow reader slows the peer (TCP flow control). Ends at the end of the stream; errors with
+   * the error a read rejects with (`ECONNRESET`, `ABIO_ERR_CLOSED` after `close()`, ...).
+   * `cancel()` closes the socket (as destroying a Node socket does). Do not mix it with
+   * `read()` calls or `for await`: each chunk goes to one of them.
+   *
+   * With {@link Socket.writable}: `Duplex.fromWeb(socket)`, `Readable.fromWeb(socket.readable)`,
+   * and `stream.pipeline(socket, dest)` / `pipeline(source, socket)` (pipeline takes an object
+   * with `readable` and `writable` as a transform).
+   */
+  readonly readable: ReadableStream<Uint8Array>
+  /**
+   * A WHATWG `WritableStream` that `write()`s each chunk (any {@link Data}; made on first
+   * access, the same one after). A chunk over 16 KiB is held, not copied (a smaller one is
+   * copied), until the kernel took all of it, which is when the stream asks for the next: a
+   * peer that does not read stops the writer after the socket's buffers. A write that fails errors the stream (`EPIPE`, `ECONNRESET`, ...).
+   * `close()` ends our side after the writes, as {@link Socket.end} (the peer reads the end of the
+   * stream, the socket can still read); `abort()` closes the socket.
+   */
+  readonly writable: WritableStream<Data>
   /** Ends our side (`shutdown(SHUT_WR)`) after the pending writes; later writes reject with `ABIO_ERR_CLOSED`. */
   end(): Promise<void>
   /**

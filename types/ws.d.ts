@@ -1,5 +1,6 @@
 // abio's public typings: WebSockets, server and client. Re-exported by ../index.d.ts.
 /// <reference types="node" />
+import type { ReadableStream, WritableStream } from 'node:stream/web'
 import type { Data } from './bytes'
 import type { TlsClientFields, TlsClientOptions } from './tls'
 
@@ -81,6 +82,31 @@ export class WebSocket {
    * ends when the connection closes. Breaking out does not close the connection.
    */
   [Symbol.asyncIterator](): AsyncIterator<ArrayBuffer | string>
+  /**
+   * The incoming messages as a WHATWG `ReadableStream` (made on first access, the same one
+   * after): an exact `ArrayBuffer` for binary, a string for text. It takes them from the queue
+   * the async iterator reads (so not those a server's `message` handler takes); nothing is
+   * read ahead of its reader beyond what the connection buffers (it stops reading the socket
+   * when 1024 messages wait). Ends when the connection closes with 1000, 1001 or 1005 (no
+   * code); errors at any other close (1006 when the peer vanished, 1009, 1011, 4000, ...) with
+   * `code: 'ABIO_ERR_CLOSED'`, and `closeCode` and `reason` set. `cancel(reason)` closes the
+   * connection: with 1011 when `reason` is an error other than an `AbortError` (a failed
+   * consumer: `Readable.fromWeb`'s stream destroyed with an error), else with 1000 (breaking out
+   * of a `for await` over it, or over `Readable.fromWeb(ws.readable)`).
+   */
+  readonly readable: ReadableStream<ArrayBuffer | string>
+  /**
+   * A WHATWG `WritableStream` of messages (made on first access, the same one after): each
+   * chunk is {@link WebSocket.send}'s `data` (a string as text, bytes as binary; `Writable.fromWeb`
+   * turns strings into bytes unless given `objectMode: true`). A chunk is done (the stream
+   * asks for the next) at once when it was copied (16 KiB or less) and under
+   * `backpressureLimit`; otherwise once `drained()` resolves, so held memory is let go before
+   * the writer reuses it. A write after the connection closed rejects with
+   * `code: 'ABIO_ERR_CLOSED'`. `close()` closes the connection with 1000 and resolves when the
+   * closing handshake is over (rejects as `readable` errors if the close was not normal; a
+   * WebSocket has no half-close: reading stops too); `abort(reason)` closes as `readable.cancel(reason)` does (1011 for an error).
+   */
+  readonly writable: WritableStream<Data>
 }
 
 /**

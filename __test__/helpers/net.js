@@ -8,6 +8,7 @@
 // processes. Jest runs each suite in its own realm, so ArrayBuffers are recognised by their
 // tag, not by `instanceof`.
 
+const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const net = require('net')
@@ -232,6 +233,45 @@ let big64
 const big64MiB = () => (big64 ??= rnd(64 * MiB))
 
 // ---------------------------------------------------------------------------
+// Kernel buffers
+
+/** The largest a TCP socket's send buffer and its peer's receive buffer may grow (Linux), plus 1 MiB. */
+function inKernel() {
+  const maxOf = (f) => Number(fs.readFileSync(f, 'utf8').trim().split(/\s+/).pop())
+  return maxOf('/proc/sys/net/ipv4/tcp_wmem') + maxOf('/proc/sys/net/ipv4/tcp_rmem') + MiB
+}
+
+/**
+ * The bytes the kernel holds for the TCP connection between local ports `portA` and `portB`:
+ * both sockets' send and receive queues (Linux's /proc/net/tcp and tcp6); null where the OS
+ * does not say.
+ */
+function kernelQueued(portA, portB) {
+  let total = 0
+  let found = 0
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text
+    try {
+      text = fs.readFileSync(f, 'utf8')
+    } catch {
+      continue
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/)
+      if (cols.length < 5) continue
+      const local = parseInt(cols[1].split(':')[1], 16)
+      const remote = parseInt(cols[2].split(':')[1], 16)
+      if ((local === portA && remote === portB) || (local === portB && remote === portA)) {
+        const [tx, rx] = cols[4].split(':').map((h) => parseInt(h, 16))
+        total += tx + rx
+        found++
+      }
+    }
+  }
+  return found === 0 ? null : total
+}
+
+// ---------------------------------------------------------------------------
 // Errors
 
 function expectAbortError(e) {
@@ -302,6 +342,8 @@ module.exports = {
   frameOf,
   parseFrames,
   big64MiB,
+  inKernel,
+  kernelQueued,
   expectAbortError,
   expectClosed,
   netFields,

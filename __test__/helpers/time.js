@@ -12,4 +12,21 @@ async function within(promise, ms) {
   }
 }
 
-module.exports = { within }
+/**
+ * `read()`'s value once it stopped changing: the same over `times` looks `every` ms apart (a
+ * producer held back by backpressure has stalled), or after `max` ms whatever it is then.
+ */
+async function steady(read, { every = 100, times = 5, max = 20000 } = {}) {
+  const end = Date.now() + max
+  let last = read()
+  let same = 0
+  while (same < times && Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, every))
+    const now = read()
+    same = now === last ? same + 1 : 0
+    last = now
+  }
+  return last
+}
+
+module.exports = { within, steady }
