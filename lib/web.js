@@ -17,6 +17,7 @@ const GlobalRequest = globalThis.Request
 const GlobalResponse = globalThis.Response
 const GlobalHeaders = globalThis.Headers
 const { checkPath, writeOptions, withSignal } = require('./args')
+const { pullStream } = require('./streams')
 
 /** @typedef {import('../binding.js').NativeRequest} NativeRequest */
 /** @typedef {{ scheme: string, host: string }} Origin */
@@ -178,18 +179,14 @@ class ServeRequest {
     const native = this.#native
     const used = this.#used
     this.#used = true
-    this.#stream = new ReadableStream({
-      type: 'bytes',
-      async pull(controller) {
+    this.#stream = pullStream(
+      async () => {
         if (used) throw unusable('the body was already read')
         const piece = await native.read()
-        if (piece === null) {
-          controller.close()
-          // A byte stream's pending BYOB request must be answered even at the end.
-          controller.byobRequest?.respond(0)
-        } else controller.enqueue(new Uint8Array(piece))
+        return piece === null ? undefined : new Uint8Array(piece)
       },
-    })
+      () => {},
+    )
     return this.#stream
   }
 
