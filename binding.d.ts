@@ -249,11 +249,14 @@ export declare class TlsClientContext {}
 /** The TLS side of a server: its certificates, made once from `tls` options. */
 export declare class TlsServerContext {}
 
-/** A response for JS (lib/client.js shapes `headers` into an object). */
+/** A response for JS (lib/client.js makes `headers` a `Headers` when it is first read). */
 export interface ClientResponse {
   /** The final status code. */
   status: number
-  /** Name, value, name, value, ...: names lower-case, values Latin-1, in arrival order. */
+  /**
+   * Name, value, name, value, ...: names lower-case, values Latin-1, in arrival order,
+   * repeated names as separate entries.
+   */
   headers: Array<string>
   /** The whole body, as an exact `ArrayBuffer`. */
   body: ArrayBuffer
@@ -287,8 +290,9 @@ export declare const COPY_IN: number
 export declare const DEFAULT_MAX_FRAME: number
 
 /**
- * Sends a request like [`request`] and streams a 2xx response's body into the file `path`,
- * never holding more than a few pieces of it in memory; resolves with the bytes written.
+ * Sends a request like [`request`] and streams a 2xx response's body (decoded unless
+ * `decompress` is false) into the file `path`, never holding more than a few pieces of it
+ * in memory; resolves with the bytes written.
  * A final status outside 2xx rejects with `ABIO_ERR_HTTP_STATUS` before the file is
  * touched; a failure midway (the server closing, an abort, `maxSize`) leaves no file and no
  * temporary file behind.
@@ -412,7 +416,7 @@ export declare const enum ReadKind {
 
 /**
  * Sends a request to the `http:` or `https:` URL `url` and reads the whole response body (up to
- * `maxSize` bytes) into an exact `ArrayBuffer`.
+ * `maxSize` bytes, decoded unless `decompress` is false) into an exact `ArrayBuffer`.
  */
 export declare function request(options: RequestOptions): Promise<ClientResponse>
 
@@ -435,6 +439,11 @@ export interface RequestOptions {
   maxSize: number
   /** Follow redirects (else a 3xx is the answer). */
   follow: boolean
+  /**
+   * Undo `gzip`, `deflate` and `br` content codings (and send an `accept-encoding` for
+   * them unless `headers` has one).
+   */
+  decompress: boolean
   /** `(done, total)` as body bytes arrive; `total` is -1 when unknown. */
   onProgress?: (done: number, total: number) => void
   /** Set from the call's `AbortSignal`. */

@@ -79,7 +79,7 @@ describe('request', () => {
       expect(r.status).toBe(200)
       expect(tag(r.body)).toBe('[object ArrayBuffer]')
       expectBytes(r.body, expected)
-      expect(r.headers['content-length']).toBe(String(expected.length))
+      expect(r.headers.get('content-length')).toBe(String(expected.length))
     }
     // What the server received, and its content-length.
     s.seen.requests.forEach((q, i) => {
@@ -99,7 +99,7 @@ describe('request', () => {
     expect(s.seen.requests[0].headers['content-length']).toBe(String(bytes.length))
   })
 
-  it('GET by default; response headers lower-cased, repeats joined; request headers sent', async () => {
+  it('GET by default; response headers a Headers, repeats joined by get(); request headers sent', async () => {
     const s = await nodeServer((req, res) => {
       res.setHeader('X-Multi', ['a', 'b'])
       res.setHeader('Content-Type', 'text/plain')
@@ -108,9 +108,10 @@ describe('request', () => {
     const r = await abio.request(new URL(`${s.url}/p?q=1`), { headers: { 'X-Token': 'abc', 'x-num': 5 } })
     expect(r.status).toBe(200)
     expect(Buffer.from(r.body).toString()).toBe('hi abc')
-    expect(r.headers['x-multi']).toBe('a, b')
-    expect(r.headers['content-type']).toBe('text/plain')
-    expect(Object.keys(r.headers).every((k) => k === k.toLowerCase())).toBe(true)
+    expect(r.headers.get('x-multi')).toBe('a, b')
+    expect(r.headers.get('content-type')).toBe('text/plain')
+    expect(tag(r.headers)).toBe('[object Headers]')
+    expect([...r.headers.keys()].every((k) => k === k.toLowerCase())).toBe(true)
     expect(r.url).toBe(`${s.url}/p?q=1`)
     expect(s.seen.requests[0]).toMatchObject({ method: 'GET', url: '/p?q=1' })
     expect(s.seen.requests[0].headers['x-num']).toBe('5')
@@ -125,11 +126,11 @@ describe('request', () => {
       res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(1000))
     })
     const head = await abio.request(s.url, { method: 'head' })
-    expect([head.status, head.body.byteLength, head.headers['content-length']]).toEqual([200, 0, '1000'])
+    expect([head.status, head.body.byteLength, head.headers.get('content-length')]).toEqual([200, 0, '1000'])
     const nc = await abio.request(`${s.url}/204`)
     expect([nc.status, nc.body.byteLength]).toEqual([204, 0])
     const nm = await abio.request(`${s.url}/304`)
-    expect([nm.status, nm.body.byteLength, nm.headers.etag]).toEqual([304, 0, '"x"'])
+    expect([nm.status, nm.body.byteLength, nm.headers.get('etag')]).toEqual([304, 0, '"x"'])
   })
 
   it('reads chunked responses exactly', async () => {
@@ -143,7 +144,7 @@ describe('request', () => {
     })
     const seen = []
     const r = await abio.request(s.url, { onProgress: (d, t) => seen.push([d, t]) })
-    expect(r.headers['transfer-encoding']).toBe('chunked')
+    expect(r.headers.get('transfer-encoding')).toBe('chunked')
     expectBytes(r.body, Buffer.concat(pieces))
     // The total is unknown (null) until the end; the last call has done === total.
     const last = seen[seen.length - 1]
@@ -265,7 +266,7 @@ describe('request', () => {
     const r = await abio.request(`http://127.0.0.1:${server.port}/blob`)
     expect(r.status).toBe(200)
     expectBytes(r.body, body)
-    expect(r.headers['content-type']).toBe('application/octet-stream')
+    expect(r.headers.get('content-type')).toBe('application/octet-stream')
   })
 
   it('an idle pooled connection does not keep the process alive', () => {
@@ -380,7 +381,11 @@ describe('redirects', () => {
   it("redirect: 'manual' returns the 3xx; a redirect to ftp: rejects", async () => {
     const s = await redirecting((req) => (req.url === '/to/301/ftp' ? 'ftp://127.0.0.1/' : '/final'))
     const r = await abio.request(`${s.url}/to/301`, { redirect: 'manual' })
-    expect([r.status, r.headers.location, Buffer.from(r.body).toString()]).toEqual([301, '/final', 'redirect body'])
+    expect([r.status, r.headers.get('location'), Buffer.from(r.body).toString()]).toEqual([
+      301,
+      '/final',
+      'redirect body',
+    ])
     const err = await abio.request(`${s.url}/to/301/ftp`).catch((e) => e)
     expect(err).toMatchObject({ code: 'ABIO_ERR_BAD_REDIRECT', location: 'ftp://127.0.0.1/' })
   })

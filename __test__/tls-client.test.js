@@ -49,7 +49,7 @@ describe('request() over https', () => {
     })
     const r = await abio.request(`${s.url}/big`, { ca: certs().ca.cert })
     expect(r.status).toBe(200)
-    expect(r.headers['x-answer']).toBe('Big')
+    expect(r.headers.get('x-answer')).toBe('Big')
     expect(tag(r.body)).toBe('[object ArrayBuffer]')
     expectBytes(r.body, big)
 
@@ -63,7 +63,7 @@ describe('request() over https', () => {
     ]
     for (const [name, body] of bodies) {
       const got = await abio.request(`${e.url}/echo`, { method: 'POST', body, ca: certs().ca.cert })
-      expect({ name, status: got.status, method: got.headers['x-method'] }).toEqual({
+      expect({ name, status: got.status, method: got.headers.get('x-method') }).toEqual({
         name,
         status: 200,
         method: 'POST',

@@ -289,8 +289,41 @@ async function client(): Promise<void> {
   })
   const status: number = res.status
   const body: ArrayBuffer = res.body
-  const type: string | undefined = res.headers['content-type']
+  const type: string | null = res.headers.get('content-type')
+  const cookies: string[] = res.headers.getSetCookie()
   const url: string = res.url
+  const ok: boolean = res.ok
+  const text: string = await res.text()
+  const json = await res.json<{ n: number }>()
+  const n1: number = json.n
+  const unknownJson: unknown = await res.json()
+  const same: ArrayBuffer = await res.arrayBuffer()
+  void [cookies, ok, text, n1, unknownJson, same]
+  // @ts-expect-error headers is a Headers, not a record
+  void res.headers['content-type']
+  // @ts-expect-error json() is unknown unless the caller says
+  void (await res.json()).n
+  // Headers in every form fetch takes, and arrays for repeated names.
+  const h = new Headers([['x-a', '1']])
+  h.append('cookie', 'a=1')
+  await abio.request('http://x/', { headers: h, decompress: false })
+  await abio.request('http://x/', {
+    headers: [
+      ['x-a', '1'],
+      ['x-a', 2],
+    ],
+  })
+  await abio.request('http://x/', { headers: new Map([['x-a', '1']]) })
+  await abio.request('http://x/', { headers: { cookie: ['a=1', 'b=2'], 'x-n': 3 } })
+  await abio.download('http://x/', '/tmp/z', { headers: h, decompress: true })
+  // @ts-expect-error a pair has a name and a value
+  await abio.request('http://x/', { headers: [['x-a']] })
+  // @ts-expect-error header values are strings or numbers
+  await abio.request('http://x/', { headers: { a: {} } })
+  // @ts-expect-error headers are not a string
+  await abio.request('http://x/', { headers: 'x-a: 1' })
+  // @ts-expect-error decompress is a boolean
+  await abio.request('http://x/', { decompress: 'no' })
   await abio.request(new URL('http://x/'), { method: 'PUT', body: { file: '/tmp/x' } })
   await abio.request('http://x/', { method: 'POST', body: 'text' })
   const n: number = await abio.download('http://x/', '/tmp/y', { atomic: false, mkdirs: true, onProgress: () => {} })

@@ -20,7 +20,7 @@ function server(port = 0) {
 /** GETs `/` and returns the status, the content type and the body as an ArrayBuffer. */
 async function client(port) {
   const res = await abio.request(`http://127.0.0.1:${port}/`)
-  return { status: res.status, type: res.headers['content-type'], body: res.body }
+  return { status: res.status, type: res.headers.get('content-type'), body: res.body }
 }
 
 async function main([portArg] = process.argv.slice(2)) {

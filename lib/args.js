@@ -14,6 +14,12 @@ const MKDIRS = binding.WriteFlag.Mkdirs
 
 /** @typedef {import('../binding.js').CancelToken} CancelToken */
 
+// An HTTP token (RFC 9110 section 5.6.2): header names, methods.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// What Node accepts in a header value: tab, visible ASCII and Latin-1, no CR, LF or NUL.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+const HEADERS_EXPECTED = 'a Headers, an array of [name, value] pairs or an object'
+
 /**
  * Whether `value` is a `URL`, or looks like one (a URL of another realm, or a WHATWG URL
  * polyfill): what Node's `fileURLToPath` accepts.
@@ -114,6 +120,59 @@ function optionNames(...lists) {
  */
 function checkKeys(o, known, name) {
   for (const key in o) if (!known.has(key)) throw unknownOption(name, key, known)
+}
+
+/**
+ * Appends one checked header to `flat`: a token name (lower-cased) and a string or number value.
+ * @param {string[]} flat
+ * @param {unknown} name
+ * @param {unknown} value
+ * @param {string} at the argument's name for errors
+ */
+function pushHeader(flat, name, value, at) {
+  if (typeof name !== 'string') throw invalidType(`${at} name`, 'of type string', name)
+  if (!TOKEN.test(name)) throw invalidValue(at, `has an invalid header name '${name}'`, name)
+  const v = typeof value === 'number' ? String(value) : value
+  if (typeof v !== 'string') throw invalidType(`${at}['${name}']`, 'of type string or number', value)
+  if (!HEADER_VALUE.test(v)) throw invalidValue(`${at}['${name}']`, 'has invalid characters', v)
+  flat.push(name.toLowerCase(), v)
+}
+
+/**
+ * Headers in any form `fetch` takes, as the flat `[name, value, ...]` list Rust takes: names
+ * lower-cased, in order, a repeated name as several entries (sent as several lines):
+ * - a `Headers` (of any realm; it gives each `set-cookie` apart, and other repeated names
+ *   joined with `', '`, as `fetch` sends them);
+ * - an iterable of `[name, value]` pairs (an array of pairs, a `Map`);
+ * - a plain object whose values are strings, numbers, or arrays of them (one entry each, as
+ *   for `set-cookie`).
+ * Names must be HTTP tokens; values strings or numbers, Latin-1 without CR, LF or NUL.
+ * @param {unknown} value
+ * @param {string} name the argument's name for errors
+ * @returns {string[]}
+ * @throws {TypeError} `ABIO_ERR_INVALID_ARG` for anything else
+ */
+function headerList(value, name) {
+  /** @type {string[]} */
+  const flat = []
+  if (value === undefined || value === null) return flat
+  if (typeof value !== 'object') throw invalidType(name, HEADERS_EXPECTED, value)
+  if (typeof (/** @type {Iterable<unknown>} */ (value)[Symbol.iterator]) === 'function') {
+    let i = 0
+    for (const pair of /** @type {Iterable<unknown>} */ (value)) {
+      const at = `${name}[${i++}]`
+      if (!Array.isArray(pair) || pair.length !== 2) throw invalidType(at, 'a [name, value] pair', pair)
+      pushHeader(flat, pair[0], pair[1], name)
+    }
+    return flat
+  }
+  const record = /** @type {Record<string, unknown>} */ (value)
+  for (const k of Object.keys(record)) {
+    const v = record[k]
+    if (Array.isArray(v)) for (const one of v) pushHeader(flat, k, one, name)
+    else pushHeader(flat, k, v, name)
+  }
+  return flat
 }
 
 /**
@@ -312,6 +371,8 @@ module.exports = {
   isThenable,
   checkPath,
   headerRecord,
+  headerList,
+  TOKEN,
   parseUrl,
   optionNames,
   checkKeys,

@@ -12,9 +12,11 @@ const {
   checkPath,
   optionNames,
   WRITE_KEYS,
-  headerRecord,
+  headerList,
+  TOKEN,
   parseUrl,
   checkObject,
+  checkBool,
   checkIndex,
   checkSignal,
   withSignal,
@@ -31,13 +33,10 @@ const REQUEST_KEYS = optionNames(TLS_CLIENT_KEYS, [
   'signal',
   'onProgress',
   'redirect',
+  'decompress',
 ])
 const DOWNLOAD_KEYS = optionNames(REQUEST_KEYS, WRITE_KEYS)
 
-// RFC 9110 section 5.6.2.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-// What Node accepts in a header value: tab, visible ASCII and Latin-1, no CR, LF or NUL.
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 // Methods `fetch` upper-cases (Fetch standard, "normalize a method").
 const NORMALIZED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
 
@@ -65,24 +64,16 @@ function checkMethod(value) {
 }
 
 /**
- * `headers` as the flat name, value, ... list src/client/ takes.
+ * `headers` (a `Headers`, [name, value] pairs or an object) as the flat name, value, ... list
+ * src/client/ takes.
  * @param {unknown} value
  */
 function checkHeaders(value) {
-  const h = checkObject(value, 'options.headers')
-  /** @type {string[]} */
-  const flat = []
-  if (h === undefined) return flat
-  for (const name of Object.keys(h)) {
-    if (!TOKEN.test(name)) throw invalidValue('options.headers', `has an invalid header name '${name}'`, name)
-    const lower = name.toLowerCase()
-    if (lower === 'content-length' || lower === 'transfer-encoding')
-      throw invalidValue('options.headers', `sets '${lower}', which abio sets from the body`, h[name])
-    let v = h[name]
-    if (typeof v === 'number') v = String(v)
-    if (typeof v !== 'string') throw invalidType(`options.headers['${name}']`, 'of type string', v)
-    if (!HEADER_VALUE.test(v)) throw invalidValue(`options.headers['${name}']`, 'has invalid characters', v)
-    flat.push(lower, v)
+  const flat = headerList(value, 'options.headers')
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]
+    if (name === 'content-length' || name === 'transfer-encoding')
+      throw invalidValue('options.headers', `sets '${name}', which abio sets from the body`, flat[i + 1])
   }
   return flat
 }
@@ -138,6 +129,7 @@ function common(o, defaultMax) {
     signal: checkSignal(o.signal, 'options.signal'),
     onProgress: checkProgress(o.onProgress),
     follow: checkRedirect(o.redirect),
+    decompress: o.decompress === undefined || checkBool(o.decompress, 'options.decompress'),
     tls: requestContext(o),
   }
 }
@@ -152,8 +144,58 @@ function common(o, defaultMax) {
  * @returns {import('../binding.js').RequestOptions}
  */
 function native(href, c, body, file, token) {
-  const { method, headers, maxSize, follow, onProgress, tls } = c
-  return { url: href, method, headers, body, file, maxSize, follow, onProgress, token, tls }
+  const { method, headers, maxSize, follow, decompress, onProgress, tls } = c
+  return { url: href, method, headers, body, file, maxSize, follow, decompress, onProgress, token, tls }
+}
+
+const utf8 = new TextDecoder()
+
+/**
+ * Headers from Rust's flat `[name, value, ...]` list (a repeated name as several entries).
+ * @param {string[]} flat
+ */
+function toHeaders(flat) {
+  const headers = new Headers()
+  for (let i = 0; i < flat.length; i += 2) headers.append(flat[i], flat[i + 1])
+  return headers
+}
+
+/** The answer to request(): fetch's `ok`, `headers`, `text()`, `json()`, `arrayBuffer()`, and the exact `body`. */
+class ClientResponse {
+  /** @type {string[]} */
+  #flat
+  /** @type {Headers | undefined} */
+  #headers
+
+  /** @param {import('../binding.js').ClientResponse} res */
+  constructor(res) {
+    this.status = res.status
+    this.ok = res.status >= 200 && res.status <= 299
+    this.body = res.body
+    this.url = res.url
+    this.#flat = res.headers
+  }
+
+  /** The headers, made on first access (a caller who never reads them pays nothing). */
+  get headers() {
+    if (this.#headers === undefined) this.#headers = toHeaders(this.#flat)
+    return this.#headers
+  }
+
+  /** `body` itself (no copy). */
+  arrayBuffer() {
+    return Promise.resolve(this.body)
+  }
+
+  /** The body decoded as UTF-8 (a BOM dropped, bad bytes as U+FFFD), as fetch's `text()`. */
+  text() {
+    return Promise.resolve(utf8.decode(this.body))
+  }
+
+  /** The body parsed as JSON; rejects with a `SyntaxError` when it is not. */
+  json() {
+    return this.text().then(JSON.parse)
+  }
 }
 
 /**
@@ -166,12 +208,9 @@ function request(url, options) {
   // No limit beyond what an ArrayBuffer can hold.
   const c = common(o, constants.MAX_LENGTH)
   const [body, file] = checkBody(o.body, c.method)
-  return withSignal(c.signal, (token) => binding.request(native(href, c, body, file, token))).then((res) => ({
-    status: res.status,
-    headers: headerRecord(res.headers),
-    body: res.body,
-    url: res.url,
-  }))
+  return withSignal(c.signal, (token) => binding.request(native(href, c, body, file, token))).then(
+    (res) => new ClientResponse(res),
+  )
 }
 
 /**

@@ -15,6 +15,7 @@ const {
   checkPath,
   checkPort,
   checkSignal,
+  headerList,
   isThenable,
   optionNames,
 } = require('./args')
@@ -60,44 +61,6 @@ function isShape(value) {
 }
 
 /**
- * Headers as the flat `[name, value, ...]` list Rust takes: a `Headers` (each `Set-Cookie`
- * apart), `[name, value]` pairs, or `{ name: value }` whose value may be an array for a
- * repeated header (`set-cookie`).
- * @param {unknown} h
- * @param {string} name
- */
-function flatHeaders(h, name, numbers = false) {
-  /** @type {string[]} */
-  const flat = []
-  if (h === undefined || h === null) return flat
-  if (h instanceof Headers) {
-    h.forEach((v, k) => {
-      if (k !== 'set-cookie') flat.push(k, v)
-    })
-    for (const c of h.getSetCookie()) flat.push('set-cookie', c)
-    return flat
-  }
-  if (Array.isArray(h)) {
-    for (const pair of h) {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
-        throw invalidType(`${name}[]`, 'a [name, value] pair of strings', pair)
-      flat.push(pair[0], pair[1])
-    }
-    return flat
-  }
-  const o = checkObject(h, name)
-  if (o === undefined) return flat
-  for (const k of Object.keys(o)) {
-    const v = o[k]
-    if (typeof v === 'string') flat.push(k, v)
-    else if (numbers && typeof v === 'number') flat.push(k, String(v))
-    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) for (const x of v) flat.push(k, x)
-    else throw invalidType(`${name}['${k}']`, 'of type string or string[]', v)
-  }
-  return flat
-}
-
-/**
  * `routes` as the route objects src/http/ takes: a body or a file (an absolute path), the
  * content type (undefined: the default), headers.
  * @param {unknown} routes
@@ -131,7 +94,7 @@ function routeTable(routes, name) {
           throw invalidType(`${at}.contentType`, 'of type string', route.contentType)
         type = route.contentType
       }
-      extra = flatHeaders(route.headers, `${at}.headers`)
+      extra = headerList(route.headers, `${at}.headers`)
     } else {
       body = toHeldPart(route, at)
       if (typeof body === 'string')
@@ -263,25 +226,25 @@ function send(native, res) {
     if (kept !== undefined) {
       status = kept[0]
       body = kept[2]
-      flat = flatHeaders(kept[1], 'the response headers')
-      if (typeof body === 'string' && !flat.some((n, i) => i % 2 === 0 && n.toLowerCase() === 'content-type'))
+      flat = headerList(kept[1], 'the response headers')
+      if (typeof body === 'string' && !flat.some((n, i) => i % 2 === 0 && n === 'content-type'))
         flat.push('content-type', 'text/plain;charset=UTF-8')
       if (body instanceof Blob) {
         const blob = body
-        if (blob.type !== '' && !flat.some((n, i) => i % 2 === 0 && n.toLowerCase() === 'content-type'))
+        if (blob.type !== '' && !flat.some((n, i) => i % 2 === 0 && n === 'content-type'))
           flat.push('content-type', blob.type)
         return blob.arrayBuffer().then((ab) => native.respond(status, flat, new Uint8Array(ab), undefined))
       }
     } else {
       status = res.status
-      flat = flatHeaders(res.headers, 'the response headers')
+      flat = headerList(res.headers, 'the response headers')
       body = res.body
     }
   } else {
     const o = checkObject(res, 'the response', ANSWER_KEYS)
     if (o === undefined) return native.respond(200, [], undefined, undefined)
     if (o.status !== undefined) status = checkStatus(o.status, 'the response status')
-    flat = flatHeaders(o.headers, 'the response headers', true)
+    flat = headerList(o.headers, 'the response headers')
     body = o.body
     if (isShape(body) && !isStream(body) && !(body instanceof Blob) && checkObject(body, 'the response body', FILE_KEYS))
       return native.respond(status, flat, undefined, resolve(checkPath(body.file, 'the response body.file')))

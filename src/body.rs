@@ -139,12 +139,19 @@ impl std::error::Error for BodyTimeout {}
 
 /// The error for a body that failed after `got` bytes of `wanted` (when announced): the
 /// peer closing midway is [`CoreError::BodyCut`], a malformed chunked body
-/// [`CoreError::HttpParse`], `bodyTimeout` expiring [`CoreError::Timeout`], not OS errors.
+/// [`CoreError::HttpParse`], `bodyTimeout` expiring [`CoreError::Timeout`], not OS errors;
+/// a [`CoreError`] is passed on as it is.
 pub(crate) fn body_failed(
     e: Box<dyn std::error::Error + Send + Sync>,
     got: u64,
     wanted: Option<u64>,
 ) -> CoreError {
+    // A body adapter's own failure (src/client/decode.rs: corrupt compressed data) is
+    // already one of ours.
+    let e = match e.downcast::<CoreError>() {
+        Ok(ours) => return *ours,
+        Err(e) => e,
+    };
     if let Some(t) = e.downcast_ref::<BodyTimeout>() {
         return CoreError::Timeout {
             what: "Waiting for the request body (bodyTimeout)",

@@ -4,6 +4,21 @@ import type { Data, WriteOptions } from './bytes'
 import type { TlsClientFields, TlsClientOptions } from './tls'
 
 /**
+ * Headers in any form `fetch` takes, and arrays for a name sent several times:
+ * - a `Headers` (each `set-cookie` is sent apart; other repeated names as `Headers` gives them,
+ *   joined with `', '`, as `fetch` sends them);
+ * - `[name, value]` pairs (an array of them, a `Map`): a repeated name is sent as several lines;
+ * - an object whose values are strings, numbers (sent as strings), or arrays of them (one line
+ *   each).
+ * Names are HTTP tokens (sent lower-case); values are Latin-1, without CR, LF or NUL. Read at
+ * the call, not held.
+ */
+export type HeadersInput =
+  | Headers
+  | Iterable<readonly [name: string, value: string | number]>
+  | Record<string, string | number | readonly (string | number)[]>
+
+/**
  * Options of {@link request} and {@link download}; for `https:` URLs also Node's TLS
  * options ({@link TlsClientOptions}: `ca`, `rejectUnauthorized`, `servername`, `cert`,
  * `key`). Requests with equal TLS options share their pool of keep-alive connections.
@@ -23,11 +38,13 @@ export interface RequestFields extends TlsClientFields {
    */
   method?: string
   /**
-   * Request headers (numbers are sent as strings). Values are Latin-1, without CR, LF or
-   * NUL. `content-length` and `transfer-encoding` are set by abio from the body and may not
-   * be given; `host` defaults to the URL's.
+   * Request headers, in any {@link HeadersInput} form. `content-length` and
+   * `transfer-encoding` are set by abio from the body and may not be given; `host` defaults
+   * to the URL's; `accept-encoding` defaults to `gzip, deflate, br` while `decompress` is on.
+   * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'`, synchronously, for any other type, a
+   * pair that is not `[name, value]`, a name that is not a token, a bad value.
    */
-  headers?: Record<string, string | number>
+  headers?: HeadersInput
   /**
    * The request body (not with `GET` or `HEAD`), sent with a `content-length`. `Data` is
    * held, not copied, until the promise settles: do not modify it meanwhile (it is sent
@@ -37,12 +54,26 @@ export interface RequestFields extends TlsClientFields {
    */
   body?: Data | { file: string | URL }
   /**
-   * Most bytes of the response body. A `content-length` over it rejects before anything is
-   * allocated; a chunked body rejects once it passes it. Either way a `RangeError` with
+   * Most bytes of the response body, counted after decoding (a small compressed body cannot
+   * expand past it). A `content-length` over it (of a body without content coding) rejects
+   * before anything is allocated; a chunked or decoded body rejects once it passes it, having
+   * held no more than about `maxSize`. Either way a `RangeError` with
    * `code: 'ABIO_ERR_BODY_TOO_LARGE'` (`maxSize`, and `size` when announced).
    * @default buffer.constants.MAX_LENGTH for request(), no limit for download()
    */
   maxSize?: number
+  /**
+   * Decode the response body as `fetch` does when its `content-encoding` is `gzip`, `x-gzip`,
+   * `deflate` (zlib-wrapped, or raw) or `br` (several codings are undone in reverse order; a
+   * body with any other coding is returned as sent). The decoding happens in Rust as the body
+   * arrives; the decoded answer has no `content-encoding` and no `content-length` header (they
+   * described the bytes as sent). A corrupt compressed body, or one that ends before its
+   * compressed data does, rejects with `code: 'ABIO_ERR_HTTP_PARSE'` (never a short body).
+   * While on, `accept-encoding: gzip, deflate, br` is sent unless `headers` has an
+   * `accept-encoding`. `false`: the bytes as sent, headers as sent, no `accept-encoding` added.
+   * @default true
+   */
+  decompress?: boolean
   /**
    * Cancels the request: already aborted, the promise rejects at once; aborted later, the
    * connection is dropped (never reused) and the promise rejects with an `AbortError`
@@ -51,7 +82,8 @@ export interface RequestFields extends TlsClientFields {
   signal?: AbortSignal
   /**
    * Called on the JS thread as response body bytes arrive: `done` bytes so far of `total`
-   * (the `content-length`; `null` while unknown, for a chunked body). Calls are coalesced
+   * (the `content-length`; `null` while unknown: for a chunked body, and for a decoded one,
+   * whose `done` counts decoded bytes). Calls are coalesced
    * (at most one waits at a time, reporting the latest count), `done` never decreases, and
    * the last call, made before the promise resolves, has `done === total`.
    */
@@ -67,47 +99,66 @@ export interface RequestFields extends TlsClientFields {
   redirect?: 'follow' | 'manual'
 }
 
-/** The answer to {@link request}. */
+/**
+ * The answer to {@link request}: what `fetch` users reach for (`ok`, `headers`, `text()`,
+ * `json()`, `arrayBuffer()`), with the whole body already read into `body`.
+ */
 export interface ClientResponse {
   /** The final status (after redirects). */
-  status: number
+  readonly status: number
+  /** Whether `status` is 200-299. */
+  readonly ok: boolean
   /**
-   * Header names lower-case (as in Node); repeated headers joined with `', '`. An object
-   * without a prototype: a server's `constructor` or `__proto__` header is a header like any
-   * other.
+   * The response headers as a WHATWG `Headers`, made on first access: names lower-case;
+   * `get()` joins a repeated header with `', '`; `getSetCookie()` gives each `set-cookie` line
+   * apart, exactly as sent. Without `content-encoding` and `content-length` when the body was
+   * decoded.
    */
-  headers: Record<string, string>
-  /** The whole body as an exact `ArrayBuffer` (empty for `HEAD`, 204, 304). */
-  body: ArrayBuffer
+  readonly headers: Headers
+  /**
+   * The whole body (decoded, unless `decompress: false`) as an exact `ArrayBuffer` (empty for
+   * `HEAD`, 204, 304). Yours: abio keeps no reference.
+   */
+  readonly body: ArrayBuffer
   /** The URL that answered, after redirects (without its fragment). */
-  url: string
+  readonly url: string
+  /** Resolves with `body` itself (no copy). May be called again. */
+  arrayBuffer(): Promise<ArrayBuffer>
+  /** Resolves with `body` decoded as UTF-8 (a BOM dropped, invalid bytes as U+FFFD). */
+  text(): Promise<string>
+  /**
+   * Resolves with `body` parsed as JSON (`T` is what the caller asserts it to be; nothing is
+   * checked). Rejects with a `SyntaxError` when it is not JSON.
+   */
+  json<T = unknown>(): Promise<T>
 }
 
 /**
- * Sends an HTTP/1.1 request and reads the whole response body into an exact `ArrayBuffer`,
- * allocated once when `content-length` is known. Connections are kept alive and reused
- * (a process-wide pool; idle connections close after 4 s and never keep the process alive);
- * a pending request keeps the process alive until it settles. Only `http:` URLs in this
- * version.
+ * Sends an HTTP/1.1 request to an `http:` or `https:` URL and reads the whole response body
+ * into an exact `ArrayBuffer`: allocated once when `content-length` is known and the body has
+ * no content coding; a `gzip`, `deflate` or `br` body is decoded as it arrives (see
+ * {@link RequestOptions.decompress}). Connections are kept alive and reused (a process-wide
+ * pool; idle connections close after 4 s and never keep the process alive); a pending
+ * request keeps the process alive until it settles.
  *
- * The body given in `options` is held, not copied, until the promise settles.
+ * The body given in `options` is held, not copied, until the promise settles; `headers` are
+ * read at the call.
  *
  * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for a bad argument,
- * synchronously: an invalid URL, a scheme other than `http:` (only http is supported in this
- * version), credentials in the URL, a method that is not a token, a bad header, a body with
- * `GET`/`HEAD`.
+ * synchronously: an invalid URL, a scheme other than `http:` and `https:`, credentials in the
+ * URL, a method that is not a token, bad headers, a body with `GET`/`HEAD`.
  * Rejects with Node-shaped connection errors (`connect ECONNREFUSED 127.0.0.1:80`,
  * `getaddrinfo ENOTFOUND host`, `read ECONNRESET` when the server closes before answering),
  * `ABIO_ERR_CLOSED` when the server closes the connection in the middle of the body (never a
- * short body), `ABIO_ERR_HTTP_PARSE` for an answer that is not HTTP (a
- * malformed head or chunked body), and the errors listed
- * under {@link RequestOptions}.
+ * short body), `ABIO_ERR_HTTP_PARSE` for an answer that is not HTTP (a malformed head or
+ * chunked body) or a corrupt compressed body, and the errors listed under
+ * {@link RequestOptions}.
  */
 export function request(url: string | URL, options?: RequestOptions): Promise<ClientResponse>
 
 /**
- * Sends a request like {@link request} and streams the response body into the file `path` as
- * it arrives (never whole in memory; writes happen off the network threads, with
+ * Sends a request like {@link request} and streams the response body (decoded as
+ * {@link RequestOptions.decompress} says) into the file `path` as it arrives (never whole in memory; writes happen off the network threads, with
  * backpressure); resolves with the bytes written. Atomic unless `options.atomic` is `false`
  * (or `append` is set): the body goes to a temporary file in the same directory, renamed
  * over `path` once whole.

@@ -1,6 +1,7 @@
 //! One exchange: a checked request ([`Spec`]), its body ([`Upload`], sent again on a 307/308),
 //! redirects followed by the Fetch standard's rules ([`abio_core::client`]), and the
-//! response body read into one exact allocation when its length is announced.
+//! response body read into one exact allocation when its length is announced, or decoded
+//! as it streams ([`super::decode`]) when it has a content coding.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -16,10 +17,11 @@ use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
 
+use super::decode::{codings, Coding, Decoded};
 use super::errors::send_error;
 use super::pool::Pool;
 use crate::body::{body_to_vec, Body as ReqBody};
-use crate::bytes::{latin1_bytes, latin1_string};
+use crate::bytes::{latin1_bytes, latin1_string, COPY_THRESHOLD};
 use crate::error::{AbioError, AbioResult};
 use crate::runtime::{net as rt, woken_on_cancel, Js, Progress};
 
@@ -30,6 +32,10 @@ fn invalid(msg: String) -> AbioError {
 /// Bytes of a redirect's body read (and dropped) to keep its connection; more, and the
 /// connection is closed instead.
 const DRAIN_MAX: u64 = 64 << 10;
+
+/// The `accept-encoding` sent when the caller gives none and bodies are decoded: what
+/// `fetch` sends, less any coding abio cannot undo.
+const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
 /// Where a request's body comes from; each send (the first, and each 307/308 redirect)
 /// makes a new body of it.
@@ -82,6 +88,8 @@ pub(super) struct Spec {
     headers: HeaderMap,
     source: Upload,
     follow: bool,
+    /// Undo the response's content codings.
+    pub(super) decompress: bool,
 }
 
 fn uri_of(url: &Url) -> Option<Uri> {
@@ -100,6 +108,7 @@ impl Spec {
         headers: &[String],
         source: Upload,
         follow: bool,
+        decompress: bool,
     ) -> AbioResult<Spec> {
         let parsed = Url::parse(url).map_err(|e| match e {
             UrlError::Scheme(_) => invalid(format!(
@@ -139,12 +148,19 @@ impl Spec {
                 })?;
             map.append(n, v);
         }
+        if decompress && !map.contains_key(header::ACCEPT_ENCODING) {
+            map.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(ACCEPT_ENCODING),
+            );
+        }
         Ok(Spec {
             url: parsed,
             method,
             headers: map,
             source,
             follow,
+            decompress,
         })
     }
 
@@ -238,33 +254,74 @@ pub(super) fn body_length(res: &Response<Incoming>, method: &Method) -> Option<u
     res.body().size_hint().exact()
 }
 
-/// Reads a response body into one exact buffer (src/http/body.rs's [`body_to_vec`]: allocated
-/// once when its length is known, grown otherwise), refused past `max` (before allocating
-/// when the length is announced). Progress is reported as bytes arrive, and a last time
-/// with `done === total` once the body is whole.
+/// The content codings to undo in `res`'s body: none unless `spec` asks to decompress and
+/// the body may have bytes (not `HEAD`, 204, 304, nor an announced length of 0), and none
+/// when a coding is unknown (the body is returned as sent).
+pub(super) fn decoding(res: &Response<Incoming>, spec: &Spec) -> AbioResult<Option<Vec<Coding>>> {
+    if !spec.decompress || body_length(res, &spec.method) == Some(0) {
+        return Ok(None);
+    }
+    Ok(codings(res.headers())?)
+}
+
+/// `res`'s headers as the flat `[name, value, ...]` list JS takes: in arrival order,
+/// repeated names as separate entries (several `set-cookie`s stay apart), values Latin-1.
+/// A decoded body's `content-encoding` and `content-length` are left out: they described
+/// the bytes as sent.
+pub(super) fn flat_headers(res: &Response<Incoming>, decoded: bool) -> Vec<String> {
+    let mut flat = Vec::with_capacity(res.headers().len() * 2);
+    for (n, v) in res.headers() {
+        if decoded && (n == header::CONTENT_ENCODING || n == header::CONTENT_LENGTH) {
+            continue;
+        }
+        flat.push(n.as_str().to_string());
+        flat.push(latin1_string(v.as_bytes()));
+    }
+    flat
+}
+
+/// Reads a response body into one buffer, refused past `max`. Without `codings`, one exact
+/// buffer (src/body.rs's [`body_to_vec`]: allocated once when its length is known, and
+/// refused before allocating when that is over `max`; grown otherwise); with them, the
+/// decoded bytes, counted against `max` as they come. Progress is reported as bytes arrive
+/// (decoded bytes, with an unknown total, when decoding), and a last time with
+/// `done === total` once the body is whole.
 pub(super) async fn read_body(
     res: Response<Incoming>,
     method: &Method,
+    codings: Option<Vec<Coding>>,
     max: u64,
     cancel: &Cancel,
     progress: Option<(&Js, &Arc<Progress>)>,
 ) -> AbioResult<Vec<u8>> {
     let wanted = body_length(&res, method);
-    if let Some(n) = wanted.filter(|&n| n > max) {
+    let announced = wanted.filter(|_| codings.is_none());
+    if let Some(n) = announced.filter(|&n| n > max) {
         return Err(CoreError::ResponseTooLarge { size: Some(n), max }.into());
     }
-    let total = wanted.unwrap_or(Progress::UNKNOWN);
+    let total = announced.unwrap_or(Progress::UNKNOWN);
     let report = |done| {
         if let Some((js, p)) = progress {
             p.report(js, done, total);
         }
     };
-    let body = if wanted == Some(0) {
-        Vec::new()
-    } else {
-        body_to_vec(res.into_body(), max, cancel, report)
+    let body = match codings {
+        _ if wanted == Some(0) => Vec::new(),
+        None => body_to_vec(res.into_body(), max, cancel, report)
             .await
-            .map_err(too_large)?
+            .map_err(too_large)?,
+        Some(codings) => {
+            let decoded = Decoded::new(res.into_body(), &codings);
+            let mut body = body_to_vec(decoded, max, cancel, report)
+                .await
+                .map_err(too_large)?;
+            // Grown by doubling: a buffer handed to JS as it is (not copied) gives back a
+            // large unused tail (for big buffers, a remap rather than a copy).
+            if body.len() > COPY_THRESHOLD && body.capacity() - body.len() > body.len() / 8 {
+                body.shrink_to_fit();
+            }
+            body
+        }
     };
     if let Some((js, p)) = progress {
         p.report(js, body.len() as u64, body.len() as u64);

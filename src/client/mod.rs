@@ -3,40 +3,45 @@
 //! [`DownloadOptions`]).
 //!
 //! Connections are pooled ([mod@pool]); each call is one [mod@exchange] (redirects included),
-//! its failures before a response are [`errors`]. A pending call holds the Node event loop
-//! ([`KeepAlive`]) until its promise settles; idle pooled connections do not.
+//! its failures before a response are [`errors`], and bodies with a content coding are
+//! [`decode`]d as they stream. A pending call holds the Node event loop ([`KeepAlive`]) until
+//! its promise settles; idle pooled connections do not.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use abio_core::{Cancel, Error as CoreError};
-use hyper::header::HeaderName;
 use napi::bindgen_prelude::{ClassInstance, FnArgs, Function};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::body::body_to_file;
-use crate::bytes::{latin1_string, HeldBytes, OutBytes};
+use crate::bytes::{HeldBytes, OutBytes};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioResult};
 use crate::runtime::{Deferred, Js, KeepAlive, Progress, Promise};
 use crate::tls::{client_of, TlsClientContext};
 use crate::write_options::write_options;
 
+mod decode;
 mod errors;
 mod exchange;
 mod pool;
 
-use exchange::{abortable, body_length, exchange, read_body, too_large, Spec, Upload};
+use decode::Decoded;
+use exchange::{
+    abortable, body_length, decoding, exchange, flat_headers, read_body, too_large, Spec, Upload,
+};
 use pool::pool;
 
-/// A response for JS (lib/client.js shapes `headers` into an object).
+/// A response for JS (lib/client.js makes `headers` a `Headers` when it is first read).
 #[napi(object, object_from_js = false)]
 pub struct ClientResponse {
     /// The final status code.
     pub status: u32,
-    /// Name, value, name, value, ...: names lower-case, values Latin-1, in arrival order.
+    /// Name, value, name, value, ...: names lower-case, values Latin-1, in arrival order,
+    /// repeated names as separate entries.
     pub headers: Vec<String>,
     /// The whole body, as an exact `ArrayBuffer`.
     #[napi(ts_type = "ArrayBuffer")]
@@ -141,6 +146,9 @@ pub struct RequestOptions<'a> {
     pub max_size: f64,
     /// Follow redirects (else a 3xx is the answer).
     pub follow: bool,
+    /// Undo `gzip`, `deflate` and `br` content codings (and send an `accept-encoding` for
+    /// them unless `headers` has one).
+    pub decompress: bool,
     /// `(done, total)` as body bytes arrive; `total` is -1 when unknown.
     #[napi(ts_type = "(done: number, total: number) => void")]
     pub on_progress: Option<ProgressFn<'a>>,
@@ -161,6 +169,7 @@ impl RequestOptions<'_> {
             file,
             max_size,
             follow,
+            decompress,
             on_progress,
             token,
             tls: _,
@@ -170,14 +179,16 @@ impl RequestOptions<'_> {
             (None, Some(f)) => Upload::File(PathBuf::from(f)),
             (None, None) => Upload::None,
         };
-        let spec = sync_call(env, || Spec::new(&url, &method, &headers, source, follow))?;
+        let spec = sync_call(env, || {
+            Spec::new(&url, &method, &headers, source, follow, decompress)
+        })?;
         let (call, promise) = Call::start(env, on_progress, token)?;
         Ok((spec, call, promise, limit(max_size)))
     }
 }
 
 /// Sends a request to the `http:` or `https:` URL `url` and reads the whole response body (up to
-/// `maxSize` bytes) into an exact `ArrayBuffer`.
+/// `maxSize` bytes, decoded unless `decompress` is false) into an exact `ArrayBuffer`.
 #[napi(ts_return_type = "Promise<ClientResponse>")]
 pub fn request(env: Env, options: RequestOptions<'_>) -> napi::Result<Promise> {
     // Answered as given (WHATWG-normalised by lib/) unless a redirect moved it.
@@ -191,31 +202,18 @@ pub fn request(env: Env, options: RequestOptions<'_>) -> napi::Result<Promise> {
             let _tls = tls;
             let (res, final_url) = exchange(&pool, &mut spec).await?;
             let status = res.status().as_u16() as u32;
-            let mut flat = Vec::with_capacity(res.headers().len() * 2);
-            let mut last: Option<&HeaderName> = None;
-            // Repeated headers joined with ", ", as Node does (hyper keeps them adjacent).
-            for (n, v) in res.headers() {
-                let value = latin1_string(v.as_bytes());
-                if last == Some(n) {
-                    let joined: &mut String = flat.last_mut().expect("a value follows its name");
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                    continue;
-                }
-                flat.push(n.as_str().to_string());
-                flat.push(value);
-                last = Some(n);
-            }
+            let codings = decoding(&res, &spec)?;
+            let headers = flat_headers(&res, codings.is_some());
             let url = if final_url == spec.url {
                 url
             } else {
                 final_url.to_string()
             };
             let progress = progress.as_ref().map(|p| (&js, p));
-            let body = read_body(res, &spec.method, max, &cancel, progress).await?;
+            let body = read_body(res, &spec.method, codings, max, &cancel, progress).await?;
             Ok(ClientResponse {
                 status,
-                headers: flat,
+                headers,
                 body: OutBytes(body),
                 url,
             })
@@ -238,8 +236,9 @@ pub struct DownloadOptions<'a> {
     pub mode: i32,
 }
 
-/// Sends a request like [`request`] and streams a 2xx response's body into the file `path`,
-/// never holding more than a few pieces of it in memory; resolves with the bytes written.
+/// Sends a request like [`request`] and streams a 2xx response's body (decoded unless
+/// `decompress` is false) into the file `path`, never holding more than a few pieces of it
+/// in memory; resolves with the bytes written.
 /// A final status outside 2xx rejects with `ABIO_ERR_HTTP_STATUS` before the file is
 /// touched; a failure midway (the server closing, an abort, `maxSize`) leaves no file and no
 /// temporary file behind.
@@ -270,7 +269,9 @@ pub fn download(env: Env, options: DownloadOptions<'_>) -> napi::Result<Promise>
                 }
                 .into());
             }
-            let wanted = body_length(&res, &spec.method);
+            let codings = decoding(&res, &spec)?;
+            // A compressed body's length says nothing of the bytes written.
+            let wanted = body_length(&res, &spec.method).filter(|_| codings.is_none());
             if let Some(n) = wanted.filter(|&n| n > max) {
                 return Err(CoreError::ResponseTooLarge { size: Some(n), max }.into());
             }
@@ -281,9 +282,15 @@ pub fn download(env: Env, options: DownloadOptions<'_>) -> napi::Result<Promise>
                 }
             };
             let path = PathBuf::from(path);
-            let written = body_to_file(res.into_body(), path, opts, max, cancel.clone(), report)
-                .await
-                .map_err(too_large)?;
+            let cancel = cancel.clone();
+            let written = match codings {
+                None => body_to_file(res.into_body(), path, opts, max, cancel, report).await,
+                Some(c) => {
+                    let body = Decoded::new(res.into_body(), &c);
+                    body_to_file(body, path, opts, max, cancel, report).await
+                }
+            }
+            .map_err(too_large)?;
             if let Some(p) = &progress {
                 p.report(&js, written, written);
             }
