@@ -246,7 +246,12 @@ function send(native, res) {
     if (o.status !== undefined) status = checkStatus(o.status, 'the response status')
     flat = headerList(o.headers, 'the response headers')
     body = o.body
-    if (isShape(body) && !isStream(body) && !(body instanceof Blob) && checkObject(body, 'the response body', FILE_KEYS))
+    if (
+      isShape(body) &&
+      !isStream(body) &&
+      !(body instanceof Blob) &&
+      checkObject(body, 'the response body', FILE_KEYS)
+    )
       return native.respond(status, flat, undefined, resolve(checkPath(body.file, 'the response body.file')))
     if (body instanceof Blob) return send(native, new GlobalResponse(body, { status, headers: flat2pairs(flat) }))
   }
@@ -383,10 +388,13 @@ function serve(options) {
   }
   const routes = routeTable(o.routes, 'options.routes')
   const signal = checkSignal(o.signal, 'options.signal')
-  const globals = o.overrideGlobalObjects === undefined ? true : checkBool(o.overrideGlobalObjects, 'options.overrideGlobalObjects')
+  const globals =
+    o.overrideGlobalObjects === undefined ? true : checkBool(o.overrideGlobalObjects, 'options.overrideGlobalObjects')
   /** @type {{ scheme: string, host: string, server: HttpServer | undefined }} */
   const origin = { scheme: o.tls === undefined ? 'http' : 'https', host: 'localhost', server: undefined }
-  const handler = /** @type {(req: InstanceType<typeof ServeRequest>, server: HttpServer | undefined) => unknown} */ (o.fetch)
+  const handler = /** @type {(req: InstanceType<typeof ServeRequest>, server: HttpServer | undefined) => unknown} */ (
+    o.fetch
+  )
   const fetch = handler === undefined ? undefined : dispatcher(handler, origin)
   if (fetch !== undefined && globals) installGlobals()
   const websocket = serverOptions(o.websocket)

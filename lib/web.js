@@ -143,7 +143,10 @@ class ServeRequest {
       this.#url = new URL(url).href
     } catch {
       // A Host header that is no host: the server's own address stands in.
-      this.#url = new URL(target.startsWith('/') ? target : `/${target}`, `${this.#origin.scheme}://${this.#origin.host}`).href
+      this.#url = new URL(
+        target.startsWith('/') ? target : `/${target}`,
+        `${this.#origin.scheme}://${this.#origin.host}`,
+      ).href
     }
     return this.#url
   }
@@ -267,8 +270,20 @@ class ServeRequest {
 }
 
 // Whatever abio's request does not answer itself comes from a real one.
-for (const k of ['cache', 'credentials', 'destination', 'integrity', 'mode', 'redirect', 'referrer',
-  'referrerPolicy', 'keepalive', 'isReloadNavigation', 'isHistoryNavigation', 'duplex']) {
+for (const k of [
+  'cache',
+  'credentials',
+  'destination',
+  'integrity',
+  'mode',
+  'redirect',
+  'referrer',
+  'referrerPolicy',
+  'keepalive',
+  'isReloadNavigation',
+  'isHistoryNavigation',
+  'duplex',
+]) {
   Object.defineProperty(ServeRequest.prototype, k, {
     get() {
       return /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (realRequestOf(this)))[k]
@@ -285,7 +300,10 @@ class Request extends GlobalRequest {
    * @param {RequestInit} [init]
    */
   constructor(input, init) {
-    super(isServeRequest(input) ? realRequestOf(/** @type {ServeRequest} */ (/** @type {unknown} */ (input))) : input, init)
+    super(
+      isServeRequest(input) ? realRequestOf(/** @type {ServeRequest} */ (/** @type {unknown} */ (input))) : input,
+      init,
+    )
   }
 
   /** @param {unknown} value */
@@ -343,6 +361,15 @@ class Response {
    * @param {ResponseInit} [init]
    */
   constructor(body = null, init = undefined) {
+    // `new Response(res.body, res)` (a middleware adding a header, as Hono's do): the body
+    // stream of one of abio's responses, unread, stands for the bytes it was made from, and
+    // the response given as init for its status and headers.
+    if (body instanceof ReadableStream && !body.locked && sources.has(body))
+      body = /** @type {BodyInit} */ (sources.get(body))
+    if (init instanceof GlobalResponse) {
+      const r = /** @type {globalThis.Response} */ (init)
+      init = { status: r.status, statusText: r.statusText, headers: r.headers }
+    }
     if (keepable(body, init)) {
       this.#kept = { status: init?.status ?? 200, statusText: init?.statusText ?? '', headers: init?.headers, body }
     } else {
@@ -352,7 +379,9 @@ class Response {
 
   /** @param {unknown} value */
   static [Symbol.hasInstance](value) {
-    return this === Response ? value instanceof GlobalResponse : Function.prototype[Symbol.hasInstance].call(this, value)
+    return this === Response
+      ? value instanceof GlobalResponse
+      : Function.prototype[Symbol.hasInstance].call(this, value)
   }
 
   /**
@@ -428,7 +457,28 @@ class Response {
   }
 }
 
-for (const k of ['body', 'bodyUsed', 'redirected', 'type', 'url']) {
+/**
+ * The bytes behind the body stream of one of abio's responses (handed out by `body`), so a
+ * `Response` made from that stream, unread, keeps them instead.
+ * @type {WeakMap<ReadableStream, unknown>}
+ */
+const sources = new WeakMap()
+
+Object.defineProperty(Response.prototype, 'body', {
+  get() {
+    const kept = keptOf(this)
+    const stream = realOf(this).body
+    if (kept !== undefined && stream !== null && !(kept[2] instanceof ReadableStream)) sources.set(stream, kept[2])
+    return stream
+  },
+})
+Object.defineProperty(Response.prototype, 'bodyUsed', {
+  get() {
+    // Bytes kept as given are unread.
+    return keptOf(this) === undefined && realOf(this).bodyUsed
+  },
+})
+for (const k of ['redirected', 'type', 'url']) {
   Object.defineProperty(Response.prototype, k, {
     get() {
       return /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (realOf(this)))[k]

@@ -50,6 +50,8 @@ struct Exchange {
     malformed: AtomicBool,
     /// The client waits for `100 Continue` before sending the body.
     expects_continue: bool,
+    /// A `HEAD`: the answer's `content-length` is what a `GET` would get.
+    head: bool,
     /// Body bytes `read()` has handed out, against `max_body`.
     got: AtomicU64,
     /// `read()` reached the end of the body.
@@ -296,7 +298,14 @@ impl NativeRequest {
         sync_call(&env, || {
             let code = final_status(status)?;
             let mut pairs = header_pairs(&headers, "The response")?;
-            pairs.retain(|(n, _)| n != header::CONTENT_LENGTH && n != header::TRANSFER_ENCODING);
+            let empty_body = body.as_ref().is_none_or(|b| b.0.is_empty()) && file.is_none();
+            // A HEAD answered without a body keeps the length the handler says a GET has
+            // (RFC 9110 section 8.6); otherwise the length is the body's.
+            let keep_length = self.x.head && empty_body;
+            pairs.retain(|(n, _)| {
+                (keep_length || n != header::CONTENT_LENGTH) && n != header::TRANSFER_ENCODING
+            });
+            let given_length = pairs.iter().any(|(n, _)| n == header::CONTENT_LENGTH);
             let reply = if let Some(r) = self.x.refusal() {
                 Reply::Ready(r)
             } else if let Some(path) = file {
@@ -312,8 +321,15 @@ impl NativeRequest {
                 let len = body.len();
                 let mut r = Response::new(Body::from(body));
                 *r.status_mut() = code;
-                if code != StatusCode::NO_CONTENT && code != StatusCode::NOT_MODIFIED {
-                    // Said outright: hyper leaves it out of a HEAD answer whose body is empty.
+                // A HEAD with no body and no length given says none, as Node does; else the
+                // length is said outright (hyper leaves it out of a HEAD answer whose body is
+                // empty).
+                let unknown = self.x.head && len == 0;
+                if code != StatusCode::NO_CONTENT
+                    && code != StatusCode::NOT_MODIFIED
+                    && !given_length
+                    && !unknown
+                {
                     r.headers_mut()
                         .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
                 }
@@ -398,6 +414,7 @@ pub(super) async fn dispatch(
         max_body,
         too_large: AtomicBool::new(announced.is_some_and(|n| n > max_body)),
         malformed: AtomicBool::new(false),
+        head: parts.method == hyper::Method::HEAD,
         expects_continue: parts
             .headers
             .get(header::EXPECT)
