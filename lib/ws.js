@@ -7,7 +7,16 @@ const binding = require('../binding.js')
 const { toPart, held } = require('./bytes')
 const { invalidType, invalidValue, outOfRange, closedError } = require('./errors')
 const { pullStream, sinkStream } = require('./streams')
-const { optionNames, checkObject, checkIndex, checkSignal, headerRecord, parseUrl, withSignal } = require('./args')
+const {
+  optionNames,
+  checkObject,
+  checkIndex,
+  checkSignal,
+  headerList,
+  headerRecord,
+  parseUrl,
+  withSignal,
+} = require('./args')
 const { requestContext, TLS_CLIENT_KEYS } = require('./tls')
 
 /** @typedef {import('../binding.js').NativeWebSocket} NativeWebSocket */
@@ -533,16 +542,7 @@ function connectWebSocket(url, options) {
   const o = checkObject(options, 'options', CLIENT_KEYS) ?? {}
   const connection = connectionOptions(o, 'options')
   const tls = secure ? requestContext(o) : undefined
-  /** @type {string[]} */
-  const flat = []
-  const h = checkObject(o.headers, 'options.headers')
-  if (h !== undefined) {
-    for (const k of Object.keys(h)) {
-      const v = h[k]
-      if (typeof v !== 'string') throw invalidType(`options.headers['${k}']`, 'of type string', v)
-      flat.push(k, v)
-    }
-  }
+  const flat = headerList(o.headers, 'options.headers')
   const signal = checkSignal(o.signal, 'options.signal')
   /** @type {WebSocket | undefined} */
   let ws

@@ -2,21 +2,7 @@
 /// <reference types="node" />
 import type { Data, WriteOptions } from './bytes'
 import type { TlsClientFields, TlsClientOptions } from './tls'
-
-/**
- * Headers in any form `fetch` takes, and arrays for a name sent several times:
- * - a `Headers` (each `set-cookie` is sent apart; other repeated names as `Headers` gives them,
- *   joined with `', '`, as `fetch` sends them);
- * - `[name, value]` pairs (an array of them, a `Map`): a repeated name is sent as several lines;
- * - an object whose values are strings, numbers (sent as strings), or arrays of them (one line
- *   each).
- * Names are HTTP tokens (sent lower-case); values are Latin-1, without CR, LF or NUL. Read at
- * the call, not held.
- */
-export type HeadersInput =
-  | Headers
-  | Iterable<readonly [name: string, value: string | number]>
-  | Record<string, string | number | readonly (string | number)[]>
+import type { HeadersInput } from './headers'
 
 /**
  * Options of {@link request} and {@link download}; for `https:` URLs also Node's TLS

@@ -1,6 +1,7 @@
 // abio's public typings: the HTTP server. Re-exported by ../index.d.ts.
 /// <reference types="node" />
 import type { Bytes, Data, WriteOptions } from './bytes'
+import type { HeadersInput } from './headers'
 import type { WebSocketOptions } from './ws'
 import type { TlsServerOptions } from './tls'
 
@@ -82,11 +83,11 @@ export interface ServeAnswer {
   /** @default 200 */
   status?: number
   /**
-   * `content-length` and `transfer-encoding` are set by abio from the body. A `Headers`,
-   * `[name, value]` pairs, or a record whose value may be an array for a repeated header
-   * (`'set-cookie': ['a=1', 'b=2']`, sent as two lines).
+   * `content-length` and `transfer-encoding` are set by abio from the body (a `HEAD` answer
+   * without a body keeps the `content-length` given: the one a `GET` gets). Any
+   * {@link HeadersInput}: `{ 'set-cookie': ['a=1', 'b=2'] }` sends two lines.
    */
-  headers?: Record<string, string | number | string[]> | Headers | Array<[string, string]>
+  headers?: HeadersInput
   /**
    * Bytes (held until sent); a `Blob`; a {@link StreamBody} (sent as produced, with
    * backpressure: a chunk is not pulled while 64 KiB wait for the client; the stream is

@@ -2,6 +2,7 @@
 /// <reference types="node" />
 import type { ReadableStream, WritableStream } from 'node:stream/web'
 import type { Data } from './bytes'
+import type { HeadersInput } from './headers'
 import type { TlsClientFields, TlsClientOptions } from './tls'
 
 /** Options of one WebSocket connection, server or client. */
@@ -117,8 +118,11 @@ export type ConnectWebSocketOptions = ConnectWebSocketFields & TlsClientOptions
 
 /** The fields of {@link ConnectWebSocketOptions}. */
 export interface ConnectWebSocketFields extends WebSocketConnectionOptions, TlsClientFields {
-  /** Headers of the upgrade request (e.g. `authorization`, `cookie`). */
-  headers?: Record<string, string>
+  /**
+   * Headers of the upgrade request (e.g. `authorization`, `cookie`): a `Headers`, pairs, or a
+   * record (an array value sends a header once per element).
+   */
+  headers?: HeadersInput
   /** Aborts the connect (an `AbortError`). */
   signal?: AbortSignal
 }
