@@ -213,6 +213,25 @@ describe('connectWebSocket against a ws server', () => {
     expect(req.headers.host).toBe(`${HOST}:${wss.port}`)
   })
 
+  it('headers as a Headers or as pairs reach the server; a repeated name as several lines', async () => {
+    const wss = await wsServer()
+    const h = new Headers({ 'x-token': 'abc' })
+    h.append('cookie', 'a=1')
+    await abioConnect(`${wss.url}/h`, { headers: h })
+    await abioConnect(`${wss.url}/p`, {
+      headers: [
+        ['x-many', '1'],
+        ['x-many', '2'],
+      ],
+    })
+    const conns = await wss.conns.until(2, 'connections')
+    const byUrl = Object.fromEntries(conns.map(({ req }) => [req.url, req]))
+    expect([byUrl['/h'].headers['x-token'], byUrl['/h'].headers.cookie]).toEqual(['abc', 'a=1'])
+    const raw = byUrl['/p'].rawHeaders
+    expect(raw.filter((_, i) => i % 2 === 0 && raw[i].toLowerCase() === 'x-many').length).toBe(2)
+    expect(byUrl['/p'].headers['x-many']).toBe('1, 2')
+  })
+
   it('a signal aborts a connect the server never answers: AbortError ABORT_ERR; an aborted signal rejects', async () => {
     const silent = net.createServer((s) => track('node-socket', s))
     track('node-server', silent)
