@@ -63,10 +63,12 @@ function machineLine(info) {
  *   bun            Bun doing the same job, measured in the same run (an interleave() result,
  *                  as `other`): its figure and abio's ratio to it are printed beside, for
  *                  information (the target is against `other`); report() adds its columns.
+ *   info           { [key]: number | string }: further figures of the row for tools (e.g. the
+ *                  servers' peak RSS), kept in the row and written to BENCH_JSON as `info`.
  */
 function record(
   rows,
-  { id, work, against, unit, amount, abio: a, other: o, target, reps, limit, targetNote, abioMissing, bun },
+  { id, work, against, unit, amount, abio: a, other: o, target, reps, limit, targetNote, abioMissing, bun, info },
   { otherKey, otherLabel },
 ) {
   const abioRate = a ? amount / a.median : NaN
@@ -85,6 +87,7 @@ function record(
     ok: a && target !== null ? r >= target : null,
   }
   if (targetNote) row.targetNote = targetNote
+  if (info) row.info = info
   if (limit) row.limit = { rate: limit.rate, label: limit.label }
   if (bun) {
     row.bun = { rate: amount / bun.median, medianSeconds: bun.median, times: bun.times }
@@ -120,7 +123,8 @@ function record(
  * otherKey: the name of the contender abio is compared with ('node', 'other'): its field in
  * the rows, its column title, and its fields in BENCH_JSON (`${otherKey}`, `${otherKey}MedianSeconds`).
  * Rows with a Bun figure (record()'s `bun`) add the columns `bun` and `abio/bun` (information,
- * not judged), and `bun`, `bunMedianSeconds`, `bunRatio` in BENCH_JSON.
+ * not judged), and `bun`, `bunMedianSeconds`, `bunRatio` in BENCH_JSON; rows with record()'s
+ * `info` add it to BENCH_JSON as it is.
  */
 function report({ bench, header, otherKey, quick, machine, limitTitle = 'limit', rows, errors, started }) {
   const log = (...args) => console.log(...args)
@@ -196,6 +200,7 @@ function report({ bench, header, otherKey, quick, machine, limitTitle = 'limit',
                   bunRatio: r.abio ? r.bunRatio : null,
                 }
               : {}),
+            ...(r.info ? { info: r.info } : {}),
           },
     ),
   }
