@@ -64,7 +64,8 @@ function removeNamespace(name) {
 
 /**
  * A new namespace with only loopback up. `exec(args)` runs `node ...args` in it and resolves
- * with `{ code, signal, stdout, stderr }` (killed after `limitMs`); `ip(args)` runs
+ * with `{ code, signal, stdout, stderr }` (killed after `limitMs`; `options` are spawn's, such
+ * as `cwd` and `env`); `ip(args)` runs
  * `ip -n <ns> ...args`; `remove()` deletes it (and whatever devices it holds). With `dns`,
  * its resolv.conf (/etc/netns/<name>/resolv.conf, which `ip netns exec` mounts) names
  * 127.0.0.1: a child there answers lookups itself (fixtures/nxdomain.js).
@@ -90,9 +91,10 @@ function isolated({ dns = false } = {}) {
   return {
     name,
     ip: (args) => run('ip', ['-n', name, ...args]),
-    exec(args, limitMs = 60000) {
+    exec(args, limitMs = 60000, options = {}) {
       return new Promise((resolve) => {
         const child = cp.spawn('ip', ['netns', 'exec', name, process.execPath, ...args], {
+          ...options,
           stdio: ['ignore', 'pipe', 'pipe'],
         })
         let stdout = ''

@@ -137,6 +137,54 @@ unsafe extern "C" fn run_call(
     }
 }
 
+/// `hasRef()` of the thread-safe function's async resource: whether this environment's
+/// function holds the event loop now (some [`KeepAlive`] is set). Tools that list what keeps
+/// a process alive through `async_hooks` (jest's `--detectOpenHandles`, why-is-node-running)
+/// ask a resource this, as they ask Node's own timers and sockets; without it they count
+/// the function as open for as long as it exists, unref'd or not.
+unsafe extern "C" fn has_ref(
+    env: sys::napi_env,
+    _info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let held = PER_ENV.with(|cell| {
+        cell.try_borrow().is_ok_and(|slot| {
+            slot.as_ref()
+                .is_some_and(|p| p.env == env && p.holds > 0 && p.js.0.tsfn.raw().is_some())
+        })
+    });
+    let mut out = std::ptr::null_mut();
+    // SAFETY: called by Node on the JS thread of `env`, with a handle scope open; on failure
+    // `out` stays null, which Node reads as `undefined` (falsy).
+    unsafe { sys::napi_get_boolean(env, held, &mut out) };
+    out
+}
+
+/// The async resource of `env`'s thread-safe function: an object whose `hasRef()` says
+/// whether the function holds the event loop ([`has_ref`]). JS thread.
+fn async_resource(env: &Env) -> napi::Result<sys::napi_value> {
+    let mut resource = std::ptr::null_mut();
+    let mut has_ref_fn = std::ptr::null_mut();
+    // SAFETY: JS thread (caller's contract); the values live in the caller's handle scope.
+    unsafe {
+        napi::check_status!(sys::napi_create_object(env.raw(), &mut resource))?;
+        napi::check_status!(sys::napi_create_function(
+            env.raw(),
+            c"hasRef".as_ptr(),
+            6,
+            Some(has_ref),
+            std::ptr::null_mut(),
+            &mut has_ref_fn
+        ))?;
+        napi::check_status!(sys::napi_set_named_property(
+            env.raw(),
+            resource,
+            c"hasRef".as_ptr(),
+            has_ref_fn
+        ))?;
+    }
+    Ok(resource)
+}
+
 unsafe extern "C" fn finalize_tsfn(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     // SAFETY: `data` is the `Arc<PerEnvShared>` leaked when the function was made; Node
     // finalizes once. Posting threads hold the read lock while they use the raw pointer.
@@ -157,6 +205,9 @@ impl Js {
                 tasks: Tasks::default(),
             });
             let mut raw = std::ptr::null_mut();
+            // The resource must answer `hasRef()` from the start: async_hooks' `init` sees
+            // it while the function is made.
+            let resource = async_resource(env)?;
             // SAFETY: JS thread (caller's contract). No JS function: `run_call` does the
             // work. One leaked `Arc` is the finalizer's, reclaimed in `finalize_tsfn`; one is
             // the teardown hook's, reclaimed in `stop_tasks`.
@@ -171,7 +222,7 @@ impl Js {
                 napi::check_status!(sys::napi_create_threadsafe_function(
                     env.raw(),
                     std::ptr::null_mut(),
-                    std::ptr::null_mut(),
+                    resource,
                     name,
                     0,
                     1,
