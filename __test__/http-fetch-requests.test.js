@@ -1,6 +1,7 @@
 'use strict'
-// Tests for abio's HTTP fetch handlers (design.md section 7): the request as the handler sees
-// it, request bodies (fixed-length, chunked, streamed to disk) and maxBodySize.
+// Tests for abio's HTTP fetch handlers (design.md sections 7 and 12): the request as the handler
+// sees it (a WHATWG Request: absolute url, Headers), request bodies (fixed-length, chunked,
+// streamed to disk) and maxBodySize. The web-standard side in depth: http-web.test.js.
 // Peers, checks and how the tests talk to the server: helpers/http.js.
 
 const fs = require('fs')
@@ -39,8 +40,9 @@ describe('fetch handlers', () => {
     it('method, url, path and headers (lower-case names, repeated ones joined) over Node http', async () => {
       const { seen, fetch } = recorder()
       const s = await fetchServer(fetch)
-      const url = '/some/path?a=1&b=%20x&c=/d'
-      const r = await request(s.port, url, {
+      const target = '/some/path?a=1&b=%20x&c=/d'
+      const url = `http://127.0.0.1:${s.port}${target}`
+      const r = await request(s.port, target, {
         headers: { 'X-Custom-Header': 'Value With Caps', 'x-rep': ['one', 'two', 'three'], 'X-Empty': '' },
       })
       expect(r.status).toBe(200)
@@ -48,7 +50,12 @@ describe('fetch handlers', () => {
       expect(r.headers['x-url']).toBe(url)
       expect(seen.length).toBe(1)
       const q = seen[0]
-      expect({ method: q.method, url: q.url, path: q.path }).toEqual({ method: 'GET', url, path: '/some/path' })
+      expect({ method: q.method, url: q.url, target: q.target, path: q.path }).toEqual({
+        method: 'GET',
+        url,
+        target,
+        path: '/some/path',
+      })
       expect(q.headers).toEqual({
         host: `127.0.0.1:${s.port}`,
         connection: 'close',
@@ -80,15 +87,17 @@ describe('fetch handlers', () => {
       expect(rest.length).toBe(0)
       expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200])
       expect(seen[0].headers).toEqual({ host: 't', 'x-rep': '1, 2, 3, 4', 'x-other': 'o', accept: '*/*' })
-      expect(seen.map((q) => [q.method, q.url, q.path])).toEqual([
-        ['GET', '/p?q=1&q=2', '/p'],
-        ['GET', '/', '/'],
-        ['GET', '/a?', '/a'],
-        ['GET', '/a?b?c=/d', '/a'],
-        ['DELETE', '/%7Efile%20x', '/%7Efile%20x'],
-        ['GET', '/abs?y=1', '/abs'], // absolute-form: the path and query
-        ['OPTIONS', '*', '*'],
+      // The absolute url: the Host header (rawRequest sends `Host: test`) and the target.
+      expect(seen.slice(0, 6).map((q) => [q.method, q.url, q.path])).toEqual([
+        ['GET', 'http://t/p?q=1&q=2', '/p'],
+        ['GET', 'http://test/', '/'],
+        ['GET', 'http://test/a?', '/a'],
+        ['GET', 'http://test/a?b?c=/d', '/a'],
+        ['DELETE', 'http://test/%7Efile%20x', '/%7Efile%20x'],
+        ['GET', 'http://example.com/abs?y=1', '/abs'], // absolute-form: the path and query
       ])
+      // OPTIONS *: the target is no path (what its url is: http-web.test.js)
+      expect([seen[6].method, seen[6].path]).toEqual(['OPTIONS', '*'])
     })
 
     it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'GET', 'PURGE'])(
@@ -102,7 +111,9 @@ describe('fetch handlers', () => {
         const r = await request(s.port, '/unknown?m=1', { method, headers, body })
         expect(r.status).toBe(200)
         expect(r.headers['x-method']).toBe(method)
-        expect(seen.map((q) => [q.method, q.url, q.path])).toEqual([[method, '/unknown?m=1', '/unknown']])
+        expect(seen.map((q) => [q.method, q.url, q.path])).toEqual([
+          [method, `http://127.0.0.1:${s.port}/unknown?m=1`, '/unknown'],
+        ])
         expectBytes(r.body, body ?? Buffer.alloc(0))
         expectBytes(seen[0].body, body ?? Buffer.alloc(0))
       },
@@ -161,7 +172,7 @@ describe('fetch handlers', () => {
       expectBytes(c.body, body)
       expect(seen.length).toBe(1)
       const q = seen[0]
-      expect([q.method, q.url, q.path]).toEqual(['PATCH', '/up/load?x=1&y=2', '/up/load'])
+      expect([q.method, q.url, q.path]).toEqual(['PATCH', url, '/up/load'])
       expect(q.headers['x-a']).toBe('1, 2')
       expect(q.headers['content-type']).toBe('application/x-thing')
       expect(q.headers['content-length']).toBe(String(body.length))
@@ -250,18 +261,18 @@ describe('fetch handlers', () => {
       expectBytes(seen[1].body, big)
     })
 
-    it('body() twice -> the second rejects with ABIO_ERR_CLOSED (after the first, and while it is pending)', async () => {
+    it('arrayBuffer() twice -> the second rejects with a TypeError (after the first, and while it is pending)', async () => {
       const results = []
       const s = await fetchServer(async (req) => {
         if (req.path === '/after') {
-          const first = await req.body()
-          const second = await req.body().then(
+          const first = await req.arrayBuffer()
+          const second = await req.arrayBuffer().then(
             () => 'resolved',
             (e) => e,
           )
           results.push({ first: Buffer.from(first), second })
         } else {
-          const [a, b] = await Promise.allSettled([req.body(), req.body()])
+          const [a, b] = await Promise.allSettled([req.arrayBuffer(), req.arrayBuffer()])
           results.push({ first: Buffer.from(a.value), second: b.reason, status: [a.status, b.status] })
         }
         return { body: 'ok' }
@@ -272,8 +283,10 @@ describe('fetch handlers', () => {
       expect(results.length).toBe(2)
       for (const r of results) {
         expectBytes(r.first, body)
+        // the WHATWG rule (undici says the same): "Body is unusable"
         expect(tag(r.second)).toBe('[object Error]')
-        expect({ name: r.second.name, code: r.second.code }).toEqual({ name: 'Error', code: 'ABIO_ERR_CLOSED' })
+        expect(r.second.name).toBe('TypeError')
+        expect(r.second.message).toMatch(/unusable/i)
       }
       expect(results[1].status).toEqual(['fulfilled', 'rejected'])
       expect(errorSpy).not.toHaveBeenCalled()
@@ -284,9 +297,9 @@ describe('fetch handlers', () => {
       const s = await fetchServer(async (req) => {
         const file = path.join(tmp, 'uploads', req.path.slice(1))
         const n = await req.bodyToFile(file, { mkdirs: true })
-        const again = await req.body().then(
+        const again = await req.arrayBuffer().then(
           () => 'resolved',
-          (e) => e.code,
+          (e) => e.name,
         )
         got.push({ n, again, file })
         return { status: 201, body: String(n) }
@@ -301,9 +314,9 @@ describe('fetch handlers', () => {
       const empty = await request(s.port, '/empty.bin', { method: 'POST', body: Buffer.alloc(0) })
       expect(empty.status).toBe(201)
       expect(got.map((g) => [g.n, g.again])).toEqual([
-        [fixed.length, 'ABIO_ERR_CLOSED'],
-        [40013, 'ABIO_ERR_CLOSED'],
-        [0, 'ABIO_ERR_CLOSED'],
+        [fixed.length, 'TypeError'],
+        [40013, 'TypeError'],
+        [0, 'TypeError'],
       ])
       expectBytes(fs.readFileSync(got[0].file), fixed)
       expectBytes(fs.readFileSync(got[1].file), Buffer.concat(pieces))
@@ -415,12 +428,12 @@ describe('fetch handlers', () => {
   })
 
   describe('maxBodySize', () => {
-    /** A handler that catches what body() rejects with, records it, and answers 200 anyway. */
+    /** A handler that catches what arrayBuffer() rejects with, records it, and answers 200 anyway. */
     function catcher() {
       const errors = []
       const fetch = async (req) => {
         try {
-          const b = await req.body()
+          const b = await req.arrayBuffer()
           return { body: `read ${b.byteLength}` }
         } catch (e) {
           errors.push(e)
@@ -434,7 +447,7 @@ describe('fetch handlers', () => {
       expect({ name: e.name, code: e.code }).toEqual({ name: 'RangeError', code: 'ABIO_ERR_BODY_TOO_LARGE' })
     }
 
-    it('content-length over it -> 413 even when the handler catches and answers 200; body() rejects RangeError', async () => {
+    it('content-length over it -> 413 even when the handler catches and answers 200; arrayBuffer() rejects RangeError', async () => {
       const { errors, fetch } = catcher()
       const s = await fetchServer(fetch, { maxBodySize: 1000 })
       const out = await exchange(s.port, rawPost('/up', withZeros(1001), { Connection: 'close' }))
@@ -455,7 +468,7 @@ describe('fetch handlers', () => {
     it('content-length over it -> 413 when the handler never reads the body, or rethrows', async () => {
       const s = await fetchServer(
         async (req) => {
-          if (req.path === '/rethrow') await req.body()
+          if (req.path === '/rethrow') await req.arrayBuffer()
           return { status: 201, body: 'never sent' }
         },
         { maxBodySize: 10 },
@@ -469,7 +482,7 @@ describe('fetch handlers', () => {
       expect(errorSpy).not.toHaveBeenCalled()
     })
 
-    it('a chunked body over it (Node http) -> 413, and body() rejects with RangeError ABIO_ERR_BODY_TOO_LARGE', async () => {
+    it('a chunked body over it (Node http) -> 413, and arrayBuffer() rejects with RangeError ABIO_ERR_BODY_TOO_LARGE', async () => {
       const { errors, fetch } = catcher()
       const s = await fetchServer(fetch, { maxBodySize: 1000 })
       const chunks = [withZeros(600), withZeros(600), withZeros(600)]

@@ -38,7 +38,7 @@ const leafTls = () => ({ cert: certs().leaf.cert, key: certs().leaf.key })
 
 /** The answer of the upload handler: the body's length and sha256, as JSON. */
 async function digestOf(req) {
-  const body = Buffer.from(await req.body())
+  const body = Buffer.from(await req.arrayBuffer())
   return {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ length: body.length, sha256: sha256(body) }),
@@ -91,7 +91,7 @@ describe('https: routes, file routes and fetch handlers', () => {
       async fetch(req) {
         if (req.path === '/up') return digestOf(req)
         if (req.path === '/down') return { headers: { 'x-path': req.path }, body: big }
-        if (req.path === '/echo') return { headers: { 'x-method': req.method }, body: await req.body() }
+        if (req.path === '/echo') return { headers: { 'x-method': req.method }, body: await req.arrayBuffer() }
         return { status: 404 }
       },
     })

@@ -2,7 +2,7 @@
 // imports from 'abio' (resolved by name, through the package's `exports` map) type-check
 // as in types.ts.
 import { readFile, writeFile, pack, unpack, connect, listen, serve, request, connectWebSocket, toBuffer } from 'abio'
-import { FileHandle, HttpServer, Request, Server, Socket, WebSocket } from 'abio'
+import { FileHandle, HttpServer, ServeRequest, Server, Socket, WebSocket } from 'abio'
 import type { Bytes, Data, Unpacked } from 'abio'
 import abio from 'abio'
 
@@ -19,7 +19,7 @@ export async function esm(): Promise<void> {
     await socket.write(buf)
   })
   const socket: Socket = await connect({ host: '127.0.0.1', port: server.port })
-  const http: HttpServer = await serve({ port: 0, fetch: (req: Request) => ({ body: req.path }) })
+  const http: HttpServer = await serve({ port: 0, fetch: (req: ServeRequest) => ({ body: req.path }) })
   const res = await request(`http://127.0.0.1:${http.port}/`)
   const ws: WebSocket = await connectWebSocket(`ws://127.0.0.1:${http.port}/`)
   const fh: FileHandle = await abio.open('/tmp/a')

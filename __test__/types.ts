@@ -230,13 +230,56 @@ async function http(): Promise<void> {
     idleTimeout: 5000,
     bodyTimeout: 30000,
     maxBodySize: 1 << 20,
-    fetch: async (req: abio.Request): Promise<abio.Response> => {
-      const body: ArrayBuffer = await req.body()
+    fetch: async (req: abio.ServeRequest): Promise<abio.ServeAnswer> => {
+      const body: ArrayBuffer = await req.arrayBuffer()
       const n: number = await req.bodyToFile('/tmp/b', { atomic: true })
       if (req.path === '/file') return { body: { file: '/srv/page.html' } }
       return { status: 201, headers: { 'x-n': n, 'x-m': req.method }, body }
     },
   })
+  // The request is a WHATWG Request; the answer a Response or a plain ServeAnswer.
+  const ac = new AbortController()
+  const web: abio.HttpServer = await abio.serve({
+    signal: ac.signal,
+    overrideGlobalObjects: false,
+    fetch: async (req, server: abio.HttpServer) => {
+      const asRequest: Request = req
+      const url: URL = new URL(req.url)
+      const type: string | null = req.headers.get('content-type')
+      const aborted: boolean = req.signal.aborted
+      const stream: ReadableStream<Uint8Array> | null = req.body
+      void [asRequest, type, aborted, stream, server.port]
+      if (url.pathname === '/json') return Response.json({ a: await req.json() })
+      if (url.pathname === '/text') return new Response(await req.text(), { status: 201 })
+      if (url.pathname === '/form') return new Response((await req.formData()).get('f'))
+      if (url.pathname === '/cookies') return { headers: { 'set-cookie': ['a=1', 'b=2'] }, body: 'c' }
+      if (url.pathname === '/pairs') return { headers: [['x-a', '1']], body: await req.blob() }
+      if (url.pathname === '/headers') return { headers: new Headers({ 'x-a': '1' }), body: await req.arrayBuffer() }
+      if (url.pathname === '/stream') return { body: new ReadableStream<Uint8Array>() }
+      return {
+        body: (async function* () {
+          yield 'a'
+          yield new Uint8Array(1)
+        })(),
+      }
+    },
+  })
+  await web.close()
+  await abio.serve({
+    fetch: async (req) => {
+      // @ts-expect-error the body is read with arrayBuffer() (body is a ReadableStream)
+      await req.body()
+      // @ts-expect-error headers are a Headers, not a record
+      void req.headers['x-a'].length
+      return undefined
+    },
+  })
+  await abio.serve({
+    // @ts-expect-error an answer has no `stauts`
+    fetch: async () => ({ stauts: 404 }),
+  })
+  // @ts-expect-error an unknown option name
+  await abio.serve({ prot: 8080 })
   server.reload({ routes: { '/': Buffer.from('x') } })
   const port: number = server.port
   server.unref().ref()

@@ -346,7 +346,7 @@ describe('websocket.path', () => {
           .on('error', reject),
       )
     expect(await get('/hello')).toEqual([200, 'hi'])
-    expect(await get('/x?q')).toEqual([200, 'fetched GET /x?q'])
+    expect(await get('/x?q')).toEqual([200, `fetched GET http://${HOST}:${srv.port}/x?q`])
     await expectStillServing(`ws://${HOST}:${srv.port}/ws`, c)
   })
 

@@ -118,7 +118,7 @@ async function pageServer(impl, options = {}, name = HOST) {
     routes: { '/': { body: PAGE, contentType: 'text/html; charset=utf-8' } },
     async fetch(req) {
       if (req.method === 'POST' && req.path === '/result') {
-        report(JSON.parse(Buffer.from(await req.body()).toString('utf8')))
+        report(await req.json())
         return { status: 204 }
       }
       return { status: 404 }

@@ -150,16 +150,23 @@ const ETAG = /^"[0-9a-f]+-[0-9a-f]{8}"$/
 
 const fetchServer = (fetch, options = {}) => serve({ host: '127.0.0.1', fetch, ...options })
 
-/** A handler that reads the body, records what it saw, and echoes the exact bytes back. */
+/**
+ * A handler that reads the body (`arrayBuffer()`), records what it saw, and echoes the exact
+ * bytes back. `url` is the request's absolute URL, `target` its path and query as
+ * `new URL(url)` reads them, `headers` the `Headers` as a record (repeated ones joined with
+ * `', '`, as `Headers.get` does).
+ */
 function recorder() {
   const seen = []
   const fetch = async (req) => {
-    const body = await req.body()
+    const body = await req.arrayBuffer()
+    const u = new URL(req.url)
     seen.push({
       method: req.method,
       url: req.url,
+      target: u.pathname + u.search,
       path: req.path,
-      headers: req.headers,
+      headers: Object.fromEntries(req.headers),
       type: tag(body),
       body: Buffer.from(body),
     })
