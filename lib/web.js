@@ -46,10 +46,38 @@ const decoder = new TextDecoder()
 const TEXT = 'text/plain;charset=UTF-8'
 const JSON_TYPE = 'application/json'
 
-/** A usable host and a target that needs no normalization: the URL is their concatenation. */
-const PLAIN_HOST = /^[a-z0-9._-]+(?::\d{1,5})?$/i
-const PLAIN_TARGET = /^\/[!#$&-;=?-[\]_a-z~]*$/i
-const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
+/**
+ * A host and a target that `new URL` would write as they are: the URL is their
+ * concatenation (lower-case host, a port without leading zero; a target of characters URLs
+ * keep, no dot segment).
+ */
+const PLAIN_HOST = /^[a-z0-9.-]+(?::[1-9]\d{0,3})?$/
+const PLAIN_TARGET = /^\/[!$&(-;=?-[\]_a-z~]*$/i
+const DOT_SEGMENT = /\/\.\.?(?:[/?]|$)/
+
+/**
+ * Whether `host` ends with its scheme's default port (`new URL` drops it).
+ * @param {string} scheme
+ * @param {string} host
+ */
+function defaultPort(scheme, host) {
+  return host.endsWith(scheme === 'https' ? ':443' : ':80')
+}
+
+/**
+ * Whether a `Host` header is a host and nothing else (no path, query, credentials).
+ * @param {string} scheme
+ * @param {string} host
+ */
+function isHost(scheme, host) {
+  if (host === '' || /[/?#\\@\s]/.test(host)) return false
+  try {
+    const u = new URL(`${scheme}://${host}`)
+    return u.hostname !== '' && u.pathname === '/'
+  } catch {
+    return false
+  }
+}
 
 /** @param {string} reason */
 function unusable(reason) {
@@ -132,23 +160,20 @@ class ServeRequest {
     return this.#method
   }
 
-  /** The absolute URL: the scheme of the connection, the `Host` header, the target. */
+  /**
+   * The absolute URL, as `new URL` would write it: the connection's scheme, the `Host` header
+   * (the server's address when it is missing or not a host), the target.
+   */
   get url() {
     if (this.#url !== undefined) return this.#url
-    const host = flatGet(this.#flat, 'host') ?? this.#origin.host
+    const { scheme, host: own } = this.#origin
+    const given = flatGet(this.#flat, 'host')
     const target = this.#target
-    const url = `${this.#origin.scheme}://${host}${target}`
-    if (PLAIN_HOST.test(host) && PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target)) return (this.#url = url)
-    try {
-      this.#url = new URL(url).href
-    } catch {
-      // A Host header that is no host: the server's own address stands in.
-      this.#url = new URL(
-        target.startsWith('/') ? target : `/${target}`,
-        `${this.#origin.scheme}://${this.#origin.host}`,
-      ).href
-    }
-    return this.#url
+    if (given !== undefined && PLAIN_HOST.test(given) && !defaultPort(scheme, given) && PLAIN_TARGET.test(target))
+      if (!DOT_SEGMENT.test(target)) return (this.#url = `${scheme}://${given}${target}`)
+    const host = given !== undefined && isHost(scheme, given) ? given : own
+    const path = target.startsWith('/') ? target : `/${target}`
+    return (this.#url = new URL(path, `${scheme}://${host}`).href)
   }
 
   /** The path of the target, without the query (abio's). */
@@ -177,14 +202,13 @@ class ServeRequest {
 
   /** The body as it arrives, a `ReadableStream` of `Uint8Array` (null for GET and HEAD). */
   get body() {
+    if (this.#real !== undefined) return this.#real.body
     if (this.#stream !== undefined) return this.#stream
     if (this.#method === 'GET' || this.#method === 'HEAD') return null
     const native = this.#native
-    const used = this.#used
-    this.#used = true
     this.#stream = pullStream(
       async () => {
-        if (used) throw unusable('the body was already read')
+        this.#used = true
         const piece = await native.read()
         return piece === null ? undefined : new Uint8Array(piece)
       },
@@ -193,18 +217,27 @@ class ServeRequest {
     return this.#stream
   }
 
+  /** Whether the body was read (or is being read), by any of the ways to read it. */
   get bodyUsed() {
-    return this.#used && (this.#stream === undefined || this.#stream.locked)
+    return this.#real !== undefined ? this.#real.bodyUsed : this.#used
+  }
+
+  /**
+   * Marks the body read, or says why it cannot be.
+   * @returns {TypeError | undefined}
+   */
+  #take() {
+    if (this.#used || this.#stream?.locked) return unusable('the body was already read')
+    this.#used = true
+    return undefined
   }
 
   /** @returns {Promise<ArrayBuffer>} */
   arrayBuffer() {
-    if (this.#stream !== undefined) {
-      if (this.#stream.locked) return Promise.reject(unusable('the body stream is locked'))
-      return drain(this.#stream)
-    }
-    if (this.#used) return Promise.reject(unusable('the body was already read'))
-    this.#used = true
+    if (this.#real !== undefined) return this.#real.arrayBuffer()
+    const refused = this.#take()
+    if (refused !== undefined) return Promise.reject(refused)
+    if (this.#stream !== undefined) return drain(this.#stream)
     if (this.#method === 'GET' || this.#method === 'HEAD') return Promise.resolve(new ArrayBuffer(0))
     return this.#native.body()
   }
@@ -240,8 +273,8 @@ class ServeRequest {
   bodyToFile(path, options) {
     const p = checkPath(path)
     const [flags, mode, signal] = writeOptions(options, true)
-    if (this.#used) return Promise.reject(unusable('the body was already read'))
-    this.#used = true
+    const refused = this.#real !== undefined ? unusable('the body was handed to a Request') : this.#take()
+    if (refused !== undefined) return Promise.reject(refused)
     return withSignal(signal, (token) => this.#native.bodyToFile(p, flags, mode, token))
   }
 
@@ -255,8 +288,8 @@ class ServeRequest {
     const hasBody = this.#method !== 'GET' && this.#method !== 'HEAD'
     /** @type {RequestInit & { duplex?: 'half' }} */
     const init = { method: this.#method, headers: this.headers, signal: this.signal }
-    if (hasBody && !this.#used) {
-      init.body = this.body
+    if (hasBody && !this.#used && !this.#stream?.locked) {
+      init.body = /** @type {ReadableStream<Uint8Array>} */ (this.body)
       init.duplex = 'half'
     }
     this.#real = new GlobalRequest(this.url, init)

@@ -55,6 +55,8 @@ export interface FileRoute {
  */
 export class ServeRequest extends Request {
   private constructor()
+  /** The whole body as a `Uint8Array` over one exact `ArrayBuffer`. */
+  bytes(): Promise<Uint8Array>
   /** The path of the target, without the query (abio's; `new URL(request.url).pathname` decoded the same way). */
   readonly path: string
   /**
@@ -136,7 +138,7 @@ export interface ServeOptions {
   overrideGlobalObjects?: boolean
   /** Closes the server (as `close()`) when it aborts; at once when it already has. */
   signal?: AbortSignal
-  /** Bytes of a request body `req.body()` reads; then 413. @default 16 MiB */
+  /** Bytes of a request body a handler may read; then the read rejects and the answer is 413. @default 16 MiB */
   maxBodySize?: number
   /** Bytes of a request's line and headers, then 431. @default 16384 */
   maxHeaderSize?: number
@@ -152,7 +154,7 @@ export interface ServeOptions {
   idleTimeout?: number
   /**
    * Milliseconds a request may make no progress while it waits on the client, then the
-   * connection is closed: a handler waits in `req.body()`/`bodyToFile()` and no byte of the
+   * connection is closed: a handler waits on the request body (`arrayBuffer()`, `request.body`, `bodyToFile()`, ...) and no byte of the
    * body arrives (the promise rejects with `code: 'ABIO_ERR_TIMEOUT'`), or no byte of the
    * answer is taken by the kernel (the client does not read it). Progress-based, unlike Node's
    * `requestTimeout` (300 s for the whole request): a slow upload or download that keeps moving
