@@ -227,6 +227,9 @@ function send(native, res) {
       status = kept[0]
       body = kept[2]
       flat = headerList(kept[1], 'the response headers')
+      // Said for a HEAD only (src/http/exchange.rs puts the body's length in other answers).
+      if (kept[3] !== undefined && !flat.some((n, i) => i % 2 === 0 && n === 'content-length'))
+        flat.push('content-length', String(kept[3]))
       if (typeof body === 'string' && !flat.some((n, i) => i % 2 === 0 && n === 'content-type'))
         flat.push('content-type', 'text/plain;charset=UTF-8')
       if (body instanceof Blob) {

@@ -36,9 +36,10 @@ let isServeRequest
 /** @type {(res: Response) => globalThis.Response} */
 let realOf
 /**
- * What the server sends for abio's `Response`: status, headers and body as kept, or undefined
- * for another response, or once a real one stands in.
- * @type {(res: object) => [number, Headers | HeadersInit | undefined, unknown] | undefined}
+ * What the server sends for abio's `Response`: status, headers and body as kept, and the length
+ * of the body a `HEAD` answer stands for (see `Response`'s constructor); undefined for another
+ * response, or once a real one stands in.
+ * @type {(res: object) => [number, Headers | HeadersInit | undefined, unknown, number | undefined] | undefined}
  */
 let keptOf
 
@@ -388,6 +389,12 @@ class Response {
   #real
   /** @type {Headers | undefined} */
   #headers
+  /**
+   * `new Response(null, res)`, as frameworks answer a `HEAD` with their `GET` answer: the
+   * length of `res`'s body, the `content-length` a `HEAD` says (RFC 9110 section 8.6).
+   * @type {number | undefined}
+   */
+  #headLength
 
   /**
    * @param {BodyInit | null} [body]
@@ -401,6 +408,9 @@ class Response {
       body = /** @type {BodyInit} */ (sources.get(body))
     if (init instanceof GlobalResponse) {
       const r = /** @type {globalThis.Response} */ (init)
+      const given = body == null ? keptOf(r)?.[2] : undefined
+      if (typeof given === 'string') this.#headLength = Buffer.byteLength(given)
+      else if (given instanceof ArrayBuffer || ArrayBuffer.isView(given)) this.#headLength = given.byteLength
       init = { status: r.status, statusText: r.statusText, headers: r.headers }
     }
     if (keepable(body, init)) {
@@ -485,7 +495,7 @@ class Response {
       const kept = /** @type {Response} */ (res).#kept
       if (kept === undefined) return undefined
       const headers = /** @type {Response} */ (res).#headers ?? /** @type {HeadersInit | undefined} */ (kept.headers)
-      return [kept.status, headers, kept.body]
+      return [kept.status, headers, kept.body, /** @type {Response} */ (res).#headLength]
     }
   }
 }

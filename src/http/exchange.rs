@@ -321,14 +321,12 @@ impl NativeRequest {
                 let len = body.len();
                 let mut r = Response::new(Body::from(body));
                 *r.status_mut() = code;
-                // A HEAD with no body and no length given says none, as Node does; else the
-                // length is said outright (hyper leaves it out of a HEAD answer whose body is
-                // empty).
-                let unknown = self.x.head && len == 0;
+                // Said outright unless a HEAD's handler gave it: hyper leaves it out of a HEAD
+                // answer whose body is empty, and Node's client keeps a connection alive
+                // after a HEAD only with it.
                 if code != StatusCode::NO_CONTENT
                     && code != StatusCode::NOT_MODIFIED
                     && !given_length
-                    && !unknown
                 {
                     r.headers_mut()
                         .insert(header::CONTENT_LENGTH, HeaderValue::from(len));

@@ -142,7 +142,10 @@ impl NativeBodySink {
     pub fn drained(&self, env: Env) -> napi::Result<Promise> {
         let mut s = lock(&self.0.state);
         if s.gone {
-            return Deferred::settled::<()>(&env, Err(AbioError::from(CoreError::Closed("response"))));
+            return Deferred::settled::<()>(
+                &env,
+                Err(AbioError::from(CoreError::Closed("response"))),
+            );
         }
         if s.queued < HIGH_WATER / 2 {
             return Deferred::settled(&env, Ok(()));
