@@ -112,7 +112,11 @@ describe('reload() and validation', () => {
       ['a body of type number', { routes: { '/a': { body: 5 } } }, 'TypeError'],
       ['a route without a body', { routes: { '/a': { contentType: 'x/y' } } }, 'TypeError'],
       ['a non-string contentType', { routes: { '/a': { body: ok, contentType: 5 } } }, 'TypeError'],
-      ['a header value neither string nor number', { routes: { '/a': { body: ok, headers: { 'x-n': true } } } }, 'TypeError'],
+      [
+        'a header value neither string nor number',
+        { routes: { '/a': { body: ok, headers: { 'x-n': true } } } },
+        'TypeError',
+      ],
       ['headers not an object', { routes: { '/a': { body: ok, headers: 'x' } } }, 'TypeError'],
       ['fetch not a function', { fetch: {} }, 'TypeError'],
       ['maxBodySize -1', { maxBodySize: -1 }, 'RangeError'],

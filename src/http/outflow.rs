@@ -44,11 +44,14 @@ struct State {
     drains: Vec<Deferred>,
 }
 
+/// Called once with whether the client left before the body was sent whole.
+type Departed = Box<dyn FnOnce(bool) + Send>;
+
 struct Shared {
     state: Mutex<State>,
     js: Js,
     /// Told once whether the client left before the body was sent whole.
-    departed: Mutex<Option<Box<dyn FnOnce(bool) + Send>>>,
+    departed: Mutex<Option<Departed>>,
 }
 
 impl Shared {
@@ -83,7 +86,7 @@ pub struct NativeBodySink(Arc<Shared>);
 
 /// A new pipe: the sink for JS, the body for hyper. `departed(left)` is called once, when
 /// hyper drops the body: `left` is whether the client went away before it was sent whole.
-pub(crate) fn pipe(js: Js, departed: Box<dyn FnOnce(bool) + Send>) -> (NativeBodySink, Outflow) {
+pub(crate) fn pipe(js: Js, departed: Departed) -> (NativeBodySink, Outflow) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue: VecDeque::new(),
