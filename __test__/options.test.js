@@ -13,7 +13,7 @@ const abio = require('..')
 const { syncThrowOf, rejectionOf, tag } = require('./helpers/throws')
 const { useTempDir, tmp } = require('./helpers/tmpdir')
 const { track, closeAll } = require('./helpers/cleanup')
-const { nodeConnect, record, connectionQueue, sleep, noop } = require('./helpers/net')
+const { nodeConnect, record, connectionQueue, sleep, noop, pair } = require('./helpers/net')
 
 useTempDir('abio-options-')
 afterEach(closeAll)
@@ -120,6 +120,22 @@ describe('an unknown option name is refused, in every options object', () => {
     expectUnknown(() => abio.writeFileSync(p, 'x', { mkdirs: true, atomc: true }), 'options', 'atomc')
     expectUnknown(() => abio.writeFile(p, 'x', { atomc: true }), 'options', 'atomc')
     expect(fs.existsSync(p)).toBe(false)
+  })
+
+  test("a socket's sendFile, read and readFrame options; the socket goes on as if not called", async () => {
+    const { a, n } = await pair('client')
+    const file = tmp()
+    fs.writeFileSync(file, 'abc')
+    expectUnknown(() => a.sendFile(file, { ofset: 1 }), 'options', 'ofset')
+    expectUnknown(() => a.read({ maxbytes: 1 }), 'options', 'maxbytes')
+    expectUnknown(() => a.readFrame({ maxBytes: 1 }), 'options', 'maxBytes')
+    // Nothing was sent nor read by the refused calls.
+    const got = record(n)
+    expect(await a.sendFile(file, { offset: 1 })).toBe(2)
+    n.write('yz')
+    expect(new Uint8Array(await a.read({ maxBytes: 8 }))).toEqual(new Uint8Array([0x79, 0x7a]))
+    a.end()
+    expect((await got.all()).toString('latin1')).toBe('bc')
   })
 })
 

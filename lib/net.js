@@ -47,6 +47,9 @@ const DEFAULT_MAX_BYTES = 1024 * 1024
 /** The names of SocketOptions, ConnectOptions and ListenOptions. */
 const SOCKET_KEYS = ['noDelay', 'keepAlive', 'allowHalfOpen']
 const CONNECT_KEYS = optionNames(SOCKET_KEYS, ['host', 'port', 'path', 'timeout', 'signal', 'tls'])
+const SEND_FILE_KEYS = optionNames(['offset', 'length', 'onProgress', 'signal'])
+const READ_KEYS = optionNames(['maxBytes'])
+const READ_FRAME_KEYS = optionNames(['maxSize'])
 const LISTEN_KEYS = optionNames(SOCKET_KEYS, [
   'host',
   'port',
@@ -236,7 +239,7 @@ class Socket {
    */
   sendFile(path, options) {
     const p = checkPath(path)
-    const o = checkObject(options, 'options') ?? {}
+    const o = checkObject(options, 'options', SEND_FILE_KEYS) ?? {}
     const offset = checkIndex(o.offset, 'options.offset', 0)
     const length = checkIndex(o.length, 'options.length', -1)
     const onProgress = /** @type {((sent: number, total: number) => void) | undefined} */ (o.onProgress ?? undefined)
@@ -251,7 +254,7 @@ class Socket {
    * @param {unknown} [options]
    */
   read(options) {
-    const o = checkObject(options, 'options')
+    const o = checkObject(options, 'options', READ_KEYS)
     const max = o === undefined ? DEFAULT_MAX_BYTES : checkIndex(o.maxBytes, 'options.maxBytes', DEFAULT_MAX_BYTES)
     if (max < 1 || max > 2 ** 31 - 1) throw outOfRange('options.maxBytes', '>= 1 and <= 2^31 - 1', max)
     return this.#native.read(CHUNK, max)
@@ -270,7 +273,7 @@ class Socket {
    * @param {unknown} [options]
    */
   readFrame(options) {
-    const o = checkObject(options, 'options')
+    const o = checkObject(options, 'options', READ_FRAME_KEYS)
     const max = o === undefined ? DEFAULT_MAX_FRAME : checkIndex(o.maxSize, 'options.maxSize', DEFAULT_MAX_FRAME)
     if (max > MAX_FRAME) throw outOfRange('options.maxSize', '<= 2^32 - 1 (the u32 length field)', max)
     return this.#native.read(FRAME, max)
