@@ -83,6 +83,22 @@ impl Exchange {
         }
     }
 
+    /// Settles a read of the request body on the JS thread, noting first what a failure
+    /// makes of the answer (413 past `maxBodySize`, 400 for a malformed body).
+    fn settle_read<T: ToNapiValue + Send + 'static>(
+        &self,
+        done: Deferred,
+        result: Result<T, CoreError>,
+    ) {
+        match result {
+            Err(CoreError::BodyTooLarge { .. }) => self.too_large.store(true, Ordering::Release),
+            Err(CoreError::HttpParse(_)) => self.malformed.store(true, Ordering::Release),
+            _ => {}
+        }
+        let result = result.map_err(AbioError::from);
+        self.js.post(move |env| done.settle(env, result));
+    }
+
     /// The answer when the body was refused: 413 or 400, and the connection closed.
     fn refusal(&self) -> Option<Response<Body>> {
         let status = if self.too_large.load(Ordering::Acquire) {
@@ -176,14 +192,7 @@ impl NativeRequest {
         let x = self.x.clone();
         self.x.js.spawn(async move {
             let result = read(body, x.max_body).await;
-            match result {
-                Err(CoreError::BodyTooLarge { .. }) => x.too_large.store(true, Ordering::Release),
-                Err(CoreError::HttpParse(_)) => x.malformed.store(true, Ordering::Release),
-                _ => {}
-            }
-            let result = result.map_err(AbioError::from);
-            let js = x.js.clone();
-            js.post(move |env| done.settle(env, result));
+            x.settle_read(done, result);
         });
         Ok(promise)
     }
@@ -258,14 +267,7 @@ impl NativeRequest {
                     }
                 }
             };
-            match result {
-                Err(CoreError::BodyTooLarge { .. }) => x.too_large.store(true, Ordering::Release),
-                Err(CoreError::HttpParse(_)) => x.malformed.store(true, Ordering::Release),
-                _ => {}
-            }
-            let result = result.map_err(AbioError::from);
-            let js = x.js.clone();
-            js.post(move |env| done.settle(env, result));
+            x.settle_read(done, result);
         });
         Ok(promise)
     }
