@@ -71,7 +71,7 @@ async function http() {
     host: '127.0.0.1',
     port: 0,
     routes: { '/bytes': route },
-    fetch: async (req) => ({ status: 201, body: await req.body() }),
+    fetch: async (req) => ({ status: 201, body: await req.arrayBuffer() }),
   })
   try {
     const viaNode = await fetch(`http://127.0.0.1:${server.port}/bytes`)

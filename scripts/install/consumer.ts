@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const server: HttpServer = await abio.serve({
     port: 0,
     routes: { '/': new Uint8Array(1) },
-    fetch: async (req) => ({ status: 200, body: await req.body() }),
+    fetch: async (req) => ({ status: 200, body: await req.arrayBuffer() }),
     websocket: { message: (ws: WebSocket, data: ArrayBuffer | string) => void ws.send(data) },
   })
   const res: ClientResponse = await abio.request(`http://127.0.0.1:${server.port}/`)

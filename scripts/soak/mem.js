@@ -183,7 +183,7 @@ async function http(n) {
         const k = Number(new URL(req.url, 'http://x').searchParams.get('k'))
         return { headers: { 'content-type': 'application/octet-stream' }, body: fetchBody(k) }
       }
-      if (req.path === '/echo' && req.method === 'POST') return { body: await req.body() }
+      if (req.path === '/echo' && req.method === 'POST') return { body: await req.arrayBuffer() }
       return { status: 404, body: 'not here' }
     },
   })

@@ -30,7 +30,10 @@ async function main() {
     host: HOST,
     port: 0,
     routes: { '/route': routeBody },
-    fetch: (req) => ({ body: `fetch ${id} ${req.url}` }),
+    fetch: (req) => {
+      const u = new URL(req.url)
+      return { body: `fetch ${id} ${u.pathname}${u.search}` }
+    },
     websocket: {
       message(ws, m) {
         ws.send(m)
