@@ -47,9 +47,6 @@ const DEFAULT_MAX_BYTES = 1024 * 1024
 /** The names of SocketOptions, ConnectOptions and ListenOptions. */
 const SOCKET_KEYS = ['noDelay', 'keepAlive', 'allowHalfOpen']
 const CONNECT_KEYS = optionNames(SOCKET_KEYS, ['host', 'port', 'path', 'timeout', 'signal', 'tls'])
-const SEND_FILE_KEYS = optionNames(['offset', 'length', 'onProgress', 'signal'])
-const READ_KEYS = optionNames(['maxBytes'])
-const READ_FRAME_KEYS = optionNames(['maxSize'])
 const LISTEN_KEYS = optionNames(SOCKET_KEYS, [
   'host',
   'port',
@@ -60,6 +57,10 @@ const LISTEN_KEYS = optionNames(SOCKET_KEYS, [
   'handshakeTimeout',
   'signal',
 ])
+/** The names of the options of a socket's sendFile, read and readFrame. */
+const SEND_FILE_KEYS = optionNames(['offset', 'length', 'onProgress', 'signal'])
+const READ_KEYS = optionNames(['maxBytes'])
+const READ_FRAME_KEYS = optionNames(['maxSize'])
 
 /**
  * @param {unknown} value
