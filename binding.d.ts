@@ -103,7 +103,14 @@ export declare class NativeHttpServer {
    * `flushBroadcasts`); returns how many.
    */
   broadcast(list: Array<string | ArrayBufferView>): number
-  /** Sends what this turn's broadcasts queued. */
+  /**
+   * Queues `list`'s one message on every WebSocket subscribed to `topic`, framed once
+   * (sent by `flushBroadcasts`); returns how many.
+   */
+  publish(topic: string, list: Array<string | ArrayBufferView>): number
+  /** How many WebSockets are subscribed to `topic`. */
+  subscriberCount(topic: string): number
+  /** Sends what this turn's broadcasts and publishes queued. */
   flushBroadcasts(): void
   /** Keeps the process alive while listening (the default). */
   ref(): void
@@ -216,10 +223,35 @@ export declare class NativeSocket {
   tlsInfo(): TlsInfo | null
 }
 
+/**
+ * An upgrade request waiting for lib/ws.js's decider: `accept()` or `refuse()` answers it
+ * (the first answer counts). Dropped unanswered, it is refused with 500.
+ */
+export declare class NativeUpgrade {
+  /** The id the connection will have (lib/ws.js keeps the hook's `data` under it). */
+  get id(): number
+  /**
+   * Accepts: `protocol` (one of the client's offers, or none) and `headers` (name, value,
+   * ...) in the 101 answer.
+   */
+  accept(protocol: string | undefined | null, headers: Array<string>): void
+  /**
+   * Refuses with `status`, `headers` (name, value, ...) and `body` (held until sent); the
+   * connection is closed after it.
+   */
+  refuse(status: number, headers: Array<string>, body?: string | ArrayBufferView | undefined): void
+}
+
 /** A WebSocket connection (the native half of `lib/ws.js`'s `WebSocket`). */
 export declare class NativeWebSocket {
   /** How lib/ws.js knows this connection in its events. */
   get id(): number
+  /** The subprotocol agreed in the handshake, or `''`. */
+  get protocol(): string
+  /** The extensions agreed in the handshake (`Sec-WebSocket-Extensions`), or `''`. */
+  get extensions(): string
+  /** The peer's address, as `net`'s `remoteAddress`. */
+  get remoteAddress(): string
   /** Bytes queued and not yet taken by the kernel. */
   get bufferedAmount(): number
   /**
@@ -235,6 +267,35 @@ export declare class NativeWebSocket {
   drained(): Promise<void>
   /** Starts the closing handshake; lib/ws.js checked the code and reason. */
   close(code: number, reason: string): void
+  /**
+   * Sends a ping with `payload` (at most 125 bytes: lib/ws.js checked; copied), behind
+   * what is queued; the peer's pong comes back as an event. Nothing after the close.
+   */
+  ping(payload: string | ArrayBufferView): void
+  /**
+   * Ends the connection at once, without the closing handshake: what is queued is
+   * dropped, the socket closed, and the close event (1006) comes before this returns.
+   */
+  terminate(): void
+  /** Subscribes to `topic` (a server's connection); false when it already was. */
+  subscribe(topic: string): boolean
+  /** Unsubscribes from `topic`; false when it was not subscribed. */
+  unsubscribe(topic: string): boolean
+  /** Whether this connection is subscribed to `topic`. */
+  isSubscribed(topic: string): boolean
+  /** The topics this connection is subscribed to. */
+  get subscriptions(): Array<string>
+  /**
+   * Queues `list`'s message on every subscriber of `topic` but this connection, framed
+   * once (sent at the end of the turn: lib/ws.js asks the server to flush); returns how
+   * many.
+   */
+  publish(topic: string, list: Array<string | ArrayBufferView>): number
+  /**
+   * Sends what this server's `broadcast` and `publish` calls queued (lib/ws.js calls it
+   * once per turn after a `publish` from a connection).
+   */
+  flushPublished(): void
   /** Stops (`true`) or resumes reading (an async iterator whose consumer is behind). */
   pause(paused: boolean): void
 }
@@ -272,10 +333,10 @@ export declare function connect(host: string | undefined | null, port: number, p
 
 /**
  * Connects to a WebSocket server at `host:port`, asking for `target` with `headers` (name,
- * value, ...); resolves with the open connection. lib/ws.js turned the `ws:` or `wss:`
+ * value, ...) and offering `protocols`; resolves with the open connection. lib/ws.js turned the `ws:` or `wss:`
  * URL into these; `secure` (wss:) speaks TLS with `tls` (the default context when absent).
  */
-export declare function connectWebSocket(host: string, port: number, target: string, headers: Array<string>, options: WsOptions, token: CancelToken | undefined | null, secure: boolean, tls?: TlsClientContext | undefined | null): Promise<NativeWebSocket>
+export declare function connectWebSocket(host: string, port: number, target: string, headers: Array<string>, protocols: Array<string>, options: WsOptions, token: CancelToken | undefined | null, secure: boolean, tls?: TlsClientContext | undefined | null): Promise<NativeWebSocket>
 
 /**
  * Parts of an outgoing write up to this size are copied when handed over rather than held:
@@ -521,10 +582,11 @@ export interface ServeOptions {
 }
 
 /**
- * Registers `lib/ws.js`'s event callbacks for this thread: `(id, messages)` with every
- * message of one read, and `(id, code, reason)` once when a connection is gone.
+ * Registers `lib/ws.js`'s event callbacks for this thread: `(id, messages, last)` with every
+ * message of one read (`last`: the connection ends after them), `(id, code, reason)` once
+ * when a connection is gone, and `(id, payload)` for each pong.
  */
-export declare function setWebSocketCallbacks(messages: (id: number, messages: Array<string | ArrayBuffer>) => void, close: (id: number, code: number, reason: string) => void): void
+export declare function setWebSocketCallbacks(messages: (id: number, messages: Array<string | ArrayBuffer>, last: boolean) => void, close: (id: number, code: number, reason: string) => void, pong: (id: number, payload: ArrayBuffer) => void): void
 
 /**
  * Registers `lib/net.js`'s `(id, ok, failed, error)`, called on the JS thread as writes
@@ -657,6 +719,18 @@ export interface WsServeOptions {
   path?: string
   /** What every connection gets. */
   connection: WsOptions
+  /**
+   * The subprotocols this server speaks, when given as a list (no decider needed): the
+   * first of the client's offers that is in it is agreed.
+   */
+  protocols?: Array<string>
+  /** Milliseconds the decider may take, then the answer is 503. */
+  upgradeTimeout: number
   /** lib/ws.js's opener, called with each new connection (before it reads anything). */
-  onOpen: (socket: NativeWebSocket, method: string, url: string, headers: string[]) => void
+  onOpen: (id: number, socket: NativeWebSocket | null, method: string, url: string, headers: string[]) => void
+  /**
+   * lib/ws.js's decider (an `upgrade` hook or a `protocols` function), called with each
+   * upgrade request; it answers through the `NativeUpgrade`.
+   */
+  onUpgrade?: (upgrade: NativeUpgrade, method: string, url: string, headers: string[], protocols: string[]) => void
 }

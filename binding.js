@@ -842,6 +842,7 @@ module.exports.NativeHttpServer = nativeBinding.NativeHttpServer
 module.exports.NativeRequest = nativeBinding.NativeRequest
 module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeSocket = nativeBinding.NativeSocket
+module.exports.NativeUpgrade = nativeBinding.NativeUpgrade
 module.exports.NativeWebSocket = nativeBinding.NativeWebSocket
 module.exports.TlsClientContext = nativeBinding.TlsClientContext
 module.exports.TlsServerContext = nativeBinding.TlsServerContext

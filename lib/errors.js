@@ -121,4 +121,22 @@ function closedError(what = 'socket') {
   return Object.assign(new Error(`The ${what} is closed`), { code: 'ABIO_ERR_CLOSED' })
 }
 
-module.exports = { INVALID_ARG, invalidType, invalidValue, outOfRange, unknownOption, abortError, closedError }
+/**
+ * Node's `ERR_INVALID_STATE`: a call the object cannot take in its state or role.
+ * @param {string} message
+ * @returns {CodedError}
+ */
+function invalidState(message) {
+  return Object.assign(new Error(message), { code: 'ERR_INVALID_STATE' })
+}
+
+module.exports = {
+  INVALID_ARG,
+  invalidType,
+  invalidValue,
+  outOfRange,
+  unknownOption,
+  abortError,
+  closedError,
+  invalidState,
+}

@@ -337,23 +337,50 @@ class HttpServer extends Listening {
   #flushQueued = false
 
   /**
-   * Sends `data` to every open WebSocket, framed once; returns how many. The broadcasts of
-   * one turn of the event loop leave together (one sendmsg per connection).
-   */
-  /**
+   * Sends `data` to every open WebSocket, framed once; returns how many it was queued for (a
+   * connection over its `backpressureLimit` is skipped). The broadcasts and publishes of one
+   * turn of the event loop leave together (one sendmsg per connection).
    * @param {unknown} data
    */
   broadcast(data) {
-    const native = httpNative(this)
     const part = toHeldPart(data, 'data')
     // Messages sent earlier in this turn leave before the broadcast.
     flushPending()
-    const n = native.broadcast([part])
+    return this.#queued(httpNative(this).broadcast([part]))
+  }
+
+  /**
+   * Sends `data` to every WebSocket subscribed to `topic`, framed once; returns how many it was
+   * queued for (a subscriber over its `backpressureLimit` is skipped).
+   * @param {unknown} topic
+   * @param {unknown} data
+   */
+  publish(topic, data) {
+    if (typeof topic !== 'string') throw invalidType('topic', 'of type string', topic)
+    const part = toHeldPart(data, 'data')
+    flushPending()
+    return this.#queued(httpNative(this).publish(topic, [part]))
+  }
+
+  /**
+   * How many WebSockets are subscribed to `topic`.
+   * @param {unknown} topic
+   */
+  subscriberCount(topic) {
+    if (typeof topic !== 'string') throw invalidType('topic', 'of type string', topic)
+    return httpNative(this).subscriberCount(topic)
+  }
+
+  /**
+   * Sends what was queued for `n` connections at the end of the turn.
+   * @param {number} n
+   */
+  #queued(n) {
     if (!this.#flushQueued && n !== 0) {
       this.#flushQueued = true
       setImmediate(() => {
         this.#flushQueued = false
-        native.flushBroadcasts()
+        httpNative(this).flushBroadcasts()
       })
     }
     return n
@@ -400,7 +427,7 @@ function serve(options) {
   )
   const fetch = handler === undefined ? undefined : dispatcher(handler, origin)
   if (fetch !== undefined && globals) installGlobals()
-  const websocket = serverOptions(o.websocket)
+  const websocket = serverOptions(o.websocket, origin)
   let listening
   try {
     const tls = serverContext(o.tls, 'options.tls', HTTP1)

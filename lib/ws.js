@@ -4,24 +4,27 @@
 // here.
 
 const binding = require('../binding.js')
-const { toPart, held } = require('./bytes')
-const { invalidType, invalidValue, outOfRange, closedError } = require('./errors')
+const { toPart, toHeldPart, held } = require('./bytes')
+const { invalidType, invalidValue, outOfRange, closedError, invalidState } = require('./errors')
 const { pullStream, sinkStream } = require('./streams')
 const {
   optionNames,
   checkObject,
   checkIndex,
+  checkBool,
   checkSignal,
   headerList,
   headerRecord,
+  isThenable,
   parseUrl,
   withSignal,
 } = require('./args')
+const { ServeRequest, GlobalResponse } = require('./web')
 const { requestContext, TLS_CLIENT_KEYS } = require('./tls')
 
 /** @typedef {import('../binding.js').NativeWebSocket} NativeWebSocket */
 /** @typedef {import('../binding.js').WsOptions} WsOptions */
-/** @typedef {string | ArrayBuffer} Message */
+/** @typedef {string | ArrayBuffer | Buffer | Blob} Message A message, binary ones as `binaryType` makes them */
 /** @typedef {{ method: string, url: string, path: string, headers: Record<string, string> }} UpgradeRequest */
 /**
  * A server's `websocket` handlers (a client has none).
@@ -29,14 +32,36 @@ const { requestContext, TLS_CLIENT_KEYS } = require('./tls')
  * @property {(ws: WebSocket, req: UpgradeRequest) => void} [open]
  * @property {(ws: WebSocket, message: Message) => void} [message]
  * @property {(ws: WebSocket, code: number, reason: string) => void} [close]
+ * @property {(ws: WebSocket, data: ArrayBuffer) => void} [pong]
  */
+/** @typedef {{ scheme: string, host: string, server: unknown }} Origin */
 
 /** The names of WebSocketConnectionOptions, shared by a server's and a client's options. */
 const CONNECTION_KEYS = ['maxPayload', 'backpressureLimit', 'pingInterval']
 /** The names of `serve({ websocket })`. */
-const SERVER_KEYS = optionNames(CONNECTION_KEYS, ['path', 'open', 'message', 'close'])
+const SERVER_KEYS = optionNames(CONNECTION_KEYS, [
+  'path',
+  'upgrade',
+  'upgradeTimeout',
+  'protocols',
+  'open',
+  'message',
+  'close',
+  'pong',
+])
 /** The names of connectWebSocket's options. */
-const CLIENT_KEYS = optionNames(CONNECTION_KEYS, TLS_CLIENT_KEYS, ['headers', 'signal'])
+const CLIENT_KEYS = optionNames(CONNECTION_KEYS, TLS_CLIENT_KEYS, ['headers', 'signal', 'protocols'])
+/** The names of `send()`'s options. */
+const SEND_KEYS = optionNames(['compress'])
+/** The names of what an `upgrade` hook may return to accept. */
+const ACCEPT_KEYS = optionNames(['data', 'headers', 'protocol'])
+
+const CONNECTING = 0
+const OPEN = 1
+const CLOSING = 2
+const CLOSED = 3
+const BINARY_TYPES = ['arraybuffer', 'nodebuffer', 'blob']
+const DEFAULT_UPGRADE_TIMEOUT = 10000
 
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 const DEFAULT_BACKPRESSURE = 1024 * 1024
@@ -52,6 +77,8 @@ const INBOX_HIGH = 1024
 const deliver = Symbol('deliver')
 const ended = Symbol('ended')
 const flushNow = Symbol('flushNow')
+const ponged = Symbol('ponged')
+const opened = Symbol('opened')
 
 // Payloads of up to COPY_IN bytes are copied at the call, as the typings promise (the caller may
 // reuse its memory at once): into a scratch area shared by this thread's connections. The flush
@@ -92,6 +119,24 @@ function flushPending() {
   for (const ws of unflushed) ws[flushNow]()
 }
 
+// Connections whose server has `publish` frames queued by them this turn: sent at its end.
+/** @type {Set<NativeWebSocket>} */
+const published = new Set()
+const flushPublished = () => {
+  for (const native of published) native.flushPublished()
+  published.clear()
+}
+
+/**
+ * A topic name.
+ * @param {unknown} topic
+ * @returns {string}
+ */
+function checkTopic(topic) {
+  if (typeof topic !== 'string') throw invalidType('topic', 'of type string', topic)
+  return topic
+}
+
 // Open connections by id; events for an id not registered yet wait in `early` (a
 // connection's first messages can be dispatched before its promise's reactions run).
 /** @type {Map<number, WebSocket>} */
@@ -101,10 +146,14 @@ const open = new Map()
 const early = new Map()
 
 binding.setWebSocketCallbacks(
-  (id, messages) => {
+  (id, messages, last) => {
     const ws = open.get(id)
-    if (ws !== undefined) ws[deliver](messages)
-    else early.set(id, [...(early.get(id) ?? []), ['m', messages]])
+    if (ws === undefined) early.set(id, [...(early.get(id) ?? []), ['m', messages]])
+    else {
+      ws[deliver](messages)
+      // The connection ends after these: what its handlers sent goes out before the close frame.
+      if (last) ws[flushNow]()
+    }
   },
   (id, code, reason) => {
     const ws = open.get(id)
@@ -112,6 +161,7 @@ binding.setWebSocketCallbacks(
     if (ws !== undefined) ws[ended](code, reason)
     else early.set(id, [...(early.get(id) ?? []), ['c', code, reason]])
   },
+  (id, payload) => open.get(id)?.[ponged](payload),
 )
 
 /**
@@ -139,11 +189,13 @@ function connectionOptions(o, at) {
 }
 
 /**
- * `serve({ websocket })` checked, as src/http/ takes it (undefined: no upgrades).
+ * `serve({ websocket })` checked, as src/http/ takes it (undefined: no upgrades). `origin` is
+ * the server's, for the `upgrade` hook's `Request`.
  * @param {unknown} value
+ * @param {Origin} origin
  * @returns {import('../binding.js').WsServeOptions | undefined}
  */
-function serverOptions(value) {
+function serverOptions(value, origin) {
   const o = checkObject(value, 'options.websocket', SERVER_KEYS)
   if (o === undefined) return undefined
   if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.startsWith('/')))
@@ -152,9 +204,132 @@ function serverOptions(value) {
     open: checkFunction(o.open, 'options.websocket.open'),
     message: checkFunction(o.message, 'options.websocket.message'),
     close: checkFunction(o.close, 'options.websocket.close'),
+    pong: checkFunction(o.pong, 'options.websocket.pong'),
   })
+  const hook = /** @type {UpgradeHook | undefined} */ (checkFunction(o.upgrade, 'options.websocket.upgrade'))
+  const protocols = o.protocols
+  /** @type {string[] | undefined} */
+  let list
+  /** @type {((offered: string[]) => unknown) | undefined} */
+  let choose
+  if (typeof protocols === 'function') choose = /** @type {(offered: string[]) => unknown} */ (protocols)
+  else if (protocols !== undefined) list = protocolList(protocols, 'options.websocket.protocols')
+  const upgradeTimeout = checkIndex(o.upgradeTimeout, 'options.websocket.upgradeTimeout', DEFAULT_UPGRADE_TIMEOUT)
   const connection = connectionOptions(o, 'options.websocket')
-  return { path: /** @type {string | undefined} */ (o.path), connection, onOpen: opener(connection, handlers) }
+  /** @type {Map<number, unknown>} */
+  const kept = new Map()
+  return {
+    path: /** @type {string | undefined} */ (o.path),
+    connection,
+    protocols: list,
+    upgradeTimeout,
+    onOpen: opener(connection, handlers, kept),
+    onUpgrade: hook === undefined && choose === undefined ? undefined : decider(hook, choose, list, origin, kept),
+  }
+}
+
+/**
+ * A list of subprotocols: a string or an array of strings.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {string[]}
+ */
+function protocolList(value, name) {
+  const list = typeof value === 'string' ? [value] : value
+  if (!Array.isArray(list) || !list.every((p) => typeof p === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p)))
+    throw invalidType(name, 'a subprotocol name or an array of them (HTTP tokens)', value)
+  if (new Set(list).size !== list.length) throw invalidValue(name, 'must not name a subprotocol twice', value)
+  return list
+}
+
+/**
+ * @typedef {(request: InstanceType<typeof ServeRequest>, server: unknown) => unknown} UpgradeHook
+ */
+
+/**
+ * What stands for the native request behind an upgrade's `Request`: it has no body, and its
+ * `signal` never aborts.
+ */
+const UPGRADE_NATIVE = {
+  closed: () => new Promise(() => {}),
+  body: () => Promise.resolve(new ArrayBuffer(0)),
+  read: () => Promise.resolve(null),
+  bodyToFile: () => Promise.resolve(0),
+}
+
+/**
+ * A server's decider: runs the `upgrade` hook (and a `protocols` function) for each upgrade
+ * request and answers through the native upgrade: 101 with the hook's `headers` and `protocol`
+ * (its `data` kept for the connection under its id), or the refusal it returned (`false`: 401);
+ * 500 when it threw or returned something else (logged). src/ws/upgrade.rs answers 503 when it
+ * takes longer than `upgradeTimeout`.
+ * @param {UpgradeHook | undefined} hook
+ * @param {((offered: string[]) => unknown) | undefined} choose
+ * @param {string[] | undefined} list
+ * @param {Origin} origin
+ * @param {Map<number, unknown>} kept
+ * @returns {NonNullable<import('../binding.js').WsServeOptions['onUpgrade']>}
+ */
+function decider(hook, choose, list, origin, kept) {
+  /** @param {string[]} offered */
+  const pick = (offered) => {
+    if (choose !== undefined) {
+      const p = choose(offered)
+      if (p === undefined || p === null || p === false) return undefined
+      if (typeof p !== 'string') throw invalidType('the protocols function result', 'a string or undefined', p)
+      return p
+    }
+    return list === undefined ? offered[0] : offered.find((p) => list.includes(p))
+  }
+  /**
+   * @param {import('../binding.js').NativeUpgrade} native
+   * @param {unknown} err
+   */
+  const failed = (native, err) => {
+    native.refuse(500, [], undefined)
+    report('upgrade', err)
+  }
+  /**
+   * @param {import('../binding.js').NativeUpgrade} native
+   * @param {string[]} offered
+   * @param {unknown} verdict
+   */
+  const answer = async (native, offered, verdict) => {
+    if (verdict === false) return native.refuse(401, [], undefined)
+    if (verdict instanceof GlobalResponse) {
+      const res = /** @type {Response} */ (verdict)
+      const body = new Uint8Array(await res.arrayBuffer())
+      return native.refuse(res.status, headerList(res.headers, 'the refusal headers'), body)
+    }
+    const o = verdict === true || verdict === undefined ? {} : checkObject(verdict, 'the upgrade result', ACCEPT_KEYS)
+    if (o === undefined)
+      throw invalidType('the upgrade result', 'true, false, a Response or { data, headers, protocol }', verdict)
+    const flat = headerList(o.headers, 'the upgrade result headers')
+    let protocol = o.protocol === undefined ? pick(offered) : o.protocol
+    if (protocol !== undefined && typeof protocol !== 'string')
+      throw invalidType('the upgrade result protocol', 'of type string', protocol)
+    if ('data' in o) kept.set(native.id, o.data)
+    native.accept(protocol, flat)
+  }
+  return (native, method, url, flat, offered) => {
+    let verdict
+    try {
+      verdict =
+        hook === undefined
+          ? true
+          : hook(new ServeRequest(/** @type {any} */ (UPGRADE_NATIVE), method, url, flat, origin), origin.server)
+    } catch (err) {
+      failed(native, err)
+      return
+    }
+    const settle = (/** @type {unknown} */ v) =>
+      answer(native, offered, v).catch((err) => {
+        kept.delete(native.id)
+        failed(native, err)
+      })
+    if (isThenable(verdict)) verdict.then(settle, (err) => failed(native, err))
+    else settle(verdict)
+  }
 }
 
 /**
@@ -186,8 +361,43 @@ function report(what, err) {
   console.error(`abio: a websocket ${what} handler threw:`, err)
 }
 
+/**
+ * The `close` event: `code`, `reason` and `wasClean`, as the browser's `CloseEvent` (Node's own
+ * from Node 23).
+ */
+const CloseEvent =
+  /** @type {{ CloseEvent?: typeof Event }} */ (globalThis).CloseEvent ??
+  class CloseEvent extends Event {
+    #code
+    #reason
+    #wasClean
+    /**
+     * @param {string} type
+     * @param {{ code?: number, reason?: string, wasClean?: boolean }} [init]
+     */
+    constructor(type, init = {}) {
+      super(type)
+      this.#code = init.code ?? 0
+      this.#reason = init.reason ?? ''
+      this.#wasClean = init.wasClean ?? false
+    }
+    get code() {
+      return this.#code
+    }
+    get reason() {
+      return this.#reason
+    }
+    get wasClean() {
+      return this.#wasClean
+    }
+  }
+
 /** A WebSocket connection: one side of a server's upgrade, or a client's. */
-class WebSocket {
+class WebSocket extends EventTarget {
+  static CONNECTING = CONNECTING
+  static OPEN = OPEN
+  static CLOSING = CLOSING
+  static CLOSED = CLOSED
   /** @type {NativeWebSocket} */
   #native
   /** @type {number} */
@@ -196,6 +406,7 @@ class WebSocket {
   #limit
   /** @type {number} */
   #maskBytes
+  #client
   /** @type {Handlers} */
   #handlers
   // This microtask turn's messages, not handed to Rust yet, and their bytes.
@@ -226,6 +437,18 @@ class WebSocket {
   /** @type {Array<(value?: unknown) => void>} */
   #waiting = []
   #paused = false
+  // Messages go to 'message' listeners (a listener was added, or `onmessage` set) instead of the
+  // queue the async iterator reads.
+  #listened = false
+  /** @type {'arraybuffer' | 'nodebuffer' | 'blob'} */
+  #binaryType = 'arraybuffer'
+  /** @type {Record<string, ((event: Event) => void) | null>} */
+  #on = { open: null, message: null, close: null, error: null }
+  /**
+   * What the server's `upgrade` hook attached (any value; yours to set).
+   * @type {unknown}
+   */
+  data = undefined
   // The messages of one turn of the event loop leave together: the flush runs in its check
   // phase (setImmediate), after every I/O callback of the turn and their microtasks, so an
   // echo loop over a read's messages (even through `for await`) answers in one sendmsg.
@@ -243,10 +466,12 @@ class WebSocket {
   constructor(native, limit, handlers, client = false) {
     if (!(native instanceof binding.NativeWebSocket))
       throw new TypeError('Illegal constructor: use abio.connectWebSocket() or serve({ websocket })')
+    super()
     this.#native = native
     this.#id = native.id
     this.#limit = limit
     this.#maskBytes = client ? 4 : 0
+    this.#client = client
     this.#handlers = handlers ?? {}
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     open.set(this.#id, this)
@@ -262,13 +487,46 @@ class WebSocket {
     }
   }
 
+  /** `CONNECTING` (0), `OPEN` (1), `CLOSING` (2) or `CLOSED` (3), as the browser's. */
+  get readyState() {
+    return this.#closed ? CLOSED : this.#closing ? CLOSING : OPEN
+  }
+
+  /** The subprotocol agreed in the handshake, or `''`. */
+  get protocol() {
+    return this.#native.protocol
+  }
+
+  /** The extensions agreed in the handshake (`Sec-WebSocket-Extensions`), or `''`. */
+  get extensions() {
+    return this.#native.extensions
+  }
+
+  /** The peer's IP address. */
+  get remoteAddress() {
+    return this.#native.remoteAddress
+  }
+
+  /** What binary messages are made into: `'arraybuffer'` (the default), `'nodebuffer'` or `'blob'`. */
+  get binaryType() {
+    return this.#binaryType
+  }
+
+  set binaryType(value) {
+    if (!BINARY_TYPES.includes(value))
+      throw invalidValue('binaryType', "must be 'arraybuffer', 'nodebuffer' or 'blob'", value)
+    this.#binaryType = value
+  }
+
   /**
    * Queues `data` (a string as text, bytes as binary); the messages of one turn of the event loop
    * leave together. Returns false when more than `backpressureLimit` bytes are waiting (the
    * message is queued anyway); after the connection closed, drops it and returns false.
    * @param {unknown} data
+   * @param {unknown} [options]
    */
-  send(data) {
+  send(data, options) {
+    if (options !== undefined) checkSendOptions(options)
     let part = toPart(data, 'data')
     if (this.#closing || this.#closed) return false
     const len = typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
@@ -344,6 +602,89 @@ class WebSocket {
     if (typeof r !== 'string') throw invalidType('reason', 'of type string', r)
     if (Buffer.byteLength(r) > 123) throw outOfRange('reason', 'at most 123 bytes in UTF-8', r)
     this.#closeWith(c, r)
+  }
+
+  /**
+   * Sends a ping (at most 125 bytes of payload); the peer's pong comes as a `pong` event (and
+   * the server's `pong` handler).
+   * @param {unknown} [data]
+   */
+  ping(data) {
+    const part = data === undefined ? '' : toPart(data, 'data')
+    const len = typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
+    if (len > 125) throw outOfRange('data', 'at most 125 bytes', len)
+    if (this.#closing || this.#closed) return
+    // Behind the messages sent before it.
+    this.#flush()
+    this.#native.ping(part)
+  }
+
+  /**
+   * Subscribes this (server) connection to `topic`, for `publish`; it leaves its topics when it
+   * closes.
+   * @param {unknown} topic
+   */
+  subscribe(topic) {
+    this.#server('subscribe')
+    this.#native.subscribe(checkTopic(topic))
+  }
+
+  /**
+   * Unsubscribes from `topic`.
+   * @param {unknown} topic
+   */
+  unsubscribe(topic) {
+    this.#server('unsubscribe')
+    this.#native.unsubscribe(checkTopic(topic))
+  }
+
+  /**
+   * Whether this connection is subscribed to `topic`.
+   * @param {unknown} topic
+   */
+  isSubscribed(topic) {
+    return this.#native.isSubscribed(checkTopic(topic))
+  }
+
+  /** The topics this connection is subscribed to. */
+  get subscriptions() {
+    return this.#native.subscriptions
+  }
+
+  /**
+   * Sends `data` to every subscriber of `topic` but this connection, framed once; returns how
+   * many it was queued for (a subscriber over its `backpressureLimit` is skipped). Leaves in
+   * call order with `send`, at the end of the turn.
+   * @param {unknown} topic
+   * @param {unknown} data
+   */
+  publish(topic, data) {
+    this.#server('publish')
+    const t = checkTopic(topic)
+    const part = toHeldPart(data, 'data')
+    flushPending()
+    const n = this.#native.publish(t, [part])
+    if (n !== 0) {
+      if (published.size === 0) setImmediate(flushPublished)
+      published.add(this.#native)
+    }
+    return n
+  }
+
+  /**
+   * Throws when this is a client's connection (topics are a server's).
+   * @param {string} what
+   */
+  #server(what) {
+    if (this.#client) throw invalidState(`${what}() is for a server's WebSocket connections: a client has no topics`)
+  }
+
+  /** Ends the connection at once, without the closing handshake (the peer sees it vanish: 1006). */
+  terminate() {
+    if (this.#closed) return
+    this.#closing = true
+    this.#dropBatch()
+    this.#native.terminate()
   }
 
   /** Settles with `{ code, reason }` when the connection is gone. */
@@ -438,10 +779,15 @@ class WebSocket {
 
   /**
    * @internal Messages of one read.
-   * @param {Message[]} messages
+   * @param {Message[]} received
    */
-  [deliver](messages) {
+  [deliver](received) {
+    const messages = this.#binaryType === 'arraybuffer' ? received : received.map((m) => this.#binary(m))
     const onMessage = this.#handlers.message
+    if (this.#listened) {
+      for (const data of messages) this.dispatchEvent(new MessageEvent('message', { data }))
+      if (onMessage === undefined) return
+    }
     if (onMessage !== undefined) {
       for (const m of messages) {
         try {
@@ -479,6 +825,95 @@ class WebSocket {
         report('close', err)
       }
     }
+    // As a browser's: an error first when the connection failed without a closing handshake.
+    if (code === 1006) this.dispatchEvent(new Event('error'))
+    this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean: code !== 1006 }))
+  }
+
+  /**
+   * @internal A pong came.
+   * @param {ArrayBuffer} data
+   */
+  [ponged](data) {
+    const onPong = this.#handlers.pong
+    if (onPong !== undefined) {
+      try {
+        onPong(this, data)
+      } catch (err) {
+        report('pong', err)
+      }
+    }
+    this.dispatchEvent(new MessageEvent('pong', { data }))
+  }
+
+  /**
+   * A message from Rust (text, or an exact `ArrayBuffer`) as `binaryType` asks.
+   * @param {Message} m
+   * @returns {Message}
+   */
+  #binary(m) {
+    if (!(m instanceof ArrayBuffer)) return m
+    return this.#binaryType === 'nodebuffer' ? Buffer.from(m) : new Blob([m])
+  }
+
+  /**
+   * Also takes messages from the queue the async iterator reads, for a `message` listener.
+   * @param {string} type
+   * @param {Parameters<EventTarget['addEventListener']>[1]} listener
+   * @param {Parameters<EventTarget['addEventListener']>[2]} [options]
+   */
+  addEventListener(type, listener, options) {
+    if (type === 'message' && listener !== null) this.#listened = true
+    super.addEventListener(type, listener, options)
+  }
+
+  /** Called on `open` (a client's, once the connection is open). */
+  get onopen() {
+    return this.#on.open
+  }
+  set onopen(f) {
+    this.#setOn('open', f)
+  }
+  /** Called with each message as a `MessageEvent` (instead of the async iterator's queue). */
+  get onmessage() {
+    return this.#on.message
+  }
+  set onmessage(f) {
+    this.#setOn('message', f)
+  }
+  /** Called with a `CloseEvent` when the connection is gone. */
+  get onclose() {
+    return this.#on.close
+  }
+  set onclose(f) {
+    this.#setOn('close', f)
+  }
+  /** Called when the connection failed (before `close`, whose code is then 1006). */
+  get onerror() {
+    return this.#on.error
+  }
+  set onerror(f) {
+    this.#setOn('error', f)
+  }
+
+  /**
+   * An `on<type>` handler: one listener that calls whichever function is set now.
+   * @param {string} type
+   * @param {unknown} f
+   */
+  #setOn(type, f) {
+    const handler = typeof f === 'function' ? /** @type {(event: Event) => void} */ (f) : null
+    const had = this.#on[type] !== null
+    this.#on[type] = handler
+    if (!had && handler !== null)
+      this.addEventListener(type, (/** @type {Event} */ event) => this.#on[type]?.call(this, event))
+  }
+
+  /** @internal A client's `open` event, once its promise has settled. */
+  [opened]() {
+    setImmediate(() => {
+      if (!this.#closed) this.dispatchEvent(new Event('open'))
+    })
   }
 
   #wake() {
@@ -486,6 +921,18 @@ class WebSocket {
     this.#waiting = []
     for (const resolve of waiting) resolve()
   }
+}
+
+for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED }))
+  Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true })
+
+/**
+ * `send()`'s options.
+ * @param {unknown} options
+ */
+function checkSendOptions(options) {
+  const o = checkObject(options, 'options', SEND_KEYS)
+  if (o !== undefined) checkBool(o.compress, 'options.compress')
 }
 
 /**
@@ -501,14 +948,20 @@ function upgradeRequest(method, url, flat) {
 }
 
 /**
- * A server's `onOpen`: wraps each new connection and calls `open`.
+ * A server's `onOpen`: wraps each new connection (with the `data` its upgrade hook kept) and
+ * calls `open`; forgets the data of an accepted upgrade that never became a connection.
  * @param {WsOptions} connection
  * @param {Handlers} handlers
+ * @param {Map<number, unknown>} kept
  * @returns {import('../binding.js').WsServeOptions['onOpen']}
  */
-function opener(connection, handlers) {
-  return (native, method, url, flat) => {
+function opener(connection, handlers, kept) {
+  return (id, native, method, url, flat) => {
+    const data = kept.get(id)
+    kept.delete(id)
+    if (native === null) return
     const ws = new WebSocket(native, connection.backpressureLimit, handlers)
+    ws.data = data
     if (handlers.open !== undefined) {
       try {
         handlers.open(ws, upgradeRequest(method, url, flat))
@@ -544,12 +997,17 @@ function connectWebSocket(url, options) {
   const tls = secure ? requestContext(o) : undefined
   const flat = headerList(o.headers, 'options.headers')
   const signal = checkSignal(o.signal, 'options.signal')
+  const protocols = o.protocols === undefined ? [] : protocolList(o.protocols, 'options.protocols')
   /** @type {WebSocket | undefined} */
   let ws
   /** @param {NativeWebSocket} native */
-  const opened = (native) => (ws = new WebSocket(native, connection.backpressureLimit, undefined, true))
+  const made = (native) => {
+    ws = new WebSocket(native, connection.backpressureLimit, undefined, true)
+    ws[opened]()
+    return ws
+  }
   return withSignal(signal, (token) =>
-    binding.connectWebSocket(host, port, target, flat, connection, token, secure, tls).then(opened),
+    binding.connectWebSocket(host, port, target, flat, protocols, connection, token, secure, tls).then(made),
   ).catch((err) => {
     // Aborted just as it opened: the connection nobody will get is closed, not leaked.
     if (ws !== undefined) ws.close(1000, 'aborted')

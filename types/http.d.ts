@@ -193,9 +193,21 @@ export class HttpServer {
   /**
    * Sends `data` to every open WebSocket of this server (a string as text, bytes as binary),
    * framed once: every connection sends the same bytes. Held, not copied, until sent.
-   * Returns how many connections it was queued on.
+   * Returns how many connections it was queued on: a connection with more than its
+   * `backpressureLimit` queued (a peer that is not reading) is skipped, so it never holds
+   * back the others and what waits for it stays bounded. The broadcasts and publishes of one
+   * turn of the event loop leave together, in call order with each connection's `send`.
    */
   broadcast(data: Data): number
+  /**
+   * Sends `data` to every WebSocket subscribed to `topic` (`ws.subscribe(topic)`), framed once,
+   * as {@link HttpServer.broadcast} does (a subscriber over its `backpressureLimit` is skipped).
+   * Returns how many subscribers it was queued for.
+   * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for a topic that is not a string or data that is not `Data`.
+   */
+  publish(topic: string, data: Data): number
+  /** How many WebSockets are subscribed to `topic`. */
+  subscriberCount(topic: string): number
   /**
    * Stops accepting; resolves once the listening socket is closed (its port free again).
    * Open connections finish the request they are on, then close; open WebSockets are

@@ -4,6 +4,7 @@ import type { ReadableStream, WritableStream } from 'node:stream/web'
 import type { Data } from './bytes'
 import type { HeadersInput } from './headers'
 import type { TlsClientFields, TlsClientOptions } from './tls'
+import type { HttpServer, ServeRequest } from './http'
 
 /** Options of one WebSocket connection, server or client. */
 export interface WebSocketConnectionOptions {
@@ -28,12 +29,49 @@ export interface WebSocketConnectionOptions {
 export interface WebSocketOptions extends WebSocketConnectionOptions {
   /** Take upgrades only on this path (others are served as HTTP). @default any path */
   path?: string
+  /**
+   * Decides each upgrade before it is answered (authentication, a session lookup), as `ws`'s
+   * `verifyClient` and Bun's `server.upgrade()` do; the client waits meanwhile (at most
+   * `upgradeTimeout`, then 503). Return (or resolve with):
+   * - `true`, `undefined` or `{ data?, headers?, protocol? }` to accept: `data` becomes
+   *   `ws.data`, `headers` go into the 101 answer (cookies), `protocol` is the subprotocol
+   *   agreed (one of the client's offers; else `protocols` picks);
+   * - a `Response` to refuse with its status (300-599), headers and body (401 with JSON, ...);
+   * - `false` to refuse with 401.
+   *
+   * A hook that throws or rejects refuses with 500 (logged); the server goes on. A refused
+   * upgrade's connection is closed after the answer.
+   */
+  upgrade?(request: ServeRequest, server: HttpServer): UpgradeVerdict | Promise<UpgradeVerdict>
+  /** Milliseconds `upgrade` may take before the answer is 503. @default 10000 */
+  upgradeTimeout?: number
+  /**
+   * The subprotocols this server speaks: a list (the client's first offer in it is agreed)
+   * or a function given the client's offers, returning the one agreed (or `undefined`: none).
+   * Without it, the client's first offer is agreed, as `ws` does. `ws.protocol` tells which.
+   */
+  protocols?: string | string[] | ((offered: string[]) => string | undefined)
   /** A connection opened; `req` is the upgrade request (no body). */
   open?(ws: WebSocket, req: UpgradeRequest): void
   /** A message: an exact `ArrayBuffer` (binary) or a string (text). */
   message?(ws: WebSocket, data: ArrayBuffer | string): void
   /** The connection is gone: the peer's close code (1005 if it gave none, 1006 if it vanished). */
   close?(ws: WebSocket, code: number, reason: string): void
+  /** The peer answered a `ping()` (or sent a pong of its own), with this payload. */
+  pong?(ws: WebSocket, data: ArrayBuffer): void
+}
+
+/** What an `upgrade` hook returns: see {@link WebSocketOptions.upgrade}. */
+export type UpgradeVerdict = boolean | undefined | Response | UpgradeAccept
+
+/** An accepted upgrade, from an `upgrade` hook. */
+export interface UpgradeAccept {
+  /** Becomes `ws.data` of the connection. */
+  data?: unknown
+  /** More headers of the 101 answer (`set-cookie`, ...); the handshake's own are abio's. */
+  headers?: HeadersInput
+  /** The subprotocol agreed: one of the client's offers (another refuses with 500). */
+  protocol?: string
 }
 
 /** The request that opened a WebSocket. */
@@ -51,8 +89,78 @@ export interface UpgradeRequest {
  * and the closing handshake are automatic. A handler that throws is logged, and the
  * connection goes on.
  */
-export class WebSocket {
+export class WebSocket extends EventTarget {
   private constructor()
+  static readonly CONNECTING: 0
+  static readonly OPEN: 1
+  static readonly CLOSING: 2
+  static readonly CLOSED: 3
+  readonly CONNECTING: 0
+  readonly OPEN: 1
+  readonly CLOSING: 2
+  readonly CLOSED: 3
+  /**
+   * `OPEN` (1) until `close()` is called (`CLOSING`, 2) or the connection is gone (`CLOSED`, 3),
+   * as the browser's. A connection is open when you get it: `CONNECTING` is never seen.
+   */
+  readonly readyState: 0 | 1 | 2 | 3
+  /** The subprotocol agreed in the handshake, or `''`. */
+  readonly protocol: string
+  /** The extensions agreed in the handshake (`Sec-WebSocket-Extensions`), or `''`. */
+  readonly extensions: string
+  /** The peer's IP address. */
+  readonly remoteAddress: string
+  /** What a server's `upgrade` hook attached (`undefined` otherwise); yours to set. */
+  data: any
+  /**
+   * What binary messages are made into, for the `message` handler, events, the async iterator
+   * and `readable`: `'arraybuffer'` (an exact `ArrayBuffer`, the default), `'nodebuffer'` (a
+   * `Buffer` over it, no copy) or `'blob'`.
+   * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for another value.
+   */
+  binaryType: 'arraybuffer' | 'nodebuffer' | 'blob'
+  /**
+   * Sends a ping with `data` (at most 125 bytes, copied), behind what is queued; the answer
+   * comes as a `pong` event (a `MessageEvent` whose `data` is an `ArrayBuffer`) and to the
+   * server's `pong` handler. Ignored once closing.
+   * @throws {TypeError|RangeError} `code: 'ABIO_ERR_INVALID_ARG'` for data that is not `Data` or is over 125 bytes.
+   */
+  ping(data?: Data): void
+  /**
+   * Ends the connection at once, without the closing handshake: what is queued is dropped,
+   * the socket closed; `closed` settles (and `close` is reported) with 1006 before this returns.
+   */
+  terminate(): void
+  /**
+   * Subscribes this connection to `topic`, for `server.publish` and `ws.publish`; a closed
+   * connection leaves its topics.
+   * @throws {Error} `code: 'ERR_INVALID_STATE'` on a client's connection (topics are a server's).
+   */
+  subscribe(topic: string): void
+  /** Unsubscribes from `topic`. @throws {Error} `code: 'ERR_INVALID_STATE'` on a client's connection. */
+  unsubscribe(topic: string): void
+  /** Whether this connection is subscribed to `topic`. */
+  isSubscribed(topic: string): boolean
+  /** The topics this connection is subscribed to. */
+  readonly subscriptions: string[]
+  /**
+   * Sends `data` to every subscriber of `topic` but this connection, framed once (see
+   * `server.publish`); returns how many it was queued for.
+   * @throws {Error} `code: 'ERR_INVALID_STATE'` on a client's connection.
+   */
+  publish(topic: string, data: Data): number
+  /** Called on `open`: a client's, in the turn after `connectWebSocket` resolved. */
+  onopen: ((this: WebSocket, event: Event) => void) | null
+  /**
+   * Called with each message as a `MessageEvent` (`data`: a string, or binary as `binaryType`
+   * says). Once this or a `message` listener is set, messages are dispatched as events, no
+   * longer queued for the async iterator and `readable`.
+   */
+  onmessage: ((this: WebSocket, event: MessageEvent) => void) | null
+  /** Called with a `CloseEvent` (`code`, `reason`, `wasClean`) when the connection is gone. */
+  onclose: ((this: WebSocket, event: CloseEvent) => void) | null
+  /** Called when the connection failed without a closing handshake (before `close`, code 1006). */
+  onerror: ((this: WebSocket, event: Event) => void) | null
   /**
    * Queues a message: a string as text, bytes as binary. Payloads up to 16 KiB are copied at
    * the call (the memory may be reused at once); larger ones are held, not copied, until sent:
@@ -65,7 +173,7 @@ export class WebSocket {
    * result is false.
    * @throws {TypeError} `code: 'ABIO_ERR_INVALID_ARG'` for data that is not `Data`.
    */
-  send(data: Data): boolean
+  send(data: Data, options?: SendOptions): boolean
   /** Bytes queued and not yet handed to the kernel. */
   readonly bufferedAmount: number
   /** Resolves once everything queued has been handed to the kernel (or the connection is gone). */
@@ -110,6 +218,23 @@ export class WebSocket {
   readonly writable: WritableStream<Data>
 }
 
+/** Options of {@link WebSocket.send}. */
+export interface SendOptions {
+  /**
+   * `false` sends this message uncompressed on a connection that agreed to permessage-deflate.
+   * @default true (above the connection's `threshold`)
+   */
+  compress?: boolean
+}
+
+/** The `close` event of a {@link WebSocket}, as the browser's. */
+export interface CloseEvent extends Event {
+  readonly code: number
+  readonly reason: string
+  /** false when the connection ended without a closing handshake (1006). */
+  readonly wasClean: boolean
+}
+
 /**
  * Options of {@link connectWebSocket}; for `wss:` also Node's TLS options ({@link TlsClientOptions}). An unknown
  * option name throws `ABIO_ERR_INVALID_ARG`.
@@ -125,6 +250,12 @@ export interface ConnectWebSocketFields extends WebSocketConnectionOptions, TlsC
   headers?: HeadersInput
   /** Aborts the connect (an `AbortError`). */
   signal?: AbortSignal
+  /**
+   * Subprotocols to offer (`Sec-WebSocket-Protocol`), in order of preference; `ws.protocol`
+   * is the one the server agreed (`''` if none). An answer naming one not offered fails the
+   * connect with `ABIO_ERR_WS_HANDSHAKE`.
+   */
+  protocols?: string | string[]
 }
 
 /**

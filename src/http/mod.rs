@@ -31,7 +31,6 @@ mod outflow;
 mod routes;
 mod timeouts;
 
-use crate::body::Body;
 use exchange::{dispatch, NativeRequest};
 use files::Budget;
 use routes::{route_answer, route_table, RouteSpec, Routes};
@@ -134,16 +133,13 @@ async fn serve_loop(server: Arc<Http>, io: Bound) {
                 let (server, activity) = (routes_of.clone(), watched.clone());
                 activity.busy();
                 async move {
-                    if let Some(ws) = &server.ws {
-                        let (method, path) = (req.method(), req.uri().path());
-                        if let Some(refusal) = ws.refusal(method, path, req.headers()) {
-                            let head = match refusal {
-                                Some(r) => r,
-                                None => ws.accept(&server.core.js, req, take_transport),
-                            };
-                            let body = Body::empty();
-                            return Ok(head.map(|()| Tracked { body, activity }));
-                        }
+                    if let Some(ws) = server
+                        .ws
+                        .as_ref()
+                        .filter(|ws| ws.wants(req.uri().path(), req.headers()))
+                    {
+                        let r = ws.answer(&server.core.js, req, take_transport).await;
+                        return Ok(r.map(|body| Tracked { body, activity }));
                     }
                     let routes = server.routes();
                     let handled = server.fetch.is_some();
@@ -256,16 +252,35 @@ impl NativeHttpServer {
     #[napi(ts_args_type = "list: Array<string | ArrayBufferView>")]
     pub fn broadcast(&self, list: WriteList) -> napi::Result<u32> {
         match &self.inner.ws {
-            Some(ws) => crate::ws::broadcast(ws.registry(), &list),
+            Some(ws) => ws.registry().broadcast(&list),
             None => Ok(0),
         }
     }
 
-    /// Sends what this turn's broadcasts queued.
+    /// Queues `list`'s one message on every WebSocket subscribed to `topic`, framed once
+    /// (sent by `flushBroadcasts`); returns how many.
+    #[napi(ts_args_type = "topic: string, list: Array<string | ArrayBufferView>")]
+    pub fn publish(&self, topic: String, list: WriteList) -> napi::Result<u32> {
+        match &self.inner.ws {
+            Some(ws) => ws.registry().publish(&topic, &list, None),
+            None => Ok(0),
+        }
+    }
+
+    /// How many WebSockets are subscribed to `topic`.
+    #[napi]
+    pub fn subscriber_count(&self, topic: String) -> u32 {
+        self.inner
+            .ws
+            .as_ref()
+            .map_or(0, |ws| ws.registry().subscribers(&topic))
+    }
+
+    /// Sends what this turn's broadcasts and publishes queued.
     #[napi]
     pub fn flush_broadcasts(&self, env: Env) {
         if let Some(ws) = &self.inner.ws {
-            crate::ws::flush(ws.registry(), &env);
+            ws.registry().flush(&env);
         }
     }
 

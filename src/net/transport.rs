@@ -38,7 +38,7 @@ use abio_core::tls::rustls::Connection;
 use socket2::Socket;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
-use crate::runtime::{poll_io, register, reregister, AsyncSock, ReadyGuard};
+use crate::runtime::{peer_of, poll_io, register, reregister, AsyncSock, ReadyGuard};
 use crate::tls::session::{handshake_step, Session, Step};
 use crate::tls::{ClientContext, ServerTls};
 
@@ -152,6 +152,11 @@ impl Transport {
             raw: self.raw,
             tls: self.tls,
         })
+    }
+
+    /// The peer's address (`None` once the socket is not connected).
+    pub(crate) fn peer_addr(&self) -> Option<socket2::SockAddr> {
+        peer_of(&self.sock)
     }
 
     /// The TLS session, on a secure transport.

@@ -35,7 +35,7 @@ pub use self::job::{job, parallel_map, spread, Job, FILES_PER_THREAD};
 pub use self::js::{Js, KeepAlive, Teardown};
 pub use self::poll::JsPoll;
 pub use self::promise::{woken_on_cancel, Deferred, Progress, Promise};
-pub use self::sock::{connected, poll_io, register, reregister, AsyncSock, ReadyGuard};
+pub use self::sock::{connected, peer_of, poll_io, register, reregister, AsyncSock, ReadyGuard};
 
 /// The tokio runtime of the network areas, started on first use: a few worker threads that
 /// wait for socket readiness (`ABIO_NET_THREADS` overrides their number). It lives as long

@@ -56,6 +56,15 @@ fn poll_ready<'a>(
     }
 }
 
+/// The peer's address of a registered socket (`None` once it is not connected).
+pub fn peer_of(sock: &AsyncSock) -> Option<socket2::SockAddr> {
+    #[cfg(unix)]
+    let peer = sock.get_ref().peer_addr();
+    #[cfg(windows)]
+    let peer = socket2::SockRef::from(&sock.stream).peer_addr();
+    peer.ok()
+}
+
 /// Polls `sock` for `interest`, then runs `f` (a nonblocking syscall) until it does not
 /// say `WouldBlock` (which clears the readiness, so the next poll waits). `f` also tells
 /// whether the socket is now drained or full (a short read or write): its readiness is

@@ -14,7 +14,7 @@ use napi_derive::napi;
 use abio_core::ws::{self as codec, Role};
 use abio_core::Error as CoreError;
 
-use super::conn::Ws;
+use super::conn::{next_id, Opened, Ws};
 use super::{NativeWebSocket, WsOptions};
 use crate::cancel::{cancel_of, CancelToken};
 use crate::error::{sync_call, AbioError, AbioResult};
@@ -33,16 +33,30 @@ fn handshake_error(status: u16, why: impl std::fmt::Display) -> AbioError {
     .into()
 }
 
-/// The client's opening handshake (RFC 6455 section 4.1) on a new connection to
-/// `host:port`, through hyper's HTTP/1.1 client; the connection and the bytes that came
-/// after the 101 answer.
-async fn handshake(
+/// What the client asks for in its opening handshake.
+struct Ask {
     host: String,
     port: u16,
     target: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Subprotocols offered, in order of preference.
+    protocols: Vec<String>,
+}
+
+/// The client's opening handshake (RFC 6455 section 4.1) on a new connection to
+/// `host:port`, through hyper's HTTP/1.1 client; the connection, the bytes that came
+/// after the 101 answer, and what was agreed.
+async fn handshake(
+    ask: Ask,
     tls: Option<Arc<ClientContext>>,
-) -> AbioResult<(Transport, Vec<u8>)> {
+) -> AbioResult<(Transport, Vec<u8>, Opened)> {
+    let Ask {
+        host,
+        port,
+        target,
+        headers,
+        protocols,
+    } = ask;
     let sock = open(&Target::Tcp(host.clone(), port)).await?;
     let _ = sock.set_tcp_nodelay(true);
     let stream = match &tls {
@@ -81,6 +95,9 @@ async fn handshake(
     set(h, header::CONNECTION, "Upgrade");
     set(h, header::SEC_WEBSOCKET_KEY, &key);
     set(h, header::SEC_WEBSOCKET_VERSION, "13");
+    if !protocols.is_empty() {
+        set(h, header::SEC_WEBSOCKET_PROTOCOL, &protocols.join(", "));
+    }
     let res = sender
         .send_request(req)
         .await
@@ -96,6 +113,31 @@ async fn handshake(
     if accept.is_none_or(|a| a.as_bytes() != codec::accept_key(key.as_bytes()).as_bytes()) {
         return Err(handshake_error(status, "a wrong Sec-WebSocket-Accept"));
     }
+    // A subprotocol we did not offer fails the handshake; none is fine (the server speaks
+    // none of ours: `protocol` is '', as in browsers).
+    let protocol = match res.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
+        None => String::new(),
+        Some(p) => match p.to_str() {
+            Ok(p) if protocols.iter().any(|o| o == p) => p.to_string(),
+            _ => {
+                return Err(handshake_error(
+                    status,
+                    "a subprotocol the client did not offer",
+                ))
+            }
+        },
+    };
+    if res.headers().contains_key(header::SEC_WEBSOCKET_EXTENSIONS) {
+        return Err(handshake_error(
+            status,
+            "an extension the client did not offer",
+        ));
+    }
+    let opened = Opened {
+        id: next_id(),
+        protocol,
+        extensions: String::new(),
+    };
     let up = hyper::upgrade::on(res)
         .await
         .map_err(|e| handshake_error(status, e))?;
@@ -108,11 +150,11 @@ async fn handshake(
         .into_inner()
         .for_js_reads()
         .map_err(|e| CoreError::net(e, "connect"))?;
-    Ok((transport, parts.read_buf.to_vec()))
+    Ok((transport, parts.read_buf.to_vec(), opened))
 }
 
 /// Connects to a WebSocket server at `host:port`, asking for `target` with `headers` (name,
-/// value, ...); resolves with the open connection. lib/ws.js turned the `ws:` or `wss:`
+/// value, ...) and offering `protocols`; resolves with the open connection. lib/ws.js turned the `ws:` or `wss:`
 /// URL into these; `secure` (wss:) speaks TLS with `tls` (the default context when absent).
 #[napi(ts_return_type = "Promise<NativeWebSocket>")]
 #[allow(
@@ -125,12 +167,20 @@ pub fn connect_web_socket(
     port: u32,
     target: String,
     headers: Vec<String>,
+    protocols: Vec<String>,
     options: WsOptions,
     token: Option<ClassInstance<CancelToken>>,
     secure: bool,
     tls: Option<ClassInstance<TlsClientContext>>,
 ) -> napi::Result<Promise> {
     let headers = sync_call(&env, || header_pairs(&headers, "options.headers"))?;
+    let ask = Ask {
+        host,
+        port: port as u16,
+        target,
+        headers,
+        protocols,
+    };
     let tls = match secure {
         true => Some(client_of(&env, tls.as_deref())?),
         false => None,
@@ -144,13 +194,13 @@ pub fn connect_web_socket(
     rt().spawn(async move {
         let aborted = woken_on_cancel(&cancel);
         let result = tokio::select! {
-            r = handshake(host, port as u16, target, headers, tls) => r,
+            r = handshake(ask, tls) => r,
             _ = aborted.notified() => Err(CoreError::Aborted.into()),
         };
         let back = js.clone();
         match result {
-            Ok((stream, early)) => {
-                let ws = Ws::new(stream, Role::Client, &options, js, None);
+            Ok((stream, early, opened)) => {
+                let ws = Ws::new(stream, Role::Client, opened, &options, js, None);
                 back.post(move |env| {
                     keep.set(env, false);
                     let native = NativeWebSocket::opened(env, ws.clone());

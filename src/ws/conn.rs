@@ -3,7 +3,6 @@
 //! [`JsPoll`]), pings a silent peer, closes (the closing handshake, then the socket) and
 //! lets go of its transport.
 
-use std::collections::HashMap;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,36 +13,40 @@ use napi::Env;
 use tokio::sync::Notify;
 
 use super::receive::{with_events, Rx};
+use super::registry::{Registry, Topics};
 use super::send::SendQueue;
 use super::WsOptions;
 use crate::net::transport::Transport;
-use crate::net::{lock, Io};
+use crate::net::{describe, lock, Io};
 use crate::runtime::{Deferred, Js, JsPoll, KeepAlive};
 
 /// How long a closing handshake may take before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The connections a server has open, for `broadcast` and `close`.
-#[derive(Default)]
-pub(crate) struct Registry(Mutex<HashMap<u32, Arc<Ws>>>);
+/// What the opening handshake settled for a connection.
+pub(crate) struct Opened {
+    /// How lib/ws.js knows the connection (chosen before the handshake ends: an upgrade
+    /// hook's `data` waits in JS under it).
+    pub(crate) id: u32,
+    /// The subprotocol agreed (`Sec-WebSocket-Protocol`), or empty.
+    pub(crate) protocol: String,
+    /// The extensions agreed (`Sec-WebSocket-Extensions`), or empty.
+    pub(crate) extensions: String,
+}
 
-impl Registry {
-    pub(super) fn all(&self) -> Vec<Arc<Ws>> {
-        lock(&self.0).values().cloned().collect()
-    }
-
-    /// Closes every connection with 1001 (the server is going away).
-    pub(crate) fn going_away(&self) {
-        for ws in self.all() {
-            ws.close(code::GOING_AWAY, "server closing");
-        }
-    }
+/// A new connection's id.
+pub(crate) fn next_id() -> u32 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// One WebSocket connection.
 pub(crate) struct Ws {
     pub(super) id: u32,
     pub(super) role: Role,
+    pub(super) protocol: String,
+    pub(super) extensions: String,
+    /// The peer's address, as `net`'s `remoteAddress`.
+    pub(super) remote: String,
     /// The transport, until the connection is over: then it is let go at once, not when
     /// the JS object is collected. The writer task holds it too while it runs. Every call on
     /// it goes through [`Ws::with_io`], so none reaches a descriptor number reused since.
@@ -76,9 +79,13 @@ pub(crate) struct Ws {
     pub(super) js: Js,
     pub(super) keep: KeepAlive,
     pub(super) registry: Option<Arc<Registry>>,
+    /// The topics it is subscribed to (a server's connection).
+    pub(super) topics: Topics,
+    /// Frames of a `broadcast` or `publish` wait for the registry's flush.
+    pub(super) dirty: AtomicBool,
 }
 
-pub(super) static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 impl Ws {
     /// A connection over `stream`; it reads once [`Ws::run`] is called (after JS was told
@@ -86,14 +93,19 @@ impl Ws {
     pub(crate) fn new(
         stream: Transport,
         role: Role,
+        opened: Opened,
         options: &WsOptions,
         js: Js,
         registry: Option<Arc<Registry>>,
     ) -> Arc<Ws> {
+        let remote = describe(stream.peer_addr()).0;
         let stream = Arc::new(stream);
         let ws = Arc::new(Ws {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: opened.id,
             role,
+            protocol: opened.protocol,
+            extensions: opened.extensions,
+            remote,
             sock: Mutex::new(Some(stream.clone())),
             out: Mutex::default(),
             buffered: AtomicU64::new(0),
@@ -118,9 +130,11 @@ impl Ws {
             js,
             keep: KeepAlive::default(),
             registry,
+            topics: Topics::default(),
+            dirty: AtomicBool::new(false),
         });
         if let Some(r) = &ws.registry {
-            lock(&r.0).insert(ws.id, ws.clone());
+            r.add(&ws);
         }
         ws.js.spawn(ws.clone().writer(stream));
         ws
@@ -191,7 +205,7 @@ impl Ws {
     pub(super) fn torn_down(&self) {
         self.over.store(true, Ordering::Release);
         if let Some(r) = &self.registry {
-            lock(&r.0).remove(&self.id);
+            r.remove(self);
         }
         self.release();
     }
@@ -248,6 +262,17 @@ impl Ws {
         });
     }
 
+    /// Ends the connection now, without a closing handshake (JS thread): drops the queue,
+    /// closes the socket and tells JS (1006).
+    pub(super) fn terminate(self: &Arc<Self>, env: &Env) {
+        if self.over.load(Ordering::Acquire) {
+            return;
+        }
+        self.sent_close.store(true, Ordering::Release);
+        self.release();
+        self.finish(env, code::ABNORMAL, String::new());
+    }
+
     /// Waits (bounded) for the queue to empty, then shuts the socket.
     pub(super) async fn flush_and_shut(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
@@ -270,7 +295,9 @@ impl Ws {
     /// The connection is over (JS thread): stop reading, let go of the event loop, send
     /// what is queued (briefly) and close the socket, and tell JS.
     pub(super) fn finish(self: &Arc<Self>, env: &Env, code: u16, reason: String) {
-        self.over.store(true, Ordering::Release);
+        if self.over.swap(true, Ordering::AcqRel) {
+            return;
+        }
         {
             // What was read and not delivered is dropped now, not when JS lets go of the
             // object: V8 does not see this memory, so it would not hurry to collect it.
@@ -284,7 +311,7 @@ impl Ws {
             poll.close(env);
         }
         if let Some(r) = &self.registry {
-            lock(&r.0).remove(&self.id);
+            r.remove(self);
         }
         self.keep.set(env, false);
         let me = self.clone();

@@ -33,9 +33,9 @@ use napi::Env;
 use napi_derive::napi;
 
 pub use self::client::connect_web_socket;
-pub(crate) use self::conn::{Registry, Ws};
+pub(crate) use self::conn::Ws;
 pub use self::receive::set_web_socket_callbacks;
-use crate::bytes::WriteList;
+use crate::bytes::{CopiedBytes, WriteList};
 use crate::error::sync_call;
 use crate::net::lock;
 use crate::runtime::{Deferred, Promise};
@@ -43,6 +43,7 @@ use crate::runtime::{Deferred, Promise};
 pub mod client;
 mod conn;
 pub mod receive;
+mod registry;
 mod send;
 pub mod upgrade;
 
@@ -95,6 +96,24 @@ impl NativeWebSocket {
         self.ws.id
     }
 
+    /// The subprotocol agreed in the handshake, or `''`.
+    #[napi(getter)]
+    pub fn protocol(&self) -> String {
+        self.ws.protocol.clone()
+    }
+
+    /// The extensions agreed in the handshake (`Sec-WebSocket-Extensions`), or `''`.
+    #[napi(getter)]
+    pub fn extensions(&self) -> String {
+        self.ws.extensions.clone()
+    }
+
+    /// The peer's address, as `net`'s `remoteAddress`.
+    #[napi(getter)]
+    pub fn remote_address(&self) -> String {
+        self.ws.remote.clone()
+    }
+
     /// Bytes queued and not yet taken by the kernel.
     #[napi(getter)]
     pub fn buffered_amount(&self) -> f64 {
@@ -139,6 +158,73 @@ impl NativeWebSocket {
         })
     }
 
+    /// Sends a ping with `payload` (at most 125 bytes: lib/ws.js checked; copied), behind
+    /// what is queued; the peer's pong comes back as an event. Nothing after the close.
+    #[napi(ts_args_type = "payload: string | ArrayBufferView")]
+    pub fn ping(&self, env: Env, payload: CopiedBytes) {
+        if !self.ws.sent_close.load(Ordering::Acquire) {
+            let frame = self.ws.control(Opcode::Ping, &payload.0);
+            self.ws.enqueue(frame, Some(&env));
+        }
+    }
+
+    /// Ends the connection at once, without the closing handshake: what is queued is
+    /// dropped, the socket closed, and the close event (1006) comes before this returns.
+    #[napi]
+    pub fn terminate(&self, env: Env) {
+        self.ws.terminate(&env);
+    }
+
+    /// Subscribes to `topic` (a server's connection); false when it already was.
+    #[napi]
+    pub fn subscribe(&self, topic: String) -> bool {
+        let ws = &self.ws;
+        ws.registry
+            .as_ref()
+            .is_some_and(|r| r.subscribe(ws, &topic))
+    }
+
+    /// Unsubscribes from `topic`; false when it was not subscribed.
+    #[napi]
+    pub fn unsubscribe(&self, topic: String) -> bool {
+        let ws = &self.ws;
+        ws.registry
+            .as_ref()
+            .is_some_and(|r| r.unsubscribe(ws, &topic))
+    }
+
+    /// Whether this connection is subscribed to `topic`.
+    #[napi]
+    pub fn is_subscribed(&self, topic: String) -> bool {
+        lock(&self.ws.topics).contains(&topic)
+    }
+
+    /// The topics this connection is subscribed to.
+    #[napi(getter)]
+    pub fn subscriptions(&self) -> Vec<String> {
+        lock(&self.ws.topics).iter().cloned().collect()
+    }
+
+    /// Queues `list`'s message on every subscriber of `topic` but this connection, framed
+    /// once (sent at the end of the turn: lib/ws.js asks the server to flush); returns how
+    /// many.
+    #[napi(ts_args_type = "topic: string, list: Array<string | ArrayBufferView>")]
+    pub fn publish(&self, topic: String, list: WriteList) -> napi::Result<u32> {
+        match &self.ws.registry {
+            Some(r) => r.publish(&topic, &list, Some(self.ws.id)),
+            None => Ok(0),
+        }
+    }
+
+    /// Sends what this server's `broadcast` and `publish` calls queued (lib/ws.js calls it
+    /// once per turn after a `publish` from a connection).
+    #[napi]
+    pub fn flush_published(&self, env: Env) {
+        if let Some(r) = &self.ws.registry {
+            r.flush(&env);
+        }
+    }
+
     /// Stops (`true`) or resumes reading (an async iterator whose consumer is behind).
     #[napi]
     pub fn pause(&self, paused: bool) {
@@ -147,32 +233,5 @@ impl NativeWebSocket {
         if !paused {
             self.ws.pump_buffered();
         }
-    }
-}
-
-/// Queues `data` on every open connection of `registry` from one framing (sent by
-/// [`flush`]); returns how many.
-pub(crate) fn broadcast(registry: &Registry, list: &WriteList) -> napi::Result<u32> {
-    let all = registry.all();
-    let Some(first) = all.first() else {
-        return Ok(0);
-    };
-    // Server frames are unmasked: one framing serves every connection.
-    let pieces = frames_of(first, list)?;
-    let mut n = 0;
-    for ws in &all {
-        if !ws.sent_close.load(Ordering::Acquire) && ws.queue(pieces.clone()) {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// Sends what broadcasts queued on every connection of `registry` (lib/http.js calls it
-/// once per turn of the event loop: a turn's broadcasts leave in one `sendmsg` per
-/// connection).
-pub(crate) fn flush(registry: &Registry, env: &Env) {
-    for ws in registry.all() {
-        ws.kick(Some(env));
     }
 }

@@ -31,25 +31,34 @@ thread_local! {
 }
 
 pub(super) struct Events {
-    pub(super) messages: FunctionRef<FnArgs<(u32, Vec<Message>)>, ()>,
+    pub(super) messages: FunctionRef<FnArgs<(u32, Vec<Message>, bool)>, ()>,
     pub(super) close: FunctionRef<FnArgs<(u32, u32, String)>, ()>,
+    pub(super) pong: FunctionRef<FnArgs<(u32, OutBytes)>, ()>,
 }
 
-/// Registers `lib/ws.js`'s event callbacks for this thread: `(id, messages)` with every
-/// message of one read, and `(id, code, reason)` once when a connection is gone.
+/// Registers `lib/ws.js`'s event callbacks for this thread: `(id, messages, last)` with every
+/// message of one read (`last`: the connection ends after them), `(id, code, reason)` once
+/// when a connection is gone, and `(id, payload)` for each pong.
 #[napi]
 pub fn set_web_socket_callbacks(
     env: Env,
-    #[napi(ts_arg_type = "(id: number, messages: Array<string | ArrayBuffer>) => void")]
-    messages: Function<FnArgs<(u32, Vec<Message>)>, ()>,
+    #[napi(
+        ts_arg_type = "(id: number, messages: Array<string | ArrayBuffer>, last: boolean) => void"
+    )]
+    messages: Function<FnArgs<(u32, Vec<Message>, bool)>, ()>,
     #[napi(ts_arg_type = "(id: number, code: number, reason: string) => void")] close: Function<
         FnArgs<(u32, u32, String)>,
+        (),
+    >,
+    #[napi(ts_arg_type = "(id: number, payload: ArrayBuffer) => void")] pong: Function<
+        FnArgs<(u32, OutBytes)>,
         (),
     >,
 ) -> napi::Result<()> {
     let events = Events {
         messages: messages.create_ref()?,
         close: close.create_ref()?,
+        pong: pong.create_ref()?,
     };
     EVENTS.with(|cell| *cell.borrow_mut() = Some((env.raw(), events)));
     Ok(())
@@ -63,6 +72,16 @@ pub(super) fn with_events(env: &Env, f: impl FnOnce(&Env, &Events)) {
             }
         }
     });
+}
+
+/// How a read ended the connection.
+enum End {
+    /// The peer broke the protocol: close with this code and reason.
+    Failed(u16, String),
+    /// The peer's close frame: echo it.
+    Closed(u16, String),
+    /// The socket ended or failed without a closing handshake.
+    Gone,
 }
 
 /// The read side, on the JS thread.
@@ -117,6 +136,7 @@ impl Ws {
     /// one call; finishes the connection at its end. Called by the poll on the JS thread.
     pub(super) fn pump(self: &Arc<Self>, env: &Env) {
         let mut messages = Vec::new();
+        let mut pongs = Vec::new();
         let mut ended = None;
         {
             let mut rx = lock(&self.rx);
@@ -137,14 +157,15 @@ impl Ws {
                         buf.drain(..used);
                     }
                     Err(v) => {
+                        // The messages before the violation are delivered (and what JS
+                        // sends for them is queued) before the close frame.
                         self.take_messages(events, &mut messages);
-                        self.close(v.code(), &v.to_string());
-                        ended = Some((v.code(), v.to_string()));
+                        ended = Some(End::Failed(v.code(), v.to_string()));
                         break;
                     }
                 }
-                if let Some(done) = self.handle(events, &mut messages) {
-                    ended = Some(done);
+                if let Some((code, reason)) = self.handle(events, &mut messages, &mut pongs) {
+                    ended = Some(End::Closed(code, reason));
                     break;
                 }
                 if round == READS_PER_WAKE {
@@ -163,7 +184,7 @@ impl Ws {
                 let got = self.with_io(|io| io.recv(buf.spare_capacity_mut(), false));
                 match got.unwrap_or(Ok(0)) {
                     Ok(0) => {
-                        ended = Some(self.abnormal());
+                        ended = Some(End::Gone);
                         break;
                     }
                     Ok(n) => {
@@ -173,7 +194,7 @@ impl Ws {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(_) => {
-                        ended = Some(self.abnormal());
+                        ended = Some(End::Gone);
                         break;
                     }
                 }
@@ -195,38 +216,60 @@ impl Ws {
                 rx.buf = Vec::new();
             }
         }
-        self.deliver(env, messages);
-        if let Some((code, reason)) = ended {
-            self.finish(env, code, reason);
-        }
+        self.pongs(env, pongs);
+        let Some(end) = ended else {
+            self.deliver(env, messages, false);
+            return;
+        };
+        // JS hands over what its handlers queued for this connection (this read's messages
+        // and earlier ones of the turn) before the closing frame is queued behind it.
+        self.deliver(env, messages, true);
+        let (code, reason) = match end {
+            End::Failed(code, reason) => {
+                self.close(code, &reason);
+                (code, reason)
+            }
+            End::Closed(code, reason) => {
+                self.echo_close(code, &reason);
+                (code, reason)
+            }
+            End::Gone => self.abnormal(),
+        };
+        self.finish(env, code, reason);
     }
 
-    /// Answers pings, collects messages; `Some` when a close frame ended the connection.
+    /// Answers pings, collects messages and pongs; `Some` when a close frame ended the
+    /// connection.
     pub(super) fn handle(
         self: &Arc<Self>,
         events: &mut Vec<Incoming>,
         messages: &mut Vec<Message>,
+        pongs: &mut Vec<Vec<u8>>,
     ) -> Option<(u16, String)> {
         let mut closed = None;
         for ev in events.drain(..) {
             match ev {
                 Incoming::Message { text, data } => messages.push(message(text, data)),
                 Incoming::Ping(p) => self.enqueue(self.control(Opcode::Pong, &p), None),
-                Incoming::Pong(_) => {}
+                Incoming::Pong(p) => pongs.push(p),
                 Incoming::Close { code: c, reason } => {
-                    // Echo the code and reason (none if none came), as RFC 6455 section 5.5.1
-                    // asks and `ws` does.
-                    if !self.sent_close.swap(true, Ordering::AcqRel) {
-                        let payload = c
-                            .map(|c| codec::close_payload(c, &reason))
-                            .unwrap_or_default();
-                        self.enqueue(self.control(Opcode::Close, &payload), None);
-                    }
                     closed = Some((c.unwrap_or(code::NO_STATUS), reason));
                 }
             }
         }
         closed
+    }
+
+    /// Answers the peer's close frame (once): echoes its code and reason (none if none came),
+    /// as RFC 6455 section 5.5.1 asks and `ws` does.
+    fn echo_close(self: &Arc<Self>, code: u16, reason: &str) {
+        if !self.sent_close.swap(true, Ordering::AcqRel) {
+            let payload = match code {
+                code::NO_STATUS => Vec::new(),
+                c => codec::close_payload(c, reason),
+            };
+            self.enqueue(self.control(Opcode::Close, &payload), None);
+        }
     }
 
     pub(super) fn take_messages(&self, events: &mut Vec<Incoming>, messages: &mut Vec<Message>) {
@@ -237,14 +280,29 @@ impl Ws {
         }
     }
 
-    /// Hands `messages` to JS in one call (JS thread).
-    pub(super) fn deliver(&self, env: &Env, messages: Vec<Message>) {
-        if messages.is_empty() {
+    /// Tells JS of each pong (JS thread).
+    fn pongs(&self, env: &Env, pongs: Vec<Vec<u8>>) {
+        if pongs.is_empty() {
+            return;
+        }
+        with_events(env, |env, ev| {
+            if let Ok(f) = ev.pong.borrow_back(env) {
+                for p in pongs {
+                    let _ = f.call((self.id, OutBytes(p)).into());
+                }
+            }
+        });
+    }
+
+    /// Hands `messages` to JS in one call (JS thread); `last`: the connection ends after
+    /// them, so JS hands over what it queued to send before this returns.
+    pub(super) fn deliver(&self, env: &Env, messages: Vec<Message>, last: bool) {
+        if messages.is_empty() && !last {
             return;
         }
         with_events(env, |env, ev| {
             if let Ok(f) = ev.messages.borrow_back(env) {
-                let _ = f.call((self.id, messages).into());
+                let _ = f.call((self.id, messages, last).into());
             }
         });
     }
