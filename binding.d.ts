@@ -232,9 +232,10 @@ export declare class NativeUpgrade {
   get id(): number
   /**
    * Accepts: `protocol` (one of the client's offers, or none) and `headers` (name, value,
-   * ...) in the 101 answer.
+   * ...) in the 101 answer; false when the upgrade no longer waits (it timed out: 503, or
+   * the client left), so nothing will open.
    */
-  accept(protocol: string | undefined | null, headers: Array<string>): void
+  accept(protocol: string | undefined | null, headers: Array<string>): boolean
   /**
    * Refuses with `status`, `headers` (name, value, ...) and `body` (held until sent); the
    * connection is closed after it.
@@ -255,11 +256,12 @@ export declare class NativeWebSocket {
   /** Bytes queued and not yet taken by the kernel. */
   get bufferedAmount(): number
   /**
-   * Sends each message of `list` (a string as text, bytes as binary) in order; returns
-   * the bytes still queued afterwards. Small payloads are copied now, large ones held
+   * Sends each message of `list` (a string as text, bytes as binary) in order, compressed
+   * when the connection agreed to permessage-deflate and a message is over its threshold
+   * (except those at the indices of `plain`); returns the bytes still queued afterwards. Small payloads are copied now, large ones held
    * until sent. After the close, messages are dropped.
    */
-  sendBatch(list: Array<string | ArrayBufferView>): number
+  sendBatch(list: Array<string | ArrayBufferView>, plain?: number[]): number
   /**
    * Resolves once everything queued has been handed to the kernel (or the connection
    * is over).
@@ -349,6 +351,20 @@ export declare const COPY_IN: number
 
 /** The largest frame `readFrame()` takes when not told (`options.maxSize`): 64 MiB. */
 export declare const DEFAULT_MAX_FRAME: number
+
+/** `perMessageDeflate` as lib/ws.js checked it (RFC 7692's parameters). */
+export interface DeflateSpec {
+  /** Messages shorter than this many bytes are sent uncompressed. */
+  threshold: number
+  /** The server resets its compression context after each message. */
+  serverNoContextTakeover: boolean
+  /** The client resets its compression context after each message. */
+  clientNoContextTakeover: boolean
+  /** The server's largest LZ77 window, as a base-2 logarithm (9-15). */
+  serverMaxWindowBits: number
+  /** The client's largest LZ77 window, as a base-2 logarithm (9-15). */
+  clientMaxWindowBits: number
+}
 
 /**
  * Sends a request like [`request`] and streams a 2xx response's body (decoded unless
@@ -711,6 +727,8 @@ export interface WsOptions {
   backpressureLimit: number
   /** Milliseconds between pings; 0: no pings. */
   pingInterval: number
+  /** permessage-deflate: offered (a client) or accepted (a server) when given. */
+  perMessageDeflate?: DeflateSpec
 }
 
 /** `serve({ websocket })` as lib/ws.js checked it. */

@@ -37,7 +37,17 @@ const { requestContext, TLS_CLIENT_KEYS } = require('./tls')
 /** @typedef {{ scheme: string, host: string, server: unknown }} Origin */
 
 /** The names of WebSocketConnectionOptions, shared by a server's and a client's options. */
-const CONNECTION_KEYS = ['maxPayload', 'backpressureLimit', 'pingInterval']
+const CONNECTION_KEYS = ['maxPayload', 'backpressureLimit', 'pingInterval', 'perMessageDeflate']
+/** The names of `perMessageDeflate`'s options. */
+const DEFLATE_KEYS = optionNames([
+  'threshold',
+  'serverNoContextTakeover',
+  'clientNoContextTakeover',
+  'serverMaxWindowBits',
+  'clientMaxWindowBits',
+])
+/** Messages shorter than this are sent uncompressed by default (as `ws`). */
+const DEFAULT_THRESHOLD = 1024
 /** The names of `serve({ websocket })`. */
 const SERVER_KEYS = optionNames(CONNECTION_KEYS, [
   'path',
@@ -176,7 +186,8 @@ function checkFunction(value, name) {
 }
 
 /**
- * The connection options of a server or client: maxPayload, backpressureLimit, pingInterval.
+ * The connection options of a server or client: maxPayload, backpressureLimit, pingInterval,
+ * perMessageDeflate.
  * @param {Record<string, unknown>} o
  * @param {string} at
  * @returns {WsOptions}
@@ -185,7 +196,37 @@ function connectionOptions(o, at) {
   const maxPayload = checkIndex(o.maxPayload, `${at}.maxPayload`, DEFAULT_MAX_PAYLOAD)
   const backpressureLimit = checkIndex(o.backpressureLimit, `${at}.backpressureLimit`, DEFAULT_BACKPRESSURE)
   const pingInterval = checkIndex(o.pingInterval, `${at}.pingInterval`, 0)
-  return { maxPayload, backpressureLimit, pingInterval }
+  const perMessageDeflate = deflateOptions(o.perMessageDeflate, `${at}.perMessageDeflate`)
+  return { maxPayload, backpressureLimit, pingInterval, perMessageDeflate }
+}
+
+/**
+ * `perMessageDeflate`: `true`, `false` (the default) or RFC 7692's parameters.
+ * @param {unknown} value
+ * @param {string} at
+ * @returns {import('../binding.js').DeflateSpec | undefined}
+ */
+function deflateOptions(value, at) {
+  if (value === undefined || value === false) return undefined
+  const o = value === true ? {} : checkObject(value, at, DEFLATE_KEYS)
+  if (o === undefined) throw invalidType(at, 'a boolean or an object', value)
+  /**
+   * @param {unknown} v
+   * @param {string} name
+   */
+  const bits = (v, name) => {
+    if (v === undefined) return 15
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 8 || v > 15)
+      throw outOfRange(`${at}.${name}`, 'an integer >= 8 and <= 15', v)
+    return v
+  }
+  return {
+    threshold: checkIndex(o.threshold, `${at}.threshold`, DEFAULT_THRESHOLD),
+    serverNoContextTakeover: checkBool(o.serverNoContextTakeover, `${at}.serverNoContextTakeover`),
+    clientNoContextTakeover: checkBool(o.clientNoContextTakeover, `${at}.clientNoContextTakeover`),
+    serverMaxWindowBits: bits(o.serverMaxWindowBits, 'serverMaxWindowBits'),
+    clientMaxWindowBits: bits(o.clientMaxWindowBits, 'clientMaxWindowBits'),
+  }
 }
 
 /**
@@ -308,8 +349,8 @@ function decider(hook, choose, list, origin, kept) {
     let protocol = o.protocol === undefined ? pick(offered) : o.protocol
     if (protocol !== undefined && typeof protocol !== 'string')
       throw invalidType('the upgrade result protocol', 'of type string', protocol)
-    if ('data' in o) kept.set(native.id, o.data)
-    native.accept(protocol, flat)
+    // Kept only if the upgrade still waits (not timed out): the opener takes it out.
+    if (native.accept(protocol, flat) && 'data' in o) kept.set(native.id, o.data)
   }
   return (native, method, url, flat, offered) => {
     let verdict
@@ -412,6 +453,9 @@ class WebSocket extends EventTarget {
   // This microtask turn's messages, not handed to Rust yet, and their bytes.
   /** @type {import('./bytes').Part[]} */
   #batch = []
+  // The indices in #batch of messages sent with `compress: false`.
+  /** @type {number[] | null} */
+  #plain = null
   #queued = 0
   // Whether #batch holds copies in the scratch area.
   #scratch = false
@@ -444,6 +488,10 @@ class WebSocket extends EventTarget {
   #binaryType = 'arraybuffer'
   /** @type {Record<string, ((event: Event) => void) | null>} */
   #on = { open: null, message: null, close: null, error: null }
+  // A client's events until its `open` event: code after `await connectWebSocket()` sets its
+  // listeners first, so nothing that came meanwhile (a greeting, even the close) is missed.
+  /** @type {{ messages: Message[], end: [number, string] | undefined } | null} */
+  #held = null
   /**
    * What the server's `upgrade` hook attached (any value; yours to set).
    * @type {unknown}
@@ -472,6 +520,7 @@ class WebSocket extends EventTarget {
     this.#limit = limit
     this.#maskBytes = client ? 4 : 0
     this.#client = client
+    if (client) this.#held = { messages: [], end: undefined }
     this.#handlers = handlers ?? {}
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     open.set(this.#id, this)
@@ -526,7 +575,7 @@ class WebSocket extends EventTarget {
    * @param {unknown} [options]
    */
   send(data, options) {
-    if (options !== undefined) checkSendOptions(options)
+    const plain = options !== undefined && checkSendOptions(options)
     let part = toPart(data, 'data')
     if (this.#closing || this.#closed) return false
     const len = typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
@@ -542,6 +591,7 @@ class WebSocket extends EventTarget {
       }
     }
     if (this.#batch.length === 0) unflushed.add(this)
+    if (plain) (this.#plain ??= []).push(this.#batch.length)
     this.#batch.push(part)
     // As Rust counts it: the frame, header included (a client's has a 4-byte mask too).
     this.#queued += len + (len < 126 ? 2 : len < 65536 ? 4 : 10) + this.#maskBytes
@@ -558,8 +608,9 @@ class WebSocket extends EventTarget {
   #flush() {
     if (this.#batch.length === 0) return
     const batch = this.#batch
+    const plain = this.#plain ?? undefined
     this.#dropBatch()
-    this.#snapshot = this.#native.sendBatch(batch)
+    this.#snapshot = this.#native.sendBatch(batch, plain)
   }
 
   /** @internal Hands this turn's messages to Rust now (a broadcast is about to queue). */
@@ -570,6 +621,7 @@ class WebSocket extends EventTarget {
   /** Forgets the pending messages (sent, or the connection is gone) and their scratch copies. */
   #dropBatch() {
     this.#batch = []
+    this.#plain = null
     this.#queued = 0
     unflushed.delete(this)
     if (this.#scratch) {
@@ -681,6 +733,8 @@ class WebSocket extends EventTarget {
 
   /** Ends the connection at once, without the closing handshake (the peer sees it vanish: 1006). */
   terminate() {
+    // What was held for the open event is reported first: the close comes before this returns.
+    this.#release()
     if (this.#closed) return
     this.#closing = true
     this.#dropBatch()
@@ -782,6 +836,10 @@ class WebSocket extends EventTarget {
    * @param {Message[]} received
    */
   [deliver](received) {
+    if (this.#held !== null) {
+      for (const m of received) this.#held.messages.push(m)
+      return
+    }
     const messages = this.#binaryType === 'arraybuffer' ? received : received.map((m) => this.#binary(m))
     const onMessage = this.#handlers.message
     if (this.#listened) {
@@ -812,6 +870,10 @@ class WebSocket extends EventTarget {
    * @param {string} reason
    */
   [ended](code, reason) {
+    if (this.#held !== null) {
+      this.#held.end = [code, reason]
+      return
+    }
     this.#closed = true
     this.#closeInfo = { code, reason }
     this.#dropBatch()
@@ -911,9 +973,17 @@ class WebSocket extends EventTarget {
 
   /** @internal A client's `open` event, once its promise has settled. */
   [opened]() {
-    setImmediate(() => {
-      if (!this.#closed) this.dispatchEvent(new Event('open'))
-    })
+    setImmediate(() => this.#release())
+  }
+
+  /** A client's `open` event, then the events held until it (once). */
+  #release() {
+    const held = this.#held
+    if (held === null) return
+    this.#held = null
+    this.dispatchEvent(new Event('open'))
+    if (held.messages.length !== 0) this[deliver](held.messages)
+    if (held.end !== undefined) this[ended](...held.end)
   }
 
   #wake() {
@@ -927,12 +997,12 @@ for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED }
   Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true })
 
 /**
- * `send()`'s options.
+ * `send()`'s options: whether the message goes uncompressed (`compress: false`).
  * @param {unknown} options
  */
 function checkSendOptions(options) {
   const o = checkObject(options, 'options', SEND_KEYS)
-  if (o !== undefined) checkBool(o.compress, 'options.compress')
+  return o !== undefined && o.compress !== undefined && !checkBool(o.compress, 'options.compress')
 }
 
 /**

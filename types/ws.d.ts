@@ -20,6 +20,31 @@ export interface WebSocketConnectionOptions {
    * a ping is dropped (close code 1006). 0: no pings. @default 0
    */
   pingInterval?: number
+  /**
+   * permessage-deflate (RFC 7692): a server accepts it when a client offers it, a client offers
+   * it; `ws.extensions` says whether it was agreed. Off by default on both sides (`ws` and Bun
+   * servers have it off too; browsers always offer it). Messages of at least `threshold` bytes
+   * are compressed (zlib-rs through flate2, level 1) on the JS thread, unless sent with
+   * `{ compress: false }`; `maxPayload` applies to the decompressed size, checked as it
+   * inflates (a small frame cannot expand past it: 1009), and a corrupt stream closes with 1007.
+   * A `broadcast` or `publish` is compressed once per connection that agreed to it (each has its
+   * own context). @default false
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions
+}
+
+/** RFC 7692's parameters of permessage-deflate. */
+export interface PerMessageDeflateOptions {
+  /** Messages shorter than this many bytes are sent uncompressed. @default 1024 */
+  threshold?: number
+  /** The server resets its compression context after each message (less memory, worse ratio). @default false */
+  serverNoContextTakeover?: boolean
+  /** The client resets its compression context after each message. @default false */
+  clientNoContextTakeover?: boolean
+  /** The server's largest LZ77 window as a base-2 logarithm (8-15; 8 is used as 9). @default 15 */
+  serverMaxWindowBits?: number
+  /** The client's largest LZ77 window as a base-2 logarithm (8-15; 8 is used as 9). @default 15 */
+  clientMaxWindowBits?: number
 }
 
 /**

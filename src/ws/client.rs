@@ -11,7 +11,7 @@ use napi::bindgen_prelude::ClassInstance;
 use napi::Env;
 use napi_derive::napi;
 
-use abio_core::ws::{self as codec, Role};
+use abio_core::ws::{self as codec, DeflateOptions, Role};
 use abio_core::Error as CoreError;
 
 use super::conn::{next_id, Opened, Ws};
@@ -41,6 +41,8 @@ struct Ask {
     headers: Vec<(HeaderName, HeaderValue)>,
     /// Subprotocols offered, in order of preference.
     protocols: Vec<String>,
+    /// permessage-deflate, offered when given.
+    deflate: Option<DeflateOptions>,
 }
 
 /// The client's opening handshake (RFC 6455 section 4.1) on a new connection to
@@ -56,6 +58,7 @@ async fn handshake(
         target,
         headers,
         protocols,
+        deflate,
     } = ask;
     let sock = open(&Target::Tcp(host.clone(), port)).await?;
     let _ = sock.set_tcp_nodelay(true);
@@ -98,6 +101,13 @@ async fn handshake(
     if !protocols.is_empty() {
         set(h, header::SEC_WEBSOCKET_PROTOCOL, &protocols.join(", "));
     }
+    if let Some(ours) = &deflate {
+        set(
+            h,
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            &codec::offer_client(ours),
+        );
+    }
     let res = sender
         .send_request(req)
         .await
@@ -127,16 +137,30 @@ async fn handshake(
             }
         },
     };
-    if res.headers().contains_key(header::SEC_WEBSOCKET_EXTENSIONS) {
-        return Err(handshake_error(
-            status,
-            "an extension the client did not offer",
-        ));
-    }
+    // An extension we did not offer, or an answer our offer does not allow, fails it too.
+    let answers: Vec<&str> = res
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+        .collect();
+    let agreed = match &deflate {
+        Some(ours) => {
+            codec::accept_client(&answers, ours).map_err(|why| handshake_error(status, why))?
+        }
+        None if answers.is_empty() => None,
+        None => {
+            return Err(handshake_error(
+                status,
+                "an extension the client did not offer",
+            ))
+        }
+    };
     let opened = Opened {
         id: next_id(),
         protocol,
-        extensions: String::new(),
+        extensions: answers.join(", "),
+        deflate: agreed,
     };
     let up = hyper::upgrade::on(res)
         .await
@@ -180,6 +204,7 @@ pub fn connect_web_socket(
         target,
         headers,
         protocols,
+        deflate: options.per_message_deflate.as_ref().map(|d| d.options()),
     };
     let tls = match secure {
         true => Some(client_of(&env, tls.as_deref())?),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use abio_core::ws::{self as codec, code, Masks, Opcode, Parser, Role};
+use abio_core::ws::{self as codec, code, Agreed, Deflater, Masks, Opcode, Parser, Role};
 use napi::Env;
 use tokio::sync::Notify;
 
@@ -32,6 +32,8 @@ pub(crate) struct Opened {
     pub(crate) protocol: String,
     /// The extensions agreed (`Sec-WebSocket-Extensions`), or empty.
     pub(crate) extensions: String,
+    /// permessage-deflate, when agreed.
+    pub(crate) deflate: Option<Agreed>,
 }
 
 /// A new connection's id.
@@ -47,6 +49,10 @@ pub(crate) struct Ws {
     pub(super) extensions: String,
     /// The peer's address, as `net`'s `remoteAddress`.
     pub(super) remote: String,
+    /// The compression context of what this end sends, when permessage-deflate was agreed.
+    pub(super) deflate: Option<Mutex<Deflater>>,
+    /// Messages shorter than this are sent uncompressed.
+    pub(super) threshold: usize,
     /// The transport, until the connection is over: then it is let go at once, not when
     /// the JS object is collected. The writer task holds it too while it runs. Every call on
     /// it goes through [`Ws::with_io`], so none reaches a descriptor number reused since.
@@ -106,6 +112,11 @@ impl Ws {
             protocol: opened.protocol,
             extensions: opened.extensions,
             remote,
+            deflate: opened.deflate.map(|a| Mutex::new(Deflater::new(&a, role))),
+            threshold: options
+                .per_message_deflate
+                .as_ref()
+                .map_or(0, |d| d.threshold as usize),
             sock: Mutex::new(Some(stream.clone())),
             out: Mutex::default(),
             buffered: AtomicU64::new(0),
@@ -114,7 +125,7 @@ impl Ws {
             sent_close: AtomicBool::new(false),
             over: AtomicBool::new(false),
             rx: Mutex::new(Rx {
-                parser: Parser::new(role, options.max_payload as u64),
+                parser: Parser::with_deflate(role, options.max_payload as u64, opened.deflate),
                 buf: Vec::new(),
                 events: Vec::new(),
                 done: false,
@@ -210,6 +221,12 @@ impl Ws {
         self.release();
     }
 
+    /// The compression context to send a message of `len` bytes with: none without
+    /// permessage-deflate or below the threshold.
+    pub(super) fn compressor(&self, len: usize) -> Option<&Mutex<Deflater>> {
+        self.deflate.as_ref().filter(|_| len >= self.threshold)
+    }
+
     /// Runs `f` on the transport while it is held; `None` once it was let go.
     pub(super) fn with_io<T>(&self, f: impl FnOnce(&Transport) -> T) -> Option<T> {
         lock(&self.sock).as_deref().map(f)
@@ -273,11 +290,44 @@ impl Ws {
         self.finish(env, code::ABNORMAL, String::new());
     }
 
-    /// Waits (bounded) for the queue to empty, then shuts the socket.
+    /// Waits (bounded) for the queue to empty, sends our end of the stream, and reads (and
+    /// drops) what the peer still sends until it ends too (bounded), then lets go of the
+    /// socket. Closing a socket with unread bytes would reset the connection, and a reset can
+    /// destroy the closing frame before the peer reads it (a peer that broke the protocol is
+    /// often still writing).
     pub(super) async fn flush_and_shut(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         while !lock(&self.out).pieces.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if lock(&self.out).pieces.is_empty() {
+            // Sent whole: FIN after it (a TLS session's close_notify goes first: retried
+            // while it waits for room).
+            while self
+                .with_io(|io| io.shutdown(Shutdown::Write))
+                .is_some_and(|r| {
+                    r.as_ref()
+                        .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock)
+                })
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let mut scratch = vec![std::mem::MaybeUninit::new(0u8); 16 << 10];
+            let mut pause = Duration::from_millis(2);
+            let linger = tokio::time::Instant::now() + Duration::from_secs(1);
+            loop {
+                match self.with_io(|io| io.recv(&mut scratch, true)) {
+                    Some(Ok(n)) if n > 0 => continue,
+                    Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    _ => break, // the peer's end, a failure, or the socket let go
+                }
+                if tokio::time::Instant::now() >= linger {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
         }
         self.release();
     }

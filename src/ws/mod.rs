@@ -27,7 +27,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use abio_core::ws::{Opcode, MAX_HEADER};
+use abio_core::ws::{DeflateOptions, Opcode, MAX_HEADER};
 use bytes::Bytes;
 use napi::Env;
 use napi_derive::napi;
@@ -57,6 +57,36 @@ pub struct WsOptions {
     pub backpressure_limit: f64,
     /// Milliseconds between pings; 0: no pings.
     pub ping_interval: f64,
+    /// permessage-deflate: offered (a client) or accepted (a server) when given.
+    pub per_message_deflate: Option<DeflateSpec>,
+}
+
+/// `perMessageDeflate` as lib/ws.js checked it (RFC 7692's parameters).
+#[napi(object)]
+#[derive(Clone)]
+pub struct DeflateSpec {
+    /// Messages shorter than this many bytes are sent uncompressed.
+    pub threshold: f64,
+    /// The server resets its compression context after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compression context after each message.
+    pub client_no_context_takeover: bool,
+    /// The server's largest LZ77 window, as a base-2 logarithm (9-15).
+    pub server_max_window_bits: u32,
+    /// The client's largest LZ77 window, as a base-2 logarithm (9-15).
+    pub client_max_window_bits: u32,
+}
+
+impl DeflateSpec {
+    /// The codec's options.
+    pub(crate) fn options(&self) -> DeflateOptions {
+        DeflateOptions {
+            server_no_context_takeover: self.server_no_context_takeover,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: self.server_max_window_bits as u8,
+            client_max_window_bits: self.client_max_window_bits as u8,
+        }
+    }
 }
 
 /// A WebSocket connection (the native half of `lib/ws.js`'s `WebSocket`).
@@ -75,15 +105,37 @@ impl NativeWebSocket {
     }
 }
 
+/// Which messages of a list are compressed, on a connection that agreed to permessage-deflate
+/// (and over its threshold).
+#[derive(Clone, Copy)]
+enum Compress<'a> {
+    /// All but those at these indices (`send(data, { compress: false })`).
+    Except(&'a [u32]),
+    /// None: one framing shared by several connections.
+    Never,
+}
+
 /// Frames the messages of `list`, for `ws` (text for strings, binary otherwise).
-fn frames_of(ws: &Ws, list: &WriteList) -> napi::Result<Vec<Bytes>> {
+fn frames_of(ws: &Ws, list: &WriteList, compress: Compress<'_>) -> napi::Result<Vec<Bytes>> {
     let mut pieces = Vec::new();
-    for item in list.parse(MAX_HEADER)? {
+    for (i, item) in list.parse(MAX_HEADER)?.into_iter().enumerate() {
         let item = item?;
         let (len, text) = (item.len, item.text);
         let (head, rest) = item.into_pieces();
         let op = if text { Opcode::Text } else { Opcode::Binary };
-        pieces.extend(ws.frame(op, head, rest, len));
+        let allowed = match compress {
+            Compress::Except(plain) => !plain.contains(&(i as u32)),
+            Compress::Never => false,
+        };
+        match ws.compressor(len).filter(|_| allowed) {
+            Some(d) => {
+                let mut parts: Vec<&[u8]> = vec![&head[MAX_HEADER..]];
+                parts.extend(rest.iter().map(|r| &r[..]));
+                let payload = lock(d).compress_parts(&parts);
+                pieces.extend(ws.frame_compressed(op, payload));
+            }
+            None => pieces.extend(ws.frame(op, head, rest, len)),
+        }
     }
     Ok(pieces)
 }
@@ -120,12 +172,19 @@ impl NativeWebSocket {
         self.ws.buffered.load(Ordering::Acquire) as f64
     }
 
-    /// Sends each message of `list` (a string as text, bytes as binary) in order; returns
-    /// the bytes still queued afterwards. Small payloads are copied now, large ones held
+    /// Sends each message of `list` (a string as text, bytes as binary) in order, compressed
+    /// when the connection agreed to permessage-deflate and a message is over its threshold
+    /// (except those at the indices of `plain`); returns the bytes still queued afterwards. Small payloads are copied now, large ones held
     /// until sent. After the close, messages are dropped.
-    #[napi(ts_args_type = "list: Array<string | ArrayBufferView>")]
-    pub fn send_batch(&self, env: Env, list: WriteList) -> napi::Result<f64> {
-        let pieces = frames_of(&self.ws, &list)?;
+    #[napi(ts_args_type = "list: Array<string | ArrayBufferView>, plain?: number[]")]
+    pub fn send_batch(
+        &self,
+        env: Env,
+        list: WriteList,
+        plain: Option<Vec<u32>>,
+    ) -> napi::Result<f64> {
+        let plain = Compress::Except(plain.as_deref().unwrap_or_default());
+        let pieces = frames_of(&self.ws, &list, plain)?;
         if !self.ws.sent_close.load(Ordering::Acquire) {
             self.ws.enqueue(pieces, Some(&env));
         }

@@ -217,13 +217,22 @@ impl Ws {
             }
         }
         self.pongs(env, pongs);
-        let Some(end) = ended else {
-            self.deliver(env, messages, false);
-            return;
-        };
-        // JS hands over what its handlers queued for this connection (this read's messages
-        // and earlier ones of the turn) before the closing frame is queued behind it.
-        self.deliver(env, messages, true);
+        self.deliver(env, messages, false);
+        let Some(end) = ended else { return };
+        // Nothing more is read (the poll would call again at once for what is left).
+        if let Some(poll) = lock(&self.poll).as_ref() {
+            poll.resume(false);
+        }
+        // The closing frame waits until JS has handled these messages: after this callback's
+        // microtasks (an async iterator's consumer, a handler's awaits) in a later callback.
+        let me = self.clone();
+        self.js.post(move |env| me.conclude(env, end));
+    }
+
+    /// Ends the connection after a read found its end (JS thread): JS first hands over what
+    /// its handlers queued to send, which leaves before the closing frame.
+    fn conclude(self: &Arc<Self>, env: &Env, end: End) {
+        self.deliver(env, Vec::new(), true);
         let (code, reason) = match end {
             End::Failed(code, reason) => {
                 self.close(code, &reason);

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use napi::Env;
 
 use super::conn::Ws;
-use super::frames_of;
+use super::{frames_of, Compress};
 use crate::bytes::WriteList;
 use crate::net::lock;
 
@@ -103,9 +103,7 @@ impl Registry {
         let Some(first) = all.first() else {
             return Ok(0);
         };
-        // Server frames are unmasked: one framing serves every connection.
-        let pieces = frames_of(first, list)?;
-        Ok(self.fan_out(all.iter(), &pieces))
+        self.fan_out(all.iter(), first, list)
     }
 
     /// Queues `list`'s message on every subscriber of `topic` but `except`, framed once (sent
@@ -123,13 +121,20 @@ impl Registry {
         let Some(first) = subs.values().next() else {
             return Ok(0);
         };
-        let pieces = frames_of(first, list)?;
         let to = subs.values().filter(|ws| Some(ws.id) != except);
-        Ok(self.fan_out(to, &pieces))
+        self.fan_out(to, first, list)
     }
 
-    /// Queues `pieces` on each of `to` that is open and under its limit.
-    fn fan_out<'a>(&self, to: impl Iterator<Item = &'a Arc<Ws>>, pieces: &[Bytes]) -> u32 {
+    /// Queues `list`'s message on each of `to` that is open and under its limit: framed once
+    /// (server frames are unmasked: one framing serves every connection), but compressed for
+    /// each connection that agreed to permessage-deflate (its own compression context).
+    fn fan_out<'a>(
+        &self,
+        to: impl Iterator<Item = &'a Arc<Ws>>,
+        first: &Ws,
+        list: &WriteList,
+    ) -> napi::Result<u32> {
+        let mut shared: Option<Vec<Bytes>> = None;
         let mut n = 0;
         let mut dirty = lock(&self.dirty);
         for ws in to {
@@ -138,14 +143,22 @@ impl Registry {
             {
                 continue;
             }
-            if ws.queue(pieces.to_vec()) {
+            let pieces = if ws.deflate.is_some() {
+                frames_of(ws, list, Compress::Except(&[]))?
+            } else {
+                if shared.is_none() {
+                    shared = Some(frames_of(first, list, Compress::Never)?);
+                }
+                shared.clone().unwrap_or_default()
+            };
+            if ws.queue(pieces) {
                 n += 1;
                 if !ws.dirty.swap(true, Ordering::AcqRel) {
                     dirty.push(ws.clone());
                 }
             }
         }
-        n
+        Ok(n)
     }
 
     /// Sends what `broadcast` and `publish` queued (lib/http.js calls it once per turn of the

@@ -63,6 +63,18 @@ impl Ws {
         pieces
     }
 
+    /// The frame of one message compressed with permessage-deflate (RSV1 set): header, then
+    /// `payload`, masked in place by a client.
+    pub(super) fn frame_compressed(&self, opcode: Opcode, mut payload: Vec<u8>) -> Vec<Bytes> {
+        let mask = (self.role == Role::Client).then(|| lock(&self.masks).next_key());
+        let mut h = [0u8; MAX_HEADER];
+        let n = codec::header_with(opcode, payload.len() as u64, mask, true, &mut h);
+        if let Some(key) = mask {
+            codec::apply_mask(&mut payload, key, 0);
+        }
+        vec![Bytes::copy_from_slice(&h[..n]), Bytes::from(payload)]
+    }
+
     /// A control frame (close, ping, pong) with `payload`.
     pub(super) fn control(&self, opcode: Opcode, payload: &[u8]) -> Vec<Bytes> {
         let mut head = vec![0u8; MAX_HEADER];

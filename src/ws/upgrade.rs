@@ -272,10 +272,23 @@ impl WsServer {
         let key = req.headers()[header::SEC_WEBSOCKET_KEY].as_bytes().to_vec();
         let upgraded = hyper::upgrade::on(&mut req);
         let (me, back) = (self.clone(), js.clone());
+        // permessage-deflate, when this server takes it and the client offers it.
+        let offers: Vec<&str> = req
+            .headers()
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let deflate = self
+            .options
+            .per_message_deflate
+            .as_ref()
+            .and_then(|d| codec::negotiate_server(&offers, &d.options()));
         let opened = Opened {
             id,
             protocol: protocol.clone().unwrap_or_default(),
-            extensions: String::new(),
+            extensions: deflate.as_ref().map(|d| d.1.clone()).unwrap_or_default(),
+            deflate: deflate.as_ref().map(|d| d.0),
         };
         js.spawn(async move {
             let early_and_io = async {
@@ -325,6 +338,9 @@ impl WsServer {
         if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
             h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
         }
+        if let Some(e) = deflate.and_then(|d| HeaderValue::from_str(&d.1).ok()) {
+            h.insert(header::SEC_WEBSOCKET_EXTENSIONS, e);
+        }
         r
     }
 }
@@ -339,10 +355,12 @@ pub struct NativeUpgrade {
 }
 
 impl NativeUpgrade {
-    fn send(&self, v: Verdict) {
-        if let Some(tx) = lock(&self.reply).take() {
-            let _ = tx.send(v);
-        }
+    /// Answers (the first answer only); false when the upgrade no longer waits (answered
+    /// already, timed out, or the client left).
+    fn send(&self, v: Verdict) -> bool {
+        lock(&self.reply)
+            .take()
+            .is_some_and(|tx| tx.send(v).is_ok())
     }
 }
 
@@ -361,14 +379,15 @@ impl NativeUpgrade {
     }
 
     /// Accepts: `protocol` (one of the client's offers, or none) and `headers` (name, value,
-    /// ...) in the 101 answer.
+    /// ...) in the 101 answer; false when the upgrade no longer waits (it timed out: 503, or
+    /// the client left), so nothing will open.
     #[napi]
     pub fn accept(
         &self,
         env: Env,
         protocol: Option<String>,
         headers: Vec<String>,
-    ) -> napi::Result<()> {
+    ) -> napi::Result<bool> {
         sync_call(&env, || {
             if let Some(p) = protocol.as_ref().filter(|p| !self.offered.contains(p)) {
                 return Err(crate::error::AbioError::InvalidArg(format!(
@@ -377,8 +396,7 @@ impl NativeUpgrade {
                 )));
             }
             let headers = header_pairs(&headers, "The upgrade's headers")?;
-            self.send(Verdict::Accept(Accepted { protocol, headers }));
-            Ok(())
+            Ok(self.send(Verdict::Accept(Accepted { protocol, headers })))
         })
     }
 

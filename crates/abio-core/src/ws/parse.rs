@@ -1,7 +1,8 @@
 //! Reading WebSocket frames: [`Parser`] turns received bytes into [`Incoming`] messages and
-//! control frames for either [`Role`], and refuses what breaks RFC 6455 with a
-//! [`Violation`] (its close code to answer).
+//! control frames for either [`Role`], and refuses what breaks RFC 6455 (or RFC 7692, when
+//! permessage-deflate was agreed) with a [`Violation`] (its close code to answer).
 
+use super::deflate::{Agreed, Inflater};
 use super::{apply_mask, code, valid_close_code, Opcode, MAX_CONTROL};
 
 /// Which side of the connection a [`Parser`] reads for: a server reads masked client frames,
@@ -21,7 +22,7 @@ pub enum Incoming {
     Message {
         /// A text message.
         text: bool,
-        /// Its bytes, exactly.
+        /// Its bytes, exactly (decompressed, when it came compressed).
         data: Vec<u8>,
     },
     /// A ping: answer with a pong of the same payload.
@@ -49,6 +50,8 @@ pub enum Violation {
     },
     /// A text message or close reason that is not UTF-8 (1007).
     BadUtf8,
+    /// A compressed message that is not a valid deflate stream (1007, as `ws` answers).
+    BadDeflate,
 }
 
 impl Violation {
@@ -57,7 +60,7 @@ impl Violation {
         match self {
             Violation::Protocol(_) => code::PROTOCOL,
             Violation::TooBig { .. } => code::TOO_BIG,
-            Violation::BadUtf8 => code::INVALID_DATA,
+            Violation::BadUtf8 | Violation::BadDeflate => code::INVALID_DATA,
         }
     }
 }
@@ -70,6 +73,9 @@ impl std::fmt::Display for Violation {
                 write!(f, "A WebSocket message is over maxPayload ({max} bytes)")
             }
             Violation::BadUtf8 => f.write_str("A WebSocket text message is not valid UTF-8"),
+            Violation::BadDeflate => {
+                f.write_str("A compressed WebSocket message is not a valid deflate stream")
+            }
         }
     }
 }
@@ -86,16 +92,33 @@ struct Frame {
     read: usize,
 }
 
+/// The data message being assembled.
+struct Message {
+    text: bool,
+    /// Its first frame had RSV1 set (permessage-deflate).
+    compressed: bool,
+    /// The message so far (decompressed).
+    data: Vec<u8>,
+    /// Payload bytes announced by its frames' headers so far (compressed, when it is).
+    wire: u64,
+    /// A text message is known to be UTF-8 up to here (what follows may be the start of a
+    /// character cut by a fragment or a read).
+    valid: usize,
+}
+
 /// Turns received bytes into [`Incoming`]s. Feed it what arrives, in order; it consumes
 /// whole frame headers and as much payload as there is, so a caller only keeps (at most) an
 /// unfinished header between reads. A message is held until its last fragment, never more
-/// than `max` bytes of it: a frame header that would take it over is refused at once.
+/// than `max` bytes of it: a frame header that would take it over is refused at once, and a
+/// compressed message is refused as soon as its decompressed bytes pass `max`. A text
+/// message is checked as its bytes arrive, failing at the first byte that cannot be UTF-8.
 pub struct Parser {
     role: Role,
     max: u64,
     frame: Option<Frame>,
-    /// The data message being assembled: text?, bytes.
-    message: Option<(bool, Vec<u8>)>,
+    message: Option<Message>,
+    /// permessage-deflate, when it was agreed.
+    inflater: Option<Inflater>,
     /// The control frame being read (it may be split across reads).
     control: Vec<u8>,
     /// A close frame was read: nothing after it is read.
@@ -103,13 +126,20 @@ pub struct Parser {
 }
 
 impl Parser {
-    /// A parser for `role`, holding messages of at most `max` bytes.
+    /// A parser for `role`, holding messages of at most `max` bytes, without extensions.
     pub fn new(role: Role, max: u64) -> Parser {
+        Parser::with_deflate(role, max, None)
+    }
+
+    /// A parser for `role`, holding messages of at most `max` bytes (decompressed), that
+    /// reads messages compressed as `agreed` when permessage-deflate was agreed.
+    pub fn with_deflate(role: Role, max: u64, agreed: Option<Agreed>) -> Parser {
         Parser {
             role,
             max,
             frame: None,
             message: None,
+            inflater: agreed.map(|a| Inflater::new(&a, role)),
             control: Vec::new(),
             closed: false,
         }
@@ -134,15 +164,14 @@ impl Parser {
             let n = (frame.left.min((input.len() - at) as u64)) as usize;
             let chunk = &input[at..at + n];
             at += n;
-            let sink = if frame.opcode.is_control() {
-                &mut self.control
+            if frame.opcode.is_control() {
+                let from = self.control.len();
+                self.control.extend_from_slice(chunk);
+                if let Some(key) = frame.mask {
+                    apply_mask(&mut self.control[from..], key, frame.read);
+                }
             } else {
-                &mut self.message.as_mut().expect("a data frame has a message").1
-            };
-            let from = sink.len();
-            sink.extend_from_slice(chunk);
-            if let Some(key) = frame.mask {
-                apply_mask(&mut sink[from..], key, frame.read);
+                self.data(&frame, chunk)?;
             }
             frame.read += n;
             frame.left -= n as u64;
@@ -168,12 +197,19 @@ impl Parser {
             return Ok(None);
         }
         let (b0, b1) = (b[0], b[1]);
-        if b0 & 0x70 != 0 {
+        let rsv1 = b0 & 0x40 != 0;
+        if b0 & 0x30 != 0 || rsv1 && self.inflater.is_none() {
             return Err(Violation::Protocol(
                 "reserved bits set without an extension",
             ));
         }
         let opcode = Opcode::of(b0 & 0x0f).ok_or(Violation::Protocol("unknown opcode"))?;
+        if rsv1 && opcode.is_control() {
+            return Err(Violation::Protocol("RSV1 set on a control frame"));
+        }
+        if rsv1 && opcode == Opcode::Continuation {
+            return Err(Violation::Protocol("RSV1 set on a continuation frame"));
+        }
         let fin = b0 & 0x80 != 0;
         let masked = b1 & 0x80 != 0;
         match (self.role, masked) {
@@ -218,12 +254,17 @@ impl Parser {
                         "a continuation frame without a message",
                     ))
                 }
-                (Opcode::Continuation, Some((_, m))) => {
-                    if m.len() as u64 + len > self.max {
+                (Opcode::Continuation, Some(m)) => {
+                    m.wire = m.wire.saturating_add(len);
+                    if m.wire > self.max {
                         return Err(Violation::TooBig { max: self.max });
                     }
-                    m.try_reserve(len as usize)
-                        .map_err(|_| Violation::TooBig { max: self.max })?;
+                    // A compressed message grows as it is inflated.
+                    if !m.compressed {
+                        m.data
+                            .try_reserve(len as usize)
+                            .map_err(|_| Violation::TooBig { max: self.max })?;
+                    }
                 }
                 (_, Some(_)) => {
                     return Err(Violation::Protocol("a new message inside a fragmented one"))
@@ -233,10 +274,19 @@ impl Parser {
                         return Err(Violation::TooBig { max: self.max });
                     }
                     // Checked against `max` first: the allocation is what the limit allows.
-                    let mut m = Vec::new();
-                    m.try_reserve_exact(len as usize)
-                        .map_err(|_| Violation::TooBig { max: self.max })?;
-                    self.message = Some((op == Opcode::Text, m));
+                    // A compressed message's size is not known: it grows as it is inflated.
+                    let mut data = Vec::new();
+                    if !rsv1 {
+                        data.try_reserve_exact(len as usize)
+                            .map_err(|_| Violation::TooBig { max: self.max })?;
+                    }
+                    self.message = Some(Message {
+                        text: op == Opcode::Text,
+                        compressed: rsv1,
+                        data,
+                        wire: len,
+                        valid: 0,
+                    });
                 }
             }
         }
@@ -248,6 +298,52 @@ impl Parser {
             read: 0,
         };
         Ok(Some((frame, n)))
+    }
+
+    /// The capacity of the message being assembled (tests check what a message may hold).
+    #[cfg(test)]
+    pub(super) fn held(&self) -> usize {
+        self.message.as_ref().map_or(0, |m| m.data.capacity())
+    }
+
+    /// Adds `chunk`, the next payload bytes of data frame `frame`, to the message: unmasked,
+    /// inflated when it is compressed, and checked when it is text.
+    fn data(&mut self, frame: &Frame, chunk: &[u8]) -> Result<(), Violation> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let m = self.message.as_mut().expect("a data frame has a message");
+        if m.compressed {
+            let inflater = self
+                .inflater
+                .as_mut()
+                .expect("compressed only with deflate");
+            match frame.mask {
+                None => inflater.inflate(chunk, &mut m.data, self.max)?,
+                Some(key) => {
+                    // Unmasked a piece at a time on the stack: the input is not ours to change.
+                    let mut buf = [0u8; 8192];
+                    let mut offset = frame.read;
+                    for piece in chunk.chunks(buf.len()) {
+                        let buf = &mut buf[..piece.len()];
+                        buf.copy_from_slice(piece);
+                        apply_mask(buf, key, offset);
+                        inflater.inflate(buf, &mut m.data, self.max)?;
+                        offset += piece.len();
+                    }
+                }
+            }
+        } else {
+            let from = m.data.len();
+            m.data.extend_from_slice(chunk);
+            if let Some(key) = frame.mask {
+                apply_mask(&mut m.data[from..], key, frame.read);
+            }
+        }
+        if m.text {
+            check_utf8(m)?;
+        }
+        Ok(())
     }
 
     /// A frame's payload is all read.
@@ -275,13 +371,38 @@ impl Parser {
             }
             _ if !frame.fin => {}
             _ => {
-                let (text, data) = self.message.take().expect("a data frame has a message");
-                if text && std::str::from_utf8(&data).is_err() {
+                let mut m = self.message.take().expect("a data frame has a message");
+                if m.compressed {
+                    let inflater = self
+                        .inflater
+                        .as_mut()
+                        .expect("compressed only with deflate");
+                    inflater.finish(&mut m.data, self.max)?;
+                    if m.text {
+                        check_utf8(&mut m)?;
+                    }
+                }
+                // A character cut at the end is cut for good.
+                if m.text && m.valid != m.data.len() {
                     return Err(Violation::BadUtf8);
                 }
-                out.push(Incoming::Message { text, data });
+                out.push(Incoming::Message {
+                    text: m.text,
+                    data: m.data,
+                });
             }
         }
         Ok(())
     }
+}
+
+/// Checks the bytes of text message `m` past what is known to be UTF-8: an invalid sequence
+/// fails at once, an incomplete one at the end waits for more bytes.
+fn check_utf8(m: &mut Message) -> Result<(), Violation> {
+    match std::str::from_utf8(&m.data[m.valid..]) {
+        Ok(_) => m.valid = m.data.len(),
+        Err(e) if e.error_len().is_some() => return Err(Violation::BadUtf8),
+        Err(e) => m.valid += e.valid_up_to(),
+    }
+    Ok(())
 }
