@@ -21,7 +21,8 @@ const {
 } = require('./args')
 const { Listening, nativeOf, closeOnAbort } = require('./net')
 const { serverContext, handshakeTimeout, HTTP1 } = require('./tls')
-const { serverOptions, flushPending } = require('./ws')
+const { flushPending } = require('./ws')
+const { serverOptions } = require('./ws-server')
 const { ServeRequest, GlobalResponse, keptOf, installGlobals } = require('./web')
 
 /** @typedef {import('../binding.js').NativeRequest} NativeRequest */

@@ -1,80 +1,40 @@
 // @ts-check
 'use strict'
-// WebSocket: argument checks, send batching and event dispatch in front of src/ws/. No I/O
-// here.
+// WebSocket: the connection (send batching, events, topics, streams) in front of src/ws/, and
+// `connectWebSocket()`. A server's upgrades and options are lib/ws-server.js's; the options
+// both share, lib/ws-options.js's. No I/O here.
 
 const binding = require('../binding.js')
 const { toPart, toHeldPart, held } = require('./bytes')
 const { invalidType, invalidValue, outOfRange, closedError, invalidState } = require('./errors')
 const { pullStream, sinkStream } = require('./streams')
-const {
-  optionNames,
-  checkObject,
-  checkIndex,
-  checkBool,
-  checkSignal,
-  headerList,
-  headerRecord,
-  isThenable,
-  parseUrl,
-  withSignal,
-} = require('./args')
-const { ServeRequest, GlobalResponse } = require('./web')
+const { optionNames, checkObject, checkBool, checkSignal, headerList, parseUrl, withSignal } = require('./args')
 const { requestContext, TLS_CLIENT_KEYS } = require('./tls')
+const { CONNECTION_KEYS, connectionOptions, protocolList } = require('./ws-options')
 
 /** @typedef {import('../binding.js').NativeWebSocket} NativeWebSocket */
 /** @typedef {import('../binding.js').WsOptions} WsOptions */
 /** @typedef {string | ArrayBuffer | Buffer | Blob} Message A message, binary ones as `binaryType` makes them */
 /** @typedef {{ method: string, url: string, path: string, headers: Record<string, string> }} UpgradeRequest */
 /**
- * A server's `websocket` handlers (a client has none).
+ * A server's `websocket` handlers (a client has none; lib/ws-server.js checks them).
  * @typedef {object} Handlers
  * @property {(ws: WebSocket, req: UpgradeRequest) => void} [open]
  * @property {(ws: WebSocket, message: Message) => void} [message]
  * @property {(ws: WebSocket, code: number, reason: string) => void} [close]
  * @property {(ws: WebSocket, data: ArrayBuffer) => void} [pong]
  */
-/** @typedef {{ scheme: string, host: string, server: unknown }} Origin */
 
-/** The names of WebSocketConnectionOptions, shared by a server's and a client's options. */
-const CONNECTION_KEYS = ['maxPayload', 'backpressureLimit', 'pingInterval', 'perMessageDeflate']
-/** The names of `perMessageDeflate`'s options. */
-const DEFLATE_KEYS = optionNames([
-  'threshold',
-  'serverNoContextTakeover',
-  'clientNoContextTakeover',
-  'serverMaxWindowBits',
-  'clientMaxWindowBits',
-])
-/** Messages shorter than this are sent uncompressed by default (as `ws`). */
-const DEFAULT_THRESHOLD = 1024
-/** The names of `serve({ websocket })`. */
-const SERVER_KEYS = optionNames(CONNECTION_KEYS, [
-  'path',
-  'upgrade',
-  'upgradeTimeout',
-  'protocols',
-  'open',
-  'message',
-  'close',
-  'pong',
-])
 /** The names of connectWebSocket's options. */
 const CLIENT_KEYS = optionNames(CONNECTION_KEYS, TLS_CLIENT_KEYS, ['headers', 'signal', 'protocols'])
 /** The names of `send()`'s options. */
 const SEND_KEYS = optionNames(['compress'])
-/** The names of what an `upgrade` hook may return to accept. */
-const ACCEPT_KEYS = optionNames(['data', 'headers', 'protocol'])
-
 const CONNECTING = 0
 const OPEN = 1
 const CLOSING = 2
 const CLOSED = 3
 const BINARY_TYPES = ['arraybuffer', 'nodebuffer', 'blob']
-const DEFAULT_UPGRADE_TIMEOUT = 10000
 
-const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
-const DEFAULT_BACKPRESSURE = 1024 * 1024
 // Close codes that end `readable` (and `writable.close()`) normally: normal closure, going
 // away, none given. Any other ends them with an error.
 const NORMAL_CLOSE = new Set([1000, 1001, 1005])
@@ -173,205 +133,6 @@ binding.setWebSocketCallbacks(
   },
   (id, payload) => open.get(id)?.[ponged](payload),
 )
-
-/**
- * @param {unknown} value
- * @param {string} name
- * @returns {Function | undefined}
- */
-function checkFunction(value, name) {
-  if (value === undefined) return undefined
-  if (typeof value !== 'function') throw invalidType(name, 'a function', value)
-  return value
-}
-
-/**
- * The connection options of a server or client: maxPayload, backpressureLimit, pingInterval,
- * perMessageDeflate.
- * @param {Record<string, unknown>} o
- * @param {string} at
- * @returns {WsOptions}
- */
-function connectionOptions(o, at) {
-  const maxPayload = checkIndex(o.maxPayload, `${at}.maxPayload`, DEFAULT_MAX_PAYLOAD)
-  const backpressureLimit = checkIndex(o.backpressureLimit, `${at}.backpressureLimit`, DEFAULT_BACKPRESSURE)
-  const pingInterval = checkIndex(o.pingInterval, `${at}.pingInterval`, 0)
-  const perMessageDeflate = deflateOptions(o.perMessageDeflate, `${at}.perMessageDeflate`)
-  return { maxPayload, backpressureLimit, pingInterval, perMessageDeflate }
-}
-
-/**
- * `perMessageDeflate`: `true`, `false` (the default) or RFC 7692's parameters.
- * @param {unknown} value
- * @param {string} at
- * @returns {import('../binding.js').DeflateSpec | undefined}
- */
-function deflateOptions(value, at) {
-  if (value === undefined || value === false) return undefined
-  const o = value === true ? {} : checkObject(value, at, DEFLATE_KEYS)
-  if (o === undefined) throw invalidType(at, 'a boolean or an object', value)
-  /**
-   * @param {unknown} v
-   * @param {string} name
-   */
-  const bits = (v, name) => {
-    if (v === undefined) return 15
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 8 || v > 15)
-      throw outOfRange(`${at}.${name}`, 'an integer >= 8 and <= 15', v)
-    return v
-  }
-  return {
-    threshold: checkIndex(o.threshold, `${at}.threshold`, DEFAULT_THRESHOLD),
-    serverNoContextTakeover: checkBool(o.serverNoContextTakeover, `${at}.serverNoContextTakeover`),
-    clientNoContextTakeover: checkBool(o.clientNoContextTakeover, `${at}.clientNoContextTakeover`),
-    serverMaxWindowBits: bits(o.serverMaxWindowBits, 'serverMaxWindowBits'),
-    clientMaxWindowBits: bits(o.clientMaxWindowBits, 'clientMaxWindowBits'),
-  }
-}
-
-/**
- * `serve({ websocket })` checked, as src/http/ takes it (undefined: no upgrades). `origin` is
- * the server's, for the `upgrade` hook's `Request`.
- * @param {unknown} value
- * @param {Origin} origin
- * @returns {import('../binding.js').WsServeOptions | undefined}
- */
-function serverOptions(value, origin) {
-  const o = checkObject(value, 'options.websocket', SERVER_KEYS)
-  if (o === undefined) return undefined
-  if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.startsWith('/')))
-    throw invalidValue('options.websocket.path', "must be a string that starts with '/'", o.path)
-  const handlers = /** @type {Handlers} */ ({
-    open: checkFunction(o.open, 'options.websocket.open'),
-    message: checkFunction(o.message, 'options.websocket.message'),
-    close: checkFunction(o.close, 'options.websocket.close'),
-    pong: checkFunction(o.pong, 'options.websocket.pong'),
-  })
-  const hook = /** @type {UpgradeHook | undefined} */ (checkFunction(o.upgrade, 'options.websocket.upgrade'))
-  const protocols = o.protocols
-  /** @type {string[] | undefined} */
-  let list
-  /** @type {((offered: string[]) => unknown) | undefined} */
-  let choose
-  if (typeof protocols === 'function') choose = /** @type {(offered: string[]) => unknown} */ (protocols)
-  else if (protocols !== undefined) list = protocolList(protocols, 'options.websocket.protocols')
-  const upgradeTimeout = checkIndex(o.upgradeTimeout, 'options.websocket.upgradeTimeout', DEFAULT_UPGRADE_TIMEOUT)
-  const connection = connectionOptions(o, 'options.websocket')
-  /** @type {Map<number, unknown>} */
-  const kept = new Map()
-  return {
-    path: /** @type {string | undefined} */ (o.path),
-    connection,
-    protocols: list,
-    upgradeTimeout,
-    onOpen: opener(connection, handlers, kept),
-    onUpgrade: hook === undefined && choose === undefined ? undefined : decider(hook, choose, list, origin, kept),
-  }
-}
-
-/**
- * A list of subprotocols: a string or an array of strings.
- * @param {unknown} value
- * @param {string} name
- * @returns {string[]}
- */
-function protocolList(value, name) {
-  const list = typeof value === 'string' ? [value] : value
-  if (!Array.isArray(list) || !list.every((p) => typeof p === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p)))
-    throw invalidType(name, 'a subprotocol name or an array of them (HTTP tokens)', value)
-  if (new Set(list).size !== list.length) throw invalidValue(name, 'must not name a subprotocol twice', value)
-  return list
-}
-
-/**
- * @typedef {(request: InstanceType<typeof ServeRequest>, server: unknown) => unknown} UpgradeHook
- */
-
-/**
- * What stands for the native request behind an upgrade's `Request`: it has no body, and its
- * `signal` never aborts.
- */
-const UPGRADE_NATIVE = {
-  closed: () => new Promise(() => {}),
-  body: () => Promise.resolve(new ArrayBuffer(0)),
-  read: () => Promise.resolve(null),
-  bodyToFile: () => Promise.resolve(0),
-}
-
-/**
- * A server's decider: runs the `upgrade` hook (and a `protocols` function) for each upgrade
- * request and answers through the native upgrade: 101 with the hook's `headers` and `protocol`
- * (its `data` kept for the connection under its id), or the refusal it returned (`false`: 401);
- * 500 when it threw or returned something else (logged). src/ws/upgrade.rs answers 503 when it
- * takes longer than `upgradeTimeout`.
- * @param {UpgradeHook | undefined} hook
- * @param {((offered: string[]) => unknown) | undefined} choose
- * @param {string[] | undefined} list
- * @param {Origin} origin
- * @param {Map<number, unknown>} kept
- * @returns {NonNullable<import('../binding.js').WsServeOptions['onUpgrade']>}
- */
-function decider(hook, choose, list, origin, kept) {
-  /** @param {string[]} offered */
-  const pick = (offered) => {
-    if (choose !== undefined) {
-      const p = choose(offered)
-      if (p === undefined || p === null || p === false) return undefined
-      if (typeof p !== 'string') throw invalidType('the protocols function result', 'a string or undefined', p)
-      return p
-    }
-    return list === undefined ? offered[0] : offered.find((p) => list.includes(p))
-  }
-  /**
-   * @param {import('../binding.js').NativeUpgrade} native
-   * @param {unknown} err
-   */
-  const failed = (native, err) => {
-    native.refuse(500, [], undefined)
-    report('upgrade', err)
-  }
-  /**
-   * @param {import('../binding.js').NativeUpgrade} native
-   * @param {string[]} offered
-   * @param {unknown} verdict
-   */
-  const answer = async (native, offered, verdict) => {
-    if (verdict === false) return native.refuse(401, [], undefined)
-    if (verdict instanceof GlobalResponse) {
-      const res = /** @type {Response} */ (verdict)
-      const body = new Uint8Array(await res.arrayBuffer())
-      return native.refuse(res.status, headerList(res.headers, 'the refusal headers'), body)
-    }
-    const o = verdict === true || verdict === undefined ? {} : checkObject(verdict, 'the upgrade result', ACCEPT_KEYS)
-    if (o === undefined)
-      throw invalidType('the upgrade result', 'true, false, a Response or { data, headers, protocol }', verdict)
-    const flat = headerList(o.headers, 'the upgrade result headers')
-    let protocol = o.protocol === undefined ? pick(offered) : o.protocol
-    if (protocol !== undefined && typeof protocol !== 'string')
-      throw invalidType('the upgrade result protocol', 'of type string', protocol)
-    // Kept only if the upgrade still waits (not timed out): the opener takes it out.
-    if (native.accept(protocol, flat) && 'data' in o) kept.set(native.id, o.data)
-  }
-  return (native, method, url, flat, offered) => {
-    let verdict
-    try {
-      verdict =
-        hook === undefined
-          ? true
-          : hook(new ServeRequest(/** @type {any} */ (UPGRADE_NATIVE), method, url, flat, origin), origin.server)
-    } catch (err) {
-      failed(native, err)
-      return
-    }
-    const settle = (/** @type {unknown} */ v) =>
-      answer(native, offered, v).catch((err) => {
-        kept.delete(native.id)
-        failed(native, err)
-      })
-    if (isThenable(verdict)) verdict.then(settle, (err) => failed(native, err))
-    else settle(verdict)
-  }
-}
 
 /**
  * The close code of a cancel or abort: 1000 without a reason or for an `AbortError` (a consumer
@@ -1006,43 +767,6 @@ function checkSendOptions(options) {
 }
 
 /**
- * The Request-like `{ method, url, path, headers }` of an upgrade.
- * @param {string} method
- * @param {string} url
- * @param {string[]} flat
- * @returns {UpgradeRequest}
- */
-function upgradeRequest(method, url, flat) {
-  const q = url.indexOf('?')
-  return { method, url, path: q < 0 ? url : url.slice(0, q), headers: headerRecord(flat) }
-}
-
-/**
- * A server's `onOpen`: wraps each new connection (with the `data` its upgrade hook kept) and
- * calls `open`; forgets the data of an accepted upgrade that never became a connection.
- * @param {WsOptions} connection
- * @param {Handlers} handlers
- * @param {Map<number, unknown>} kept
- * @returns {import('../binding.js').WsServeOptions['onOpen']}
- */
-function opener(connection, handlers, kept) {
-  return (id, native, method, url, flat) => {
-    const data = kept.get(id)
-    kept.delete(id)
-    if (native === null) return
-    const ws = new WebSocket(native, connection.backpressureLimit, handlers)
-    ws.data = data
-    if (handlers.open !== undefined) {
-      try {
-        handlers.open(ws, upgradeRequest(method, url, flat))
-      } catch (err) {
-        report('open', err)
-      }
-    }
-  }
-}
-
-/**
  * `ws://host:port/path?query` (or `wss:`) as [host, port, target, secure].
  * @param {unknown} url
  * @returns {[host: string, port: number, target: string, secure: boolean]}
@@ -1085,4 +809,4 @@ function connectWebSocket(url, options) {
   })
 }
 
-module.exports = { WebSocket, connectWebSocket, serverOptions, flushPending }
+module.exports = { WebSocket, connectWebSocket, flushPending, report }
