@@ -110,8 +110,11 @@ async function interleave(
  * order of `names`: start(name) resolves with a handle ({ stop(), ... }), or { missing: why }
  * when abio lacks the feature (its row then shows the other figure alone); the contender
  * named `need` must start. Each started one is checked and warmed up by warm(name, handle),
- * then contender(name, handle) is its interleave() contender. Every handle is stopped at the
- * end, however the case ends. Resolves with interleave()'s result and missing: { [name]: why }.
+ * then contender(name, handle) is its interleave() contender; a warm() resolving with
+ * { skip: why } leaves that contender out (stopped, and in `missing`), for a contender shown
+ * for information that cannot do the job (never the one named `need`). Every handle is
+ * stopped at the end, however the case ends. Resolves with interleave()'s result and
+ * missing: { [name]: why }.
  */
 async function interleaveStarted(names, { start, need, warm, contender }, options) {
   const started = {}
@@ -123,7 +126,15 @@ async function interleaveStarted(names, { start, need, warm, contender }, option
       else started[name] = h
     }
     if (!started[need]) throw new Error(`the ${need} contender did not start: ${missing[need]}`)
-    for (const [name, h] of Object.entries(started)) await warm(name, h)
+    for (const [name, h] of Object.entries(started)) {
+      const w = await warm(name, h)
+      if (w && w.skip) {
+        if (name === need) throw new Error(`the ${need} contender cannot run: ${w.skip}`)
+        missing[name] = w.skip
+        delete started[name]
+        await h.stop()
+      }
+    }
     const contenders = {}
     for (const [name, h] of Object.entries(started)) contenders[name] = contender(name, h)
     return { ...(await interleave(contenders, options)), missing }

@@ -53,12 +53,13 @@ async function abioStream(ws, size, seconds) {
 
 /**
  * A `ws` client (npm `ws`'s `WebSocket` class, from the caller's require) connected to `url`
- * with `options` (e.g. `{ ca }`), as the connection the benches drive: `send`,
- * `onMessage(fn)` (binary as Buffer, text as string), `close()` resolving once closed.
+ * with `options` (e.g. `{ ca }`; permessage-deflate is off unless they turn it on), as the
+ * connection the benches drive: `send`, `onMessage(fn)` (binary as Buffer, text as string),
+ * `close()` resolving once closed, `extensions` (as agreed in the handshake).
  */
 function wsConnection(WebSocket, url, options = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { ...options, perMessageDeflate: false })
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...options })
     let handler = null
     ws.on('message', (data, isBinary) => handler(isBinary ? data : data.toString()))
     ws.once('error', reject)
@@ -71,6 +72,7 @@ function wsConnection(WebSocket, url, options = {}) {
           ws.close()
           return closed
         },
+        extensions: ws.extensions,
       }),
     )
   })

@@ -2,8 +2,9 @@
 //! `publish` to a topic's subscribers, each message framed once and queued on every
 //! connection it goes to, then sent by [`Registry::flush`] once per turn of the event loop
 //! (a turn's messages leave in one `sendmsg` per connection). A connection over its
-//! `backpressureLimit` is skipped (its peer is not reading): it never holds back the
-//! others, and what waits for it stays bounded.
+//! `backpressureLimit` sends what its socket takes at once (a loop publishing many messages
+//! in one turn does not wait for the turn's end), and is skipped if still over (its peer is
+//! not reading): it never holds back the others, and what waits for it stays bounded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -138,9 +139,7 @@ impl Registry {
         let mut n = 0;
         let mut dirty = lock(&self.dirty);
         for ws in to {
-            if ws.sent_close.load(Ordering::Acquire)
-                || ws.buffered.load(Ordering::Acquire) > ws.limit
-            {
+            if ws.sent_close.load(Ordering::Acquire) || !ws.has_room() {
                 continue;
             }
             let pieces = if ws.deflate.is_some() {

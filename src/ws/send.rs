@@ -103,6 +103,16 @@ impl Ws {
         true
     }
 
+    /// Whether a `broadcast` or `publish` may queue more: under `backpressureLimit`, after
+    /// sending what the socket takes now if over it.
+    pub(super) fn has_room(self: &Arc<Self>) -> bool {
+        if self.buffered.load(Ordering::Acquire) <= self.limit {
+            return true;
+        }
+        self.kick(None);
+        self.buffered.load(Ordering::Acquire) <= self.limit
+    }
+
     /// Sends what is queued, as far as the socket takes it now; the writer task sends the
     /// rest when it can.
     pub(super) fn kick(self: &Arc<Self>, env: Option<&Env>) {
