@@ -434,6 +434,65 @@ async function websocket(): Promise<void> {
 
 void websocket
 
+async function websocketProducts(): Promise<void> {
+  interface Session {
+    user: string
+  }
+  const server = await abio.serve({
+    websocket: {
+      async upgrade(req, srv) {
+        void srv.port
+        const token: string | null = req.headers.get('authorization')
+        if (token === null) return new Response('{"error":"unauthorized"}', { status: 401 })
+        if (token === 'x') return false
+        return { data: { user: token } satisfies Session, headers: { 'set-cookie': 'a=1' }, protocol: 'chat.v1' }
+      },
+      upgradeTimeout: 5000,
+      protocols: (offered: string[]) => offered.find((p) => p.startsWith('chat.')),
+      perMessageDeflate: { threshold: 256, serverNoContextTakeover: true, clientMaxWindowBits: 12 },
+      open(ws) {
+        const session = ws.data as Session
+        ws.subscribe(`user:${session.user}`)
+        const n: number = ws.publish('lobby', 'joined')
+        const subscribed: boolean = ws.isSubscribed('lobby')
+        const topics: string[] = ws.subscriptions
+        const state: 0 | 1 | 2 | 3 = ws.readyState
+        void [n, subscribed, topics, state, ws.protocol, ws.extensions, ws.remoteAddress]
+        ws.ping('are you there')
+      },
+      pong(_ws, data: ArrayBuffer) {
+        void data.byteLength
+      },
+      message(ws, data) {
+        ws.send(data, { compress: false })
+        if (data === 'bye') ws.terminate()
+      },
+    },
+  })
+  const delivered: number = server.publish('lobby', new Uint8Array(8))
+  const count: number = server.subscriberCount('lobby')
+  const ws = await abio.connectWebSocket(`ws://localhost:${server.port}/`, {
+    protocols: ['chat.v1', 'chat.v2'],
+    perMessageDeflate: true,
+  })
+  ws.binaryType = 'nodebuffer'
+  ws.onopen = () => {}
+  ws.onmessage = (event: MessageEvent) => void event.data
+  ws.onclose = (event) => void [event.code, event.reason, event.wasClean]
+  ws.onerror = (event: Event) => void event.type
+  ws.addEventListener('pong', () => {})
+  const open: boolean = ws.readyState === abio.WebSocket.OPEN && ws.OPEN === 1
+  void [delivered, count, open]
+  // @ts-expect-error binaryType is one of three names
+  ws.binaryType = 'blobs'
+  // @ts-expect-error unknown option name of send
+  ws.send('x', { compres: false })
+  ws.close()
+  await server.close()
+}
+
+void websocketProducts
+
 async function streams(): Promise<void> {
   const { Readable, Writable, Duplex } = await import('node:stream')
   const { pipeline } = await import('node:stream/promises')
