@@ -14,6 +14,7 @@ const crypto = require('crypto')
 const { track } = require('./cleanup')
 const { REFERENCE, HOST, GUID, sha256, waitFor, Inbox, RawReader, frame, rawUpgrade, closePayload } = require('./ws')
 const { recordingServer, abioConnect, FAILED_BY_US, TEXT, BINARY, CLOSE, PING, PONG } = require('./ws')
+const { rawConnect } = require('./http-peers')
 
 const OPCODES = {
   0: 'continuation',
@@ -222,6 +223,83 @@ async function rawPeerFacing(role, options = {}) {
   return peer
 }
 
+/** Every value of the header `name` (any case) in an HTTP head (its lines after the first). */
+function headerValues(head, name) {
+  const lower = name.toLowerCase()
+  return head
+    .split('\r\n')
+    .slice(1)
+    .map((line) => /^([^:]+):[ \t]*(.*?)[ \t]*$/.exec(line))
+    .filter((m) => m !== null && m[1].toLowerCase() === lower)
+    .map((m) => m[2])
+}
+
+/**
+ * A raw client of abio's server at `port`, as `rawClientOf`, whose upgrade request carries
+ * `headers` too ([name, value] pairs, e.g. Sec-WebSocket-Extensions): a RawPeer (role
+ * 'client') whose `head` is abio's 101 answer (its Sec-WebSocket-Accept checked).
+ */
+async function rawClientWith(port, headers = [], abioClosed, urlPath = '/') {
+  const sock = await rawConnect(port)
+  const reader = new RawReader(sock)
+  const key = crypto.randomBytes(16).toString('base64')
+  sock.write(
+    `GET ${urlPath} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+      headers.map(([n, v]) => `${n}: ${v}\r\n`).join('') +
+      '\r\n',
+  )
+  const head = await reader.head()
+  expect(head).toMatch(/^HTTP\/1\.1 101 /)
+  const accept = crypto
+    .createHash('sha1')
+    .update(key + GUID)
+    .digest('base64')
+  expect(headerValues(head, 'sec-websocket-accept')).toEqual([accept])
+  const peer = new RawPeer(sock, reader, 'client', abioClosed)
+  peer.head = head
+  return peer
+}
+
+/**
+ * A raw WebSocket server as `rawServer`, whose 101 answers also carry the header lines
+ * `answer(head)` returns for the request `head` (e.g. ['Sec-WebSocket-Extensions: x']).
+ * `accepted` holds { peer, head } for each connection it answered, `{ error }` for one it could not.
+ */
+async function rawServerAnswering(answer) {
+  const accepted = new Inbox()
+  const server = net.createServer((sock) => {
+    track('node-socket', sock)
+    sock.on('error', (e) => (sock.lastError = e))
+    const reader = new RawReader(sock)
+    reader.head().then(
+      (head) => {
+        const key = /^sec-websocket-key:[ \t]*(\S+)[ \t]*$/im.exec(head)
+        if (!/^GET \S+ HTTP\/1\.1$/m.test(head.split('\r\n')[0]) || key === null) {
+          sock.destroy()
+          accepted.push({ error: new Error(`not a WebSocket upgrade request:\n${head}`) })
+          return
+        }
+        const accept = crypto
+          .createHash('sha1')
+          .update(key[1] + GUID)
+          .digest('base64')
+        const more = answer(head).map((line) => `${line}\r\n`)
+        sock.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            `Sec-WebSocket-Accept: ${accept}\r\n${more.join('')}\r\n`,
+        )
+        accepted.push({ peer: new RawPeer(sock, reader, 'server'), head })
+      },
+      (error) => accepted.push({ error }),
+    )
+  })
+  track('node-server', server)
+  await new Promise((resolve) => server.listen(0, HOST, resolve))
+  const port = server.address().port
+  return { server, port, url: `ws://${HOST}:${port}/`, accepted }
+}
+
 /** The close codes abio may report for a connection it failed with `code` (the peer sees `code`). */
 const reportedForFailure = (code) => (REFERENCE ? FAILED_BY_US(code) : [code])
 
@@ -230,6 +308,9 @@ module.exports = {
   rawClientOf,
   rawServer,
   rawPeerFacing,
+  rawClientWith,
+  rawServerAnswering,
+  headerValues,
   frameView,
   payloadView,
   want,

@@ -106,6 +106,17 @@ struct Message {
     valid: usize,
 }
 
+/// The most bytes a message of at most `max` bytes takes on the wire: `max`, or for a
+/// compressed one the most deflate can make of `max` incompressible bytes (zlib's
+/// `deflateBound`: stored blocks' headers), so that no message within `maxPayload` is
+/// refused for the peer's choice to compress it. What it inflates to is held to `max`.
+fn wire_limit(max: u64, compressed: bool) -> u64 {
+    match compressed {
+        false => max,
+        true => max.saturating_add((max >> 12) + (max >> 14) + (max >> 25) + 64),
+    }
+}
+
 /// Turns received bytes into [`Incoming`]s. Feed it what arrives, in order; it consumes
 /// whole frame headers and as much payload as there is, so a caller only keeps (at most) an
 /// unfinished header between reads. A message is held until its last fragment, never more
@@ -256,7 +267,7 @@ impl Parser {
                 }
                 (Opcode::Continuation, Some(m)) => {
                     m.wire = m.wire.saturating_add(len);
-                    if m.wire > self.max {
+                    if m.wire > wire_limit(self.max, m.compressed) {
                         return Err(Violation::TooBig { max: self.max });
                     }
                     // A compressed message grows as it is inflated.
@@ -270,7 +281,7 @@ impl Parser {
                     return Err(Violation::Protocol("a new message inside a fragmented one"))
                 }
                 (op, None) => {
-                    if len > self.max {
+                    if len > wire_limit(self.max, rsv1) {
                         return Err(Violation::TooBig { max: self.max });
                     }
                     // Checked against `max` first: the allocation is what the limit allows.
