@@ -21,8 +21,8 @@ const zlib = require('zlib')
 const { track } = require('./helpers/cleanup')
 const { bytesOf } = require('./helpers/bytes')
 const { rejectionOf } = require('./helpers/throws')
-const { abio, KiB, MiB, HOST, waitFor, expectInvalidArg, Inbox, closeWsPeers } = require('./helpers/ws')
-const { recordingServer, wsConnect, wsServer, abioConnect, nextMessages, expectStillServing } = require('./helpers/ws')
+const { abio, KiB, MiB, HOST, waitFor, expectInvalidArg, Inbox } = require('./helpers/ws')
+const { trackedAbio, wsConnect, wsServer, nextMessages, expectStillServing } = require('./helpers/ws')
 const { dataKinds, expectAbioMessage, expectWsMessage } = require('./helpers/ws')
 const { rawClientWith, rawServerAnswering, headerValues, frameView, want } = require('./helpers/ws-raw')
 const { isFailure, reportedForFailure, closePayload } = require('./helpers/ws-raw')
@@ -40,37 +40,11 @@ const OFFER = 'permessage-deflate; client_max_window_bits'
 /** The 4 bytes a sync flush ends with, left out of a compressed message (RFC 7692 7.2.1). */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff])
 
-// abio WebSockets of both sides seen by a test: after the peers are closed (closeWsPeers), each
-// one's `closed` must settle.
-const abioSockets = []
-afterEach(async () => {
-  await closeWsPeers()
-  const all = abioSockets.splice(0)
-  await waitFor(Promise.all(all.map((ws) => ws.closed)), `${all.length} abio WebSockets to close`, 15000)
-})
-
-/** recordingServer() (echoes every message), its connections remembered for the afterEach. */
-async function server(websocket = {}, options = {}) {
-  const srv = await recordingServer(
-    {
-      ...websocket,
-      open(ws, req) {
-        abioSockets.push(ws)
-        if (websocket.open) websocket.open(ws, req)
-        srv.opened.push({ ws, req })
-      },
-    },
-    options,
-  )
-  return srv
-}
-
-/** abioConnect(), remembered for the afterEach. */
-async function connect(url, options) {
-  const ws = await abioConnect(url, options)
-  abioSockets.push(ws)
-  return ws
-}
+// abio WebSockets of both sides seen by a test: after the peers are closed, each one's
+// `closed` must settle.
+const tracked = trackedAbio()
+const { server, connect } = tracked
+afterEach(() => tracked.settle())
 
 /** The server side of the `i`th connection (0-based), once open. */
 async function nth(srv, i) {

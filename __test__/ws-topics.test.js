@@ -15,44 +15,18 @@ const { ab, poolSlice } = require('./helpers/inputs')
 const { copyOf, expectBytes } = require('./helpers/bytes')
 const { track } = require('./helpers/cleanup')
 const { tag } = require('./helpers/throws')
-const { abio, KiB, MiB, sleep, waitFor, expectInvalidArg, Inbox, closeWsPeers } = require('./helpers/ws')
-const { recordingServer, wsConnect, wsServer, abioConnect, nextMessages, expectStillServing } = require('./helpers/ws')
+const { abio, KiB, MiB, sleep, waitFor, expectInvalidArg, Inbox } = require('./helpers/ws')
+const { trackedAbio, wsConnect, wsServer, nextMessages, expectStillServing } = require('./helpers/ws')
 const { frame, TEXT, BINARY, CLOSE, PONG, closePayload, rawUpgrade } = require('./helpers/ws')
 const { dataKinds, expectAbioMessage, expectWsMessage } = require('./helpers/ws')
 
 jest.setTimeout(30000)
 
-// abio WebSockets of both sides seen by a test: after the peers are closed (closeWsPeers), each
-// one's `closed` must settle.
-const abioSockets = []
-afterEach(async () => {
-  await closeWsPeers()
-  const all = abioSockets.splice(0)
-  await waitFor(Promise.all(all.map((ws) => ws.closed)), `${all.length} abio WebSockets to close`, 15000)
-})
-
-/** recordingServer(), its connections remembered for the afterEach. */
-async function server(websocket = {}, options = {}) {
-  const srv = await recordingServer(
-    {
-      ...websocket,
-      open(ws, req) {
-        abioSockets.push(ws)
-        if (websocket.open) websocket.open(ws, req)
-        srv.opened.push({ ws, req })
-      },
-    },
-    options,
-  )
-  return srv
-}
-
-/** abioConnect(), remembered for the afterEach. */
-async function connect(url, options) {
-  const ws = await abioConnect(url, options)
-  abioSockets.push(ws)
-  return ws
-}
+// abio WebSockets of both sides seen by a test: after the peers are closed, each one's
+// `closed` must settle.
+const tracked = trackedAbio()
+const { server, connect } = tracked
+afterEach(() => tracked.settle())
 
 /** The server side of the `i`th connection (0-based), once open. */
 async function nth(srv, i) {

@@ -17,8 +17,8 @@ const { WebSocket: WsClient } = require('ws')
 const { track } = require('./helpers/cleanup')
 const { rawConnect, parseHead, request } = require('./helpers/http-peers')
 const { thrownBy, tag } = require('./helpers/throws')
-const { abio, HOST, GUID, sleep, waitFor, Inbox, closeWsPeers, serve } = require('./helpers/ws')
-const { recordingServer: recording, abioConnect: connect } = require('./helpers/ws')
+const { abio, HOST, GUID, sleep, waitFor, Inbox, serve } = require('./helpers/ws')
+const { trackedAbio } = require('./helpers/ws')
 const { wsServer, nextMessages, expectStillServing, expectWsMessage } = require('./helpers/ws')
 const { describeBrowser, useBrowsers, startChromium, resultWithin } = require('./helpers/browser')
 
@@ -28,38 +28,14 @@ jest.setTimeout(30000)
 // servers (closeWsPeers) and the browsers (useBrowsers). Then every abio WebSocket of either side
 // the test saw must have closed.
 const ownClients = []
-const abioSockets = []
+const tracked = trackedAbio()
+const { server: recordingServer, connect: abioConnect } = tracked
 afterEach(async () => {
   for (const c of ownClients.splice(0)) c.terminate()
   jest.restoreAllMocks()
-  await closeWsPeers()
-  const all = abioSockets.splice(0)
-  await waitFor(Promise.all(all.map((ws) => ws.closed)), `${all.length} abio WebSockets to close`, 15000)
+  await tracked.settle()
 })
 useBrowsers()
-
-/** helpers/ws.js's recordingServer(), its connections remembered for the afterEach. */
-async function recordingServer(websocket = {}, options = {}) {
-  const srv = await recording(
-    {
-      ...websocket,
-      open(ws, req) {
-        abioSockets.push(ws)
-        if (websocket.open) websocket.open(ws, req)
-        srv.opened.push({ ws, req })
-      },
-    },
-    options,
-  )
-  return srv
-}
-
-/** abioConnect(), remembered for the afterEach. */
-async function abioConnect(url, options) {
-  const ws = await connect(url, options)
-  abioSockets.push(ws)
-  return ws
-}
 
 // ---------------------------------------------------------------------------
 // Peers and answers
@@ -461,7 +437,7 @@ describe('the upgrade hook', () => {
           if (request.url.endsWith('/throw')) throw new Error('thrown on purpose')
           return true
         },
-        open: (ws) => abioSockets.push(ws),
+        open: (ws) => tracked.track(ws),
         message: (ws, m) => ws.send(m),
       },
       { fetch: () => new Response('plain') },
@@ -933,7 +909,7 @@ describeBrowser('headless Chromium', () => {
         upgrade: (request) =>
           new URL(request.url).searchParams.has('deny') ? new Response('no', { status: 401 }) : true,
         open(ws) {
-          abioSockets.push(ws)
+          tracked.track(ws)
           protocols.push(ws.protocol)
         },
         message: (ws, m) => ws.send(m),

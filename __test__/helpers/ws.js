@@ -399,7 +399,47 @@ function expectWsMessage(name, m, want) {
   else expectBytes(m.data, want)
 }
 
+/**
+ * The abio WebSockets of both sides a suite sees, each of whose `closed` must settle once the
+ * peers are closed: `server()` is recordingServer() with its connections remembered (and pushed
+ * to `opened`), `connect()` is abioConnect() remembered, `track(ws)` remembers one more, and
+ * `settle()` (for afterEach) closes the peers and waits for every one.
+ */
+function trackedAbio() {
+  const sockets = []
+  const track = (ws) => {
+    sockets.push(ws)
+    return ws
+  }
+  return {
+    track,
+    async server(websocket = {}, options = {}) {
+      const srv = await recordingServer(
+        {
+          ...websocket,
+          open(ws, req) {
+            track(ws)
+            if (websocket.open) websocket.open(ws, req)
+            srv.opened.push({ ws, req })
+          },
+        },
+        options,
+      )
+      return srv
+    },
+    async connect(url, options) {
+      return track(await abioConnect(url, options))
+    },
+    async settle() {
+      await closeWsPeers()
+      const all = sockets.splice(0)
+      await waitFor(Promise.all(all.map((ws) => ws.closed)), `${all.length} abio WebSockets to close`, 15000)
+    },
+  }
+}
+
 module.exports = {
+  trackedAbio,
   REFERENCE,
   abio,
   KiB,
